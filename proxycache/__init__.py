@@ -1,0 +1,33 @@
+"""proxycache: cache method calls on objects you do and do not own.
+
+Four ways in, one cached callable::
+
+    CachedProxy(client)                      # a faithful proxy
+    cache_methods(client, "get", "search")   # in place, on one instance
+    class Mine(CachingMixin, Client): ...    # a subclass
+    @cached_method                           # your own classes
+"""
+
+from __future__ import annotations
+
+from ._api import cache_clear, cache_info
+from ._bypass import bypass
+from ._contract import MISS, Serializer, Store
+from ._events import Event, add_listener
+from ._method import CacheInfo
+from ._proxy import CachedProxy
+
+__all__ = [
+    "MISS",
+    "CacheInfo",
+    "CachedProxy",
+    "Event",
+    "Serializer",
+    "Store",
+    "add_listener",
+    "bypass",
+    "cache_clear",
+    "cache_info",
+]
+
+__version__ = "0.1.0"

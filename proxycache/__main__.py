@@ -1,0 +1,121 @@
+"""``python -m proxycache``: the demo and the store tools."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from . import CachedProxy, cache_info
+
+
+class SlowWeatherClient:
+    """A stand-in for a remote API client: every call takes a while."""
+
+    def __init__(self, delay: float = 0.2) -> None:
+        self.delay = delay
+        self.requests = 0
+
+    def forecast(self, city: str, days: int = 3) -> dict[str, Any]:
+        """Pretend to ask a remote service for a forecast."""
+        self.requests += 1
+        time.sleep(self.delay)
+        return {"city": city, "days": days, "temps": [12 + (len(city) + d) % 7 for d in range(days)]}
+
+    def stations(self, country: str) -> list[str]:
+        self.requests += 1
+        time.sleep(self.delay)
+        return [f"{country}-{i}" for i in range(3)]
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join("-" * w for w in widths)
+    fmt = "  ".join("{:<%d}" % w for w in widths)
+    out = [fmt.format(*header), line]
+    out += [fmt.format(*map(str, r)) for r in rows]
+    return "\n".join(out)
+
+
+def demo(store_url: str | None, delay: float, out: Any = sys.stdout) -> int:
+    """Wrap a slow client, call it twice, show the times and the statistics."""
+    options: dict[str, Any] = {}
+    if store_url:
+        from ._stores import open_store
+
+        options = {"store": open_store(store_url), "key_attrs": ()}
+    client = SlowWeatherClient(delay=delay)
+    cached = CachedProxy(client, **options)
+    print(f"proxycache demo: {type(client).__name__} takes {delay:.2f}s per call", file=out)
+    print(f"store: {store_url or 'memory (per proxy)'}\n", file=out)
+    rows = []
+    calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
+        ("forecast", ("Oslo",), {}),
+        ("forecast", ("Oslo",), {"days": 3}),
+        ("forecast", (), {"city": "Oslo", "days": 3}),
+        ("forecast", ("Lima", 5), {}),
+        ("stations", ("NO",), {}),
+        ("stations", ("NO",), {}),
+    ]
+    for name, args, kwargs in calls:
+        before = client.requests
+        start = time.perf_counter()
+        getattr(cached, name)(*args, **kwargs)
+        elapsed = time.perf_counter() - start
+        shown = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+        outcome = "miss (called the client)" if client.requests > before else "hit"
+        rows.append([f"{name}({shown})", f"{elapsed * 1000:9.3f} ms", outcome])
+    print(_table(rows, ["call", "time", "result"]), file=out)
+    print("\nstatistics per method:", file=out)
+    stats = [[n, i.hits, i.misses, i.currsize, i.maxsize] for n, i in sorted(cache_info(cached).items())]
+    print(_table(stats, ["method", "hits", "misses", "currsize", "maxsize"]), file=out)
+    print(f"\nthe client was called {client.requests} times for {len(calls)} calls", file=out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m proxycache",
+        description="Cache method calls on objects you do and do not own.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p_demo = sub.add_parser("demo", help="wrap a slow client and show the speed-up and statistics")
+    p_demo.add_argument(
+        "--store",
+        metavar="STORE",
+        help="where entries live: disk:PATH or redis://HOST:PORT/DB (default: in memory)",
+    )
+    p_demo.add_argument("--delay", type=float, default=0.2, help="seconds each uncached call takes (default 0.2)")
+    _add_store_commands(sub)
+    return parser
+
+
+def _add_store_commands(sub: Any) -> None:
+    try:
+        from ._cli_stores import add_commands
+    except ImportError:  # pragma: no cover - store tools not present
+        return
+    add_commands(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "demo":
+            if args.delay < 0:
+                parser.error("--delay must be >= 0")
+            return demo(args.store, args.delay)
+        return int(args.run(args))
+    except (ValueError, TypeError, OSError, ImportError) as error:
+        print(f"proxycache: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Module-level helpers that work on anything the entry points produced."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._method import CacheInfo, state_of
+
+
+def cached_methods(obj: Any) -> dict[str, Any]:
+    """The cached callables of *obj* (a proxy, an instance or a cached function), by name."""
+    from ._proxy import CachedProxy
+
+    if isinstance(obj, CachedProxy) and type(obj).__getattribute__ is object.__getattribute__:
+        return obj._self_cached_methods()  # type: ignore[no-any-return]
+    if state_of(obj) is not None:
+        return {obj.__name__: obj}
+    found: dict[str, Any] = {}
+    for finder in _FINDERS:
+        found.update(finder(obj))
+    return found
+
+
+#: Entry points register how to find the cached callables of the objects they touch.
+_FINDERS: list[Any] = []
+
+
+def cache_info(obj: Any) -> dict[str, CacheInfo]:
+    """Statistics of every cached method of *obj*, by (dotted) method name."""
+    return {name: func.cache_info() for name, func in cached_methods(obj).items()}
+
+
+def cache_clear(obj: Any, *names: str) -> None:
+    """Clear the caches of *obj*: all of them, or only the methods named."""
+    methods = cached_methods(obj)
+    unknown = [n for n in names if n not in methods]
+    if unknown:
+        raise KeyError(
+            f"no cached method {unknown[0]!r} on {type(obj).__qualname__}; "
+            f"cached so far: {', '.join(sorted(methods)) or '(none)'}"
+        )
+    for name, func in methods.items():
+        if not names or name in names:
+            func.cache_clear()

@@ -1,0 +1,255 @@
+"""Builds the cached callable as a real Python function with the method's signature.
+
+Python binds the arguments itself, in C, so ``f(1)``, ``f(a=1)`` and
+``f(a=1, b=<default>)`` arrive as the same locals and make the same key at no
+extra cost, keyword calls are as fast as positional ones, and a wrong call
+fails with the method's own ``TypeError``. The hit path is inlined: build the
+key, check ``bypass()``, read the storage, count the hit. Anything else is a
+call into :class:`~proxycache._method.CachedMethod`.
+
+Sources are compiled once per shape (signature structure and storage kind)
+and instantiated per instance by calling a small factory with the bindings.
+"""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+_P = inspect.Parameter
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the generated source depends on."""
+
+    #: Source text of the parameter list, e.g. ``"a, b=_pc_d1, *, c"``.
+    params: str
+    #: Source of the forwarded call arguments, e.g. ``"a, b, c=c"``.
+    call: str
+    #: Source of positional and keyword argument containers for the miss path.
+    argt: str
+    kwd: str
+    #: Names of the parameters that make the key, in order.
+    key_names: tuple[str, ...]
+    #: Key expression and an optional guard that tags booleans.
+    key: str
+    guard: str
+    #: Default values by binding name.
+    defaults: tuple[tuple[str, Any], ...]
+
+
+class NoShape(Exception):
+    """The signature cannot be mirrored; the generic ``(*args, **kwargs)`` form is used."""
+
+
+def shape_of(
+    sig: inspect.Signature | None,
+    *,
+    ignore: frozenset[str],
+    typed: bool,
+    custom_key: bool,
+    key_attrs: bool,
+) -> Shape:
+    """Work out the source pieces for *sig*, or the generic shape when it is None."""
+    if sig is None:
+        params, call = "*args, **kwargs", "*args, **kwargs"
+        return Shape(
+            params=params,
+            call=call,
+            argt="args",
+            kwd="kwargs",
+            key_names=("*args", "**kwargs"),
+            key=_wrap_key("_pc_generic_key(args, kwargs)", custom_key, key_attrs, call),
+            guard="",
+            defaults=(),
+        )
+    parts: list[str] = []
+    call: list[str] = []  # type: ignore[no-redef]
+    argt: list[str] = []
+    kwd: list[str] = []
+    key: list[str] = []
+    key_names: list[str] = []
+    guards: list[str] = []
+    defaults: list[tuple[str, Any]] = []
+    seen_kwonly_marker = False
+    last_posonly = -1
+    plist = list(sig.parameters.values())
+    for i, p in enumerate(plist):
+        if p.kind is _P.POSITIONAL_ONLY:
+            last_posonly = i
+    for i, p in enumerate(plist):
+        name = p.name
+        if name.startswith("_pc_") or not name.isidentifier():
+            raise NoShape(name)
+        text = name
+        if p.default is not _P.empty:
+            dname = f"_pc_d{i}"
+            defaults.append((dname, p.default))
+            text = f"{name}={dname}"
+        if p.kind is _P.VAR_POSITIONAL:
+            seen_kwonly_marker = True
+            parts.append(f"*{name}")
+            call.append(f"*{name}")
+            argt.append(f"*{name}")
+        elif p.kind is _P.VAR_KEYWORD:
+            parts.append(f"**{name}")
+            call.append(f"**{name}")
+            kwd.append(f"**{name}")
+        elif p.kind is _P.KEYWORD_ONLY:
+            if not seen_kwonly_marker:
+                parts.append("*")
+                seen_kwonly_marker = True
+            parts.append(text)
+            call.append(f"{name}={name}")
+            kwd.append(f"{name!r}: {name}")
+        else:
+            parts.append(text)
+            call.append(name)
+            argt.append(name)
+        if i == last_posonly:
+            parts.append("/")
+        if name in ignore:
+            continue
+        key_names.append(name if p.kind not in (_P.VAR_POSITIONAL, _P.VAR_KEYWORD) else
+                         ("*" if p.kind is _P.VAR_POSITIONAL else "**") + name)
+        if p.kind is _P.VAR_POSITIONAL:
+            key.append(f"_pc_tagged({name})" if not typed else name)
+            if typed:
+                key.append(f"_pc_types({name})")
+        elif p.kind is _P.VAR_KEYWORD:
+            key.append(f"_pc_kwkey({name})")
+            if typed:
+                key.append(f"_pc_types({name}.values())")
+        else:
+            key.append(name)
+            if typed:
+                key.append(f"type({name})")
+            else:
+                guards.append(f"{name} is True or {name} is False")
+    call_src = ", ".join(call)
+    if len(key) == 1 and not key_attrs:
+        key_src = key[0]
+        guard = f"if {guards[0]}:\n    _pc_key = (_pc_BOOL, _pc_key)" if guards else ""
+    else:
+        key_src = "(" + "".join(k + ", " for k in key) + ")"
+        guard = f"if {' or '.join(guards)}:\n    _pc_key = _pc_tagged(_pc_key)" if guards else ""
+    if custom_key:
+        guard = ""
+    return Shape(
+        params=", ".join(parts),
+        call=call_src,
+        argt="(" + "".join(a + ", " for a in argt) + ")",
+        kwd="{" + ", ".join(kwd) + "}",
+        key_names=tuple(key_names),
+        key=_wrap_key(key_src, custom_key, key_attrs, call_src),
+        guard=guard,
+        defaults=tuple(defaults),
+    )
+
+
+def _wrap_key(key_src: str, custom_key: bool, key_attrs: bool, call_src: str) -> str:
+    if custom_key:
+        key_src = f"_pc_userkey({call_src})"
+    if key_attrs:
+        key_src = f"({key_src}, _pc_attrs())"
+    return key_src
+
+
+_TEMPLATE = '''\
+def _pc_factory({factory_args}):
+    _pc_hits = 0
+
+    {async_}def {name}({params}):
+        nonlocal _pc_hits
+        _pc_key = {key}
+{guard}
+        if _pc_flags[0]:
+            return {await_}_pc_slow(_pc_FLAGGED, _pc_key, {argt}, {kwd})
+        try:
+{hit}
+        except KeyError:
+            return {await_}_pc_slow(_pc_MISSED, _pc_key, {argt}, {kwd})
+        except TypeError:
+            return {await_}_pc_slow(_pc_UNHASHABLE, _pc_key, {argt}, {kwd})
+        _pc_hits += 1
+{raised}\
+        return _pc_result
+
+    def _pc_keyof({params}):
+        _pc_key = {key}
+{guard}
+        return _pc_key
+
+    def _pc_get_hits():
+        return _pc_hits
+
+    def _pc_set_hits(n):
+        nonlocal _pc_hits
+        _pc_hits = n
+
+    return {name}, _pc_keyof, _pc_get_hits, _pc_set_hits
+'''
+
+_RAISED = """\
+        if type(_pc_result) is _pc_Raised:
+            raise _pc_result.error
+"""
+
+#: Why the hit path handed over to the slow path (first argument of ``_pc_slow``).
+MISSED, UNHASHABLE, FLAGGED = 0, 1, 2
+
+#: Process-wide names the generated code reads as globals (fewer closure cells
+#: to copy on every call). Filled in by ``_method``.
+GLOBALS: dict[str, Any] = {"_pc_MISSED": MISSED, "_pc_UNHASHABLE": UNHASHABLE, "_pc_FLAGGED": FLAGGED}
+
+_factories: dict[str, Callable[..., Any]] = {}
+_factories_lock = threading.Lock()
+
+
+def build(
+    shape: Shape,
+    *,
+    hit: str,
+    lock_on_hit: bool,
+    is_async: bool,
+    raises: bool,
+    bindings: dict[str, Any],
+) -> tuple[Callable[..., Any], Callable[..., Any], Callable[[], int], Callable[[int], None]]:
+    """Instantiate the cached callable for *shape* with *bindings*.
+
+    Returns the callable, a key function with the same signature, and a
+    getter and setter for its hit counter.
+    """
+    if lock_on_hit:
+        hit = "with _pc_lock:\n" + textwrap.indent(hit, "    ")
+    values = {k: v for k, v in bindings.items() if k not in GLOBALS}
+    values.update(shape.defaults)
+    names = sorted(values)
+    source = _TEMPLATE.format(
+        factory_args=", ".join(names),
+        async_="async " if is_async else "",
+        await_="await " if is_async else "",
+        name="_pc_cached",
+        params=shape.params,
+        key=shape.key,
+        guard=textwrap.indent(shape.guard, " " * 8) if shape.guard else "",
+        call=shape.call,
+        hit=textwrap.indent(hit, " " * 12),
+        argt=shape.argt,
+        kwd=shape.kwd,
+        raised=_RAISED if raises else "",
+    )
+    factory = _factories.get(source)
+    if factory is None:
+        with _factories_lock:
+            factory = _factories.get(source)
+            if factory is None:
+                namespace: dict[str, Any] = dict(GLOBALS)
+                exec(compile(source, "<proxycache cached method>", "exec"), namespace)  # noqa: S102
+                factory = _factories[source] = namespace["_pc_factory"]
+    return factory(*[values[n] for n in names])  # type: ignore[no-any-return]

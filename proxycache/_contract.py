@@ -1,0 +1,60 @@
+"""The small contract every store and serializer meets.
+
+Memory storage holds Python objects. Shared stores (disk, Redis) hold bytes
+under stable string keys and take a :class:`Serializer`. A store answers a
+lookup with the value or :data:`MISS`; it never raises for a missing key.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from typing import Any, Final, Protocol, runtime_checkable
+
+
+class _Miss(enum.Enum):
+    MISS = "MISS"
+
+    def __repr__(self) -> str:
+        return "proxycache.MISS"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+#: Returned by :meth:`Store.get` when a key holds nothing.
+MISS: Final = _Miss.MISS
+
+
+@runtime_checkable
+class Serializer(Protocol):
+    """Turns results into bytes and back."""
+
+    def dumps(self, value: Any) -> bytes: ...
+
+    def loads(self, data: bytes) -> Any: ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where a shared cache keeps its entries.
+
+    Keys are strings ``"<namespace>:<digest>"``; values are bytes. ``ttl`` is
+    seconds or None. ``get`` returns :data:`MISS` for an absent or expired
+    key. ``clear(namespace)`` removes the entries of one namespace (all when
+    None) and returns how many it removed. Errors (a server down, a full disk)
+    are raised: the cached method catches, logs and counts them.
+    """
+
+    #: True when entries are shared between instances and processes.
+    shared: bool
+
+    def get(self, key: str) -> bytes | _Miss: ...
+
+    def set(self, key: str, value: bytes, ttl: float | None = None) -> None: ...
+
+    def delete(self, key: str) -> bool: ...
+
+    def clear(self, namespace: str | None = None) -> int: ...
+
+    def keys(self, namespace: str | None = None) -> Iterator[str]: ...

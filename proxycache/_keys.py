@@ -1,0 +1,205 @@
+"""Turning call arguments into cache keys.
+
+Two kinds of key exist. A *memory key* is any hashable value equal for equal
+arguments; it never leaves the process. A *stable key* is a digest of a
+canonical byte encoding of the memory key, identical across processes and
+Python runs, so shared stores can use it (``hash()`` of a str is salted per
+process and never used).
+
+Hashable arguments are used as they are (like ``functools.lru_cache``), except
+that ``True``/``False`` are never confused with ``1``/``0``. Unhashable
+arguments are *frozen*: replaced by a hashable value built from their contents
+and tagged with a private marker so that, say, ``[1]`` and ``(1,)`` never
+produce the same key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import struct
+from collections.abc import Mapping, Set
+from typing import Any
+
+__all__ = ["freeze", "stable_digest", "typed_bools", "UnkeyableError"]
+
+
+class _Marker:
+    """A private tag that user values can never equal."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+    def __reduce__(self) -> str:
+        # Markers are module singletons: pickling keeps identity.
+        return f"_{self.name.upper()}"
+
+
+_BOOL = _Marker("bool")
+_LIST = _Marker("list")
+_DICT = _Marker("dict")
+_SET = _Marker("set")
+_OBJ = _Marker("obj")
+_TYPED = _Marker("typed")
+_KWARGS = _Marker("kwargs")
+_ATTRS = _Marker("attrs")
+
+#: Markers by name, for decoding and for the pickle reduce above.
+MARKERS = {m.name: m for m in (_BOOL, _LIST, _DICT, _SET, _OBJ, _TYPED, _KWARGS, _ATTRS)}
+
+
+class UnkeyableError(TypeError):
+    """An argument can be neither hashed nor frozen into a key."""
+
+
+def typed_bools(key: Any) -> Any:
+    """Tag top-level booleans so ``f(True)`` and ``f(1)`` are separate entries."""
+    if key is True or key is False:
+        return (_BOOL, key)
+    if type(key) is tuple:
+        return tuple((_BOOL, v) if v is True or v is False else v for v in key)
+    return key
+
+
+def freeze(value: Any, *, _depth: int = 0) -> Any:
+    """Return a hashable stand-in for *value*, equal for equal contents.
+
+    Raises :class:`UnkeyableError` for values that cannot be keyed by value.
+    """
+    if _depth > 100:
+        raise UnkeyableError("argument nests too deeply (or refers to itself)")
+    if value is True or value is False:
+        return (_BOOL, value)
+    cls = type(value)
+    if cls is tuple:
+        return tuple(freeze(v, _depth=_depth + 1) for v in value)
+    if cls in _ATOMS:
+        return value
+    if isinstance(value, list):
+        return (_LIST, tuple(freeze(v, _depth=_depth + 1) for v in value))
+    if isinstance(value, Mapping):
+        items = [(freeze(k, _depth=_depth + 1), freeze(v, _depth=_depth + 1)) for k, v in value.items()]
+        return (_DICT, frozenset(items))
+    if isinstance(value, (set, frozenset)) or (isinstance(value, Set) and not _is_hashable(value)):
+        return (_SET, cls is frozenset, frozenset(freeze(v, _depth=_depth + 1) for v in value))
+    if isinstance(value, tuple):  # namedtuple and other tuple subclasses
+        return (_OBJ, _type_id(cls), tuple(freeze(v, _depth=_depth + 1) for v in value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if not _is_hashable(value):
+            fields = tuple(
+                (f.name, freeze(getattr(value, f.name), _depth=_depth + 1))
+                for f in dataclasses.fields(value)
+            )
+            return (_OBJ, _type_id(cls), fields)
+        return value
+    dump = getattr(value, "model_dump", None)
+    if dump is not None and callable(dump) and not isinstance(value, type):
+        # Pydantic models (and look-alikes): keyed by their field values.
+        return (_OBJ, _type_id(cls), freeze(dump(), _depth=_depth + 1))
+    if _is_hashable(value):
+        return value
+    raise UnkeyableError(f"{cls.__qualname__} objects are unhashable and cannot be keyed by value")
+
+
+_ATOMS = frozenset({int, float, complex, str, bytes, type(None), range, type(Ellipsis)})
+
+
+def _is_hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _type_id(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+# -- stable encoding ---------------------------------------------------------
+
+
+def stable_digest(key: Any, *, param: str | None = None) -> str:
+    """A hex digest of *key* that is the same in every process and Python run.
+
+    Only values with a canonical encoding are accepted: None, bool, int, float,
+    complex, str, bytes, tuples, frozensets, markers and enums/dataclasses by
+    value. Anything else (objects keyed by identity) raises
+    :class:`UnkeyableError`, since its identity means nothing to another
+    process.
+    """
+    out = bytearray()
+    _encode(key, out)
+    return hashlib.blake2b(bytes(out), digest_size=20).hexdigest()
+
+
+def _encode(value: Any, out: bytearray) -> None:
+    cls = type(value)
+    if value is None:
+        out += b"N"
+    elif value is True:
+        out += b"T"
+    elif value is False:
+        out += b"F"
+    elif cls is int:
+        data = str(value).encode()
+        out += b"i" + struct.pack(">I", len(data)) + data
+    elif cls is float:
+        if math.isnan(value):
+            out += b"fnan"
+        else:
+            out += b"f" + struct.pack(">d", value)
+    elif cls is complex:
+        out += b"c" + struct.pack(">dd", value.real, value.imag)
+    elif cls is str:
+        data = value.encode("utf-8", "surrogatepass")
+        out += b"s" + struct.pack(">I", len(data)) + data
+    elif cls is bytes:
+        out += b"b" + struct.pack(">I", len(value)) + value
+    elif cls is tuple:
+        out += b"(" + struct.pack(">I", len(value))
+        for item in value:
+            _encode(item, out)
+        out += b")"
+    elif cls is frozenset:
+        parts = []
+        for item in value:
+            buf = bytearray()
+            _encode(item, buf)
+            parts.append(bytes(buf))
+        parts.sort()
+        out += b"{" + struct.pack(">I", len(parts)) + b"".join(parts) + b"}"
+    elif cls is _Marker:
+        out += b"m"
+        _encode(value.name, out)
+    elif isinstance(value, type):
+        out += b"t"
+        _encode(_type_id(value), out)
+    else:
+        import enum
+
+        if isinstance(value, enum.Enum):
+            out += b"e"
+            _encode(_type_id(cls), out)
+            _encode(value.value, out)
+        elif isinstance(value, (int, float, str, bytes)):
+            # Subclasses of builtins (IntEnum handled above): by builtin value.
+            base = next(b for b in (bool, int, float, str, bytes) if isinstance(value, b))
+            _encode(base(value), out)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            out += b"d"
+            _encode(_type_id(cls), out)
+            _encode(tuple((f.name, getattr(value, f.name)) for f in dataclasses.fields(value)), out)
+        elif isinstance(value, range):
+            _encode(("range", value.start, value.stop, value.step), out)
+        else:
+            raise UnkeyableError(
+                f"{cls.__qualname__} objects have no stable encoding (they are keyed by identity, "
+                "which differs between processes)"
+            )

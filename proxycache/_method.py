@@ -1,0 +1,594 @@
+"""One cached method of one instance: the seam every entry point goes through.
+
+:func:`make_cached` returns the cached callable (a generated function, see
+``_codegen``) whose hit path is inlined. Misses, single flight, async,
+negative caching, statistics and store access live in :class:`CachedMethod`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, NamedTuple
+
+from . import _bypass, _codegen
+from ._contract import MISS
+from ._codegen import FLAGGED, MISSED
+from ._flags import FLAGS
+from ._events import LISTENERS, emit
+from ._keys import _BOOL, UnkeyableError, freeze, typed_bools
+from ._options import Options
+from ._storage import Storage, make_storage
+
+log = logging.getLogger("proxycache")
+
+
+class CacheInfo(NamedTuple):
+    """Statistics of one cached method, as in ``functools``."""
+
+    hits: int
+    misses: int
+    maxsize: int | None
+    currsize: int
+
+
+class Raised:
+    """A cached exception (``cache_exceptions=``): raised again on a hit."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _Retry:
+    """Outcome telling waiters to compute for themselves (the result was not shareable)."""
+
+
+_RETRY = _Retry()
+
+
+class _Flight:
+    """A computation in progress that concurrent callers of the same key wait on."""
+
+    __slots__ = ("owner", "thread", "event", "ok", "value")
+
+    def __init__(self) -> None:
+        self.owner = threading.get_ident()
+        self.thread = threading.current_thread()
+        self.event = threading.Event()
+        self.ok = True
+        self.value: Any = _RETRY
+
+    def finish(self, ok: bool, value: Any) -> None:
+        self.ok, self.value = ok, value
+        self.event.set()
+
+    def wait(self) -> None:
+        # Re-check now and then that the computing thread still lives: a
+        # waiter must never hang on a leader that vanished without finishing.
+        while not self.event.wait(0.5):
+            if not self.thread.is_alive():
+                self.finish(True, _RETRY)
+
+
+class _AsyncFlight:
+    __slots__ = ("task", "loop", "future")
+
+    def __init__(self, task: asyncio.Task[Any] | None, loop: asyncio.AbstractEventLoop) -> None:
+        self.task = task
+        self.loop = loop
+        self.future: asyncio.Future[tuple[bool, Any]] = loop.create_future()
+
+    def finish(self, ok: bool, value: Any) -> None:
+        if not self.future.done():
+            self.future.set_result((ok, value))
+
+
+def _one_shot(value: Any) -> bool:
+    """Results that can be consumed only once are never cached."""
+    return (
+        isinstance(value, (Iterator, AsyncIterator))
+        or inspect.isawaitable(value)
+    )
+
+
+def _tagged(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    return typed_bools(values)  # type: ignore[no-any-return]
+
+
+def _kwkey(kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(sorted(typed_bools(tuple(kwargs.items()))))
+
+
+def _types(values: Any) -> tuple[type, ...]:
+    return tuple(map(type, values))
+
+
+def _generic_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if kwargs:
+        return (typed_bools(args), _kwkey(kwargs))
+    return typed_bools(args)
+
+
+_codegen.GLOBALS.update(
+    _pc_flags=FLAGS,
+    _pc_Raised=Raised,
+    _pc_BOOL=_BOOL,
+    _pc_tagged=_tagged,
+    _pc_kwkey=_kwkey,
+    _pc_types=_types,
+    _pc_generic_key=_generic_key,
+)
+
+
+class CachedMethod:
+    """The cache of one method for one owner (an instance, or a class for static methods)."""
+
+    def __init__(
+        self,
+        call: Callable[..., Any],
+        *,
+        signature: inspect.Signature | None,
+        options: Options,
+        name: str,
+        qualname: str,
+        is_async: bool,
+        attrs_of: Callable[[], Any] | None,
+        wrapped: Any,
+    ) -> None:
+        self.call = call
+        self.options = options
+        self.name = name
+        self.qualname = qualname
+        self.is_async = is_async
+        self.wrapped = wrapped
+        self.lock = threading.RLock()
+        self.flights: dict[Any, _Flight] = {}
+        self.aflights: dict[Any, _AsyncFlight] = {}
+        self.misses = 0
+        self.other_hits = 0
+        self.faults = 0
+        self.uncached = 0
+        self.storage: Storage = self._make_storage(options)
+        if options.ignore and signature is not None:
+            unknown = sorted(options.ignore - set(signature.parameters))
+            if unknown:
+                raise TypeError(
+                    f"ignore= names {', '.join(map(repr, unknown))}, which {qualname}() does not take; "
+                    f"its parameters are: {', '.join(signature.parameters) or '(none)'}"
+                )
+        try:
+            shape = _codegen.shape_of(
+                signature,
+                ignore=options.ignore,
+                typed=options.typed,
+                custom_key=options.key is not None,
+                key_attrs=bool(options.key_attrs),
+            )
+        except _codegen.NoShape:
+            shape = _codegen.shape_of(
+                None, ignore=options.ignore, typed=options.typed,
+                custom_key=options.key is not None, key_attrs=bool(options.key_attrs),
+            )
+        self.key_names = shape.key_names
+        key_attrs = options.key_attrs or ()
+        bindings = {
+            **self.storage.bindings(),
+            "_pc_lock": self.lock,
+            "_pc_slow": self._aslow if is_async else self._slow,
+            "_pc_userkey": options.key,
+            "_pc_attrs": (lambda: tuple(getattr(attrs_of(), a) for a in key_attrs)) if key_attrs else None,  # type: ignore[misc]
+        }
+        self.func, self.keyof, self._get_hits, self._set_hits = _codegen.build(
+            shape,
+            hit=self.storage.HIT,
+            lock_on_hit=self.storage.LOCK_ON_HIT,
+            is_async=is_async,
+            raises=bool(options.cache_exceptions),
+            bindings=bindings,
+        )
+
+    def _make_storage(self, options: Options) -> Storage:
+        if options.store is not None:
+            from ._shared import SharedStorage
+
+            return SharedStorage(self, options)
+        return make_storage(options)
+
+    # -- statistics ----------------------------------------------------------
+
+    def cache_info(self) -> CacheInfo:
+        """Hits, misses, maxsize and current size of this method's cache."""
+        with self.lock:
+            return CacheInfo(
+                self._get_hits() + self.other_hits, self.misses, self.storage.maxsize, self.storage.currsize()
+            )
+
+    def cache_stats(self) -> dict[str, Any]:
+        """``cache_info()`` plus store faults and results returned uncached."""
+        info = self.cache_info()._asdict()
+        info.update(faults=self.faults, uncached=self.uncached, policy=self.storage.policy)
+        return info
+
+    def cache_clear(self) -> None:
+        """Drop every entry and reset the statistics."""
+        with self.lock:
+            self.storage.clear()
+            self._set_hits(0)
+            self.other_hits = self.misses = self.faults = self.uncached = 0
+
+    def cache_parameters(self) -> dict[str, Any]:
+        """The options this method was cached with."""
+        return self.options.parameters()
+
+
+    # -- keys ----------------------------------------------------------------
+
+    def key_for(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The key a call with these arguments uses (hashable)."""
+        return self._hashable(self.keyof(*args, **kwargs))
+
+    def _hashable(self, key: Any) -> Any:
+        try:
+            hash(key)
+        except TypeError:
+            pass
+        else:
+            return key
+        try:
+            return freeze(key)
+        except UnkeyableError as err:
+            raise self._unkeyable(key, err) from None
+
+    def _unkeyable(self, key: Any, err: Exception) -> TypeError:
+        names = self.key_names
+        culprit = None
+        parts = key if len(names) != 1 and type(key) is tuple else (key,)
+        for name, part in zip(names, parts):
+            try:
+                freeze(part)
+            except UnkeyableError:
+                culprit = name
+                break
+        where = f"argument {culprit!r}" if culprit else "an argument"
+        return TypeError(
+            f"{self.qualname}(): {where} cannot be used in a cache key ({err}). "
+            f"Leave it out of the key with ignore=[{culprit or 'name'!r}], "
+            "or pass key= a function that builds a hashable key"
+        )
+
+    # -- invalidate / refresh ------------------------------------------------
+
+    def cache_invalidate(self, *args: Any, **kwargs: Any) -> bool:
+        """Drop the entry a call with these arguments would use. True if there was one."""
+        key = self.key_for(args, kwargs)
+        with self.lock:
+            return self._delete(key)
+
+    def cache_refresh(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the method now and store the result, whatever the cache holds."""
+        key = self.key_for(args, kwargs)
+        if self.is_async:
+            return self._arefresh(key, args, kwargs)
+        try:
+            result = self.call(*args, **kwargs)
+        except Exception as error:
+            self._keep_error(key, error)
+            raise
+        self._keep(key, result)
+        return result
+
+    async def _arefresh(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            result = await self.call(*args, **kwargs)
+        except Exception as error:
+            self._keep_error(key, error)
+            raise
+        self._keep(key, result)
+        return result
+
+    # -- storage access (under the lock) -------------------------------------
+
+    def _lookup(self, key: Any) -> Any:
+        return self.storage.lookup(key)
+
+    def _store(self, key: Any, value: Any) -> bool:
+        with self.lock:
+            return self.storage.put(key, value)
+
+    def _delete(self, key: Any) -> bool:
+        return self.storage.delete(key)
+
+    @staticmethod
+    def _deliver(value: Any) -> Any:
+        if type(value) is Raised:
+            raise value.error
+        return value
+
+    # -- everything but a plain hit ------------------------------------------
+
+    def _slow(self, why: int, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Misses, unhashable arguments, and calls while bypass() or listeners are active."""
+        if why == FLAGGED and _bypass.is_bypassed():
+            return self.call(*args, **kwargs)
+        if why != MISSED:
+            key = self._hashable(key)
+        return self._miss(key, args, kwargs)
+
+    async def _aslow(self, why: int, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if why == FLAGGED and _bypass.is_bypassed():
+            return await self.call(*args, **kwargs)
+        if why != MISSED:
+            key = self._hashable(key)
+        return await self._amiss(key, args, kwargs)
+
+    # -- the miss path (threads) ---------------------------------------------
+
+    def _miss(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        while True:
+            with self.lock:
+                found = self._lookup(key)
+                if found is not MISS:
+                    self.other_hits += 1
+                    hit = True
+                else:
+                    hit = False
+                    flight = self.flights.get(key)
+                    if flight is None:
+                        flight = self.flights[key] = _Flight()
+                        role = "lead"
+                        self.misses += 1
+                    elif flight.owner == threading.get_ident():
+                        role = "reenter"  # the method calling itself with the same key
+                        self.misses += 1
+                    else:
+                        role = "wait"
+            if hit:
+                if LISTENERS:
+                    emit("hit", self.qualname)
+                return self._deliver(found)
+            if role == "reenter":
+                return self.call(*args, **kwargs)
+            if role == "wait":
+                flight.wait()
+                if flight.value is _RETRY:
+                    continue
+                with self.lock:
+                    if flight.ok:
+                        self.other_hits += 1
+                    else:
+                        self.misses += 1
+                if flight.ok:
+                    return flight.value
+                raise flight.value
+            return self._lead(key, flight, args, kwargs)
+
+    def _lead(self, key: Any, flight: _Flight, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if LISTENERS:
+            emit("miss", self.qualname)
+        ok, shared = False, _RETRY
+        try:
+            result = self.call(*args, **kwargs)
+            ok = True
+            shared = self._keep(key, result)
+            return result
+        except Exception as error:
+            shared = self._keep_error(key, error)
+            raise
+        finally:
+            # BaseException (KeyboardInterrupt, SystemExit) leaves shared at
+            # _RETRY: waiters compute for themselves rather than inherit it.
+            with self.lock:
+                if self.flights.get(key) is flight:
+                    del self.flights[key]
+            flight.finish(ok, shared)
+
+    def _keep(self, key: Any, result: Any) -> Any:
+        """Store a fresh result; return what waiters may share (_RETRY for one-shot results)."""
+        if _one_shot(result):
+            with self.lock:
+                self.uncached += 1
+            return _RETRY
+        self._store(key, result)
+        return result
+
+    def _keep_error(self, key: Any, error: Exception) -> Exception:
+        if isinstance(error, self.options.cache_exceptions):
+            self._store(key, Raised(error))
+        return error
+
+    # -- the miss path (coroutines) ------------------------------------------
+
+    async def _amiss(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        while True:
+            with self.lock:
+                found = self._lookup(key)
+                if found is not MISS:
+                    self.other_hits += 1
+                    hit = True
+                else:
+                    hit = False
+                    flight = self.aflights.get(key)
+                    if flight is None or flight.loop is not loop or flight.loop.is_closed():
+                        # A flight of another event loop cannot be awaited here:
+                        # this loop gets its own.
+                        flight = _AsyncFlight(task, loop)
+                        if key not in self.aflights or self.aflights[key].loop.is_closed():
+                            self.aflights[key] = flight
+                        role = "lead"
+                        self.misses += 1
+                    elif flight.task is task:
+                        role = "reenter"
+                        self.misses += 1
+                    else:
+                        role = "wait"
+            if hit:
+                if LISTENERS:
+                    emit("hit", self.qualname)
+                return self._deliver(found)
+            if role == "reenter":
+                return await self.call(*args, **kwargs)
+            if role == "wait":
+                # shield: a cancelled waiter must not cancel the shared computation.
+                ok, value = await asyncio.shield(flight.future)
+                if value is _RETRY:
+                    continue
+                with self.lock:
+                    if ok:
+                        self.other_hits += 1
+                    else:
+                        self.misses += 1
+                if ok:
+                    return value
+                raise value
+            return await self._alead(key, flight, args, kwargs)
+
+    async def _alead(self, key: Any, flight: _AsyncFlight, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if LISTENERS:
+            emit("miss", self.qualname)
+        ok, shared = False, _RETRY
+        try:
+            result = await self.call(*args, **kwargs)
+            ok = True
+            shared = self._keep(key, result)
+            return result
+        except Exception as error:
+            shared = self._keep_error(key, error)
+            raise
+        finally:
+            # Cancellation leaves shared at _RETRY: the key is not poisoned,
+            # waiters retry and one of them computes.
+            with self.lock:
+                if self.aflights.get(key) is flight:
+                    del self.aflights[key]
+            flight.finish(ok, shared)
+
+
+def make_cached(
+    target: Callable[..., Any],
+    options: Options,
+    *,
+    name: str,
+    qualname: str | None = None,
+    instance: Any = None,
+    weak_instance: bool = False,
+    attrs_of: Callable[[], Any] | None = None,
+) -> Any:
+    """Build the cached callable for *target*.
+
+    With ``instance`` given, *target* is the plain function and the instance
+    is passed as its first argument; ``weak_instance`` holds the instance by
+    weak reference so the callable can live in the instance's ``__dict__``
+    without a reference cycle. Without ``instance``, *target* is called as is
+    (a bound method, a function or any callable).
+    """
+    wrapped = target
+    if instance is not None:
+        func = target
+        if weak_instance:
+            ref = weakref.ref(instance)
+            owner = type(instance).__qualname__
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                obj = ref()
+                if obj is None:
+                    raise ReferenceError(
+                        f"{owner}.{name}() was called after its instance was garbage-collected: "
+                        "cached methods do not keep their instance alive; keep a reference to it"
+                    )
+                return func(obj, *args, **kwargs)
+
+            if attrs_of is None:
+                attrs_of = ref
+        else:
+            bound = func.__get__(instance, type(instance))
+            call = bound
+            wrapped = bound
+            if attrs_of is None:
+                attrs_of = lambda: instance  # noqa: E731
+        sig_target = func
+        drop_first = True
+    else:
+        call = target
+        sig_target = target
+        drop_first = False
+    signature = _signature(sig_target, drop_first)
+    is_async = _is_async(sig_target)
+    qualname = qualname or getattr(target, "__qualname__", name)
+    state = CachedMethod(
+        call,
+        signature=signature,
+        options=options,
+        name=name,
+        qualname=qualname,
+        is_async=is_async,
+        attrs_of=attrs_of,
+        wrapped=wrapped,
+    )
+    if state.options.key_attrs and attrs_of is None:
+        raise TypeError(f"key_attrs= needs an instance, but {qualname} is not bound to one")
+    return _dress(state, target, wrapped, name, qualname)
+
+
+def _dress(state: CachedMethod, target: Any, wrapped: Any, name: str, qualname: str) -> Any:
+    fn = state.func
+    fn.__name__ = name
+    fn.__qualname__ = qualname
+    fn.__module__ = getattr(target, "__module__", None)
+    fn.__doc__ = getattr(target, "__doc__", None)
+    try:
+        fn.__annotations__ = dict(getattr(target, "__annotations__", {}) or {})
+    except (TypeError, AttributeError):
+        pass
+    fn.__wrapped__ = wrapped
+    fn.__proxycache__ = state
+    fn.cache_info = state.cache_info
+    fn.cache_stats = state.cache_stats
+    fn.cache_clear = state.cache_clear
+    fn.cache_parameters = state.cache_parameters
+    fn.cache_invalidate = state.cache_invalidate
+    fn.cache_refresh = state.cache_refresh
+    return fn
+
+
+def _signature(target: Any, drop_first: bool) -> inspect.Signature | None:
+    try:
+        # follow_wrapped=False: we call the outer callable, so we mirror its real signature.
+        sig = inspect.signature(target, follow_wrapped=False)
+    except (TypeError, ValueError):
+        return None
+    if drop_first:
+        params = list(sig.parameters.values())
+        if not params or params[0].kind not in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        ):
+            return None
+        sig = sig.replace(parameters=params[1:])
+    return sig
+
+
+def _is_async(target: Any) -> bool:
+    func = getattr(target, "__func__", target)
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(target)
+
+
+def uncacheable_reason(value: Any) -> str | None:
+    """Why *value* (an attribute) must not be wrapped at all, or None."""
+    func = getattr(value, "__func__", value)
+    if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+        return "it is a generator function (its results are one-shot iterators)"
+    return None
+
+
+def state_of(func: Any) -> CachedMethod | None:
+    """The :class:`CachedMethod` behind a cached callable, or None."""
+    state = getattr(func, "__proxycache__", None)
+    return state if isinstance(state, CachedMethod) else None

@@ -1,0 +1,211 @@
+"""The caching options: one frozen value, validated once at wrap time."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Callable, Iterable, MutableMapping
+from datetime import timedelta
+from typing import Any, Union
+
+from typing_extensions import TypeAlias
+
+#: A name, a glob pattern, a dotted path, a list of those, or a predicate on the name.
+Selector: TypeAlias = Union[str, Iterable[str], Callable[[str], bool]]
+
+POLICIES = ("lru", "lfu", "fifo", "rr")
+SERIALIZER_NAMES = ("pickle", "json", "pydantic")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Every caching option, normalized. Shared by all entry points."""
+
+    maxsize: int | None = 128
+    ttl: float | None = None
+    policy: str = "lru"
+    cache: Callable[[], MutableMapping[Any, Any]] | None = None
+    getsizeof: Callable[[Any], int] | None = None
+    include: Selector | None = None
+    exclude: Selector | None = None
+    typed: bool = False
+    ignore: frozenset[str] = frozenset()
+    key_attrs: tuple[str, ...] | None = None
+    key: Callable[..., Any] | None = None
+    cache_exceptions: tuple[type[BaseException], ...] = ()
+    store: Any = None
+    serializer: Any = None
+    namespace: str | None = None
+    version: str | int | None = None
+
+    def replace(self, **changes: Any) -> Options:
+        """A copy with *changes* applied and validated."""
+        return make_options(self, **changes)
+
+    def parameters(self) -> dict[str, Any]:
+        """The options as a plain dict (what ``cache_parameters()`` returns)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(Options))
+DEFAULT = Options()
+
+
+def check_option_names(names: Iterable[str], where: str) -> None:
+    """Fail on an unknown option name, suggesting the closest one."""
+    for name in names:
+        if name not in OPTION_NAMES:
+            close = difflib.get_close_matches(name, sorted(OPTION_NAMES), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise TypeError(
+                f"{where} got an unknown option {name!r}.{hint} "
+                f"Options are: {', '.join(sorted(OPTION_NAMES))}."
+            )
+
+
+def make_options(base: Options | None = None, **given: Any) -> Options:
+    """Validate *given* options on top of *base* and return the frozen result."""
+    check_option_names(given, "proxycache")
+    base = base or DEFAULT
+    values = base.parameters()
+    values.update(given)
+
+    maxsize = values["maxsize"]
+    if maxsize is not None:
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int):
+            raise TypeError(f"maxsize must be a non-negative int or None (unbounded), not {maxsize!r}")
+        if maxsize < 0:
+            raise ValueError(f"maxsize must be >= 0 or None (unbounded), not {maxsize!r}")
+
+    ttl = values["ttl"]
+    if isinstance(ttl, timedelta):
+        ttl = ttl.total_seconds()
+    if ttl is not None:
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
+            raise TypeError(f"ttl must be seconds (a number or timedelta) or None, not {ttl!r}")
+        if not ttl > 0:
+            raise ValueError(f"ttl must be positive seconds, not {ttl!r}")
+        ttl = float(ttl)
+    values["ttl"] = ttl
+
+    policy = values["policy"]
+    if policy not in POLICIES:
+        raise ValueError(
+            f"unknown policy {policy!r}; choose one of {', '.join(map(repr, POLICIES))}, "
+            "or pass cache= a factory returning any cachetools cache or MutableMapping"
+        )
+
+    cache = values["cache"]
+    if cache is not None:
+        if not callable(cache):
+            raise TypeError(
+                "cache must be a zero-argument factory returning a MutableMapping "
+                f"(for example lambda: cachetools.LFUCache(256)), not {cache!r}"
+            )
+        clash = [n for n in ("policy", "ttl", "getsizeof") if n in given and given[n] != getattr(DEFAULT, n)]
+        if clash:
+            raise TypeError(
+                f"cache= builds its own mapping, so {', '.join(clash)} cannot be given with it; "
+                "configure the mapping the factory returns instead"
+            )
+
+    getsizeof = values["getsizeof"]
+    if getsizeof is not None:
+        if not callable(getsizeof):
+            raise TypeError(f"getsizeof must be a callable returning a size, not {getsizeof!r}")
+        if values["maxsize"] is None:
+            raise ValueError("getsizeof needs a maxsize (the size budget); maxsize=None means unbounded")
+
+    for name in ("include", "exclude"):
+        sel = values[name]
+        if sel is None or callable(sel):
+            continue
+        if isinstance(sel, str):
+            values[name] = (sel,)
+            continue
+        try:
+            items = tuple(sel)
+        except TypeError:
+            raise TypeError(
+                f"{name} must be a name, a glob pattern, a dotted path, a list of those, "
+                f"or a predicate taking the attribute name; not {sel!r}"
+            ) from None
+        bad = [i for i in items if not isinstance(i, str) or not i]
+        if bad:
+            raise TypeError(f"{name} entries must be non-empty strings, not {bad[0]!r}")
+        values[name] = items
+
+    if not isinstance(values["typed"], bool):
+        raise TypeError(f"typed must be True or False, not {values['typed']!r}")
+
+    values["ignore"] = _names(values["ignore"], "ignore", "parameter")
+    if values["key_attrs"] is not None:
+        values["key_attrs"] = tuple(sorted(_names(values["key_attrs"], "key_attrs", "attribute")))
+
+    key = values["key"]
+    if key is not None and not callable(key):
+        raise TypeError(f"key must be a callable taking the call's arguments, not {key!r}")
+
+    exc = values["cache_exceptions"]
+    if isinstance(exc, type):
+        exc = (exc,)
+    try:
+        exc = tuple(exc)
+    except TypeError:
+        exc = (exc,)
+    for e in exc:
+        if not (isinstance(e, type) and issubclass(e, BaseException)):
+            raise TypeError(f"cache_exceptions must be exception classes, not {e!r}")
+    values["cache_exceptions"] = exc
+
+    store = values["store"]
+    if store is not None:
+        missing = [m for m in ("get", "set", "delete", "clear") if not callable(getattr(store, m, None))]
+        if missing:
+            raise TypeError(
+                f"store must be a proxycache store (DiskStore, RedisStore, MemoryStore or an object "
+                f"with get/set/delete/clear); {store!r} has no {', '.join(missing)}"
+            )
+        if cache is not None:
+            raise TypeError("store= and cache= cannot be combined: a store holds the entries itself")
+        if values["key_attrs"] is None and getattr(store, "shared", True):
+            raise TypeError(
+                "a shared store needs key_attrs=: name the instance attributes that tell instances "
+                "apart (key_attrs=('base_url', 'user')), or pass key_attrs=() to share entries "
+                "between all instances"
+            )
+
+    serializer = values["serializer"]
+    if serializer is not None:
+        if isinstance(serializer, str):
+            if serializer not in SERIALIZER_NAMES:
+                raise ValueError(
+                    f"unknown serializer {serializer!r}; choose one of "
+                    f"{', '.join(map(repr, SERIALIZER_NAMES))}, or pass an object with dumps/loads"
+                )
+        elif not (callable(getattr(serializer, "dumps", None)) and callable(getattr(serializer, "loads", None))):
+            raise TypeError(f"serializer must be a name or an object with dumps() and loads(), not {serializer!r}")
+        if store is None:
+            raise TypeError("serializer= applies to stores that hold bytes; pass store= as well")
+
+    ns = values["namespace"]
+    if ns is not None and (not isinstance(ns, str) or not ns):
+        raise TypeError(f"namespace must be a non-empty string, not {ns!r}")
+    ver = values["version"]
+    if ver is not None and (isinstance(ver, bool) or not isinstance(ver, (str, int))):
+        raise TypeError(f"version must be a string or an int, not {ver!r}")
+
+    return Options(**values)
+
+
+def _names(value: Any, option: str, what: str) -> frozenset[str]:
+    if isinstance(value, str):
+        value = (value,)
+    try:
+        names = frozenset(value)
+    except TypeError:
+        raise TypeError(f"{option} must be a {what} name or a list of {what} names, not {value!r}") from None
+    bad = [n for n in names if not isinstance(n, str) or not n.isidentifier()]
+    if bad:
+        raise TypeError(f"{option} must list {what} names (identifiers), not {bad[0]!r}")
+    return names

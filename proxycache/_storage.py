@@ -1,0 +1,413 @@
+"""In-memory storage for one cached method of one instance, one class per policy.
+
+Each storage states its cache hit as a few lines of Python (``HIT``) that the
+cached callable inlines: a hit is then a dict lookup in the caller's frame,
+not a method call. Everything else (insert, evict, delete) runs on a miss,
+under the cached method's lock.
+
+``HIT`` reads ``_pc_key`` and the storage's bindings, sets ``_pc_result``,
+and raises ``KeyError`` when the key holds nothing usable.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any, ClassVar
+
+from ._contract import MISS
+from ._options import Options
+
+
+class Storage:
+    """Base: a dict of entries plus the bookkeeping its policy needs."""
+
+    HIT: ClassVar[str] = "_pc_result = _pc_data[_pc_key]"
+    #: Whether the hit lines must run under the method's lock.
+    LOCK_ON_HIT: ClassVar[bool] = False
+    policy: ClassVar[str] = "lru"
+
+    def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
+        self.maxsize = maxsize
+        self.getsizeof = getsizeof
+        self.data: dict[Any, Any] = self._new_data()
+        self.sizes: dict[Any, int] | None = {} if getsizeof else None
+        self._size = 0
+
+    def _new_data(self) -> dict[Any, Any]:
+        return {}
+
+    def bindings(self) -> dict[str, Any]:
+        return {"_pc_data": self.data}
+
+    # -- reading -------------------------------------------------------------
+
+    def lookup(self, key: Any) -> Any:
+        """The entry for *key* (counting as a use), or MISS."""
+        try:
+            return self.data[key]
+        except KeyError:
+            return MISS
+
+    def peek(self, key: Any) -> Any:
+        """The entry for *key* without touching its recency, or MISS."""
+        return self.data.get(key, MISS)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def currsize(self) -> int:
+        return self._size if self.sizes is not None else len(self.data)
+
+    def keys(self) -> list[Any]:
+        return list(self.data)
+
+    # -- writing -------------------------------------------------------------
+
+    def put(self, key: Any, value: Any) -> bool:
+        """Store *value*, evicting as the policy says. False if it cannot fit."""
+        maxsize = self.maxsize
+        size = 1
+        if self.sizes is not None:
+            size = self.getsizeof(value)  # type: ignore[misc]
+            if maxsize is not None and size > maxsize:
+                return False
+        elif maxsize == 0:
+            return False
+        if key in self.data:
+            self._remove(key)
+        if maxsize is not None:
+            while self.data and self.currsize() + size > maxsize:
+                self._remove(self._victim())
+        self.data[key] = value
+        if self.sizes is not None:
+            self.sizes[key] = size
+            self._size += size
+        self._inserted(key)
+        return True
+
+    def delete(self, key: Any) -> bool:
+        if key not in self.data:
+            return False
+        self._remove(key)
+        return True
+
+    def clear(self) -> None:
+        self.data.clear()
+        if self.sizes is not None:
+            self.sizes.clear()
+        self._size = 0
+        self._cleared()
+
+    def _remove(self, key: Any) -> None:
+        del self.data[key]
+        if self.sizes is not None:
+            self._size -= self.sizes.pop(key)
+        self._removed(key)
+
+    # -- policy hooks --------------------------------------------------------
+
+    def _victim(self) -> Any:
+        """The key to evict next."""
+        return next(iter(self.data))
+
+    def _inserted(self, key: Any) -> None:
+        pass
+
+    def _removed(self, key: Any) -> None:
+        pass
+
+    def _cleared(self) -> None:
+        pass
+
+
+class LRUStorage(Storage):
+    """Least recently used: a hit moves the entry to the back."""
+
+    HIT = "_pc_result = _pc_data[_pc_key]\n_pc_touch(_pc_key)"
+    policy = "lru"
+
+    def _new_data(self) -> dict[Any, Any]:
+        return OrderedDict()
+
+    def bindings(self) -> dict[str, Any]:
+        return {"_pc_data": self.data, "_pc_touch": self.data.move_to_end}  # type: ignore[attr-defined]
+
+    def lookup(self, key: Any) -> Any:
+        try:
+            value = self.data[key]
+        except KeyError:
+            return MISS
+        self.data.move_to_end(key)  # type: ignore[attr-defined]
+        return value
+
+
+class UnboundedStorage(Storage):
+    """maxsize=None: nothing is ever evicted, so order needs no upkeep."""
+
+
+class FIFOStorage(Storage):
+    """First in, first out: hits do not change the order."""
+
+    policy = "fifo"
+
+
+class RRStorage(Storage):
+    """Random replacement: evicts a uniformly random entry."""
+
+    policy = "rr"
+
+    def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
+        super().__init__(maxsize, getsizeof)
+        self._keys: list[Any] = []
+        self._index: dict[Any, int] = {}
+        self.choice = random.randrange
+
+    def _victim(self) -> Any:
+        return self._keys[self.choice(len(self._keys))]
+
+    def _inserted(self, key: Any) -> None:
+        self._index[key] = len(self._keys)
+        self._keys.append(key)
+
+    def _removed(self, key: Any) -> None:
+        # Swap-remove keeps eviction O(1).
+        i = self._index.pop(key)
+        last = self._keys.pop()
+        if i < len(self._keys):
+            self._keys[i] = last
+            self._index[last] = i
+
+    def _cleared(self) -> None:
+        self._keys.clear()
+        self._index.clear()
+
+
+class LFUStorage(Storage):
+    """Least frequently used; ties go to the entry inserted first.
+
+    A hit only bumps a counter. Eviction keeps a heap of (uses, insertion)
+    pairs that may be stale and fixes them up lazily, so a hit is O(1) and an
+    eviction O(log n) amortized.
+    """
+
+    HIT = "_pc_result = _pc_data[_pc_key]\n_pc_uses[_pc_key] += 1"
+    policy = "lfu"
+
+    def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
+        super().__init__(maxsize, getsizeof)
+        self.uses: dict[Any, int] = {}
+        self._seq: dict[Any, int] = {}
+        self._heap: list[tuple[int, int, Any]] = []
+        self._counter = itertools.count()
+
+    def bindings(self) -> dict[str, Any]:
+        return {"_pc_data": self.data, "_pc_uses": self.uses}
+
+    def lookup(self, key: Any) -> Any:
+        try:
+            value = self.data[key]
+        except KeyError:
+            return MISS
+        self.uses[key] += 1
+        return value
+
+    def _victim(self) -> Any:
+        heap = self._heap
+        while True:
+            uses, seq, key = heap[0]
+            if self._seq.get(key) != seq:
+                heapq.heappop(heap)  # entry of a removed key
+            elif self.uses[key] != uses:
+                heapq.heapreplace(heap, (self.uses[key], seq, key))  # stale count
+            else:
+                return key
+
+    def _inserted(self, key: Any) -> None:
+        seq = next(self._counter)
+        self.uses[key] = 0
+        self._seq[key] = seq
+        heapq.heappush(self._heap, (0, seq, key))
+        if len(self._heap) > 2 * len(self.data) + 16:
+            self._heap = [(self.uses[k], self._seq[k], k) for k in self.data]
+            heapq.heapify(self._heap)
+
+    def _removed(self, key: Any) -> None:
+        del self.uses[key]
+        del self._seq[key]
+
+    def _cleared(self) -> None:
+        self.uses.clear()
+        self._seq.clear()
+        self._heap.clear()
+
+
+class MappingStorage(Storage):
+    """A user-supplied mapping (``cache=``): any cachetools cache or MutableMapping.
+
+    cachetools caches change on reads (LRU order, LFU counts), so hits run
+    under the lock too.
+    """
+
+    HIT = "_pc_result = _pc_data[_pc_key]"
+    LOCK_ON_HIT = True
+    policy = "custom"
+
+    def __init__(self, mapping: MutableMapping[Any, Any]) -> None:
+        self.data = mapping  # type: ignore[assignment]
+        self.maxsize = getattr(mapping, "maxsize", None)
+        self.getsizeof = None
+        self.sizes = None
+        self._size = 0
+
+    def lookup(self, key: Any) -> Any:
+        try:
+            return self.data[key]
+        except KeyError:
+            return MISS
+
+    def peek(self, key: Any) -> Any:
+        try:
+            return self.data[key]
+        except KeyError:
+            return MISS
+
+    def currsize(self) -> int:
+        size = getattr(self.data, "currsize", None)
+        return len(self.data) if size is None else int(size)
+
+    def put(self, key: Any, value: Any) -> bool:
+        try:
+            self.data[key] = value
+        except ValueError:  # cachetools: value too large for the cache
+            return False
+        return True
+
+    def delete(self, key: Any) -> bool:
+        try:
+            del self.data[key]
+        except KeyError:
+            return False
+        return True
+
+    def clear(self) -> None:
+        self.data.clear()
+
+
+class TTLStorage(Storage):
+    """Adds an expiry time to the entries of any policy's storage.
+
+    Entries are ``(value, expires_at)``. Since every entry lives the same
+    ``ttl``, the order of last writes is the order of expiry, so purging the
+    expired ones is a walk from the front of an ordered dict.
+    """
+
+    def __init__(self, inner: Storage, ttl: float, timer: Callable[[], float] = time.monotonic) -> None:
+        self.inner = inner
+        self.ttl = ttl
+        self.timer = timer
+        self.expiry: OrderedDict[Any, float] = OrderedDict()
+        self.HIT = inner.HIT + "\n_pc_result, _pc_expires = _pc_result\nif _pc_expires <= _pc_now():\n    raise KeyError"  # type: ignore[misc]
+        self.LOCK_ON_HIT = inner.LOCK_ON_HIT  # type: ignore[misc]
+        self.policy = inner.policy  # type: ignore[misc]
+        self.maxsize = inner.maxsize
+        self.data = inner.data
+
+    def bindings(self) -> dict[str, Any]:
+        return {**self.inner.bindings(), "_pc_now": self.timer}
+
+    def purge(self) -> None:
+        now = self.timer()
+        expiry = self.expiry
+        while expiry:
+            key, when = next(iter(expiry.items()))
+            if when > now:
+                break
+            del expiry[key]
+            self.inner.delete(key)
+
+    def lookup(self, key: Any) -> Any:
+        entry = self.inner.lookup(key)
+        if entry is MISS or entry[1] <= self.timer():
+            return MISS
+        return entry[0]
+
+    def peek(self, key: Any) -> Any:
+        entry = self.inner.peek(key)
+        if entry is MISS or entry[1] <= self.timer():
+            return MISS
+        return entry[0]
+
+    def __len__(self) -> int:
+        self.purge()
+        return len(self.inner)
+
+    def currsize(self) -> int:
+        self.purge()
+        return self.inner.currsize()
+
+    def keys(self) -> list[Any]:
+        self.purge()
+        return self.inner.keys()
+
+    def put(self, key: Any, value: Any) -> bool:
+        self.purge()
+        expires = self.timer() + self.ttl
+        if self.inner.getsizeof is not None:
+            sizeof = self.inner.getsizeof
+            self.inner.getsizeof = lambda entry: sizeof(entry[0])
+            try:
+                stored = self.inner.put(key, (value, expires))
+            finally:
+                self.inner.getsizeof = sizeof
+        else:
+            stored = self.inner.put(key, (value, expires))
+        self.expiry.pop(key, None)
+        if stored:
+            self.expiry[key] = expires
+        # Evictions by the inner policy leave stale expiry records; drop them lazily.
+        if len(self.expiry) > 2 * len(self.inner) + 16:
+            for k in [k for k in self.expiry if self.inner.peek(k) is MISS]:
+                del self.expiry[k]
+        return stored
+
+    def delete(self, key: Any) -> bool:
+        self.expiry.pop(key, None)
+        return self.inner.delete(key)
+
+    def clear(self) -> None:
+        self.expiry.clear()
+        self.inner.clear()
+
+
+_POLICIES: dict[str, type[Storage]] = {
+    "lru": LRUStorage,
+    "lfu": LFUStorage,
+    "fifo": FIFOStorage,
+    "rr": RRStorage,
+}
+
+
+def make_storage(options: Options) -> Storage:
+    """Build the in-memory storage the options describe."""
+    storage: Storage
+    if options.cache is not None:
+        mapping = options.cache()
+        if not isinstance(mapping, MutableMapping):
+            raise TypeError(f"cache= must return a MutableMapping, got {type(mapping).__qualname__}")
+        return MappingStorage(mapping)
+    if options.maxsize is None and options.getsizeof is None:
+        storage = UnboundedStorage(None, None)
+    else:
+        storage = _POLICIES[options.policy](options.maxsize, options.getsizeof)
+    if options.ttl is not None:
+        storage = TTLStorage(storage, options.ttl)
+    return storage
+
+
+def iter_keys(storage: Storage) -> Iterator[Any]:
+    yield from storage.keys()
