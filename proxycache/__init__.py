@@ -10,17 +10,23 @@ Four ways in, one cached callable::
 
 from __future__ import annotations
 
+import logging
+
 from ._api import cache_clear, cache_info
 from ._bypass import bypass
 from ._contract import MISS, Serializer, Store
+from ._decorator import cached_method
 from ._events import Event, add_listener
+from ._inplace import cache_methods, uncache_methods
 from ._method import CacheInfo
+from ._mixin import CachingMixin
 from ._proxy import CachedProxy
 
 __all__ = [
     "MISS",
     "CacheInfo",
     "CachedProxy",
+    "CachingMixin",
     "Event",
     "Serializer",
     "Store",
@@ -28,6 +34,12 @@ __all__ = [
     "bypass",
     "cache_clear",
     "cache_info",
+    "cache_methods",
+    "cached_method",
+    "uncache_methods",
 ]
 
 __version__ = "0.1.0"
+
+# Silent by default: records reach the application's handlers only if it configures logging.
+logging.getLogger("proxycache").addHandler(logging.NullHandler())

@@ -15,14 +15,9 @@ def cached_methods(obj: Any) -> dict[str, Any]:
         return obj._self_cached_methods()  # type: ignore[no-any-return]
     if state_of(obj) is not None:
         return {obj.__name__: obj}
-    found: dict[str, Any] = {}
-    for finder in _FINDERS:
-        found.update(finder(obj))
-    return found
+    from ._decorator import find_cached
 
-
-#: Entry points register how to find the cached callables of the objects they touch.
-_FINDERS: list[Any] = []
+    return find_cached(obj)
 
 
 def cache_info(obj: Any) -> dict[str, CacheInfo]:

@@ -1,0 +1,164 @@
+"""``@cached_method`` and the descriptor it shares with ``CachingMixin``."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from . import _instance
+from ._method import make_cached, state_of, uncacheable_reason
+from ._options import Options, make_options
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CachedMethodDescriptor:
+    """A method whose calls are cached per instance.
+
+    On first access through an instance it builds that instance's cached
+    callable and stores it in the instance's ``__dict__``, where later
+    lookups find it directly. Accessed through the class it is itself
+    callable as ``Class.method(instance, ...)``.
+    """
+
+    def __init__(self, func: Callable[..., Any], options: Options, name: str | None = None) -> None:
+        self.func = func
+        self.options = options
+        self.name = name or getattr(func, "__name__", "method")
+        self.owner: type | None = None
+        #: True when CachingMixin made it (subclasses re-wrap it with their options).
+        self.from_mixin = False
+        self.side = _instance.SideTable()
+        self._resolves: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.owner = owner
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return self.cached_for(instance)
+
+    def __call__(self, instance: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return self.cached_for(instance)(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<cached method {getattr(self.func, '__qualname__', self.name)}>"
+
+    def cache_parameters(self) -> dict[str, Any]:
+        """The options this method is cached with."""
+        return self.options.parameters()
+
+    def _resolves_to_me(self, cls: type) -> bool:
+        """Whether normal lookup of the name on *cls* finds this descriptor (not an override)."""
+        known = self._resolves.get(cls)
+        if known is None:
+            found = next((k.__dict__[self.name] for k in cls.__mro__ if self.name in k.__dict__), None)
+            known = self._resolves[cls] = found is self
+        return known
+
+    def cached_for(self, instance: Any) -> Any:
+        """This instance's cached callable, built on first use."""
+        d = _instance.instance_dict(instance)
+        if d is not None:
+            # Reached through super() from an override, the instance's entry
+            # under the plain name belongs to the override: use another key.
+            key = self.name if self._resolves_to_me(type(instance)) else self._super_key()
+            func = d.get(key)
+            if func is not None and state_of(func) is not None:
+                return func
+            with self._lock:
+                func = d.get(key)
+                if func is None or state_of(func) is None:
+                    func = self._build(instance)
+                    _instance.install(instance, key, func)
+            return func
+        func = self.side.get(instance)
+        if func is None:
+            func = self.side.setdefault(instance, self._build(instance))
+        return func
+
+    def _super_key(self) -> str:
+        owner = self.owner.__qualname__ if self.owner else "?"
+        return f"{_instance.SUPER_PREFIX}{owner}.{self.name}"
+
+    def _build(self, instance: Any) -> Any:
+        return make_cached(
+            self.func,
+            self.options,
+            name=self.name,
+            qualname=getattr(self.func, "__qualname__", self.name),
+            instance=instance,
+            weak_instance=True,
+        )
+
+
+@overload
+def cached_method(func: F, /) -> F: ...
+
+
+@overload
+def cached_method(func: None = None, /, **options: Any) -> Callable[[F], F]: ...
+
+
+def cached_method(func: Any = None, /, **options: Any) -> Any:
+    """Cache a method of your own class, per instance, without keeping instances alive.
+
+    Use bare (``@cached_method``) or with options (``@cached_method(maxsize=32)``).
+    On a ``classmethod`` or ``staticmethod`` (put ``@cached_method`` above it)
+    there is one cache shared by all callers; for a classmethod the class is
+    part of the key.
+    """
+    opts = make_options(**options)
+    if func is None:
+        return lambda f: _decorate(f, opts)
+    if not callable(func) and not isinstance(func, (classmethod, staticmethod)):
+        raise TypeError(
+            f"cached_method() takes options as keywords only (got {func!r} positionally); "
+            "write @cached_method(maxsize=...)"
+        )
+    return _decorate(func, opts)
+
+
+def _decorate(func: Any, options: Options) -> Any:
+    if isinstance(func, (staticmethod, classmethod)):
+        inner = func.__func__
+        _check_cacheable(inner)
+        cached = make_cached(inner, options, name=inner.__name__, qualname=inner.__qualname__)
+        return type(func)(cached)
+    if isinstance(func, property) or hasattr(type(func), "__set__"):
+        raise TypeError(
+            "cached_method cannot wrap a property or other data descriptor; "
+            "use functools.cached_property for computed attributes"
+        )
+    if not callable(func):
+        raise TypeError(f"cached_method needs a function, not {func!r}")
+    _check_cacheable(func)
+    return CachedMethodDescriptor(func, options)
+
+
+def _check_cacheable(func: Any) -> None:
+    reason = uncacheable_reason(func)
+    if reason:
+        raise TypeError(f"cannot cache {getattr(func, '__qualname__', func)!r}: {reason}")
+
+
+def find_cached(obj: Any) -> dict[str, Any]:
+    """Cached callables built for *obj* by descriptors (dict or side table) and shared ones on classes."""
+    found = dict(_instance.cached_in_dict(obj))
+    cls = obj if isinstance(obj, type) else type(obj)
+    for klass in reversed(cls.__mro__):
+        for name, attr in vars(klass).items():
+            if isinstance(attr, CachedMethodDescriptor) and not isinstance(obj, type):
+                side = attr.side.get(obj)
+                if side is not None:
+                    found.setdefault(name, side)
+            elif isinstance(attr, (staticmethod, classmethod)) and state_of(attr.__func__) is not None:
+                found.setdefault(name, attr.__func__)
+    return found

@@ -1,0 +1,123 @@
+"""``cache_methods`` / ``uncache_methods``: cached methods installed on one instance."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, TypeVar
+
+from . import _instance
+from ._method import make_cached, state_of, uncacheable_reason
+from ._options import make_options
+from ._select import Selection, is_cacheable_value, is_property
+
+T = TypeVar("T")
+
+#: Attribute on an installed callable: what the instance's dict held before (or _ABSENT).
+_REPLACED = "__proxycache_replaced__"
+_ABSENT = object()
+
+
+def cache_methods(obj: T, *names: str, **options: Any) -> T:
+    """Cache methods of this one instance, in place, and return it.
+
+    With no *names*, every public method is cached (``include=``/``exclude=``
+    refine the choice). Only *obj* changes: not its class, not other
+    instances. Calls *obj* makes to its own methods are cached too.
+    ``uncache_methods`` restores the originals.
+    """
+    opts = make_options(**options)
+    d = _instance.instance_dict(obj)
+    if isinstance(obj, type):
+        raise TypeError(
+            f"cache_methods works on instances, not on the class {obj.__qualname__}; "
+            "use @cached_method in the class body, CachingMixin, or CachedProxy(obj)"
+        )
+    if d is None:
+        raise TypeError(
+            f"cannot install cached methods on {type(obj).__module__}.{type(obj).__qualname__}: its "
+            "instances have no __dict__, so their attributes cannot be set (a C type or a __slots__ "
+            "class). Wrap it instead: CachedProxy(obj, ...)"
+        )
+    chosen = list(names) if names else _public_methods(obj, Selection(opts.include, opts.exclude))
+    plan: list[tuple[str, Any]] = []
+    for name in chosen:
+        if not isinstance(name, str):
+            raise TypeError(f"cache_methods takes method names as strings, not {name!r}")
+        try:
+            value = getattr(obj, name)
+        except AttributeError:
+            raise AttributeError(
+                f"cache_methods: {type(obj).__qualname__} object has no attribute {name!r}"
+            ) from None
+        if state_of(value) is not None:
+            continue  # already cached: keep it (and its entries)
+        if not is_cacheable_value(value) or is_property(type(obj), name):
+            raise TypeError(
+                f"cache_methods: {type(obj).__qualname__}.{name} is not a method "
+                f"(it is {type(value).__qualname__}); name only methods"
+            )
+        reason = uncacheable_reason(value)
+        if reason:
+            raise TypeError(f"cache_methods: cannot cache {type(obj).__qualname__}.{name}: {reason}")
+        plan.append((name, value))
+    for name, value in plan:
+        previous = d.get(name, _ABSENT)
+        if inspect.ismethod(value) and value.__self__ is obj:
+            # Hold the instance weakly: the callable lives in the instance's own dict.
+            cached = make_cached(value.__func__, opts, name=name, qualname=value.__qualname__,
+                                 instance=obj, weak_instance=True)
+        else:
+            cached = make_cached(value, opts, name=name,
+                                 qualname=f"{type(obj).__qualname__}.{name}",
+                                 attrs_of=_weak_getter(obj))
+        setattr(cached, _REPLACED, previous)
+        _instance.install(obj, name, cached)
+    return obj
+
+
+def uncache_methods(obj: T, *names: str) -> T:
+    """Undo ``cache_methods``: restore the original methods (all, or those named) and drop their caches."""
+    d = _instance.instance_dict(obj)
+    if d is None:
+        return obj
+    installed = {n: v for n, v in d.items() if isinstance(n, str) and state_of(v) is not None
+                 and hasattr(v, _REPLACED)}
+    unknown = [n for n in names if n not in installed]
+    if unknown:
+        raise KeyError(
+            f"uncache_methods: {unknown[0]!r} is not a method cache_methods installed on this "
+            f"{type(obj).__qualname__}; installed: {', '.join(sorted(installed)) or '(none)'}"
+        )
+    for name in names or tuple(installed):
+        cached = installed[name]
+        previous = getattr(cached, _REPLACED)
+        cached.cache_clear()
+        if previous is _ABSENT:
+            del d[name]
+        else:
+            d[name] = previous
+    _instance.remove_shim_if_unused(obj)
+    return obj
+
+
+def _public_methods(obj: Any, selection: Selection) -> list[str]:
+    names = []
+    for name in dir(obj):
+        if not selection.wants(name) or is_property(type(obj), name):
+            continue
+        try:
+            value = getattr(obj, name)
+        except Exception:
+            continue
+        if is_cacheable_value(value) and uncacheable_reason(value) is None and state_of(value) is None:
+            names.append(name)
+    return names
+
+
+def _weak_getter(obj: Any) -> Any:
+    import weakref
+
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return lambda: obj

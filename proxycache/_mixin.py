@@ -1,0 +1,67 @@
+"""``CachingMixin``: subclass a client and its public methods are cached per instance."""
+
+from __future__ import annotations
+
+import inspect
+import types
+from typing import Any, ClassVar
+
+from ._decorator import CachedMethodDescriptor
+from ._method import uncacheable_reason
+from ._options import Options, check_option_names, make_options
+from ._select import Selection
+
+
+class CachingMixin:
+    """Put first in the bases: ``class Mine(CachingMixin, Client, maxsize=256): ...``.
+
+    Options are class keywords; subclasses inherit them and may override
+    any. Each instance gets its own caches, created lazily on first use and
+    freed with the instance, so the client's ``__init__`` need not be yours.
+    Calls the object makes to its own methods go through the caches too.
+    Only plain methods are cached: properties, class and static methods and
+    nested classes are left as they are.
+    """
+
+    __proxycache_options__: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **options: Any) -> None:
+        check_option_names(options, f"class {cls.__qualname__}(CachingMixin, ...)")
+        given = {**cls.__proxycache_options__, **options}
+        resolved = make_options(**given)
+        super().__init_subclass__()
+        cls.__proxycache_options__ = given
+        selection = Selection(resolved.include, resolved.exclude)
+        for name, func in _methods(cls):
+            if selection.wants(name) and uncacheable_reason(func) is None:
+                descriptor = CachedMethodDescriptor(func, resolved, name)
+                descriptor.__set_name__(cls, name)
+                descriptor.from_mixin = True
+                setattr(cls, name, descriptor)
+
+    @classmethod
+    def cache_options(cls) -> Options:
+        """The options this class caches with."""
+        return make_options(**cls.__proxycache_options__)
+
+
+def _methods(cls: type) -> list[tuple[str, Any]]:
+    """Plain methods visible on *cls*, as found by normal lookup, below CachingMixin."""
+    found: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        if klass is CachingMixin or klass is object:
+            continue
+        for name, attr in vars(klass).items():
+            if name in found:
+                continue
+            found[name] = attr
+    methods = []
+    for name, attr in found.items():
+        if isinstance(attr, CachedMethodDescriptor):
+            if not attr.from_mixin or attr.owner is cls:
+                continue  # an explicit @cached_method keeps its own options
+            attr = attr.func  # re-wrap with this class's options
+        # Functions, and methods of C base classes (sqlite3.Connection.execute).
+        if inspect.isfunction(attr) or isinstance(attr, types.MethodDescriptorType):
+            methods.append((name, attr))
+    return methods
