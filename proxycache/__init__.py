@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from . import serializers as serializers  # a public submodule: proxycache.serializers.PickleSerializer
 from ._api import cache_clear, cache_info
 from ._bypass import bypass
 from ._contract import MISS, Serializer, Store
@@ -21,13 +22,17 @@ from ._inplace import cache_methods, uncache_methods
 from ._method import CacheInfo
 from ._mixin import CachingMixin
 from ._proxy import CachedProxy
+from ._stores import DiskStore, MemoryStore, RedisStore
 
 __all__ = [
     "MISS",
     "CacheInfo",
     "CachedProxy",
     "CachingMixin",
+    "DiskStore",
     "Event",
+    "MemoryStore",
+    "RedisStore",
     "Serializer",
     "Store",
     "add_listener",
