@@ -11,8 +11,9 @@ def cached_methods(obj: Any) -> dict[str, Any]:
     """The cached callables of *obj* (a proxy, an instance or a cached function), by name."""
     from ._proxy import CachedProxy
 
-    if isinstance(obj, CachedProxy) and type(obj).__getattribute__ is object.__getattribute__:
-        return obj._self_cached_methods()  # type: ignore[no-any-return]
+    # A subclass may override __getattribute__; it is then searched like any object.
+    if isinstance(obj, CachedProxy) and type(obj).__getattribute__ is object.__getattribute__:  # type: ignore[comparison-overlap]
+        return obj._self_cached_methods()
     if state_of(obj) is not None:
         return {obj.__name__: obj}
     from ._decorator import find_cached

@@ -14,11 +14,14 @@ and instantiated per instance by calling a small factory with the bindings.
 from __future__ import annotations
 
 import inspect
+import re
 import textwrap
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from ._flags import CODE_GLOBALS
 
 _P = inspect.Parameter
 
@@ -57,19 +60,19 @@ def shape_of(
 ) -> Shape:
     """Work out the source pieces for *sig*, or the generic shape when it is None."""
     if sig is None:
-        params, call = "*args, **kwargs", "*args, **kwargs"
+        generic = "*args, **kwargs"
         return Shape(
-            params=params,
-            call=call,
+            params=generic,
+            call=generic,
             argt="args",
             kwd="kwargs",
             key_names=("*args", "**kwargs"),
-            key=_wrap_key("_pc_generic_key(args, kwargs)", custom_key, key_attrs, call),
+            key=_wrap_key(f"_pc_generic_key(args, kwargs, {typed})", custom_key, key_attrs, generic),
             guard="",
             defaults=(),
         )
     parts: list[str] = []
-    call: list[str] = []  # type: ignore[no-redef]
+    call: list[str] = []
     argt: list[str] = []
     kwd: list[str] = []
     key: list[str] = []
@@ -124,11 +127,11 @@ def shape_of(
         elif p.kind is _P.VAR_KEYWORD:
             key.append(f"_pc_kwkey({name})")
             if typed:
-                key.append(f"_pc_types({name}.values())")
+                key.append(f"_pc_kwtypes({name})")
         else:
             key.append(name)
             if typed:
-                key.append(f"type({name})")
+                key.append(f"_pc_type({name})")
             else:
                 guards.append(f"{name} is True or {name} is False")
     call_src = ", ".join(call)
@@ -162,50 +165,99 @@ def _wrap_key(key_src: str, custom_key: bool, key_attrs: bool, call_src: str) ->
 
 _TEMPLATE = '''\
 def _pc_factory({factory_args}):
-    _pc_hits = 0
+    # A float: adding 1.0 reuses a freed float object, adding 1 to an int
+    # past 256 allocates one; the counter is the costliest line of a hit.
+    _pc_hits = 0.0
 
-    {async_}def {name}({params}):
+    {async_}def _pc_careful({params}):
         nonlocal _pc_hits
         _pc_key = {key}
 {guard}
-        if _pc_flags[0]:
+        if _pc_flag:
             return {await_}_pc_slow(_pc_FLAGGED, _pc_key, {argt}, {kwd})
         try:
 {hit}
         except KeyError:
-            return {await_}_pc_slow(_pc_MISSED, _pc_key, {argt}, {kwd})
+{uncount}            _pc_why = _pc_MISSED
         except TypeError:
-            return {await_}_pc_slow(_pc_UNHASHABLE, _pc_key, {argt}, {kwd})
-        _pc_hits += 1
-{raised}\
-        return _pc_result
-
+{uncount}            _pc_why = _pc_UNHASHABLE
+{else_counted}
+        # Outside the except blocks: the method's own exceptions must not
+        # carry our lookup's KeyError as their __context__.
+        return {await_}_pc_slow(_pc_why, _pc_key, {argt}, {kwd})
+{front}
     def _pc_keyof({params}):
         _pc_key = {key}
 {guard}
         return _pc_key
 
     def _pc_get_hits():
-        return _pc_hits
+        return int(_pc_hits)
 
     def _pc_set_hits(n):
         nonlocal _pc_hits
-        _pc_hits = n
+        _pc_hits = float(n)
 
-    return {name}, _pc_keyof, _pc_get_hits, _pc_set_hits
+    return _pc_cached, _pc_keyof, _pc_get_hits, _pc_set_hits
 '''
 
-_RAISED = """\
-        if type(_pc_result) is _pc_Raised:
-            raise _pc_result.error
+# The common shape, one parameter that is the key as it is, gets a front
+# function that reads the cache with the argument itself: no key variable,
+# one test for the rare cases (a boolean argument, which needs a tagged key;
+# bypass() or listeners, see _flags), which go to _pc_careful.
+_FRONT = """
+    {async_}def _pc_cached({params}):
+        nonlocal _pc_hits
+        if {rare}:
+            return {await_}_pc_careful({call})
+        try:
+{hit}
+        except KeyError:
+{uncount}            _pc_why = _pc_MISSED
+        except TypeError:
+{uncount}            _pc_why = _pc_UNHASHABLE
+{else_counted}
+        return {await_}_pc_slow(_pc_why, {key}, {argt}, {kwd})
+"""
+
+# A cached exception is raised, which happens outside the try, or
+# a cached KeyError or TypeError would pass for a miss.
+_ELSE_COUNTED = """\
+else:
+    _pc_hits += 1.0
+    if _pc_type(_pc_result) is _pc_Raised:
+        raise _pc_result.error.with_traceback(_pc_result.tb)
+    return _pc_result
 """
 
 #: Why the hit path handed over to the slow path (first argument of ``_pc_slow``).
 MISSED, UNHASHABLE, FLAGGED = 0, 1, 2
 
-#: Process-wide names the generated code reads as globals (fewer closure cells
-#: to copy on every call). Filled in by ``_method``.
-GLOBALS: dict[str, Any] = {"_pc_MISSED": MISSED, "_pc_UNHASHABLE": UNHASHABLE, "_pc_FLAGGED": FLAGGED}
+#: The globals of every generated function: process-wide names (fewer closure
+#: cells to copy on every call), filled in by ``_method``, and ``_pc_flag``,
+#: which ``_flags`` keeps current. One dict for all, so one store updates them all.
+GLOBALS: dict[str, Any] = CODE_GLOBALS
+# Builtins go by _pc_ names too: a parameter named ``type`` must not shadow them.
+GLOBALS.update(_pc_MISSED=MISSED, _pc_UNHASHABLE=UNHASHABLE, _pc_FLAGGED=FLAGGED, _pc_type=type)
+
+def _counted(hit: str, raises: bool) -> tuple[str, str]:
+    """The try block of a hit, and the line that undoes its count on a miss.
+
+    The hit is counted first and returns from inside the try: a final
+    ``_pc_result = X`` becomes ``return X``, two instructions fewer, and there
+    is no jump over the except clauses. A miss takes the count back. With
+    cached exceptions the count and the return stay in the ``else`` clause
+    (raising there, not in the try, keeps a cached KeyError from passing for a miss).
+    """
+    if raises:
+        return hit, ""
+    lines = hit.rstrip("\n").split("\n")
+    if lines[-1].startswith("_pc_result = "):  # not indented: every way through the hit ends there
+        lines[-1] = "return " + lines[-1][len("_pc_result = ") :]
+    else:
+        lines.append("return _pc_result")
+    return "\n".join(["_pc_hits += 1.0", *lines]), "_pc_hits -= 1.0\n"
+
 
 _factories: dict[str, Callable[..., Any]] = {}
 _factories_lock = threading.Lock()
@@ -230,26 +282,45 @@ def build(
     values = {k: v for k, v in bindings.items() if k not in GLOBALS}
     values.update(shape.defaults)
     names = sorted(values)
+    await_ = "await " if is_async else ""
+    hit, uncount = _counted(hit, raises)
+    tails = {
+        "uncount": textwrap.indent(uncount, " " * 12),
+        "else_counted": textwrap.indent(_ELSE_COUNTED, " " * 8) if raises else "",
+    }
+    front = "    _pc_cached = _pc_careful\n"
+    if shape.key.isidentifier():
+        rare = f"{shape.key} is True or {shape.key} is False or _pc_flag" if shape.guard else "_pc_flag"
+        front = _FRONT.format(
+            async_="async " if is_async else "",
+            await_=await_,
+            params=shape.params,
+            rare=rare,
+            call=shape.call,
+            key=shape.key,
+            argt=shape.argt,
+            kwd=shape.kwd,
+            hit=textwrap.indent(re.sub(r"\b_pc_key\b", shape.key, hit), " " * 12),
+            **tails,
+        )
     source = _TEMPLATE.format(
         factory_args=", ".join(names),
         async_="async " if is_async else "",
-        await_="await " if is_async else "",
-        name="_pc_cached",
+        await_=await_,
         params=shape.params,
         key=shape.key,
         guard=textwrap.indent(shape.guard, " " * 8) if shape.guard else "",
-        call=shape.call,
-        hit=textwrap.indent(hit, " " * 12),
         argt=shape.argt,
         kwd=shape.kwd,
-        raised=_RAISED if raises else "",
+        hit=textwrap.indent(hit, " " * 12),
+        front=front,
+        **tails,
     )
     factory = _factories.get(source)
     if factory is None:
         with _factories_lock:
             factory = _factories.get(source)
             if factory is None:
-                namespace: dict[str, Any] = dict(GLOBALS)
-                exec(compile(source, "<proxycache cached method>", "exec"), namespace)  # noqa: S102
-                factory = _factories[source] = namespace["_pc_factory"]
+                exec(compile(source, "<proxycache cached method>", "exec"), GLOBALS)
+                factory = _factories[source] = GLOBALS["_pc_factory"]
     return factory(*[values[n] for n in names])  # type: ignore[no-any-return]

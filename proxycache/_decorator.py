@@ -6,13 +6,19 @@ import functools
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, overload
 
 from . import _instance
 from ._method import make_cached, state_of, uncacheable_reason
-from ._options import Options, make_options
+from ._options import Options, check_option_names, make_options
 
-F = TypeVar("F", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    from .typing import CachedMethodDescriptor as TypedDescriptor
+    from .typing import MethodDecorator
+
+P = ParamSpec("P")
+R = TypeVar("R")
+S = TypeVar("S")
 
 
 class CachedMethodDescriptor:
@@ -27,14 +33,14 @@ class CachedMethodDescriptor:
     def __init__(self, func: Callable[..., Any], options: Options, name: str | None = None) -> None:
         self.func = func
         self.options = options
-        self.name = name or getattr(func, "__name__", "method")
+        self.name: str = name or str(getattr(func, "__name__", "method"))
         self.owner: type | None = None
         #: True when CachingMixin made it (subclasses re-wrap it with their options).
         self.from_mixin = False
         self.side = _instance.SideTable()
         self._resolves: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
-        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+        functools.update_wrapper(self, func)
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.owner = owner
@@ -81,11 +87,14 @@ class CachedMethodDescriptor:
             return func
         func = self.side.get(instance)
         if func is None:
+            _instance.require_weakref(instance)
             func = self.side.setdefault(instance, self._build(instance))
         return func
 
     def _super_key(self) -> str:
-        owner = self.owner.__qualname__ if self.owner else "?"
+        # The module keeps two bases of one qualname (a subclass named like
+        # its parent) apart; cache_info reports the part after the colon.
+        owner = f"{self.owner.__module__}:{self.owner.__qualname__}" if self.owner else "?"
         return f"{_instance.SUPER_PREFIX}{owner}.{self.name}"
 
     def _build(self, instance: Any) -> Any:
@@ -100,11 +109,19 @@ class CachedMethodDescriptor:
 
 
 @overload
-def cached_method(func: F, /) -> F: ...
+def cached_method(func: staticmethod[P, R], /) -> staticmethod[P, R]: ...  # type: ignore[overload-overlap]
 
 
 @overload
-def cached_method(func: None = None, /, **options: Any) -> Callable[[F], F]: ...
+def cached_method(func: classmethod[S, P, R], /) -> classmethod[S, P, R]: ...
+
+
+@overload
+def cached_method(func: Callable[Concatenate[S, P], R], /) -> TypedDescriptor[S, P, R]: ...
+
+
+@overload
+def cached_method(func: None = None, /, **options: Any) -> MethodDecorator: ...
 
 
 def cached_method(func: Any = None, /, **options: Any) -> Any:
@@ -115,10 +132,11 @@ def cached_method(func: Any = None, /, **options: Any) -> Any:
     there is one cache shared by all callers; for a classmethod the class is
     part of the key.
     """
+    check_option_names(options, "cached_method()")
     opts = make_options(**options)
     if func is None:
         return lambda f: _decorate(f, opts)
-    if not callable(func) and not isinstance(func, (classmethod, staticmethod)):
+    if not callable(func) and not hasattr(type(func), "__get__"):
         raise TypeError(
             f"cached_method() takes options as keywords only (got {func!r} positionally); "
             "write @cached_method(maxsize=...)"
@@ -134,8 +152,8 @@ def _decorate(func: Any, options: Options) -> Any:
         return type(func)(cached)
     if isinstance(func, property) or hasattr(type(func), "__set__"):
         raise TypeError(
-            "cached_method cannot wrap a property or other data descriptor; "
-            "use functools.cached_property for computed attributes"
+            f"cached_method cannot wrap a property or other data descriptor ({func!r}); to cache a "
+            "computed attribute use functools.cached_property, or put @property above @cached_method"
         )
     if not callable(func):
         raise TypeError(f"cached_method needs a function, not {func!r}")
@@ -152,13 +170,18 @@ def _check_cacheable(func: Any) -> None:
 def find_cached(obj: Any) -> dict[str, Any]:
     """Cached callables built for *obj* by descriptors (dict or side table) and shared ones on classes."""
     found = dict(_instance.cached_in_dict(obj))
-    cls = obj if isinstance(obj, type) else type(obj)
-    for klass in reversed(cls.__mro__):
+    is_class = isinstance(obj, type)
+    cls = obj if is_class else type(obj)
+    for klass in cls.__mro__:
         for name, attr in vars(klass).items():
-            if isinstance(attr, CachedMethodDescriptor) and not isinstance(obj, type):
-                side = attr.side.get(obj)
-                if side is not None:
-                    found.setdefault(name, side)
+            if isinstance(attr, CachedMethodDescriptor):
+                func = None if is_class else attr.side.get(obj)
             elif isinstance(attr, (staticmethod, classmethod)) and state_of(attr.__func__) is not None:
-                found.setdefault(name, attr.__func__)
+                func = attr.__func__
+            else:
+                continue
+            if func is not None:
+                # The nearest class answers to the plain name; the methods it
+                # overrides (reached through super()) to Owner.name, as in the dict.
+                found.setdefault(name if name not in found else f"{klass.__qualname__}.{name}", func)
     return found

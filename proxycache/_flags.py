@@ -9,16 +9,22 @@ variable and tells listeners.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 FLAGS = [0]
+#: The globals of the generated cached callables (see ``_codegen``), which
+#: read the flag as the global ``_pc_flag``: one instruction less than FLAGS[0].
+CODE_GLOBALS: dict[str, Any] = {"_pc_flag": 0}
 _lock = threading.Lock()
 
 
 def raise_flag() -> None:
     with _lock:
         FLAGS[0] += 1
+        CODE_GLOBALS["_pc_flag"] = FLAGS[0]
 
 
 def lower_flag() -> None:
     with _lock:
         FLAGS[0] -= 1
+        CODE_GLOBALS["_pc_flag"] = FLAGS[0]

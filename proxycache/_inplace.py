@@ -7,8 +7,8 @@ from typing import Any, TypeVar
 
 from . import _instance
 from ._method import make_cached, state_of, uncacheable_reason
-from ._options import make_options
-from ._select import Selection, is_cacheable_value, is_property
+from ._options import check_option_names, make_options
+from ._select import Selection, is_cacheable_value, is_dunder, is_property
 
 T = TypeVar("T")
 
@@ -25,6 +25,7 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
     instances. Calls *obj* makes to its own methods are cached too.
     ``uncache_methods`` restores the originals.
     """
+    check_option_names(options, "cache_methods()")
     opts = make_options(**options)
     d = _instance.instance_dict(obj)
     if isinstance(obj, type):
@@ -43,18 +44,32 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
     for name in chosen:
         if not isinstance(name, str):
             raise TypeError(f"cache_methods takes method names as strings, not {name!r}")
+        where = f"{type(obj).__qualname__}.{name}"
+        if is_dunder(name):
+            raise TypeError(
+                f"cache_methods: {where} is a special method: Python looks those up on the class, so "
+                "a cache on the instance would never be called; cache the regular methods it uses"
+            )
+        if is_property(type(obj), name):
+            raise TypeError(
+                f"cache_methods: {where} is a property, not a method; only methods are cached "
+                "(CachedProxy(obj) caches every public method and leaves attributes alone)"
+            )
         try:
             value = getattr(obj, name)
         except AttributeError:
             raise AttributeError(
-                f"cache_methods: {type(obj).__qualname__} object has no attribute {name!r}"
+                f"cache_methods: {type(obj).__qualname__} object has no attribute {name!r}; name an "
+                "existing method, or wrap the object in CachedProxy(obj, include=[...]), which caches "
+                "methods when they are first looked up (also ones that appear later)"
             ) from None
         if state_of(value) is not None:
             continue  # already cached: keep it (and its entries)
-        if not is_cacheable_value(value) or is_property(type(obj), name):
+        if not is_cacheable_value(value):
+            kind = "a class" if isinstance(value, type) else f"{type(value).__qualname__}, not callable"
             raise TypeError(
-                f"cache_methods: {type(obj).__qualname__}.{name} is not a method "
-                f"(it is {type(value).__qualname__}); name only methods"
+                f"cache_methods: {where} is not a method (it is {kind}); name only methods "
+                "(CachedProxy(obj) caches every public method and leaves other attributes alone)"
             )
         reason = uncacheable_reason(value)
         if reason:

@@ -43,7 +43,8 @@ class ReduceShim:
         obj = self.ref()
         if obj is None:  # pragma: no cover - the shim lives in the object's own dict
             raise ReferenceError("object already collected")
-        reduced = type(obj).__reduce_ex__(obj, protocol)
+        cls: Any = type(obj)
+        reduced = cls.__reduce_ex__(obj, protocol)
         if not isinstance(reduced, tuple) or len(reduced) < 3:
             return reduced
         return (*reduced[:2], _filtered(reduced[2]), *reduced[3:])
@@ -84,6 +85,18 @@ def remove_shim_if_unused(obj: Any) -> None:
         del d[_SHIM]
 
 
+def require_weakref(obj: Any) -> None:
+    """Fail clearly when *obj* can hold neither a cache (no ``__dict__``) nor a weak reference."""
+    try:
+        weakref.ref(obj)
+    except TypeError:
+        raise TypeError(
+            f"{type(obj).__qualname__} has neither __dict__ nor __weakref__, so a per-instance "
+            "cache cannot be kept for it without keeping it alive; add '__weakref__' to its "
+            "__slots__, or wrap the object in CachedProxy"
+        ) from None
+
+
 class SideTable:
     """Per-instance values for objects without a ``__dict__``, freed with the object."""
 
@@ -122,7 +135,8 @@ def cached_in_dict(obj: Any) -> Iterator[tuple[str, Any]]:
     for key, value in list(d.items()):
         if isinstance(key, str) and state_of(value) is not None:
             if key.startswith(SUPER_PREFIX):
-                key = key[len(SUPER_PREFIX):]
+                rest = key[len(SUPER_PREFIX):]
+                key = rest.partition(":")[2] or rest
             yield key, value
 
 

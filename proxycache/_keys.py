@@ -190,7 +190,7 @@ def _encode(value: Any, out: bytearray) -> None:
             _encode(value.value, out)
         elif isinstance(value, (int, float, str, bytes)):
             # Subclasses of builtins (IntEnum handled above): by builtin value.
-            base = next(b for b in (bool, int, float, str, bytes) if isinstance(value, b))
+            base: type[Any] = next(b for b in (bool, int, float, str, bytes) if isinstance(value, b))
             _encode(base(value), out)
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
             out += b"d"

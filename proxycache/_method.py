@@ -20,7 +20,7 @@ from ._contract import MISS
 from ._codegen import FLAGGED, MISSED
 from ._flags import FLAGS
 from ._events import LISTENERS, emit
-from ._keys import _BOOL, UnkeyableError, freeze, typed_bools
+from ._keys import _BOOL, _KWARGS, UnkeyableError, freeze, typed_bools
 from ._options import Options
 from ._storage import Storage, make_storage
 
@@ -39,10 +39,16 @@ class CacheInfo(NamedTuple):
 class Raised:
     """A cached exception (``cache_exceptions=``): raised again on a hit."""
 
-    __slots__ = ("error",)
+    __slots__ = ("error", "tb")
 
     def __init__(self, error: BaseException) -> None:
         self.error = error
+        # Every raise adds the raising frames to the error's traceback: each
+        # hit re-raises from the traceback as stored, or it grows without end.
+        self.tb = error.__traceback__
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Raised, (self.error,))  # tracebacks do not pickle
 
 
 class _Retry:
@@ -102,17 +108,25 @@ def _tagged(values: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _kwkey(kwargs: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(sorted(typed_bools(tuple(kwargs.items()))))
+    # Tag the values, not the (name, value) pairs: f(x=True) and f(x=1) differ.
+    return tuple(sorted((k, (_BOOL, v) if v is True or v is False else v) for k, v in kwargs.items()))
 
 
 def _types(values: Any) -> tuple[type, ...]:
     return tuple(map(type, values))
 
 
-def _generic_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    if kwargs:
-        return (typed_bools(args), _kwkey(kwargs))
-    return typed_bools(args)
+def _kwtypes(kwargs: dict[str, Any]) -> tuple[type, ...]:
+    # In name order, like _kwkey: f(a=1, b=1.0) and f(b=1, a=1.0) differ.
+    return tuple(type(kwargs[k]) for k in sorted(kwargs))
+
+
+def _generic_key(args: tuple[Any, ...], kwargs: dict[str, Any], typed: bool = False) -> Any:
+    # The marker keeps f(x, y) apart from f(x, **kw) whose parts happen to look alike.
+    key = (typed_bools(args), _KWARGS, _kwkey(kwargs)) if kwargs else typed_bools(args)
+    if typed:
+        return (key, _types(args), _kwtypes(kwargs))
+    return key
 
 
 _codegen.GLOBALS.update(
@@ -122,6 +136,7 @@ _codegen.GLOBALS.update(
     _pc_tagged=_tagged,
     _pc_kwkey=_kwkey,
     _pc_types=_types,
+    _pc_kwtypes=_kwtypes,
     _pc_generic_key=_generic_key,
 )
 
@@ -256,9 +271,11 @@ class CachedMethod:
                 culprit = name
                 break
         where = f"argument {culprit!r}" if culprit else "an argument"
+        # ignore= takes the bare name of a *args / **kwargs parameter.
+        param = culprit.lstrip("*") if culprit else "name"
         return TypeError(
             f"{self.qualname}(): {where} cannot be used in a cache key ({err}). "
-            f"Leave it out of the key with ignore=[{culprit or 'name'!r}], "
+            f"Leave it out of the key with ignore=[{param!r}], "
             "or pass key= a function that builds a hashable key"
         )
 
@@ -307,7 +324,7 @@ class CachedMethod:
     @staticmethod
     def _deliver(value: Any) -> Any:
         if type(value) is Raised:
-            raise value.error
+            raise value.error.with_traceback(value.tb)
         return value
 
     # -- everything but a plain hit ------------------------------------------
@@ -354,9 +371,16 @@ class CachedMethod:
                 return self._deliver(found)
             if role == "reenter":
                 return self.call(*args, **kwargs)
+            assert flight is not None  # for type checkers: every other branch set it
             if role == "wait":
                 flight.wait()
                 if flight.value is _RETRY:
+                    # A leader that vanished without finishing (its thread is
+                    # gone in a forked child) left its flight behind: drop it
+                    # so this retry can lead instead of waiting on it again.
+                    with self.lock:
+                        if self.flights.get(key) is flight:
+                            del self.flights[key]
                     continue
                 with self.lock:
                     if flight.ok:
@@ -365,13 +389,22 @@ class CachedMethod:
                         self.misses += 1
                 if flight.ok:
                     return flight.value
-                raise flight.value
-            return self._lead(key, flight, args, kwargs)
+                error = flight.value
+                del flight
+                try:
+                    raise error
+                finally:
+                    del error  # see _lead
+            try:
+                return self._lead(key, flight, args, kwargs)
+            finally:
+                del flight  # see _lead
 
     def _lead(self, key: Any, flight: _Flight, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if LISTENERS:
             emit("miss", self.qualname)
-        ok, shared = False, _RETRY
+        ok = False
+        shared: Any = _RETRY
         try:
             result = self.call(*args, **kwargs)
             ok = True
@@ -387,6 +420,10 @@ class CachedMethod:
                 if self.flights.get(key) is flight:
                     del self.flights[key]
             flight.finish(ok, shared)
+            # An error's traceback holds this frame (and the caller's): a
+            # local still naming the error, or the flight that holds it,
+            # would make a cycle keeping the instance alive until gc runs.
+            del flight, shared
 
     def _keep(self, key: Any, result: Any) -> Any:
         """Store a fresh result; return what waiters may share (_RETRY for one-shot results)."""
@@ -435,6 +472,7 @@ class CachedMethod:
                 return self._deliver(found)
             if role == "reenter":
                 return await self.call(*args, **kwargs)
+            assert flight is not None  # for type checkers: every other branch set it
             if role == "wait":
                 # shield: a cancelled waiter must not cancel the shared computation.
                 ok, value = await asyncio.shield(flight.future)
@@ -447,13 +485,21 @@ class CachedMethod:
                         self.misses += 1
                 if ok:
                     return value
-                raise value
-            return await self._alead(key, flight, args, kwargs)
+                del flight
+                try:
+                    raise value
+                finally:
+                    del value  # see _lead
+            try:
+                return await self._alead(key, flight, args, kwargs)
+            finally:
+                del flight  # see _lead
 
     async def _alead(self, key: Any, flight: _AsyncFlight, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if LISTENERS:
             emit("miss", self.qualname)
-        ok, shared = False, _RETRY
+        ok = False
+        shared: Any = _RETRY
         try:
             result = await self.call(*args, **kwargs)
             ok = True
@@ -469,6 +515,7 @@ class CachedMethod:
                 if self.aflights.get(key) is flight:
                     del self.aflights[key]
             flight.finish(ok, shared)
+            del flight, shared  # see _lead
 
 
 def make_cached(
@@ -501,7 +548,9 @@ def make_cached(
                 if obj is None:
                     raise ReferenceError(
                         f"{owner}.{name}() was called after its instance was garbage-collected: "
-                        "cached methods do not keep their instance alive; keep a reference to it"
+                        "cached methods do not keep their instance alive; keep a reference to it "
+                        f"while you use them (obj = {owner}(...); obj.{name}(...), "
+                        f"not {owner}(...).{name}(...))"
                     )
                 return func(obj, *args, **kwargs)
 
@@ -521,7 +570,9 @@ def make_cached(
         drop_first = False
     signature = _signature(sig_target, drop_first)
     is_async = _is_async(sig_target)
-    qualname = qualname or getattr(target, "__qualname__", name)
+    if not qualname:
+        found = getattr(target, "__qualname__", None)
+        qualname = found if isinstance(found, str) else name
     state = CachedMethod(
         call,
         signature=signature,
@@ -534,19 +585,33 @@ def make_cached(
     )
     if state.options.key_attrs and attrs_of is None:
         raise TypeError(f"key_attrs= needs an instance, but {qualname} is not bound to one")
-    return _dress(state, target, wrapped, name, qualname)
+    fn = _dress(state, target, wrapped, name, qualname)
+    if drop_first and signature is not None:
+        # __wrapped__ is the plain function (self first): inspect.signature()
+        # would follow it and show self, which a caller of this one never passes.
+        fn.__signature__ = signature
+    return fn
 
 
 def _dress(state: CachedMethod, target: Any, wrapped: Any, name: str, qualname: str) -> Any:
-    fn = state.func
+    fn: Any = state.func  # a generated function that gets attributes set below
+    # The function refers to the state (its miss path is a bound method of
+    # it); the state must not refer back, or freeing the owner would wait
+    # for the cycle collector.
+    del state.func
     fn.__name__ = name
     fn.__qualname__ = qualname
-    fn.__module__ = getattr(target, "__module__", None)
-    fn.__doc__ = getattr(target, "__doc__", None)
-    try:
-        fn.__annotations__ = dict(getattr(target, "__annotations__", {}) or {})
-    except (TypeError, AttributeError):
-        pass
+    # cache_invalidate/cache_refresh bind their arguments with the key function:
+    # a wrong call must name the method there too.
+    state.keyof.__name__, state.keyof.__qualname__ = name, qualname
+    # Only real metadata is copied: dynamic objects (xmlrpc's remote methods)
+    # answer any attribute, and reading one may even call the server.
+    module, doc = getattr(target, "__module__", None), getattr(target, "__doc__", None)
+    fn.__module__ = module if isinstance(module, str) else None
+    fn.__doc__ = doc if isinstance(doc, str) else None
+    annotations = getattr(target, "__annotations__", None)
+    if isinstance(annotations, dict):
+        fn.__annotations__ = dict(annotations)
     fn.__wrapped__ = wrapped
     fn.__proxycache__ = state
     fn.cache_info = state.cache_info

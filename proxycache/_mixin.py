@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from ._decorator import CachedMethodDescriptor
 from ._method import uncacheable_reason
-from ._options import Options, check_option_names, make_options
+from ._options import OPTION_NAMES, Options, check_option_names, make_options
 from ._select import Selection
 
 
@@ -25,19 +25,29 @@ class CachingMixin:
 
     __proxycache_options__: ClassVar[dict[str, Any]] = {}
 
-    def __init_subclass__(cls, **options: Any) -> None:
-        check_option_names(options, f"class {cls.__qualname__}(CachingMixin, ...)")
+    def __init_subclass__(cls, **keywords: Any) -> None:
+        where = f"class {cls.__name__}(CachingMixin, ...)"
+        options = {k: v for k, v in keywords.items() if k in OPTION_NAMES}
+        others = {k: v for k, v in keywords.items() if k not in OPTION_NAMES}
         given = {**cls.__proxycache_options__, **options}
         resolved = make_options(**given)
-        super().__init_subclass__()
+        # Class keywords that are not ours belong to the client's own bases.
+        try:
+            super().__init_subclass__(**others)
+        except TypeError:
+            check_option_names(others, where)  # nobody took them: say which option was meant
+            raise
         cls.__proxycache_options__ = given
         selection = Selection(resolved.include, resolved.exclude)
-        for name, func in _methods(cls):
+        for name, func, inherited in _methods(cls):
             if selection.wants(name) and uncacheable_reason(func) is None:
                 descriptor = CachedMethodDescriptor(func, resolved, name)
                 descriptor.__set_name__(cls, name)
                 descriptor.from_mixin = True
                 setattr(cls, name, descriptor)
+            elif inherited:
+                # A base cached it, this class's include/exclude does not: plain again.
+                setattr(cls, name, func)
 
     @classmethod
     def cache_options(cls) -> Options:
@@ -45,8 +55,11 @@ class CachingMixin:
         return make_options(**cls.__proxycache_options__)
 
 
-def _methods(cls: type) -> list[tuple[str, Any]]:
-    """Plain methods visible on *cls*, as found by normal lookup, below CachingMixin."""
+def _methods(cls: type) -> list[tuple[str, Any, bool]]:
+    """Plain methods visible on *cls*, as found by normal lookup, below CachingMixin.
+
+    Each comes with whether a base's CachingMixin had cached it.
+    """
     found: dict[str, Any] = {}
     for klass in cls.__mro__:
         if klass is CachingMixin or klass is object:
@@ -57,11 +70,12 @@ def _methods(cls: type) -> list[tuple[str, Any]]:
             found[name] = attr
     methods = []
     for name, attr in found.items():
+        inherited = False
         if isinstance(attr, CachedMethodDescriptor):
             if not attr.from_mixin or attr.owner is cls:
                 continue  # an explicit @cached_method keeps its own options
-            attr = attr.func  # re-wrap with this class's options
+            attr, inherited = attr.func, True  # re-wrap with this class's options
         # Functions, and methods of C base classes (sqlite3.Connection.execute).
         if inspect.isfunction(attr) or isinstance(attr, types.MethodDescriptorType):
-            methods.append((name, attr))
+            methods.append((name, attr, inherited))
     return methods

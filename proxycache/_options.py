@@ -102,6 +102,13 @@ def make_options(base: Options | None = None, **given: Any) -> Options:
                 "cache must be a zero-argument factory returning a MutableMapping "
                 f"(for example lambda: cachetools.LFUCache(256)), not {cache!r}"
             )
+        # One trial call, so a factory returning the wrong thing fails at wrap time.
+        probe = cache()
+        if not isinstance(probe, MutableMapping):
+            raise TypeError(
+                f"cache= must be a factory returning a MutableMapping (a cachetools cache or a dict); "
+                f"{cache!r} returned {type(probe).__qualname__}"
+            )
         clash = [n for n in ("policy", "ttl", "getsizeof") if n in given and given[n] != getattr(DEFAULT, n)]
         if clash:
             raise TypeError(
@@ -147,7 +154,7 @@ def make_options(base: Options | None = None, **given: Any) -> Options:
         raise TypeError(f"key must be a callable taking the call's arguments, not {key!r}")
 
     exc = values["cache_exceptions"]
-    if isinstance(exc, type):
+    if isinstance(exc, (type, str)):  # a str would otherwise be taken apart into letters
         exc = (exc,)
     try:
         exc = tuple(exc)

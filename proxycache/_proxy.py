@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Generic, TypeVar
+import inspect
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import wrapt
 
@@ -14,10 +15,36 @@ from ._select import Selection, is_cacheable_value, is_property
 T = TypeVar("T")
 
 # Names the proxy itself keeps fresh copies of in its own dict (see __init__).
-_FORWARDED = ("__doc__", "__module__")
+_FORWARDED = ("__module__",)
 
 
-class CachedProxy(wrapt.ObjectProxy, Generic[T]):  # type: ignore[misc]
+class _WrappedDoc:
+    """``__doc__`` of CachedProxy classes: the class's docstring on the class, the wrapped object's on a proxy.
+
+    wrapt's C ``__getattribute__`` intercepts ``__doc__``; CachedProxy reads
+    attributes with ``object.__getattribute__``, so a data descriptor in the
+    class dict does the same, read live (``type.__doc__`` calls ``__get__``
+    with no instance, which keeps ``help(CachedProxy)`` working).
+    """
+
+    __slots__ = ("doc",)
+
+    def __init__(self, doc: str | None) -> None:
+        self.doc = doc
+
+    def __get__(self, proxy: Any, owner: type | None = None) -> Any:
+        if proxy is None:
+            return self.doc
+        return proxy.__wrapped__.__doc__
+
+    def __set__(self, proxy: Any, value: Any) -> None:
+        proxy.__wrapped__.__doc__ = value
+
+    def __delete__(self, proxy: Any) -> None:
+        del proxy.__wrapped__.__doc__
+
+
+class CachedProxy(wrapt.ObjectProxy[T], Generic[T]):
     """Wraps *obj*; its public methods are cached per proxy, each on first access.
 
     Everything else (attributes, properties, special methods, ``isinstance``,
@@ -32,6 +59,20 @@ class CachedProxy(wrapt.ObjectProxy, Generic[T]):  # type: ignore[misc]
     # __getattr__ below, which forwards to the wrapped object.
     __getattribute__ = object.__getattribute__
 
+    if TYPE_CHECKING:
+        # Type checkers that honour __new__'s return type (pyright, Pylance)
+        # then see CachedProxy(client) as the client's own type, methods and
+        # all. mypy does not (python/mypy#15182): it sees CachedProxy[Client].
+        def __new__(cls, wrapped: T, **options: Any) -> T: ...  # type: ignore[misc]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass's docstring is its own; its proxies still report the
+        # wrapped object's. A __doc__ descriptor the subclass defines wins.
+        doc = cls.__dict__.get("__doc__")
+        if doc is None or isinstance(doc, str):
+            type.__setattr__(cls, "__doc__", _WrappedDoc(doc))
+
     def __init__(self, wrapped: T, **options: Any) -> None:
         opts = options.pop("_options", None)
         if opts is None:
@@ -39,18 +80,24 @@ class CachedProxy(wrapt.ObjectProxy, Generic[T]):  # type: ignore[misc]
         else:
             options = opts.parameters()
         super().__init__(wrapped)
+        self._self_setup(opts, options)
+
+    def _self_setup(self, opts: Options, options: dict[str, Any]) -> None:
         self._self_options: Options = opts
         self._self_given = options
         self._self_selection = Selection(opts.include, opts.exclude)
         self._self_prefix = ""
+        # For a nested proxy: the object the user wrapped (its type names the
+        # methods, key_attrs are read from it). None for the outer proxy.
+        self._self_owner: Any = None
         self._self_methods: dict[str, Any] = {}
         self._self_children: dict[str, CachedProxy[Any]] = {}
         self._self_refresh_forwarded()
 
     def _self_refresh_forwarded(self) -> None:
-        # __doc__ and __module__ live as plain strings on the proxy's class;
-        # a copy in the proxy's own dict takes precedence and reports the
-        # wrapped object's values, as wrapt does.
+        # __module__ lives as a plain string on the proxy's class (type()
+        # reads it raw, so it cannot be a descriptor); a copy in the proxy's
+        # own dict takes precedence and reports the wrapped object's value.
         wrapped = self.__wrapped__
         for name in _FORWARDED:
             self.__self_setattr__(name, getattr(wrapped, name, None))
@@ -58,40 +105,81 @@ class CachedProxy(wrapt.ObjectProxy, Generic[T]):  # type: ignore[misc]
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_self_"):
             raise AttributeError(name)
+        if name == "__wrapped__":
+            # Only reached when the proxy was never initialised: wrapt raises
+            # its own error (AttributeError, or ValueError after __init__).
+            return super().__getattr__(name)
         wrapped = self.__wrapped__
         value = getattr(wrapped, name)
-        selection: Selection = self._self_selection
-        paths = selection.nested_paths(name)
-        if paths is not None and not is_property(type(wrapped), name):
-            return self._self_child(name, value, paths)
-        if (
+        try:
+            selection: Selection = self._self_selection
+        except AttributeError:
+            # A subclass whose __init__ set __wrapped__ without calling
+            # CachedProxy.__init__ (wrapt allows it): default options.
+            self._self_setup(make_options(), {})
+            selection = self._self_selection
+        wanted = (
             selection.wants(name)
             and is_cacheable_value(value)
             and not is_property(type(wrapped), name)
             and uncacheable_reason(value) is None
-        ):
+        )
+        paths = selection.nested_paths(name)
+        if paths is not None:
+            if is_property(type(wrapped), name):
+                # A property is read on every access (it may return another
+                # object later); its proxy lasts while it returns the same one.
+                known = self._self_children.get(name)
+                if known is not None and known.__wrapped__ is value:
+                    return known
+                return self._self_child(name, value, paths, install=False)
+            call = self._self_cached_call(name, value) if wanted and not inspect.isroutine(value) else None
+            return self._self_child(name, value, paths, call=call)
+        if wanted:
             return self._self_cache(name, value)
         return value
 
     def _self_cache(self, name: str, method: Any) -> Any:
-        owner = type(self.__wrapped__).__qualname__
-        qualname = f"{owner}.{self._self_prefix}{name}"
+        cached = self._self_cached_call(name, method)
+        if inspect.isroutine(method):
+            self.__self_setattr__(name, cached)
+            return cached
+        # A callable object (xmlrpc's _Method, a functools.partial): its calls
+        # are cached, and its attributes (more methods, dotted remote names)
+        # stay reachable through a callable proxy of it.
+        return self._self_child(name, method, None, call=cached)
+
+    def _self_cached_call(self, name: str, method: Any) -> Any:
+        owner = self._self_owner if self._self_owner is not None else self.__wrapped__
+        qualname = f"{type(self.__wrapped__).__qualname__}.{self._self_prefix}{name}"
         cached = make_cached(
             method,
             self._self_options,
             name=name,
             qualname=qualname,
-            attrs_of=lambda: self.__wrapped__,
+            # The object, not the proxy: a closure over the proxy would be a
+            # cycle (proxy -> cached callable -> proxy) only gc could free.
+            attrs_of=lambda: owner,
         )
         # setdefault: when two threads race on first access, both get one callable.
-        cached = self._self_methods.setdefault(name, cached)
-        self.__self_setattr__(name, cached)
-        return cached
+        return self._self_methods.setdefault(name, cached)
 
-    def _self_child(self, name: str, value: Any, paths: list[str]) -> CachedProxy[Any]:
-        opts = self._self_options.replace(include=tuple(paths), exclude=None)
-        child = CachedProxy(value, _options=opts)
+    def _self_child(
+        self, name: str, value: Any, paths: list[str] | None, install: bool = True, call: Any = None
+    ) -> CachedProxy[Any]:
+        # Dotted paths narrow the child to them; a cached callable object's
+        # child (paths None) chooses its methods as this proxy does.
+        opts = self._self_options if paths is None else self._self_options.replace(include=tuple(paths), exclude=None)
+        if callable(value) and not inspect.isroutine(value) and not isinstance(value, type):
+            child: CachedProxy[Any] = _CallableProxy(value, _options=opts)
+            child.__self_setattr__("_self_call", call)
+        else:
+            child = CachedProxy(value, _options=opts)
         child._self_prefix = f"{self._self_prefix}{name}."
+        child._self_owner = self._self_owner if self._self_owner is not None else self.__wrapped__
+        if not install:
+            self._self_children[name] = child
+            return child
         child = self._self_children.setdefault(name, child)
         self.__self_setattr__(name, child)
         return child
@@ -113,17 +201,30 @@ class CachedProxy(wrapt.ObjectProxy, Generic[T]):  # type: ignore[misc]
             self._self_refresh_forwarded()
             return
         own = self.__self_dict__
-        own.pop(name, None)
-        self._self_methods.pop(name, None)
-        self._self_children.pop(name, None)
+        methods, children = own.get("_self_methods", {}), own.get("_self_children", {})
+        if name == "__wrapped__":
+            # A new object: every cached callable was bound to the old one.
+            stale = [*methods, *children]
+            methods.clear()
+            children.clear()
+            self._self_refresh_forwarded()
+        else:
+            # Only our own entries: a name the subclass defines keeps the
+            # value wrapt just stored on the proxy.
+            stale = [name] if name in methods or name in children else []
+            methods.pop(name, None)
+            children.pop(name, None)
+        for entry in stale:
+            own.pop(entry, None)
 
     # -- statistics over everything this proxy cached --
 
     def _self_cached_methods(self) -> dict[str, Any]:
+        own = self.__self_dict__
         found: dict[str, Any] = {}
-        for name, func in list(self._self_methods.items()):
+        for name, func in list(own.get("_self_methods", {}).items()):
             found[f"{self._self_prefix}{name}"] = func
-        for child in list(self._self_children.values()):
+        for child in list(own.get("_self_children", {}).values()):
             found.update(child._self_cached_methods())
         return found
 
@@ -136,10 +237,60 @@ class CachedProxy(wrapt.ObjectProxy, Generic[T]):  # type: ignore[misc]
         return type(self)(copy.deepcopy(self.__wrapped__, memo), **copy.deepcopy(self._self_given, memo))
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.__wrapped__, self._self_given))
+        # Through __reduce__, so a subclass that defines only __reduce__ (as
+        # wrapt asks of proxies with other __init__ arguments) is honoured.
+        return self.__reduce__()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return self.__reduce_ex__(None)
+        return (_rebuild, (type(self), self.__wrapped__, self._self_given))
+
+
+class _CallableProxy(CachedProxy[T]):
+    """A proxy of a callable attribute: calls go to its cached callable (or straight through)."""
+
+    _self_call: Any = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        call = self._self_call
+        if call is None:  # only paths below it were included: calls are not cached
+            wrapped: Any = self.__wrapped__
+            return wrapped(*args, **kwargs)
+        return call(*args, **kwargs)
+
+    # The cached callable's own API, answered here rather than forwarded to
+    # the wrapped object (which, for xmlrpc, would call the server).
+
+    def _self_cached(self) -> Any:
+        call = self._self_call
+        if call is None:
+            raise TypeError(f"calls of {self._self_prefix.rstrip('.')} are not cached (only paths below it are)")
+        return call
+
+    def cache_info(self) -> Any:
+        return self._self_cached().cache_info()
+
+    def cache_stats(self) -> Any:
+        return self._self_cached().cache_stats()
+
+    def cache_clear(self) -> None:
+        self._self_cached().cache_clear()
+
+    def cache_parameters(self) -> Any:
+        return self._self_cached().cache_parameters()
+
+    def cache_invalidate(self, *args: Any, **kwargs: Any) -> bool:
+        return self._self_cached().cache_invalidate(*args, **kwargs)  # type: ignore[no-any-return]
+
+    def cache_refresh(self, *args: Any, **kwargs: Any) -> Any:
+        return self._self_cached().cache_refresh(*args, **kwargs)
+
+    @property
+    def __proxycache__(self) -> Any:
+        return getattr(self._self_call, "__proxycache__", None)
+
+
+# The class body's docstring becomes the class-level value of the descriptor.
+type.__setattr__(CachedProxy, "__doc__", _WrappedDoc(CachedProxy.__dict__["__doc__"]))
 
 
 def _rebuild(cls: type[CachedProxy[Any]], wrapped: Any, given: dict[str, Any]) -> CachedProxy[Any]:
@@ -148,7 +299,7 @@ def _rebuild(cls: type[CachedProxy[Any]], wrapped: Any, given: dict[str, Any]) -
 
 def proxy_methods(proxy: CachedProxy[Any]) -> dict[str, Any]:
     """The cached callables a proxy has made so far, by (dotted) name."""
-    return proxy._self_cached_methods()  # type: ignore[no-any-return]
+    return proxy._self_cached_methods()
 
 
 __all__ = ["CachedProxy", "proxy_methods", "state_of"]

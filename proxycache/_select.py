@@ -29,7 +29,7 @@ class Selection:
             self.include_fn = include
         elif include is not None:
             top: list[str] = []
-            for entry in include:  # type: ignore[union-attr]
+            for entry in include:
                 head, dot, rest = entry.partition(".")
                 if dot:
                     self.nested.setdefault(head, []).append(rest)
@@ -37,7 +37,7 @@ class Selection:
                     top.append(entry)
             self.include = tuple(top)
         self.exclude_fn: Callable[[str], bool] | None = exclude if callable(exclude) else None
-        self.exclude: tuple[str, ...] = () if exclude is None or callable(exclude) else tuple(exclude)  # type: ignore[arg-type]
+        self.exclude: tuple[str, ...] = () if exclude is None or callable(exclude) else tuple(exclude)
 
     def wants(self, name: str) -> bool:
         """Whether a callable attribute *name* is to be cached."""

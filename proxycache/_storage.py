@@ -75,6 +75,9 @@ class Storage:
         if self.sizes is not None:
             size = self.getsizeof(value)  # type: ignore[misc]
             if maxsize is not None and size > maxsize:
+                # The key's older value must not outlive a newer one that does not fit.
+                if key in self.data:
+                    self._remove(key)
                 return False
         elif maxsize == 0:
             return False
@@ -128,6 +131,8 @@ class Storage:
 class LRUStorage(Storage):
     """Least recently used: a hit moves the entry to the back."""
 
+    # Read first: on an empty OrderedDict, move_to_end raises KeyError even for
+    # an unhashable key, which would then pass for a plain miss.
     HIT = "_pc_result = _pc_data[_pc_key]\n_pc_touch(_pc_key)"
     policy = "lru"
 
@@ -144,6 +149,16 @@ class LRUStorage(Storage):
             return MISS
         self.data.move_to_end(key)  # type: ignore[attr-defined]
         return value
+
+    def _victim(self) -> Any:
+        # Hits reorder the dict without the lock. One landing between iter()
+        # and next() fails the iterator ("mutated during iteration"): the
+        # first key is still the one to evict, so just look again.
+        while True:
+            try:
+                return next(iter(self.data))
+            except RuntimeError:
+                continue
 
 
 class UnboundedStorage(Storage):
@@ -284,6 +299,7 @@ class MappingStorage(Storage):
         try:
             self.data[key] = value
         except ValueError:  # cachetools: value too large for the cache
+            self.data.pop(key, None)  # and it keeps the key's older value: drop that
             return False
         return True
 
@@ -306,12 +322,24 @@ class TTLStorage(Storage):
     expired ones is a walk from the front of an ordered dict.
     """
 
-    def __init__(self, inner: Storage, ttl: float, timer: Callable[[], float] = time.monotonic) -> None:
+    #: The clock (seconds) a new TTL storage uses unless given one. The hit
+    #: path binds the clock when the cached callable is built, so replacing
+    #: ``storage.timer`` later has no effect there: set this before wrapping
+    #: (tests use it to move time by hand).
+    clock: ClassVar[Callable[[], float]] = time.monotonic
+
+    def __init__(self, inner: Storage, ttl: float, timer: Callable[[], float] | None = None) -> None:
         self.inner = inner
         self.ttl = ttl
-        self.timer = timer
+        self.timer = timer if timer is not None else TTLStorage.clock
         self.expiry: OrderedDict[Any, float] = OrderedDict()
-        self.HIT = inner.HIT + "\n_pc_result, _pc_expires = _pc_result\nif _pc_expires <= _pc_now():\n    raise KeyError"  # type: ignore[misc]
+        # Unpack the entry where the inner hit reads it (one store and load fewer).
+        head, found, read = inner.HIT.rpartition("_pc_result = ")
+        if found:
+            hit = f"{head}_pc_result, _pc_expires = {read}"
+        else:
+            hit = f"{inner.HIT}\n_pc_result, _pc_expires = _pc_result"
+        self.HIT = hit + "\nif _pc_expires <= _pc_now():\n    raise KeyError"  # type: ignore[misc]
         self.LOCK_ON_HIT = inner.LOCK_ON_HIT  # type: ignore[misc]
         self.policy = inner.policy  # type: ignore[misc]
         self.maxsize = inner.maxsize
@@ -376,8 +404,9 @@ class TTLStorage(Storage):
         return stored
 
     def delete(self, key: Any) -> bool:
+        live = self.peek(key) is not MISS  # an expired entry was not there to drop
         self.expiry.pop(key, None)
-        return self.inner.delete(key)
+        return self.inner.delete(key) and live
 
     def clear(self) -> None:
         self.expiry.clear()

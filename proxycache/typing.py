@@ -1,0 +1,107 @@
+"""Types for annotating code that uses proxycache.
+
+``CachedCallable[P, R]`` is what every entry point installs in place of a
+method: callable like the method, plus the ``cache_*`` controls. Methods
+decorated with ``@cached_method`` are typed as such; reach the controls of a
+method cached by a proxy, in place or by the mixin through
+:func:`proxycache.cache_info` or a ``typing.cast``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, overload
+
+from typing_extensions import Self
+
+from ._method import CacheInfo
+
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+S = TypeVar("S")
+T = TypeVar("T")
+S_contra = TypeVar("S_contra", contravariant=True)
+
+__all__ = ["CacheInfo", "CachedCallable", "CachedMethodDescriptor", "MethodDecorator"]
+
+
+class CachedCallable(Protocol[P, R_co]):
+    """A cached method (or function): call it as the original, control its cache."""
+
+    @property
+    def __wrapped__(self) -> Callable[P, R_co]:
+        """The original callable."""
+        ...
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+    def cache_info(self) -> CacheInfo:
+        """Hits, misses, maxsize and current size, as in ``functools``."""
+        ...
+
+    def cache_stats(self) -> dict[str, Any]:
+        """``cache_info()`` plus store faults, results returned uncached and the policy."""
+        ...
+
+    def cache_clear(self) -> None:
+        """Drop every entry and reset the statistics."""
+        ...
+
+    def cache_parameters(self) -> dict[str, Any]:
+        """The options the method was cached with."""
+        ...
+
+    def cache_invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool:
+        """Drop the entry a call with these arguments would use; True if there was one."""
+        ...
+
+    def cache_refresh(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
+        """Call the method now and store its result, whatever the cache holds."""
+        ...
+
+
+class CachedMethodDescriptor(Protocol[S_contra, P, R_co]):
+    """How type checkers see a method decorated with ``@cached_method``.
+
+    Read through an instance it is a :class:`CachedCallable` without ``self``;
+    read through the class it is callable with the instance first, as a plain
+    function would be.
+    """
+
+    # A class method (``@cached_method`` above ``@classmethod``): type checkers
+    # pass the function with ``cls: type[T]`` first; bound on any access.
+    @overload
+    def __get__(
+        self: CachedMethodDescriptor[type[T], P, R_co], instance: object, owner: type[T] | None = None, /
+    ) -> CachedCallable[P, R_co]: ...
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None, /) -> Self: ...
+
+    @overload
+    def __get__(self, instance: S_contra, owner: type[Any] | None = None, /) -> CachedCallable[P, R_co]: ...
+
+    # A static method (``@cached_method`` above ``@staticmethod``) read through
+    # an instance: checkers cannot tell it from a method, so parameters go unchecked.
+    @overload
+    def __get__(self, instance: object, owner: type[Any] | None = None, /) -> CachedCallable[..., R_co]: ...
+
+    def __call__(self, instance: S_contra, /, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+    def cache_parameters(self) -> dict[str, Any]:
+        """The options the method is cached with."""
+        ...
+
+
+class MethodDecorator(Protocol):
+    """What ``cached_method(**options)`` returns: a decorator for one method."""
+
+    @overload
+    def __call__(self, func: staticmethod[P, R], /) -> staticmethod[P, R]: ...  # type: ignore[overload-overlap]
+
+    @overload
+    def __call__(self, func: classmethod[S, P, R], /) -> classmethod[S, P, R]: ...
+
+    @overload
+    def __call__(self, func: Callable[Concatenate[S, P], R], /) -> CachedMethodDescriptor[S, P, R]: ...
