@@ -1,0 +1,401 @@
+"""Eviction per policy, TTL expiry and size-based eviction, all through ``CachedProxy``.
+
+Which keys a cache holds is read back with ``cache_invalidate`` (True when
+there was an entry), so the tests look only at the public surface. A model of
+each policy, driven by hypothesis, checks every call's hit or miss.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+import cachetools
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from proxycache import CachedProxy
+from proxycache._storage import TTLStorage
+
+from .conftest import CountingClient
+
+POLICIES = ["lru", "lfu", "fifo", "rr"]
+
+
+def held(proxy: Any, candidates: Iterable[Any], method: str = "echo") -> set[Any]:
+    """The candidates that have an entry (destructive: the entries are dropped)."""
+    cached = getattr(proxy, method)
+    return {c for c in candidates if cached.cache_invalidate(c)}
+
+
+def was_hit(proxy: Any, value: Any) -> bool:
+    """Call ``echo(value)``; check the result; say whether the call was a hit."""
+    client: CountingClient = proxy.__wrapped__
+    before = client.count("echo")
+    assert proxy.echo(value) == value
+    return client.count("echo") == before
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Every TTL storage built while the test runs reads this clock (hit path included)."""
+    fake = FakeClock()
+    monkeypatch.setattr(TTLStorage, "clock", fake)
+    return fake
+
+
+# -- eviction order, by hand ----------------------------------------------------
+
+
+def test_lru_evicts_the_least_recently_used(client: CountingClient) -> None:
+    proxy = CachedProxy(client, maxsize=3, policy="lru")
+    for v in (1, 2, 3):
+        assert not was_hit(proxy, v)
+    assert was_hit(proxy, 1)  # 1 becomes the most recent; 2 is now the oldest
+    assert not was_hit(proxy, 4)
+    assert held(proxy, range(6)) == {1, 3, 4}
+
+
+def test_lru_is_the_default_policy(client: CountingClient) -> None:
+    proxy = CachedProxy(client, maxsize=2)
+    for v in (1, 2, 1, 3):
+        proxy.echo(v)
+    assert held(proxy, range(5)) == {1, 3}
+    assert proxy.echo.cache_parameters()["policy"] == "lru"
+
+
+def test_fifo_evicts_the_first_inserted_whatever_the_hits(client: CountingClient) -> None:
+    proxy = CachedProxy(client, maxsize=3, policy="fifo")
+    for v in (1, 2, 3):
+        proxy.echo(v)
+    assert was_hit(proxy, 1)
+    assert was_hit(proxy, 1)
+    assert not was_hit(proxy, 4)  # 1 goes, hits notwithstanding
+    assert not was_hit(proxy, 5)  # then 2
+    assert held(proxy, range(7)) == {3, 4, 5}
+
+
+def test_lfu_evicts_the_least_used_and_breaks_ties_by_age(client: CountingClient) -> None:
+    proxy = CachedProxy(client, maxsize=3, policy="lfu")
+    for v in (1, 2, 3):
+        proxy.echo(v)  # all start at 0 uses
+    assert not was_hit(proxy, 4)  # a tie at 0: the oldest (1) goes
+    assert held(proxy, range(6)) == {2, 3, 4}
+
+
+def test_lfu_counts_one_use_per_hit_and_starts_new_entries_at_zero(client: CountingClient) -> None:
+    proxy = CachedProxy(client, maxsize=3, policy="lfu")
+    for v in (1, 2, 3):
+        proxy.echo(v)
+    for v in (1, 1, 3):
+        assert was_hit(proxy, v)  # uses: 1 -> 2, 2 -> 0, 3 -> 1
+    assert not was_hit(proxy, 4)  # 2 (0 uses) goes
+    assert not was_hit(proxy, 5)  # 4 is new (0 uses) and goes before 3 (1 use)
+    assert was_hit(proxy, 5)  # uses: 1 -> 2, 3 -> 1, 5 -> 1
+    assert not was_hit(proxy, 6)  # a tie at 1 between 3 and 5: 3 is older and goes
+    assert held(proxy, range(8)) == {1, 5, 6}
+
+
+def test_rr_stays_bounded_and_correct(client: CountingClient) -> None:
+    proxy = CachedProxy(client, maxsize=4, policy="rr")
+    for i in range(200):
+        v = i % 9
+        was_hit(proxy, v)
+        info = proxy.echo.cache_info()
+        # Each miss inserts one entry and evicts at most one, and only when full.
+        assert info.currsize == min(4, info.misses)
+        assert info.hits + info.misses == 2 * i + 1
+        assert info.misses == client.count("echo")
+        assert was_hit(proxy, v)  # what was just stored (or found) is there
+    assert len(held(proxy, range(9))) == 4
+
+
+def test_rr_evicts_different_entries_not_a_fixed_order() -> None:
+    # Two entries, one more inserted: a fixed policy would always drop the same
+    # one. 200 fresh caches all picking the same victim has odds of 2**-199.
+    victims = set()
+    for _ in range(200):
+        proxy = CachedProxy(CountingClient(), maxsize=2, policy="rr")
+        for v in ("a", "b", "c"):
+            proxy.echo(v)
+        kept = held(proxy, "abc")
+        assert "c" in kept
+        assert len(kept) == 2
+        victims |= {"a", "b"} - kept
+    assert victims == {"a", "b"}
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_maxsize_none_is_unbounded(client: CountingClient, policy: str) -> None:
+    proxy = CachedProxy(client, maxsize=None, policy=policy)
+    for v in range(2000):
+        proxy.echo(v)
+    assert all(was_hit(proxy, v) for v in range(2000))
+    info = proxy.echo.cache_info()
+    assert info.maxsize is None
+    assert info.currsize == 2000
+    assert (info.hits, info.misses) == (2000, 2000)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("ttl", [None, 60])
+def test_maxsize_zero_caches_nothing(client: CountingClient, policy: str, ttl: float | None) -> None:
+    proxy = CachedProxy(client, maxsize=0, policy=policy, ttl=ttl)
+    for _ in range(3):
+        assert not was_hit(proxy, "x")
+        assert proxy.nothing() is None
+    assert client.count("echo") == 3
+    assert client.count("nothing") == 3
+    assert proxy.echo.cache_info() == (0, 3, 0, 0)
+
+
+# -- eviction order, against a model -----------------------------------------
+
+
+class Model:
+    """A reference cache of keys only: what each policy should hold."""
+
+    def __init__(self, policy: str, maxsize: int) -> None:
+        self.policy = policy
+        self.maxsize = maxsize
+        self.entries: OrderedDict[int, int] = OrderedDict()  # key -> uses
+        self.age: dict[int, int] = {}
+        self.clock = 0
+
+    def call(self, key: int) -> bool:
+        """Record a call; return whether it is a hit."""
+        self.clock += 1
+        if key in self.entries:
+            if self.policy == "lru":
+                self.entries.move_to_end(key)
+            self.entries[key] += 1
+            return True
+        if len(self.entries) >= self.maxsize:
+            if self.policy == "lfu":
+                victim = min(self.entries, key=lambda k: (self.entries[k], self.age[k]))
+            else:
+                victim = next(iter(self.entries))
+            del self.entries[victim]
+        self.entries[key] = 0
+        self.age[key] = self.clock
+        return False
+
+
+@pytest.mark.parametrize("policy", ["lru", "lfu", "fifo"])
+@pytest.mark.parametrize("ttl", [None, 3600])
+@settings(max_examples=60, deadline=None)
+@given(calls=st.lists(st.integers(0, 6), max_size=60), maxsize=st.integers(1, 4))
+def test_policy_matches_the_model(policy: str, ttl: float | None, calls: list[int], maxsize: int) -> None:
+    proxy = CachedProxy(CountingClient(), maxsize=maxsize, policy=policy, ttl=ttl)
+    model = Model(policy, maxsize)
+    for key in calls:
+        assert was_hit(proxy, key) == model.call(key), (policy, key)
+    assert proxy.echo.cache_info().currsize == len(model.entries)
+    assert held(proxy, range(7)) == set(model.entries)
+
+
+# -- cache= with cachetools caches and plain mappings -------------------------
+
+
+def test_cache_with_a_cachetools_lfu(client: CountingClient) -> None:
+    proxy = CachedProxy(client, cache=lambda: cachetools.LFUCache(2))
+    proxy.echo(1)
+    assert was_hit(proxy, 1)
+    assert was_hit(proxy, 1)
+    proxy.echo(2)
+    assert not was_hit(proxy, 3)  # 2 has been used least
+    assert proxy.echo.cache_info() == (2, 3, 2, 2)
+    assert held(proxy, range(5)) == {1, 3}
+
+
+@pytest.mark.parametrize(
+    ("factory", "kept"),
+    [
+        (lambda: cachetools.LRUCache(2), {1, 3}),
+        (lambda: cachetools.FIFOCache(2), {2, 3}),
+        (lambda: cachetools.TTLCache(2, ttl=3600), {1, 3}),
+    ],
+)
+def test_cache_with_other_cachetools_caches(client: CountingClient, factory: Any, kept: set[int]) -> None:
+    proxy = CachedProxy(client, cache=factory)
+    for v in (1, 2, 1, 3):
+        proxy.echo(v)
+    assert proxy.echo.cache_info() == (1, 3, 2, 2)
+    assert held(proxy, range(5)) == kept
+
+
+def test_cache_with_a_cachetools_rr_stays_bounded(client: CountingClient) -> None:
+    proxy = CachedProxy(client, cache=lambda: cachetools.RRCache(3))
+    for v in range(50):
+        assert proxy.echo(v % 7) == v % 7
+        assert proxy.echo.cache_info().currsize <= 3
+    assert len(held(proxy, range(7))) == 3
+
+
+def test_cache_with_a_sized_cachetools_cache_skips_values_too_large(client: CountingClient) -> None:
+    proxy = CachedProxy(client, cache=lambda: cachetools.LRUCache(5, getsizeof=len))
+    assert proxy.echo("abcdefgh") == "abcdefgh"
+    assert not was_hit(proxy, "abcdefgh")  # too large: returned, never stored
+    assert not was_hit(proxy, "abc")
+    assert was_hit(proxy, "abc")
+    assert proxy.echo.cache_info().currsize == 3
+
+
+def test_a_plain_dict_as_cache(client: CountingClient) -> None:
+    proxy = CachedProxy(client, cache=dict)
+    for v in range(300):
+        proxy.echo(v)
+    assert all(was_hit(proxy, v) for v in range(300))
+    assert proxy.echo.cache_info() == (300, 300, None, 300)
+
+
+def test_each_method_gets_its_own_mapping_from_the_factory(client: CountingClient) -> None:
+    proxy = CachedProxy(client, cache=lambda: cachetools.LRUCache(1))
+    proxy.echo(1)
+    proxy.get(1)
+    assert was_hit(proxy, 1)  # get's entry did not push echo's out
+    assert proxy.get.cache_info().currsize == 1
+
+
+# -- TTL ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_entries_expire_after_ttl(client: CountingClient, clock: FakeClock, policy: str) -> None:
+    proxy = CachedProxy(client, ttl=10, policy=policy)
+    assert not was_hit(proxy, "a")
+    clock.advance(9.999)
+    assert was_hit(proxy, "a")
+    clock.advance(0.001)  # exactly ttl after the write: expired
+    assert not was_hit(proxy, "a")
+    clock.advance(5)
+    assert was_hit(proxy, "a")  # the recomputed entry lives from its own write
+    clock.advance(5)
+    assert not was_hit(proxy, "a")
+    assert client.count("echo") == 3
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_expired_entries_leave_currsize(client: CountingClient, clock: FakeClock, policy: str) -> None:
+    proxy = CachedProxy(client, ttl=10, policy=policy)
+    for v in range(5):
+        proxy.echo(v)
+        clock.advance(1)
+    assert proxy.echo.cache_info().currsize == 5
+    clock.advance(5.5)  # entries 0..4 were written at t, t+1, ..., t+4; now t+10.5
+    assert proxy.echo.cache_info().currsize == 4
+    clock.advance(3)
+    assert proxy.echo.cache_info().currsize == 1
+    clock.advance(1)
+    assert proxy.echo.cache_info().currsize == 0
+    assert held(proxy, range(5)) == set()
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_ttl_and_maxsize_together(client: CountingClient, clock: FakeClock, policy: str) -> None:
+    proxy = CachedProxy(client, ttl=10, maxsize=2, policy=policy)
+    for v in range(6):
+        proxy.echo(v)
+        assert proxy.echo.cache_info().currsize <= 2
+    clock.advance(10)
+    assert proxy.echo.cache_info().currsize == 0
+    assert not was_hit(proxy, 5)
+
+
+def test_ttl_given_as_timedelta(client: CountingClient, clock: FakeClock) -> None:
+    proxy = CachedProxy(client, ttl=timedelta(minutes=1))
+    proxy.echo("a")
+    clock.advance(59.5)
+    assert was_hit(proxy, "a")
+    clock.advance(0.5)
+    assert not was_hit(proxy, "a")
+
+
+def test_ttl_counts_expired_lookups_as_misses(client: CountingClient, clock: FakeClock) -> None:
+    proxy = CachedProxy(client, ttl=1)
+    proxy.echo("a")
+    proxy.echo("a")
+    clock.advance(2)
+    proxy.echo("a")
+    info = proxy.echo.cache_info()
+    assert (info.hits, info.misses, info.currsize) == (1, 2, 1)
+
+
+def test_ttl_with_the_real_clock(client: CountingClient) -> None:
+    proxy = CachedProxy(client, ttl=0.05)
+    proxy.echo("a")
+    deadline = time.monotonic() + 10
+    while client.count("echo") == 1 and time.monotonic() < deadline:
+        proxy.echo("a")
+        time.sleep(0.01)
+    assert client.count("echo") == 2  # the entry expired and was computed again
+    assert proxy.echo.cache_info().misses == 2
+
+
+# -- size-based eviction --------------------------------------------------------
+
+
+def test_getsizeof_counts_units_not_entries(client: CountingClient) -> None:
+    proxy = CachedProxy(client, getsizeof=len, maxsize=10)
+    proxy.echo("aaaa")
+    proxy.echo("bbbb")
+    assert proxy.echo.cache_info().currsize == 8
+    proxy.echo("cc")
+    assert proxy.echo.cache_info() == (0, 3, 10, 10)
+    assert was_hit(proxy, "aaaa")  # LRU: "bbbb" is now the oldest
+    proxy.echo("d")  # needs 1 unit: "bbbb" goes
+    assert proxy.echo.cache_info().currsize == 7
+    assert held(proxy, ["aaaa", "bbbb", "cc", "d"]) == {"aaaa", "cc", "d"}
+
+
+def test_getsizeof_value_too_large_is_returned_but_not_stored(client: CountingClient) -> None:
+    proxy = CachedProxy(client, getsizeof=len, maxsize=10)
+    proxy.echo("aaaa")
+    big = "x" * 11
+    assert proxy.echo(big) == big
+    assert not was_hit(proxy, big)
+    assert proxy.echo.cache_info().currsize == 4  # nothing was evicted for it
+    assert was_hit(proxy, "aaaa")
+    exact = "y" * 10
+    proxy.echo(exact)  # fits exactly, after evicting everything else
+    assert was_hit(proxy, exact)
+    assert proxy.echo.cache_info().currsize == 10
+    assert held(proxy, ["aaaa", exact]) == {exact}
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_getsizeof_with_every_policy(client: CountingClient, policy: str) -> None:
+    proxy = CachedProxy(client, getsizeof=len, maxsize=6, policy=policy)
+    for word in ("ab", "cd", "ef", "ghi", "j", "klmnop", "qr"):
+        assert proxy.echo(word) == word
+        assert proxy.echo.cache_info().currsize <= 6
+    assert was_hit(proxy, "qr")
+
+
+def test_getsizeof_with_ttl(client: CountingClient, clock: FakeClock) -> None:
+    proxy = CachedProxy(client, getsizeof=len, maxsize=10, ttl=5)
+    proxy.echo("aaaaaa")
+    proxy.echo("bbbb")
+    assert proxy.echo.cache_info().currsize == 10  # sizes of the values, not of (value, expiry)
+    proxy.echo("c")
+    assert proxy.echo.cache_info().currsize == 5
+    assert not was_hit(proxy, "z" * 11)
+    clock.advance(5)
+    assert proxy.echo.cache_info().currsize == 0
