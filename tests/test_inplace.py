@@ -1,0 +1,339 @@
+"""``cache_methods`` / ``uncache_methods``: cached methods installed on one instance."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import gc
+import pickle
+import sqlite3
+import weakref
+from typing import Any
+
+import pytest
+
+from proxycache import CachedProxy, cache_info, cache_methods, uncache_methods
+from proxycache._method import state_of
+
+
+class Service:
+    kind = "service"
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def get(self, x: Any) -> Any:
+        self.calls.append("get")
+        return ("get", x)
+
+    def search(self, q: str) -> list[Any]:
+        self.calls.append("search")
+        return [self.get(q), self.get(q + "!")]  # calls its own method
+
+    def report(self) -> list[Any]:
+        self.calls.append("report")
+        return [self.search("a"), self.search("a")]
+
+    def gen(self) -> Any:
+        yield 1
+
+    async def agen(self) -> Any:
+        yield 1
+
+    @property
+    def prop(self) -> int:
+        self.calls.append("prop")
+        return 1
+
+    @staticmethod
+    def double(x: int) -> int:
+        return 2 * x
+
+    @classmethod
+    def make(cls, x: Any) -> Any:
+        return (cls.__name__, x)
+
+    def _helper(self, x: Any) -> Any:
+        self.calls.append("_helper")
+        return x
+
+
+class Slotted:
+    __slots__ = ("value",)
+
+    def get(self) -> int:
+        return 1
+
+
+def test_returns_the_object_itself() -> None:
+    obj = Service()
+    assert cache_methods(obj, "get") is obj
+    assert uncache_methods(obj) is obj
+
+
+def test_only_this_instance_changes() -> None:
+    obj, other = Service(), Service()
+    original = Service.get
+    cache_methods(obj, "get")
+    obj.get(1)
+    obj.get(1)
+    other.get(1)
+    other.get(1)
+    assert obj.calls == ["get"]
+    assert other.calls == ["get", "get"]
+    assert Service.get is original
+    assert "get" not in vars(other)
+    assert type(obj) is Service
+    assert isinstance(obj, Service)
+
+
+def test_named_methods_only() -> None:
+    obj = cache_methods(Service(), "get")
+    obj.search("q")
+    obj.search("q")
+    assert obj.calls.count("search") == 2
+    assert obj.calls.count("get") == 2  # search -> get("q"), get("q!"), then hits
+    assert set(cache_info(obj)) == {"get"}
+
+
+def test_all_public_methods_by_default() -> None:
+    obj = cache_methods(Service())
+    assert set(cache_info(obj)) == {"get", "search", "report", "double", "make"}
+    assert obj.prop == 1  # properties are left alone, and not evaluated while choosing
+    assert obj.calls == ["prop"]
+
+
+def test_include_and_exclude_choose_methods() -> None:
+    assert set(cache_info(cache_methods(Service(), include="get*"))) == {"get"}
+    assert set(cache_info(cache_methods(Service(), exclude=["get", "search"]))) == {"report", "double", "make"}
+
+
+def test_the_objects_own_calls_to_its_methods_are_cached() -> None:
+    obj = cache_methods(Service())
+    first = obj.report()
+    assert first == [[("get", "a"), ("get", "a!")]] * 2
+    assert obj.calls == ["report", "search", "get", "get"]
+    assert cache_info(obj)["search"].hits == 1
+    obj.report()
+    assert obj.calls.count("report") == 1
+
+
+def test_class_and_static_methods() -> None:
+    obj = cache_methods(Service(), "double", "make")
+    assert obj.double(2) == obj.double(2) == 4
+    assert obj.make(1) == ("Service", 1)
+    assert obj.double.cache_info().hits == 1
+    assert obj.make.cache_info().misses == 1
+
+
+def test_caching_twice_keeps_the_entries() -> None:
+    obj = cache_methods(Service(), "get")
+    obj.get(1)
+    cached = obj.get
+    cache_methods(obj, "get", "search")
+    assert obj.get is cached
+    obj.get(1)
+    assert obj.calls == ["get"]
+
+
+def test_private_methods_are_cached_only_when_named() -> None:
+    obj = cache_methods(Service())
+    obj._helper(1)
+    obj._helper(1)
+    assert obj.calls.count("_helper") == 2
+    cache_methods(obj, "_helper")
+    obj._helper(1)
+    obj._helper(1)
+    assert obj.calls.count("_helper") == 3
+
+
+# -- uncache_methods ---------------------------------------------------------
+
+
+def test_uncache_restores_the_class_methods() -> None:
+    obj = Service()
+    before = dict(vars(obj))
+    cache_methods(obj)
+    obj.get(1)
+    uncache_methods(obj)
+    assert vars(obj) == before  # no cached callables, no pickling shim left
+    obj.get(1)
+    assert obj.calls == ["get", "get"]
+    assert cache_info(obj) == {}
+
+
+def test_uncache_some_names_only() -> None:
+    obj = cache_methods(Service(), "get", "search")
+    uncache_methods(obj, "get")
+    assert set(cache_info(obj)) == {"search"}
+    assert "__reduce_ex__" in vars(obj)  # still needed for the remaining cached method
+    uncache_methods(obj, "search")
+    assert "__reduce_ex__" not in vars(obj)
+
+
+def test_uncache_restores_a_callable_that_was_in_the_instance_dict() -> None:
+    obj = Service()
+    handler = lambda x: ("own", x)  # noqa: E731
+    obj.get = handler  # type: ignore[method-assign]
+    cache_methods(obj, "get")
+    assert obj.get is not handler
+    assert obj.get(1) == obj.get(1) == ("own", 1)
+    assert obj.get.cache_info().hits == 1
+    uncache_methods(obj)
+    assert vars(obj)["get"] is handler
+
+
+def test_uncache_a_name_that_was_not_cached_fails() -> None:
+    obj = cache_methods(Service(), "get")
+    with pytest.raises(KeyError, match=r"'search' is not a method cache_methods installed.*installed: get"):
+        uncache_methods(obj, "search")
+    assert set(cache_info(obj)) == {"get"}
+
+
+def test_uncache_on_an_object_that_was_never_cached() -> None:
+    obj = Service()
+    assert uncache_methods(obj) is obj
+    assert uncache_methods(Slotted()) is not None
+
+
+# -- bad input ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "message"),
+    [
+        ("nope", AttributeError, r"no attribute 'nope'.*CachedProxy"),
+        ("kind", TypeError, r"Service.kind is not a method \(it is str, not callable\).*CachedProxy"),
+        ("prop", TypeError, r"Service.prop is a property.*CachedProxy"),
+        ("gen", TypeError, r"cannot cache Service.gen: it is a generator function"),
+        ("agen", TypeError, r"cannot cache Service.agen: it is a generator function"),
+        ("__len__", TypeError, r"special method"),
+    ],
+)
+def test_bad_names_fail_clearly(name: str, error: type[Exception], message: str) -> None:
+    obj = Service()
+    with pytest.raises(error, match=message):
+        cache_methods(obj, "get", name)
+    assert "get" not in vars(obj)  # all or nothing
+    assert obj.calls == []
+
+
+def test_names_must_be_strings() -> None:
+    with pytest.raises(TypeError, match="method names as strings"):
+        cache_methods(Service(), Service.get)  # type: ignore[arg-type]
+
+
+def test_bad_options_fail_at_wrap_time() -> None:
+    with pytest.raises(ValueError, match="unknown policy"):
+        cache_methods(Service(), policy="nope")
+    with pytest.raises(TypeError, match="unknown option 'maxsise'"):
+        cache_methods(Service(), maxsise=3)
+
+
+def test_a_class_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"instances, not on the class Service.*CachedProxy"):
+        cache_methods(Service)
+    assert state_of(Service.get) is None
+
+
+def test_a_slots_class_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"Slotted: its instances have no __dict__.*__slots__.*CachedProxy\(obj"):
+        cache_methods(Slotted())
+    proxy = CachedProxy(Slotted())  # the way out works
+    assert proxy.get() == 1
+
+
+def test_a_c_type_is_refused() -> None:
+    conn = sqlite3.connect(":memory:")
+    try:
+        with pytest.raises(TypeError, match=r"sqlite3.Connection: .*cannot be set.*CachedProxy"):
+            cache_methods(conn, "execute")
+    finally:
+        conn.close()
+
+
+def test_a_frozen_dataclass_can_be_cached() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Point:
+        x: int
+
+        def scaled(self, k: int) -> tuple[int, int]:
+            return (self.x * k, id(self))
+
+    p = cache_methods(Point(2), "scaled")
+    assert p.scaled(3) == p.scaled(3)
+    assert p.scaled.cache_info().hits == 1
+    assert p == Point(2)  # equality sees fields only
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.x = 3  # type: ignore[misc]
+
+
+# -- lifetime, pickling, copying ---------------------------------------------
+
+
+def test_no_reference_cycle() -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        obj = cache_methods(Service())
+        obj.report()
+        refs = [weakref.ref(obj), weakref.ref(state_of(obj.get))]  # type: ignore[arg-type]
+        del obj
+        assert [r() for r in refs] == [None, None]
+    finally:
+        gc.enable()
+
+
+def test_a_cached_method_outliving_its_instance_says_so() -> None:
+    get = cache_methods(Service(), "get").get
+    with pytest.raises(ReferenceError, match=r"Service.get\(\) was called after its instance was garbage-collected"):
+        get(1)
+
+
+def test_pickle_and_copy_carry_no_cached_methods() -> None:
+    obj = cache_methods(Service(), "get")
+    obj.get(1)
+    for twin in (pickle.loads(pickle.dumps(obj)), copy.copy(obj), copy.deepcopy(obj)):
+        assert "get" not in vars(twin)
+        assert "__reduce_ex__" not in vars(twin)
+        assert twin.calls == ["get"]
+        twin.get(1)
+        assert twin.calls == ["get", "get"]  # a plain instance again
+    assert obj.get.cache_info().currsize == 1
+
+
+def test_a_class_with_its_own_reduce_still_pickles_without_caches() -> None:
+    obj = cache_methods(Reducing(5), "value")
+    obj.value()
+    twin = pickle.loads(pickle.dumps(obj))
+    assert twin.n == 5
+    assert cache_info(twin) == {}
+
+
+class Reducing:
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __reduce__(self) -> Any:
+        return (Reducing, (self.n,))
+
+    def value(self) -> int:
+        return self.n
+
+
+class WithState:
+    def __init__(self) -> None:
+        self.n = 1
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def get(self) -> int:
+        return self.n
+
+
+def test_a_class_with_getstate_still_pickles_without_caches() -> None:
+    obj = cache_methods(WithState(), "get")
+    obj.get()
+    twin = pickle.loads(pickle.dumps(obj))
+    assert vars(twin) == {"n": 1}
