@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from . import CachedProxy, cache_info
+from . import CachedProxy, __version__, cache_info
 
 
 class SlowWeatherClient:
@@ -30,17 +30,18 @@ class SlowWeatherClient:
         return [f"{country}-{i}" for i in range(3)]
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
+def _table(rows: Sequence[Sequence[object]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = "  ".join("-" * w for w in widths)
-    fmt = "  ".join("{:<%d}" % w for w in widths)
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     out = [fmt.format(*header), line]
     out += [fmt.format(*map(str, r)) for r in rows]
     return "\n".join(out)
 
 
-def demo(store_url: str | None, delay: float, out: Any = sys.stdout) -> int:
+def demo(store_url: str | None, delay: float, out: Any = None) -> int:
     """Wrap a slow client, call it twice, show the times and the statistics."""
+    out = out or sys.stdout  # looked up now, so redirected output is honoured
     options: dict[str, Any] = {}
     if store_url:
         from ._stores import open_store
@@ -69,25 +70,71 @@ def demo(store_url: str | None, delay: float, out: Any = sys.stdout) -> int:
         rows.append([f"{name}({shown})", f"{elapsed * 1000:9.3f} ms", outcome])
     print(_table(rows, ["call", "time", "result"]), file=out)
     print("\nstatistics per method:", file=out)
-    stats = [[n, i.hits, i.misses, i.currsize, i.maxsize] for n, i in sorted(cache_info(cached).items())]
-    print(_table(stats, ["method", "hits", "misses", "currsize", "maxsize"]), file=out)
+    stats = []
+    faults = 0
+    for name, info in sorted(cache_info(cached).items()):
+        extra = getattr(cached, name).cache_stats()
+        faults += extra["faults"]
+        maxsize = "unbounded" if info.maxsize is None else info.maxsize
+        stats.append([name, info.hits, info.misses, info.currsize, maxsize, extra["faults"]])
+    print(_table(stats, ["method", "hits", "misses", "currsize", "maxsize", "store faults"]), file=out)
     print(f"\nthe client was called {client.requests} times for {len(calls)} calls", file=out)
+    if faults:
+        print(
+            f"proxycache: warning: the store failed {faults} times (is it reachable?); "
+            "every call still ran, uncached",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds as a number, not {text!r}") from None
+    if not 0 <= value < 3600:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, below an hour; not {text}")
+    return value
+
+
+_EPILOG = """\
+examples:
+  python -m proxycache demo                        # in memory, nothing to set up
+  python -m proxycache demo --store disk:/tmp/pc   # run it twice: the second run hits
+  python -m proxycache inspect disk:/tmp/pc        # namespaces, entries, sizes
+  python -m proxycache clear redis://localhost:6379/0 --namespace NS
+
+Run 'python -m proxycache COMMAND --help' for a command's options.
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m proxycache",
-        description="Cache method calls on objects you do and do not own.",
+        description="Cache method calls on objects you do and do not own. These commands try the "
+        "library out and look after persistent stores.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"proxycache {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    p_demo = sub.add_parser("demo", help="wrap a slow client and show the speed-up and statistics")
+    p_demo = sub.add_parser(
+        "demo",
+        help="wrap a slow client and show the speed-up and statistics",
+        description="Wrap a slow stand-in client in CachedProxy, call it six times (some calls "
+        "repeat, spelled differently), and show each call's time, whether it hit, and the "
+        "statistics per method. Needs nothing beyond the package.",
+    )
     p_demo.add_argument(
         "--store",
         metavar="STORE",
-        help="where entries live: disk:PATH or redis://HOST:PORT/DB (default: in memory)",
+        help="where entries live: disk:PATH or redis://HOST:PORT/DB (default: in memory, per proxy)",
     )
-    p_demo.add_argument("--delay", type=float, default=0.2, help="seconds each uncached call takes (default 0.2)")
+    p_demo.add_argument(
+        "--delay", type=_seconds, default=0.2, metavar="SECONDS",
+        help="how long each uncached call takes (default 0.2)",
+    )
     _add_store_commands(sub)
     return parser
 
@@ -108,13 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if args.command == "demo":
-            if args.delay < 0:
-                parser.error("--delay must be >= 0")
             return demo(args.store, args.delay)
         return int(args.run(args))
     except (ValueError, TypeError, OSError, ImportError) as error:
         print(f"proxycache: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("proxycache: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
