@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, overload
 
 from . import _instance
-from ._method import make_cached, state_of, uncacheable_reason
+from ._method import check_ignore, make_cached, method_signature, state_of, uncacheable_reason
 from ._options import Options, check_option_names, make_options
 
 if TYPE_CHECKING:
@@ -49,7 +50,11 @@ class CachedMethodDescriptor:
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
             return self
-        return self.cached_for(instance)
+        # Runs only on the first access (later ones find the callable in the
+        # instance's dict), through super(), or for __slots__ instances. What
+        # it hands out holds the instance strongly, as a bound method does, so
+        # Client().method() works although the stored callable holds it weakly.
+        return BoundCached(self.cached_for(instance), instance)
 
     def __call__(self, instance: Any, /, *args: Any, **kwargs: Any) -> Any:
         return self.cached_for(instance)(*args, **kwargs)
@@ -105,7 +110,44 @@ class CachedMethodDescriptor:
             qualname=getattr(self.func, "__qualname__", self.name),
             instance=instance,
             weak_instance=True,
+            # A mixin applies ignore= across many methods: only those that take the parameters.
+            strict_ignore=not self.from_mixin,
         )
+
+
+class BoundCached(functools.partial):  # type: ignore[type-arg]
+    """A per-instance cached callable bound strongly to its instance.
+
+    Calls go straight to the cached callable (``partial.__call__`` is C);
+    ``cache_info()`` and the other attributes are the cached callable's.
+    """
+
+    def __new__(cls, func: Callable[..., Any], instance: Any) -> BoundCached:
+        state = state_of(func)
+        if state is not None and state.is_async:
+            # The instance must outlive the coroutine, not just its creation.
+            self = super().__new__(cls, _await_holding, func, instance)
+        else:
+            self = super().__new__(cls, func)
+        self.__self__ = instance
+        self.__func__ = func
+        return self
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self.__func__)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "__func__":
+            raise AttributeError(name)
+        return getattr(self.__func__, name)
+
+    def __repr__(self) -> str:
+        return f"<bound cached method {self.__func__.__qualname__} of {object.__repr__(self.__self__)}>"
+
+
+async def _await_holding(func: Callable[..., Any], instance: Any, /, *args: Any, **kwargs: Any) -> Any:
+    return await func(*args, **kwargs)
 
 
 @overload
@@ -158,6 +200,8 @@ def _decorate(func: Any, options: Options) -> Any:
     if not callable(func):
         raise TypeError(f"cached_method needs a function, not {func!r}")
     _check_cacheable(func)
+    # The method is known now: check ignore= at decoration, not at first call.
+    check_ignore(method_signature(func), options, getattr(func, "__qualname__", repr(func)))
     return CachedMethodDescriptor(func, options)
 
 

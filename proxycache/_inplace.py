@@ -80,11 +80,11 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
         if inspect.ismethod(value) and value.__self__ is obj:
             # Hold the instance weakly: the callable lives in the instance's own dict.
             cached = make_cached(value.__func__, opts, name=name, qualname=value.__qualname__,
-                                 instance=obj, weak_instance=True)
+                                 instance=obj, weak_instance=True, strict_ignore=bool(names))
         else:
             cached = make_cached(value, opts, name=name,
                                  qualname=f"{type(obj).__qualname__}.{name}",
-                                 attrs_of=_weak_getter(obj))
+                                 attrs_of=_weak_getter(obj), strict_ignore=bool(names))
         setattr(cached, _REPLACED, previous)
         _instance.install(obj, name, cached)
     return obj

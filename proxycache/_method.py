@@ -155,6 +155,7 @@ class CachedMethod:
         is_async: bool,
         attrs_of: Callable[[], Any] | None,
         wrapped: Any,
+        strict_ignore: bool = True,
     ) -> None:
         self.call = call
         self.options = options
@@ -170,13 +171,10 @@ class CachedMethod:
         self.faults = 0
         self.uncached = 0
         self.storage: Storage = self._make_storage(options)
-        if options.ignore and signature is not None:
-            unknown = sorted(options.ignore - set(signature.parameters))
-            if unknown:
-                raise TypeError(
-                    f"ignore= names {', '.join(map(repr, unknown))}, which {qualname}() does not take; "
-                    f"its parameters are: {', '.join(signature.parameters) or '(none)'}"
-                )
+        if strict_ignore:
+            # Strict for one named method; an option applied to many methods
+            # (a proxy, a mixin) ignores only the parameters each one has.
+            check_ignore(signature, options, qualname)
         try:
             shape = _codegen.shape_of(
                 signature,
@@ -197,7 +195,7 @@ class CachedMethod:
             "_pc_lock": self.lock,
             "_pc_slow": self._aslow if is_async else self._slow,
             "_pc_userkey": options.key,
-            "_pc_attrs": (lambda: tuple(getattr(attrs_of(), a) for a in key_attrs)) if key_attrs else None,  # type: ignore[misc]
+            "_pc_attrs": _attrs_reader(attrs_of, key_attrs) if key_attrs and attrs_of else None,
         }
         self.func, self.keyof, self._get_hits, self._set_hits = _codegen.build(
             shape,
@@ -518,6 +516,35 @@ class CachedMethod:
             del flight, shared  # see _lead
 
 
+def check_ignore(signature: inspect.Signature | None, options: Options, qualname: str) -> None:
+    """Fail when ``ignore=`` names a parameter the method does not take."""
+    if not options.ignore or signature is None:
+        return
+    unknown = sorted(options.ignore - set(signature.parameters))
+    if unknown:
+        raise TypeError(
+            f"ignore= names {', '.join(map(repr, unknown))}, which {qualname}() does not take; "
+            f"its parameters are: {', '.join(signature.parameters) or '(none)'}"
+        )
+
+
+def _attrs_reader(attrs_of: Callable[[], Any], names: tuple[str, ...]) -> Callable[[], tuple[Any, ...]]:
+    """Read the ``key_attrs`` values that join every key, naming a missing one clearly."""
+
+    def read() -> tuple[Any, ...]:
+        obj = attrs_of()
+        try:
+            return tuple([getattr(obj, name) for name in names])
+        except AttributeError:
+            missing = next((n for n in names if not hasattr(obj, n)), names[0])
+            raise AttributeError(
+                f"key_attrs= names {missing!r}, but this {type(obj).__qualname__} has no attribute "
+                f"{missing!r}; key_attrs lists instance attributes whose values tell instances apart"
+            ) from None
+
+    return read
+
+
 def make_cached(
     target: Callable[..., Any],
     options: Options,
@@ -527,6 +554,7 @@ def make_cached(
     instance: Any = None,
     weak_instance: bool = False,
     attrs_of: Callable[[], Any] | None = None,
+    strict_ignore: bool = True,
 ) -> Any:
     """Build the cached callable for *target*.
 
@@ -582,6 +610,7 @@ def make_cached(
         is_async=is_async,
         attrs_of=attrs_of,
         wrapped=wrapped,
+        strict_ignore=strict_ignore,
     )
     if state.options.key_attrs and attrs_of is None:
         raise TypeError(f"key_attrs= needs an instance, but {qualname} is not bound to one")
@@ -621,6 +650,11 @@ def _dress(state: CachedMethod, target: Any, wrapped: Any, name: str, qualname: 
     fn.cache_invalidate = state.cache_invalidate
     fn.cache_refresh = state.cache_refresh
     return fn
+
+
+def method_signature(func: Any) -> inspect.Signature | None:
+    """The signature of a plain method without its first (self) parameter, or None."""
+    return _signature(func, drop_first=True)
 
 
 def _signature(target: Any, drop_first: bool) -> inspect.Signature | None:

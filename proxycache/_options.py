@@ -109,7 +109,7 @@ def make_options(base: Options | None = None, **given: Any) -> Options:
                 f"cache= must be a factory returning a MutableMapping (a cachetools cache or a dict); "
                 f"{cache!r} returned {type(probe).__qualname__}"
             )
-        clash = [n for n in ("policy", "ttl", "getsizeof") if n in given and given[n] != getattr(DEFAULT, n)]
+        clash = [n for n in ("maxsize", "policy", "ttl", "getsizeof") if n in given and given[n] != getattr(DEFAULT, n)]
         if clash:
             raise TypeError(
                 f"cache= builds its own mapping, so {', '.join(clash)} cannot be given with it; "

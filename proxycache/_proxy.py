@@ -160,6 +160,7 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T]):
             # The object, not the proxy: a closure over the proxy would be a
             # cycle (proxy -> cached callable -> proxy) only gc could free.
             attrs_of=lambda: owner,
+            strict_ignore=False,  # ignore= applies to the methods that take those parameters
         )
         # setdefault: when two threads race on first access, both get one callable.
         return self._self_methods.setdefault(name, cached)

@@ -200,7 +200,7 @@ def test_slots_with_weakref() -> None:
     assert a.get(1) == a.get(1) == 1
     b.get(1)
     assert (a.calls, b.calls) == (1, 1)
-    assert a.get is a.get
+    assert a.get.__func__ is a.get.__func__  # one cached callable; bound anew per access, like methods
     assert cache_info(a)["get"].hits == 1
     cache_clear(a)
     assert cache_info(a)["get"].currsize == 0
@@ -388,18 +388,34 @@ def test_options_must_be_keywords_and_known() -> None:
         cached_method(maxsize=-1)
 
 
-# -- the documented limit: a method taken from a temporary instance ---------------------
+# -- a method taken from a temporary instance -------------------------------------------
 
 
-def test_a_cached_method_of_a_temporary_instance_raises_reference_error() -> None:
-    # The cached callable holds its instance weakly (a strong reference would be
-    # a cycle instance -> callable -> instance). A temporary instance is gone by
-    # the time its method runs: keep a reference to the instance instead.
-    with pytest.raises(ReferenceError, match=r"Account.balance\(\) was called after its instance was garbage-coll"):
-        Account("tmp").balance()
+def test_a_cached_method_of_a_temporary_instance_works() -> None:
+    # The callable stored on the instance holds it weakly (a strong reference
+    # would be a cycle instance -> callable -> instance); what the first access
+    # hands out is bound strongly, as a bound method is, so temporaries work.
+    assert Account("tmp").balance() == ("tmp", "EUR")
     method = Account("tmp").balance
-    with pytest.raises(ReferenceError, match="keep a reference"):
+    assert method() == ("tmp", "EUR")
+    assert method() == ("tmp", "EUR")
+    assert method.cache_info().hits == 1
+    assert inspect.signature(method) == inspect.signature(Account("x").balance)
+
+
+def test_the_strongly_bound_first_access_leaves_no_cycle() -> None:
+    gc.disable()
+    try:
+        obj = Account("a")
+        method = obj.balance  # first access: the strongly bound form
         method()
+        ref = weakref.ref(obj)
+        del obj
+        assert ref() is not None  # held by the bound form, as a bound method would
+        del method
+        assert ref() is None  # and freed by reference counting alone
+    finally:
+        gc.enable()
 
 
 def test_keeping_the_instance_makes_it_work() -> None:
