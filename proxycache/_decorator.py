@@ -122,6 +122,9 @@ class BoundCached(functools.partial):  # type: ignore[type-arg]
     ``cache_info()`` and the other attributes are the cached callable's.
     """
 
+    __self__: Any
+    __func__: Any
+
     def __new__(cls, func: Callable[..., Any], instance: Any) -> BoundCached:
         state = state_of(func)
         if state is not None and state.is_async:

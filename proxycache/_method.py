@@ -16,10 +16,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, NamedTuple
 
 from . import _bypass, _codegen
-from ._contract import MISS
 from ._codegen import FLAGGED, MISSED
-from ._flags import FLAGS
+from ._contract import MISS
 from ._events import LISTENERS, emit
+from ._flags import FLAGS
 from ._keys import _BOOL, _KWARGS, UnkeyableError, freeze, typed_bools
 from ._options import Options
 from ._storage import Storage, make_storage
@@ -61,7 +61,7 @@ _RETRY = _Retry()
 class _Flight:
     """A computation in progress that concurrent callers of the same key wait on."""
 
-    __slots__ = ("owner", "thread", "event", "ok", "value")
+    __slots__ = ("event", "ok", "owner", "thread", "value")
 
     def __init__(self) -> None:
         self.owner = threading.get_ident()
@@ -83,7 +83,7 @@ class _Flight:
 
 
 class _AsyncFlight:
-    __slots__ = ("task", "loop", "future")
+    __slots__ = ("future", "loop", "task")
 
     def __init__(self, task: asyncio.Task[Any] | None, loop: asyncio.AbstractEventLoop) -> None:
         self.task = task
@@ -261,13 +261,26 @@ class CachedMethod:
     def _unkeyable(self, key: Any, err: Exception) -> TypeError:
         names = self.key_names
         culprit = None
+        attr_values: tuple[Any, ...] = ()
+        key_attrs = self.options.key_attrs or ()
+        if key_attrs and type(key) is tuple and len(key) == 2:
+            key, attr_values = key  # the shape _codegen builds: (arguments key, attribute values)
         parts = key if len(names) != 1 and type(key) is tuple else (key,)
-        for name, part in zip(names, parts):
+        for name, part in zip(names, parts, strict=False):
             try:
                 freeze(part)
             except UnkeyableError:
                 culprit = name
                 break
+        if culprit is None:
+            for attr, value in zip(key_attrs, attr_values, strict=False):
+                try:
+                    freeze(value)
+                except UnkeyableError:
+                    return TypeError(
+                        f"{self.qualname}(): key_attrs attribute {attr!r} cannot be used in a cache key "
+                        f"({err}); name attributes with hashable values, or pass key= a function"
+                    )
         where = f"argument {culprit!r}" if culprit else "an argument"
         # ignore= takes the bare name of a *args / **kwargs parameter.
         param = culprit.lstrip("*") if culprit else "name"

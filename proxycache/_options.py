@@ -6,12 +6,10 @@ import dataclasses
 import difflib
 from collections.abc import Callable, Iterable, MutableMapping
 from datetime import timedelta
-from typing import Any, Union
-
-from typing_extensions import TypeAlias
+from typing import Any, TypeAlias
 
 #: A name, a glob pattern, a dotted path, a list of those, or a predicate on the name.
-Selector: TypeAlias = Union[str, Iterable[str], Callable[[str], bool]]
+Selector: TypeAlias = str | Iterable[str] | Callable[[str], bool]
 
 POLICIES = ("lru", "lfu", "fifo", "rr")
 SERIALIZER_NAMES = ("pickle", "json", "pydantic")
