@@ -1,0 +1,5 @@
+"""``python -m benchmarks`` (from the repository root)."""
+
+from .bench import main
+
+main()

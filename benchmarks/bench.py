@@ -1,0 +1,403 @@
+"""Run the benchmark: interleaved rounds in one process, medians, a table, JSON and a chart.
+
+``python -m benchmarks`` from the repository root (``--help`` for options).
+Every case is timed once per round, in a fresh random order each round, and
+each ratio is the median over rounds of that round's ratio, so a machine
+that slows down or speeds up during the run moves both sides together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import random
+import re
+import statistics
+import sys
+import sysconfig
+import timeit
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import cases as c
+from . import memory, servers
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+README = HERE / "README.md"
+GROUPS = ("hit", "keyword", "unhashable", "miss", "policy", "store")
+TITLES = {
+    "hit": "Cache hit, one positional argument, default options (ratio to the floor)",
+    "keyword": "Hit with a keyword argument (ratio to the same entry point's positional hit)",
+    "unhashable": "Hit with an unhashable argument (a dict; ratio to the floor)",
+    "miss": "Miss: ns added over the bare call (each miss also evicts one entry)",
+    "policy": "Other policies (ratio to cachetools.cachedmethod with the same policy)",
+    "store": "Shared stores (ratio to the store's raw get plus deserialization)",
+}
+
+
+class Progress:
+    """One status line on stderr, redrawn in place on a terminal, else one line per step."""
+
+    def __init__(self, stream: TextIO = sys.stderr, enabled: bool = True) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.tty = stream.isatty()
+        self._last = ""
+
+    def show(self, text: str, *, step: bool = False) -> None:
+        if not self.enabled:
+            return
+        if self.tty:
+            self.stream.write("\r" + text.ljust(len(self._last)))
+            self.stream.flush()
+            self._last = text
+        elif step:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def done(self) -> None:
+        if self.enabled and self.tty and self._last:
+            self.stream.write("\r" + " " * len(self._last) + "\r")
+            self.stream.flush()
+            self._last = ""
+
+
+# -- timing -------------------------------------------------------------------
+
+
+def _timer(case: c.Case, ns: dict[str, Any]) -> timeit.Timer:
+    # Names become locals of timeit's loop function, so the statement pays no global lookups.
+    setup = "\n".join(f"{name} = _ns[{name!r}]" for name in ns) or "pass"
+    return timeit.Timer(case.stmt, setup=setup, globals={"_ns": ns})
+
+
+def _calibrate(timer: timeit.Timer, budget: float) -> int:
+    number = 1
+    while True:
+        if timer.timeit(number) >= budget / 4 or number >= 10**7:
+            break
+        number *= 4
+    per_call = timer.timeit(number) / number
+    return max(1, int(budget / per_call))
+
+
+def run(cases: list[c.Case], *, rounds: int, budget: float, seed: int, progress: Progress) -> list[c.Case]:
+    """Set up and time *cases*; return those that could run (the others carry a note)."""
+    ready: list[tuple[c.Case, timeit.Timer, int]] = []
+    for i, case in enumerate(cases, 1):
+        progress.show(f"[bench] setting up {i}/{len(cases)}: {case.id}")
+        try:
+            ns = case.make()
+        except c.Unavailable as why:
+            case.note = f"not run: {why}"
+            continue
+        except ImportError as error:  # a peer that is not installed: pip install 'proxycache[bench]'
+            case.note = f"not run: {error.name or error} is not installed"
+            continue
+        except Exception as error:  # a broken case is reported, not fatal: the others still run
+            case.note = f"ERROR: {type(error).__name__}: {error}"
+            continue
+        timer = _timer(case, ns)
+        ready.append((case, timer, _calibrate(timer, budget)))
+    order = list(range(len(ready)))
+    rng = random.Random(seed)
+    for r in range(rounds):
+        rng.shuffle(order)
+        for j, k in enumerate(order, 1):
+            case, timer, number = ready[k]
+            progress.show(f"[bench] round {r + 1}/{rounds}  case {j}/{len(order)}: {case.id}", step=j == 1)
+            case.samples.append(timer.timeit(number) / number * 1e9)
+    progress.done()
+    by_id = {case.id: case for case, _, _ in ready}
+    for case, _, _ in ready:
+        ref = by_id.get(case.ref) if case.ref else None
+        if case.ref and ref is None:
+            case.note = case.note or f"reference {case.ref} did not run"
+            continue
+        if ref is not None:
+            if case.kind == "delta":
+                case.ratios = [a - b for a, b in zip(case.samples, ref.samples, strict=False)]
+            else:
+                case.ratios = [a / b for a, b in zip(case.samples, ref.samples, strict=False)]
+    return [case for case, _, _ in ready]
+
+
+# -- results ------------------------------------------------------------------
+
+
+def rows_of(cases: list[c.Case]) -> list[dict[str, Any]]:
+    labels = {case.id: case.label for case in cases}
+    rows = []
+    for case in cases:
+        row: dict[str, Any] = {
+            "id": case.id,
+            "group": case.group,
+            "label": case.label,
+            "stmt": case.stmt,
+            "ref": case.ref,
+            "ref_label": labels.get(case.ref or "", case.ref),
+            "kind": case.kind,
+            "target": case.target,
+            "note": case.note,
+            "ns": None,
+            "ratio": None,
+            "met": None,
+        }
+        if case.samples:
+            row["ns"] = round(statistics.median(case.samples), 1)
+            q = statistics.quantiles(case.samples, n=4) if len(case.samples) > 1 else [case.samples[0]] * 3
+            row["ns_q1"], row["ns_q3"] = round(q[0], 1), round(q[2], 1)
+            row["rounds"] = len(case.samples)
+        if case.ratios:
+            value = statistics.median(case.ratios)
+            row["ratio"] = round(value, 1 if case.kind == "delta" else 3)
+            if case.target is not None:
+                row["met"] = value <= case.target
+        elif case.ref is None and case.samples and case.kind == "ratio":
+            row["ratio"] = 1.0
+        rows.append(row)
+    return rows
+
+
+def _ratio_text(row: dict[str, Any]) -> str:
+    if row["ratio"] is None:
+        return "-"
+    if row["kind"] == "delta":
+        return f"+{row['ratio']:.0f} ns"
+    return f"{row['ratio']:.2f}x"
+
+
+def _target_text(row: dict[str, Any]) -> tuple[str, str]:
+    if row["target"] is None:
+        return "", ""
+    met = {True: "yes", False: "NO", None: "?"}[row["met"]]
+    return f"<= {row['target']:g}x", met
+
+
+def text_table(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for group in GROUPS:
+        members = [r for r in rows if r["group"] == group]
+        if not members:
+            continue
+        out.append(f"\n{TITLES[group]}")
+        out.append(f"  {'case':<52} {'ns/call':>9} {'ratio':>9} {'target':>8} {'met':>4}")
+        for row in members:
+            ns = f"{row['ns']:.1f}" if row["ns"] is not None else "-"
+            target, met = _target_text(row)
+            line = f"  {row['label']:<52} {ns:>9} {_ratio_text(row):>9} {target:>8} {met:>4}"
+            if row["note"] and row["ns"] is None:
+                line = f"  {row['label']:<52} {row['note']}"
+            out.append(line)
+    return "\n".join(out)
+
+
+def _md(text: str) -> str:
+    """A label as Markdown table text (``__getattr__`` must not turn bold)."""
+    return text.replace("_", "\\_").replace("|", "\\|")
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for group in GROUPS:
+        members = [r for r in rows if r["group"] == group]
+        if not members:
+            continue
+        out += [f"**{TITLES[group]}**", "", "| case | ns/call | ratio | target | met |", "|---|---:|---:|---:|:-:|"]
+        for row in members:
+            if row["ns"] is None:
+                out.append(f"| {_md(row['label'])} | - | - | | {_md(row['note'])} |")
+                continue
+            target, met = _target_text(row)
+            out.append(f"| {_md(row['label'])} | {row['ns']:.1f} | {_ratio_text(row)} | {target} | {met} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def memory_text(mem: list[dict[str, Any]], kept: list[dict[str, Any]], n: int, markdown: bool = False) -> str:
+    if markdown:
+        out = [f"**Memory: bytes per cached entry (LRU, {n} entries, tracemalloc)**", "",
+               "| cache | bytes/entry |", "|---|---:|"]
+        out += [f"| {_md(m['label'])} | {m['bytes_per_entry'] if m['bytes_per_entry'] is not None else m['note']} |"
+                for m in mem]
+        out += ["", "**Dropped instance freed (weakref)**", "", "| cache | freed |", "|---|---|"]
+        out += [f"| {_md(k['label'])} | {k['freed']} |" for k in kept]
+        return "\n".join(out) + "\n"
+    out = [f"\nMemory: bytes per cached entry (LRU, {n} entries, tracemalloc)"]
+    out += [f"  {m['label']:<52} {m['bytes_per_entry'] if m['bytes_per_entry'] is not None else m['note']:>9}"
+            for m in mem]
+    out.append("\nDropped instance freed (weakref)")
+    out += [f"  {k['label']:<52} {k['freed']}" for k in kept]
+    return "\n".join(out)
+
+
+def machine() -> dict[str, Any]:
+    config = str(sysconfig.get_config_var("CONFIG_ARGS") or "")
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "optimized_build": "--enable-optimizations" in config,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("proxycache", "wrapt", "cachetools", "methodtools", "cachebox", "diskcache", "redis"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "-"
+    return found
+
+
+# -- the chart ----------------------------------------------------------------
+
+
+def draw_png(rows: list[dict[str, Any]], path: Path) -> None:
+    """Bar charts of the ratios, one panel per group with a target (needs matplotlib)."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit("--png needs matplotlib: pip install 'proxycache[bench]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def members_of(group: str) -> list[dict[str, Any]]:
+        return [r for r in rows if r["group"] == group and r["ratio"] is not None and r["kind"] == "ratio"]
+
+    panels = [g for g in ("hit", "policy", "keyword", "store") if members_of(g)]
+    heights = [len(members_of(g)) + 2 for g in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 0.32 * sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, group in zip(axes[:, 0], panels, strict=True):
+        members = members_of(group)
+        labels = [r["label"] for r in members][::-1]
+        values = [r["ratio"] for r in members][::-1]
+        colors = ["#2b7bba" if r["target"] is not None else "#9a9a9a" for r in members][::-1]
+        ax.barh(labels, values, color=colors)
+        for y, v in enumerate(values):
+            ax.text(v, y, f" {v:.2f}x", va="center", fontsize=8)
+        targets = {r["target"] for r in members if r["target"] is not None}
+        for t in targets:
+            ax.axvline(t, color="#d1495b", linestyle="--", linewidth=1)
+        if group == "hit":
+            ax.set_xscale("log")
+        ax.set_title(TITLES[group], fontsize=9)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.set_xlim(right=max(values + list(targets)) * (1.6 if group == "hit" else 1.25))
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- README -------------------------------------------------------------------
+
+_MARKERS = re.compile(r"(<!-- bench:start -->\n).*?(<!-- bench:end -->)", re.S)
+
+
+def update_readme(markdown: str, path: Path = README) -> None:
+    text = path.read_text()
+    if not _MARKERS.search(text):
+        raise SystemExit(f"{path} has no <!-- bench:start --> / <!-- bench:end --> markers")
+    path.write_text(_MARKERS.sub(lambda m: m.group(1) + markdown + m.group(2), text))
+
+
+# -- command line -------------------------------------------------------------
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="a few short rounds (seconds; for CI: numbers are rough)")
+    p.add_argument("--rounds", type=int, help="interleaved rounds (default 21, quick 3)")
+    p.add_argument("--budget", type=float, help="seconds per timed sample (default 0.02, quick 0.002)")
+    p.add_argument("--groups", help=f"comma-separated subset of: {','.join(GROUPS)}")
+    p.add_argument("--json", type=Path, help="write JSON here (default: results/latest.json after a full run)")
+    p.add_argument("--markdown", type=Path, help="also write the tables as Markdown here")
+    p.add_argument("--png", type=Path, help="draw a bar chart of the ratios to this PNG (needs matplotlib)")
+    p.add_argument("--update-readme", action="store_true", help="put the tables into benchmarks/README.md")
+    p.add_argument("--no-redis", action="store_true", help="skip the Redis case (no redis-server is started)")
+    p.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
+    p.add_argument("--seed", type=int, default=7, help="seed of the per-round shuffle")
+    p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    args = p.parse_args(argv)
+    if args.groups:
+        unknown = set(args.groups.split(",")) - set(GROUPS)
+        if unknown:
+            p.error(f"--groups: unknown {', '.join(sorted(unknown))}; choose from {', '.join(GROUPS)}")
+    if args.rounds is not None and args.rounds < 1:
+        p.error("--rounds must be at least 1")
+    if args.update_readme and (args.quick or args.groups):
+        p.error("--update-readme publishes results: run it without --quick and --groups")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse(argv)
+    rounds = args.rounds or (3 if args.quick else 21)
+    budget = args.budget or (0.002 if args.quick else 0.02)
+    groups = set(args.groups.split(",")) if args.groups else None
+    # Only a full run replaces the published results.
+    json_path = args.json or (None if args.quick or groups else RESULTS / "latest.json")
+    progress = Progress(enabled=not args.quiet)
+    want_redis = not args.no_redis and (groups is None or "store" in groups)
+    with servers.redis_server() if want_redis else contextlib.nullcontext() as redis_url:
+        cases = c.all_cases(redis_url, groups)
+        ran = run(cases, rounds=rounds, budget=budget, seed=args.seed, progress=progress)
+        if want_redis and redis_url is None:
+            print("note: no redis-server (or no redis package): the Redis case was skipped", file=sys.stderr)
+    rows = rows_of(cases)
+    n = 200 if args.quick else 2000
+    mem: list[dict[str, Any]] = []
+    kept: list[dict[str, Any]] = []
+    if not args.no_memory:
+        progress.show("[bench] memory")
+        mem, kept = memory.memory_rows(n), memory.retention_rows()
+        progress.done()
+    result = {
+        "machine": machine(),
+        "versions": versions(),
+        "settings": {"rounds": rounds, "budget_s": budget, "quick": args.quick, "seed": args.seed},
+        "cases": rows,
+        "memory": {"entries": n, "bytes_per_entry": mem, "retention": kept},
+        "ran": len(ran),
+    }
+    md = markdown_table(rows) + ("\n" + memory_text(mem, kept, n, markdown=True) if mem else "")
+    # Files first: a reader that closes stdout early (| head) must not lose them.
+    written = []
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=1) + "\n")
+        written.append(f"wrote {json_path}")
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(md)
+        written.append(f"wrote {args.markdown}")
+    if args.update_readme:
+        update_readme(md)
+        written.append(f"updated {README}")
+    if args.png:
+        draw_png(rows, args.png)
+        written.append(f"wrote {args.png}")
+    print(text_table(rows))
+    if mem:
+        print(memory_text(mem, kept, n))
+    m = result["machine"]
+    print(f"\nPython {m['python']} ({'optimized' if m['optimized_build'] else 'not PGO/LTO-optimized'} build), "
+          f"{m['cpus']} CPUs; {rounds} rounds, medians; every ns includes the timing loop.")
+    if args.quick:
+        print("quick mode: a few short rounds, so the numbers are rough; run without --quick to compare")
+    print("\n".join(written))
+    return result
+

@@ -1,0 +1,407 @@
+"""What the benchmark times: one-argument method hits through proxycache and its peers.
+
+Each :class:`Case` builds its objects once (``make``), warms the cache with one
+call, and is then timed as a ``timeit`` statement. A case names a reference
+case (``ref``): its result is the median over rounds of the per-round ratio to
+that reference, so the slow drift of a busy machine cancels out. ``kind``
+says how the table shows it: ``"ratio"`` (ns and ratio to the reference) or
+``"delta"`` (ns added over the reference, for misses).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import proxycache
+
+#: The floor every hit is compared with.
+FLOOR = "hit/lru_cache(obj.get)"
+
+
+@dataclass
+class Case:
+    """One timed statement."""
+
+    id: str
+    group: str
+    label: str
+    make: Callable[[], dict[str, Any]]
+    stmt: str = "o.get(1)"
+    ref: str | None = FLOOR
+    target: float | None = None
+    kind: str = "ratio"
+    note: str = ""
+    #: Filled by the runner: ns per call in each round.
+    samples: list[float] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)
+
+
+class Unavailable(Exception):
+    """A case that cannot run here (a missing peer or feature); the table says why."""
+
+
+# -- the method everyone caches -------------------------------------------------
+
+
+class Service:
+    """The client being cached: a method with one argument that returns it."""
+
+    def get(self, x: Any) -> Any:
+        return x
+
+
+def _entry(name: str) -> Any:
+    """A public proxycache name, or None while it does not exist yet."""
+    return getattr(proxycache, name, None)
+
+
+def _warm(ns: dict[str, Any], stmt: str) -> dict[str, Any]:
+    """Run the statement once, so the timed runs are hits."""
+    exec(stmt, {}, dict(ns))
+    return ns
+
+
+# -- our four entry points, with any options ------------------------------------
+
+
+def proxy(**options: Any) -> Any:
+    return proxycache.CachedProxy(Service(), **options)
+
+
+def in_place(**options: Any) -> Any:
+    return _entry("cache_methods")(Service(), **options)
+
+
+# Classes are built once per set of options and then live on, as classes
+# defined at module level do: whether a dropped instance is freed depends on it.
+Options = tuple[tuple[str, Any], ...]
+
+
+def _frozen(options: dict[str, Any]) -> Options:
+    return tuple(sorted(options.items()))
+
+
+@functools.cache
+def _mixin_class(options: Options) -> type:
+    class MixinService(_entry("CachingMixin"), Service, **dict(options)):  # type: ignore[misc]
+        pass
+
+    return MixinService
+
+
+def mixin(**options: Any) -> Any:
+    return _mixin_class(_frozen(options))()
+
+
+@functools.cache
+def _decorated_class(options: Options) -> type:
+    class DecoratedService:
+        @_entry("cached_method")(**dict(options))  # type: ignore[misc]
+        def get(self, x: Any) -> Any:
+            return x
+
+    return DecoratedService
+
+
+def decorated(**options: Any) -> Any:
+    return _decorated_class(_frozen(options))()
+
+
+#: label, maker, the public name it needs.
+ENTRY_POINTS: list[tuple[str, Callable[..., Any], str]] = [
+    ("CachedProxy", proxy, "CachedProxy"),
+    ("cache_methods", in_place, "cache_methods"),
+    ("CachingMixin", mixin, "CachingMixin"),
+    ("cached_method", decorated, "cached_method"),
+]
+
+
+# -- peers --------------------------------------------------------------------
+
+
+def lru_bound() -> Any:
+    """The floor: ``functools.lru_cache`` on a bound method, as people write it."""
+    obj = Service()
+    obj.get = functools.lru_cache(maxsize=128)(obj.get)  # type: ignore[method-assign]
+    return obj
+
+
+@functools.cache
+def _lru_class() -> type:
+    class LruService:
+        @functools.lru_cache(maxsize=128)  # noqa: B019 - the pattern under test
+        def get(self, x: Any) -> Any:
+            return x
+
+    return LruService
+
+
+def lru_class() -> Any:
+    return _lru_class()()
+
+
+@functools.cache
+def _cachetools_class(cache_class: str, kw: Options) -> type:
+    import cachetools
+
+    factory = getattr(cachetools, cache_class)
+
+    class CachetoolsService:
+        def __init__(self) -> None:
+            self.cache = factory(maxsize=128, **dict(kw))
+
+        @cachetools.cachedmethod(lambda self: self.cache)
+        def get(self, x: Any) -> Any:
+            return x
+
+    return CachetoolsService
+
+
+def cachetools_method(cache_class: str = "LRUCache", **kw: Any) -> Any:
+    return _cachetools_class(cache_class, _frozen(kw))()
+
+
+@functools.cache
+def _methodtools_class() -> type:
+    import methodtools
+
+    class MethodtoolsService:
+        @methodtools.lru_cache(maxsize=128)
+        def get(self, x: Any) -> Any:
+            return x
+
+    return MethodtoolsService
+
+
+def methodtools_lru() -> Any:
+    return _methodtools_class()()
+
+
+@functools.cache
+def _wrapt_class() -> type:
+    import wrapt
+
+    lru = getattr(wrapt, "lru_cache", None)
+    if lru is None:
+        raise Unavailable(f"wrapt {wrapt.__version__} has no lru_cache")
+
+    class WraptService:
+        @lru(maxsize=128)
+        def get(self, x: Any) -> Any:
+            return x
+
+    return WraptService
+
+
+def wrapt_lru() -> Any:
+    return _wrapt_class()()
+
+
+@functools.cache
+def _cachebox_class() -> type:
+    import cachebox
+
+    class CacheboxService:
+        def __init__(self) -> None:
+            self.cache = cachebox.LRUCache(128)
+
+        # The per-instance form from cachebox's documentation.
+        @cachebox.cached(lambda self: self.cache)
+        def get(self, x: Any) -> Any:
+            return x
+
+    return CacheboxService
+
+
+def cachebox_method() -> Any:
+    return _cachebox_class()()
+
+
+def wrapt_hand_proxy() -> Any:
+    """What people hand-write: a wrapt proxy whose __getattr__ wraps methods in lru_cache."""
+    import wrapt
+
+    class LruProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+        def __init__(self, wrapped: Any) -> None:
+            super().__init__(wrapped)
+            self._self_cached: dict[str, Any] = {}
+
+        def __getattr__(self, name: str) -> Any:
+            try:
+                return self._self_cached[name]
+            except KeyError:
+                pass
+            attr = getattr(self.__wrapped__, name)
+            if callable(attr) and not name.startswith("_"):
+                attr = self._self_cached[name] = functools.lru_cache(maxsize=128)(attr)
+            return attr
+
+    return LruProxy(Service())
+
+
+def _needs(name: str) -> None:
+    if _entry(name) is None:
+        raise Unavailable(f"proxycache.{name} does not exist yet")
+
+
+def _case(id: str, group: str, label: str, factory: Callable[[], Any], needs: str | None = None, *,
+          stmt: str = "o.get(1)", extra: dict[str, Any] | None = None, **kw: Any) -> Case:
+    def make() -> dict[str, Any]:
+        if needs:
+            _needs(needs)
+        ns = {"o": factory(), **(extra or {})}
+        return _warm(ns, stmt)
+
+    return Case(id=id, group=group, label=label, make=make, stmt=stmt, **kw)
+
+
+# -- the groups ---------------------------------------------------------------
+
+HIT_TARGET = 2.0
+POLICY_TARGET = 0.35
+KEYWORD_TARGET = 1.2
+STORE_TARGET = 1.2
+
+
+def hit_cases() -> list[Case]:
+    cases = [
+        _case(FLOOR, "hit", "functools.lru_cache(obj.get)  [floor]", lru_bound, ref=None),
+        _case("hit/lru_cache class", "hit", "@functools.lru_cache on the class (reference)", lru_class),
+    ]
+    for label, maker, needs in ENTRY_POINTS:
+        cases.append(_case(f"hit/{label}", "hit", label, maker, needs, target=HIT_TARGET))
+    cases += [
+        _case("hit/cachetools", "hit", "cachetools.cachedmethod(LRUCache)", cachetools_method),
+        _case("hit/methodtools", "hit", "methodtools.lru_cache", methodtools_lru),
+        _case("hit/wrapt.lru_cache", "hit", "wrapt.lru_cache", wrapt_lru),
+        _case("hit/cachebox", "hit", "cachebox.cached(LRUCache)", cachebox_method),
+        _case("hit/wrapt proxy", "hit", "wrapt.ObjectProxy + __getattr__ + lru_cache", wrapt_hand_proxy),
+        Case(id="loop", group="hit", label="(the empty timing loop, included in every number)",
+             make=dict, stmt="pass"),
+    ]
+    return cases
+
+
+def keyword_cases() -> list[Case]:
+    # functools keys get(x=1) apart from get(1): shown against the floor, for reference.
+    cases = [_case("kw/lru_cache(obj.get)", "keyword", "functools.lru_cache(obj.get)  get(x=1) vs floor", lru_bound,
+                   stmt="o.get(x=1)")]
+    for label, maker, needs in ENTRY_POINTS:
+        cases.append(_case(f"kw/{label}", "keyword", f"{label}  get(x=1) vs get(1)", maker, needs,
+                           stmt="o.get(x=1)", ref=f"hit/{label}", target=KEYWORD_TARGET))
+    return cases
+
+
+def unhashable_cases() -> list[Case]:
+    extra = {"d": {"a": 1, "b": [2, 3]}}
+    cases = []
+    for label, maker, needs in ENTRY_POINTS:
+        cases.append(_case(f"unhashable/{label}", "unhashable", f"{label}  get({{'a': 1, 'b': [2, 3]}})",
+                           maker, needs, stmt="o.get(d)", extra=extra,
+                           note="peers raise TypeError for a dict argument"))
+    return cases
+
+
+def miss_cases() -> list[Case]:
+    # Every call a new argument: with maxsize=128 each miss also evicts one entry.
+    def counter() -> dict[str, Any]:
+        return {"n": itertools.count(10**9).__next__}
+
+    stmt = "o.get(n())"
+    cases = [_case("miss/bare", "miss", "uncached Service().get (reference)", Service, stmt=stmt,
+                   extra=counter(), ref=None)]
+    cases.append(_case("miss/lru_cache(obj.get)", "miss", "functools.lru_cache(obj.get)", lru_bound,
+                       stmt=stmt, extra=counter(), ref="miss/bare", kind="delta"))
+    for label, maker, needs in ENTRY_POINTS:
+        cases.append(_case(f"miss/{label}", "miss", label, maker, needs, stmt=stmt, extra=counter(),
+                           ref="miss/bare", kind="delta"))
+    cases.append(_case("miss/cachetools", "miss", "cachetools.cachedmethod(LRUCache)", cachetools_method,
+                       stmt=stmt, extra=counter(), ref="miss/bare", kind="delta"))
+    return cases
+
+
+#: policy option -> (cachetools class, its extra arguments, our options)
+POLICIES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "lru": ("LRUCache", {}, {}),
+    "lfu": ("LFUCache", {}, {"policy": "lfu"}),
+    "fifo": ("FIFOCache", {}, {"policy": "fifo"}),
+    "rr": ("RRCache", {}, {"policy": "rr"}),
+    "ttl": ("TTLCache", {"ttl": 600}, {"ttl": 600}),
+}
+
+
+def policy_cases() -> list[Case]:
+    cases = []
+    for policy, (cls, ct_kw, ours) in POLICIES.items():
+        ref = f"policy/{policy}/cachetools"
+        target = None if policy == "lru" else POLICY_TARGET
+        cases.append(_case(ref, "policy", f"{policy}: cachetools.cachedmethod({cls})",
+                           functools.partial(cachetools_method, cls, **ct_kw), ref=None))
+        for label, maker, needs in (ENTRY_POINTS[3], ENTRY_POINTS[0]):
+            cases.append(_case(f"policy/{policy}/{label}", "policy", f"{policy}: {label}",
+                               functools.partial(maker, **ours), needs, ref=ref, target=target))
+    return cases
+
+
+# -- shared stores ------------------------------------------------------------
+
+
+def _store_pair(kind: str, open_store: Callable[[], Any]) -> list[Case]:
+    """A hit through a store, and the same store's raw get plus deserialization."""
+    shared: dict[str, Any] = {}
+
+    def cached() -> dict[str, Any]:
+        for name in ("DiskStore", "RedisStore"):
+            _needs(name)
+        store = open_store()
+        obj = proxycache.CachedProxy(Service(), store=store, key_attrs=(), namespace=f"bench-{kind}")
+        obj.get.cache_clear()
+        obj.get(1)
+        storage = obj.get.__proxycache__.storage
+        names = storage.keys()
+        if len(names) != 1:
+            raise Unavailable(f"{kind}: expected one entry in the store, found {len(names)}")
+        shared.update(store=store, name=names[0], loads=storage.serializer.loads)
+        return {"o": obj}
+
+    def raw() -> dict[str, Any]:
+        if not shared:
+            raise Unavailable("the cached case did not run")
+        ns = {"get": shared["store"].get, "name": shared["name"], "loads": shared["loads"]}
+        return _warm(ns, "loads(get(name))")
+
+    return [
+        Case(id=f"store/{kind}/cached", group="store", label=f"{kind}: CachedProxy(store=...) hit",
+             make=cached, ref=f"store/{kind}/raw", target=STORE_TARGET),
+        Case(id=f"store/{kind}/raw", group="store", label=f"{kind}: store.get + serializer.loads",
+             make=raw, stmt="loads(get(name))", ref=None),
+    ]
+
+
+def store_cases(redis_url: str | None, tmpdir: str | None = None) -> list[Case]:
+    directory = tmpdir or tempfile.mkdtemp(prefix="proxycache-bench-")
+    cases = _store_pair("disk", lambda: _entry("DiskStore")(directory))
+    if redis_url is not None:
+        cases += _store_pair("redis", lambda: _entry("RedisStore")(redis_url))
+    return cases
+
+
+def all_cases(redis_url: str | None, groups: set[str] | None = None) -> list[Case]:
+    makers: dict[str, Callable[[], list[Case]]] = {
+        "hit": hit_cases,
+        "keyword": keyword_cases,
+        "unhashable": unhashable_cases,
+        "miss": miss_cases,
+        "policy": policy_cases,
+        "store": lambda: store_cases(redis_url),
+    }
+    cases: list[Case] = []
+    for group, make in makers.items():
+        if groups is None or group in groups:
+            cases += make()
+    return cases

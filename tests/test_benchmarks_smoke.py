@@ -1,0 +1,112 @@
+"""The benchmark runs end to end in its quick mode, so it never rots.
+
+No timing is asserted here (speed belongs to benchmarks/): only that every
+case runs or says why not, and that the table, JSON, Markdown and chart come out.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import bench
+
+ROOT = Path(__file__).resolve().parent.parent
+OURS = ("CachedProxy", "cache_methods", "CachingMixin", "cached_method")
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    out = tmp_path_factory.mktemp("bench")
+    args = ["--quick", "--rounds", "2", "--budget", "0.0005", "--quiet",
+            "--json", str(out / "r.json"), "--markdown", str(out / "r.md")]
+    return bench.main(args), out
+
+
+def test_every_case_runs_or_says_why(result: tuple[dict[str, Any], Path]) -> None:
+    data, _ = result
+    rows = data["cases"]
+    assert {r["group"] for r in rows} == set(bench.GROUPS)
+    for row in rows:
+        assert "ERROR" not in row["note"], row
+        if row["ns"] is None:
+            assert row["note"].startswith(("not run:", "reference")), row
+        else:
+            assert row["ns"] > 0
+            assert row["rounds"] == 2
+
+
+def test_our_entry_points_are_measured_against_their_targets(result: tuple[dict[str, Any], Path]) -> None:
+    rows = {r["id"]: r for r in result[0]["cases"]}
+    assert rows["hit/lru_cache(obj.get)"]["ratio"] == 1.0
+    for name in OURS:
+        for group, target in (("hit", bench.c.HIT_TARGET), ("kw", bench.c.KEYWORD_TARGET)):
+            row = rows[f"{group}/{name}"]
+            assert row["target"] == target
+            assert row["ratio"] > 0
+            assert row["met"] in (True, False)
+    for policy in ("lfu", "fifo", "rr", "ttl"):
+        row = rows[f"policy/{policy}/cached_method"]
+        assert row["ref"] == f"policy/{policy}/cachetools"
+        assert row["met"] in (True, False)
+    assert rows["miss/CachedProxy"]["kind"] == "delta"
+
+
+def test_stores_are_compared_with_their_raw_reads(result: tuple[dict[str, Any], Path]) -> None:
+    rows = {r["id"]: r for r in result[0]["cases"]}
+    disk = rows["store/disk/cached"]
+    assert disk["ns"] is not None, disk["note"]
+    assert disk["ref"] == "store/disk/raw"
+    assert rows["store/disk/raw"]["ns"] is not None
+
+
+def test_memory_and_retention_are_reported(result: tuple[dict[str, Any], Path]) -> None:
+    memory = result[0]["memory"]
+    sizes = {m["label"]: m["bytes_per_entry"] for m in memory["bytes_per_entry"]}
+    assert sizes["functools.lru_cache(obj.get)"] > 0
+    for name in OURS:
+        assert sizes[name] > 0
+    freed = {k["label"]: k["freed"] for k in memory["retention"]}
+    for name in OURS:
+        assert freed[name] in ("at once", "after gc.collect()"), (name, freed[name])
+    # The pattern the contract warns about is seen for what it is.
+    assert freed["@functools.lru_cache on the class"] == "never (retained)"
+
+
+def test_json_and_markdown_are_written(result: tuple[dict[str, Any], Path]) -> None:
+    data, out = result
+    written = json.loads((out / "r.json").read_text())
+    assert written["cases"] == data["cases"]
+    assert written["machine"]["python"] == data["machine"]["python"]
+    md = (out / "r.md").read_text()
+    assert f"| {bench._md('functools.lru_cache(obj.get)  [floor]')} |" in md
+    assert "bytes/entry" in md
+
+
+def test_png_chart(result: tuple[dict[str, Any], Path]) -> None:
+    pytest.importorskip("matplotlib")
+    data, out = result
+    bench.draw_png(data["cases"], out / "chart.png")
+    assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_runs_as_a_module_from_the_repository_root(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--rounds", "1", "--budget", "0.0005",
+         "--groups", "hit", "--no-memory", "--json", str(tmp_path / "r.json")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "functools.lru_cache(obj.get)  [floor]" in proc.stdout
+    assert "round 1/1" in proc.stderr  # the progress indicator
+    assert json.loads((tmp_path / "r.json").read_text())["settings"]["rounds"] == 1
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(SystemExit):
+        bench.parse(["--groups", "hits"])
