@@ -7,6 +7,7 @@ negative caching, statistics and store access live in :class:`CachedMethod`.
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import inspect
 import logging
@@ -58,28 +59,44 @@ class _Retry:
 _RETRY = _Retry()
 
 
-class _Flight:
-    """A computation in progress that concurrent callers of the same key wait on."""
+_allocate_lock = _thread.allocate_lock
+#: Serializes finish() between a leader and a waiter that found the leader gone.
+_finish_lock = _allocate_lock()
 
-    __slots__ = ("event", "ok", "owner", "thread", "value")
+
+class _Flight:
+    """A computation in progress that concurrent callers of the same key wait on.
+
+    Every miss makes one, and most never see a waiter, so it is cheap: a
+    plain lock held from creation until ``finish`` (a ``threading.Event``
+    costs several times more to build). Waiters take the lock and hand it on.
+    """
+
+    __slots__ = ("done", "gate", "ok", "owner", "value")
 
     def __init__(self) -> None:
         self.owner = threading.get_ident()
-        self.thread = threading.current_thread()
-        self.event = threading.Event()
+        self.gate = _allocate_lock()
+        self.gate.acquire()
+        self.done = False
         self.ok = True
         self.value: Any = _RETRY
 
     def finish(self, ok: bool, value: Any) -> None:
-        self.ok, self.value = ok, value
-        self.event.set()
+        with _finish_lock:
+            if self.done:
+                return
+            self.ok, self.value, self.done = ok, value, True
+        self.gate.release()
 
     def wait(self) -> None:
         # Re-check now and then that the computing thread still lives: a
-        # waiter must never hang on a leader that vanished without finishing.
-        while not self.event.wait(0.5):
-            if not self.thread.is_alive():
+        # waiter must never hang on a leader that vanished without finishing
+        # (in a forked child, only the forking thread survives).
+        while not self.gate.acquire(timeout=0.5):
+            if self.owner not in {t.ident for t in threading.enumerate()}:
                 self.finish(True, _RETRY)
+        self.gate.release()
 
 
 class _AsyncFlight:
@@ -95,8 +112,13 @@ class _AsyncFlight:
             self.future.set_result((ok, value))
 
 
+_PLAIN_RESULTS = frozenset({type(None), bool, int, float, str, bytes, tuple, list, dict, set, frozenset})
+
+
 def _one_shot(value: Any) -> bool:
     """Results that can be consumed only once are never cached."""
+    if type(value) in _PLAIN_RESULTS:
+        return False
     return (
         isinstance(value, (Iterator, AsyncIterator))
         or inspect.isawaitable(value)
@@ -438,11 +460,11 @@ class CachedMethod:
 
     def _keep(self, key: Any, result: Any) -> Any:
         """Store a fresh result; return what waiters may share (_RETRY for one-shot results)."""
-        if _one_shot(result):
-            with self.lock:
+        with self.lock:
+            if _one_shot(result):
                 self.uncached += 1
-            return _RETRY
-        self._store(key, result)
+                return _RETRY
+            self.storage.put(key, result)
         return result
 
     def _keep_error(self, key: Any, error: Exception) -> Exception:

@@ -81,12 +81,17 @@ class Storage:
                 return False
         elif maxsize == 0:
             return False
-        if key in self.data:
+        data = self.data
+        if key in data:
             self._remove(key)
         if maxsize is not None:
-            while self.data and self.currsize() + size > maxsize:
-                self._remove(self._victim())
-        self.data[key] = value
+            if self.sizes is None:
+                while len(data) >= maxsize:
+                    self._remove(self._victim())
+            else:
+                while data and self._size + size > maxsize:
+                    self._remove(self._victim())
+        data[key] = value
         if self.sizes is not None:
             self.sizes[key] = size
             self._size += size
