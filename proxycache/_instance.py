@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from ._method import state_of
@@ -115,14 +115,8 @@ class SideTable:
             entry = self._values.get(key)
             if entry is not None and entry[0]() is obj:
                 return entry[1]
-            try:
-                ref = weakref.ref(obj, lambda _r, k=key: self._values.pop(k, None))  # type: ignore[misc]
-            except TypeError:
-                raise TypeError(
-                    f"{type(obj).__qualname__} has neither __dict__ nor __weakref__, so a per-instance "
-                    "cache cannot be kept for it without keeping it alive; add '__weakref__' to its "
-                    "__slots__, or wrap the object in CachedProxy"
-                ) from None
+            require_weakref(obj)
+            ref = weakref.ref(obj, lambda _r, k=key: self._values.pop(k, None))  # type: ignore[misc]
             self._values[key] = (ref, value)
             return value
 
@@ -139,5 +133,3 @@ def cached_in_dict(obj: Any) -> Iterator[tuple[str, Any]]:
                 key = rest.partition(":")[2] or rest
             yield key, value
 
-
-Finder = Callable[[Any], dict[str, Any]]

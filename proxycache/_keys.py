@@ -46,12 +46,8 @@ _LIST = _Marker("list")
 _DICT = _Marker("dict")
 _SET = _Marker("set")
 _OBJ = _Marker("obj")
-_TYPED = _Marker("typed")
 _KWARGS = _Marker("kwargs")
-_ATTRS = _Marker("attrs")
 
-#: Markers by name, for decoding and for the pickle reduce above.
-MARKERS = {m.name: m for m in (_BOOL, _LIST, _DICT, _SET, _OBJ, _TYPED, _KWARGS, _ATTRS)}
 
 
 class UnkeyableError(TypeError):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import wrapt
 
-from ._method import make_cached, state_of, uncacheable_reason
+from ._method import make_cached, uncacheable_reason
 from ._options import Options, make_options
 from ._select import Selection, is_cacheable_value, is_property
 
@@ -298,9 +298,4 @@ def _rebuild(cls: type[CachedProxy[Any]], wrapped: Any, given: dict[str, Any]) -
     return cls(wrapped, **given)
 
 
-def proxy_methods(proxy: CachedProxy[Any]) -> dict[str, Any]:
-    """The cached callables a proxy has made so far, by (dotted) name."""
-    return proxy._self_cached_methods()
-
-
-__all__ = ["CachedProxy", "proxy_methods", "state_of"]
+__all__ = ["CachedProxy"]

@@ -57,10 +57,6 @@ class Selection:
             return None
         return self.nested.get(name)
 
-    def explicit_names(self) -> tuple[str, ...]:
-        """Exact (non-glob) names the include list asks for."""
-        return tuple(p for p in (self.include or ()) if not _is_glob(p))
-
     def _excluded(self, name: str) -> bool:
         if self.exclude_fn is not None and self.exclude_fn(name):
             return True

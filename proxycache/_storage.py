@@ -16,7 +16,7 @@ import itertools
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any, ClassVar
 
 from ._contract import MISS
@@ -442,6 +442,3 @@ def make_storage(options: Options) -> Storage:
         storage = TTLStorage(storage, options.ttl)
     return storage
 
-
-def iter_keys(storage: Storage) -> Iterator[Any]:
-    yield from storage.keys()

@@ -306,3 +306,22 @@ def test_a_cached_exception_can_be_invalidated_and_refreshed(client: CountingCli
     with pytest.raises(ValueError):
         proxy.fail(1)  # the refreshed failure is what is cached
     assert client.count("fail") == 3
+
+
+def test_a_parameter_named_like_a_builtin_the_generated_code_uses() -> None:
+    # The generated hit path calls type() for typed= and cache_exceptions=; a
+    # method parameter named "type" must not shadow it.
+    class Catalog:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def items(self, type: str = "all") -> str:  # a real client's parameter name
+            self.calls += 1
+            return f"items of {type}"
+
+    for options in ({"cache_exceptions": (ValueError,)}, {"typed": True}, {}):
+        catalog = Catalog()
+        proxy = CachedProxy(catalog, **options)
+        assert proxy.items("books") == proxy.items(type="books") == "items of books"
+        assert proxy.items() == "items of all"
+        assert catalog.calls == 2
