@@ -44,6 +44,10 @@ def namespace_for(state: CachedMethod, options: Options) -> str:
     namespace = options.namespace
     if namespace is None:
         module = getattr(state.wrapped, "__module__", None)
+        if not isinstance(module, str):
+            # Objects may answer any attribute with anything; a repr in the
+            # namespace (an address) would differ between processes.
+            module = type(state.wrapped).__module__
         namespace = f"{module}.{state.qualname}" if module else state.qualname
     if options.version is not None:
         namespace = f"{namespace}@{options.version}"

@@ -7,9 +7,11 @@ import pickle
 import re
 import threading
 import time
+import xmlrpc.client
 from collections import namedtuple
 from pathlib import Path
 from typing import Any
+from xmlrpc.server import SimpleXMLRPCServer
 
 import pytest
 
@@ -42,6 +44,25 @@ def test_key_names_hold_a_digest_never_argument_values(store: Any, client: Count
         "tests.conftest.CountingClient.get",
         "tests.conftest.CountingClient.echo",
     }
+
+
+def test_default_namespace_of_a_dynamic_client_is_stable(make_store: Any) -> None:
+    # The namespace is part of every key: for a client whose methods come from
+    # __getattr__ (xmlrpc), it must name the client, never hold an address.
+    server = SimpleXMLRPCServer(("127.0.0.1", 0), logRequests=False)
+    server.register_function(lambda a, b: a + b, "add")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        store = make_store("memory")
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        proxy = CachedProxy(xmlrpc.client.ServerProxy(url), store=store, key_attrs=())
+        assert proxy.add(1, 2) == 3
+        [name] = store.keys(None)
+        assert DIGEST.match(name)["ns"] == "xmlrpc.client.ServerProxy.add"  # type: ignore[index]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_namespace_option_and_version(make_store: Any) -> None:
