@@ -240,6 +240,7 @@ GLOBALS: dict[str, Any] = CODE_GLOBALS
 # Builtins go by _pc_ names too: a parameter named ``type`` must not shadow them.
 GLOBALS.update(_pc_MISSED=MISSED, _pc_UNHASHABLE=UNHASHABLE, _pc_FLAGGED=FLAGGED, _pc_type=type)
 
+
 def _counted(hit: str, raises: bool) -> tuple[str, str]:
     """The try block of a hit, and the line that undoes its count on a miss.
 

@@ -20,7 +20,6 @@ from . import _bypass, _codegen
 from ._codegen import FLAGGED, MISSED
 from ._contract import MISS
 from ._events import LISTENERS, emit
-from ._flags import FLAGS
 from ._keys import _BOOL, _KWARGS, UnkeyableError, freeze, typed_bools
 from ._options import Options
 from ._storage import Storage, make_storage
@@ -152,7 +151,6 @@ def _generic_key(args: tuple[Any, ...], kwargs: dict[str, Any], typed: bool = Fa
 
 
 _codegen.GLOBALS.update(
-    _pc_flags=FLAGS,
     _pc_Raised=Raised,
     _pc_BOOL=_BOOL,
     _pc_tagged=_tagged,
@@ -260,7 +258,6 @@ class CachedMethod:
     def cache_parameters(self) -> dict[str, Any]:
         """The options this method was cached with."""
         return self.options.parameters()
-
 
     # -- keys ----------------------------------------------------------------
 
