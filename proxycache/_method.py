@@ -277,35 +277,46 @@ class CachedMethod:
         except UnkeyableError as err:
             raise self._unkeyable(key, err) from None
 
-    def _unkeyable(self, key: Any, err: Exception) -> TypeError:
-        names = self.key_names
-        culprit = None
+    def key_culprit(self, key: Any, acceptable: Callable[[Any], bool]) -> tuple[str, str] | None:
+        """The part of *key* that *acceptable* refuses: ``("argument", name)``, ``("key_attrs", name)``, or None.
+
+        Reads the key's layout as ``_codegen.shape_of`` builds it: one bare
+        value for a single parameter, else one item per parameter (each
+        followed by its type when typed), paired with the key_attrs values.
+        """
+        options = self.options
+        if options.key is not None:
+            return None  # the user's key function decides the layout
+        key_attrs = options.key_attrs or ()
         attr_values: tuple[Any, ...] = ()
-        key_attrs = self.options.key_attrs or ()
         if key_attrs and type(key) is tuple and len(key) == 2:
-            key, attr_values = key  # the shape _codegen builds: (arguments key, attribute values)
-        parts = key if len(names) != 1 and type(key) is tuple else (key,)
+            key, attr_values = key
+        names = self.key_names
+        if len(names) == 1 and not options.typed:
+            parts: tuple[Any, ...] = (key,)
+        elif type(key) is tuple:
+            parts = key[::2] if options.typed else key
+        else:
+            parts = ()
         for name, part in zip(names, parts, strict=False):
-            try:
-                freeze(part)
-            except UnkeyableError:
-                culprit = name
-                break
-        if culprit is None:
-            for attr, value in zip(key_attrs, attr_values, strict=False):
-                try:
-                    freeze(value)
-                except UnkeyableError:
-                    return TypeError(
-                        f"{self.qualname}(): key_attrs attribute {attr!r} cannot be used in a cache key "
-                        f"({err}); name attributes with hashable values, or pass key= a function"
-                    )
-        where = f"argument {culprit!r}" if culprit else "an argument"
-        # ignore= takes the bare name of a *args / **kwargs parameter.
-        param = culprit.lstrip("*") if culprit else "name"
+            if not acceptable(part):
+                return ("argument", name.lstrip("*"))  # ignore= takes the bare name of *args/**kwargs
+        for attr, value in zip(key_attrs, attr_values, strict=False):
+            if not acceptable(value):
+                return ("key_attrs", attr)
+        return None
+
+    def _unkeyable(self, key: Any, err: Exception) -> TypeError:
+        found = self.key_culprit(key, _freezable)
+        if found is not None and found[0] == "key_attrs":
+            return TypeError(
+                f"{self.qualname}(): key_attrs attribute {found[1]!r} cannot be used in a cache key "
+                f"({err}); name attributes with hashable values, or pass key= a function"
+            )
+        where = f"argument {found[1]!r}" if found else "an argument"
         return TypeError(
             f"{self.qualname}(): {where} cannot be used in a cache key ({err}). "
-            f"Leave it out of the key with ignore=[{param!r}], "
+            f"Leave it out of the key with ignore=[{found[1] if found else 'name'!r}], "
             "or pass key= a function that builds a hashable key"
         )
 
@@ -546,6 +557,14 @@ class CachedMethod:
                     del self.aflights[key]
             flight.finish(ok, shared)
             del flight, shared  # see _lead
+
+
+def _freezable(value: Any) -> bool:
+    try:
+        freeze(value)
+    except UnkeyableError:
+        return False
+    return True
 
 
 def check_ignore(signature: inspect.Signature | None, options: Options, qualname: str) -> None:

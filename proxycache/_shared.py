@@ -121,39 +121,22 @@ class SharedStorage(Storage):
                 raise self._unkeyable(key, first) from None
 
     def _unkeyable(self, key: Any, error: Exception) -> TypeError:
-        state, options = self.state, self.state.options
-        culprit = None
-        if options.key is not None:
+        state = self.state
+        found = state.key_culprit(key, _encodable)
+        if state.options.key is not None:
             where = "the key= function's result"
+        elif found is not None and found[0] == "key_attrs":
+            return TypeError(
+                f"{state.qualname}(): key attribute {found[1]!r} cannot be part of a shared-store key "
+                f"({error}). Name attributes whose values are plain data in key_attrs=, or pass "
+                "key= a function that builds the key from values"
+            )
         else:
-            inner: Any = key
-            if options.key_attrs:
-                inner, attrs = key
-                for attr, value in zip(options.key_attrs, attrs, strict=False):
-                    if not _encodable(value):
-                        return TypeError(
-                            f"{state.qualname}(): key attribute {attr!r} cannot be part of a shared-store key "
-                            f"({error}). Name attributes whose values are plain data in key_attrs=, or pass "
-                            "key= a function that builds the key from values"
-                        )
-            names = state.key_names
-            # The key's layout follows _codegen.shape_of: one bare value for a
-            # single parameter, else a tuple with one item per parameter (two when typed).
-            if len(names) == 1 and not options.typed and not options.key_attrs:
-                parts: tuple[Any, ...] = (inner,)
-            elif type(inner) is tuple:
-                parts = inner[::2] if options.typed else inner
-            else:
-                parts = ()
-            for name, part in zip(names, parts, strict=False):
-                if not _encodable(part):
-                    culprit = name.lstrip("*")
-                    break
-            where = f"argument {culprit!r}" if culprit else "an argument"
+            where = f"argument {found[1]!r}" if found else "an argument"
         return TypeError(
             f"{state.qualname}(): {where} cannot be part of a shared-store key ({error}). "
-            f"Leave it out of the key with ignore=[{culprit or 'name'!r}], or pass key= a function that "
-            "builds the key from values (another process cannot know this object by identity)"
+            f"Leave it out of the key with ignore=[{found[1] if found else 'name'!r}], or pass key= a function "
+            "that builds the key from values (another process cannot know this object by identity)"
         )
 
     # -- reading ---------------------------------------------------------------

@@ -279,10 +279,11 @@ class NoHash:
         ("kw", (), {"q": NoHash()}, "kw"),
     ],
 )
+@pytest.mark.parametrize("typed", [False, True])  # typed keys interleave values and types
 def test_an_unkeyable_argument_names_the_parameter_and_the_way_out(
-    shapes: Shapes, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], param: str
+    shapes: Shapes, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], param: str, typed: bool
 ) -> None:
-    proxy = CachedProxy(shapes)
+    proxy = CachedProxy(shapes, typed=typed)
     with pytest.raises(TypeError) as info:
         getattr(proxy, method)(*args, **kwargs)
     message = str(info.value)
@@ -293,7 +294,7 @@ def test_an_unkeyable_argument_names_the_parameter_and_the_way_out(
     assert "NoHash" in message
     assert shapes.calls[method] == 0  # nothing ran
     # The advice works: with the parameter ignored, the call caches.
-    fixed = CachedProxy(shapes, ignore=[param])
+    fixed = CachedProxy(shapes, ignore=[param], typed=typed)
     getattr(fixed, method)(*args, **kwargs)
     getattr(fixed, method)(*args, **kwargs)
     assert shapes.calls[method] == 1
