@@ -175,16 +175,7 @@ def _pc_factory({factory_args}):
 {guard}
         if _pc_flag:
             return {await_}_pc_slow(_pc_FLAGGED, _pc_key, {argt}, {kwd})
-        try:
-{hit}
-        except KeyError:
-{uncount}            _pc_why = _pc_MISSED
-        except TypeError:
-{uncount}            _pc_why = _pc_UNHASHABLE
-{else_counted}
-        # Outside the except blocks: the method's own exceptions must not
-        # carry our lookup's KeyError as their __context__.
-        return {await_}_pc_slow(_pc_why, _pc_key, {argt}, {kwd})
+{lookup}
 {front}
     def _pc_keyof({params}):
         _pc_key = {key}
@@ -210,15 +201,21 @@ _FRONT = """
         nonlocal _pc_hits
         if {rare}:
             return {await_}_pc_careful({call})
-        try:
+{lookup}
+"""
+
+# The lookup both functions end with: a hit returns from inside the try (see
+# _counted); a miss or an unhashable key leaves it for the slow path. The
+# call is outside the except blocks, so the method's own exceptions do not
+# carry our lookup's KeyError as their __context__.
+_LOOKUP = """        try:
 {hit}
         except KeyError:
 {uncount}            _pc_why = _pc_MISSED
         except TypeError:
 {uncount}            _pc_why = _pc_UNHASHABLE
 {else_counted}
-        return {await_}_pc_slow(_pc_why, {key}, {argt}, {kwd})
-"""
+        return {await_}_pc_slow(_pc_why, {key}, {argt}, {kwd})"""
 
 # A cached exception is raised, which happens outside the try, or
 # a cached KeyError or TypeError would pass for a miss.
@@ -285,10 +282,18 @@ def build(
     names = sorted(values)
     await_ = "await " if is_async else ""
     hit, uncount = _counted(hit, raises)
-    tails = {
-        "uncount": textwrap.indent(uncount, " " * 12),
-        "else_counted": textwrap.indent(_ELSE_COUNTED, " " * 8) if raises else "",
-    }
+
+    def lookup(hit: str, key: str) -> str:
+        return _LOOKUP.format(
+            hit=textwrap.indent(hit, " " * 12),
+            uncount=textwrap.indent(uncount, " " * 12),
+            else_counted=textwrap.indent(_ELSE_COUNTED, " " * 8) if raises else "",
+            await_=await_,
+            key=key,
+            argt=shape.argt,
+            kwd=shape.kwd,
+        )
+
     front = "    _pc_cached = _pc_careful\n"
     if shape.key.isidentifier():
         rare = f"{shape.key} is True or {shape.key} is False or _pc_flag" if shape.guard else "_pc_flag"
@@ -298,11 +303,8 @@ def build(
             params=shape.params,
             rare=rare,
             call=shape.call,
-            key=shape.key,
-            argt=shape.argt,
-            kwd=shape.kwd,
-            hit=textwrap.indent(re.sub(r"\b_pc_key\b", shape.key, hit), " " * 12),
-            **tails,
+            # The argument itself is the key: no key variable on this path.
+            lookup=lookup(re.sub(r"\b_pc_key\b", shape.key, hit), shape.key),
         )
     source = _TEMPLATE.format(
         factory_args=", ".join(names),
@@ -313,9 +315,8 @@ def build(
         guard=textwrap.indent(shape.guard, " " * 8) if shape.guard else "",
         argt=shape.argt,
         kwd=shape.kwd,
-        hit=textwrap.indent(hit, " " * 12),
+        lookup=lookup(hit, "_pc_key"),
         front=front,
-        **tails,
     )
     factory = _factories.get(source)
     if factory is None:
