@@ -32,7 +32,8 @@ def cache_clear(obj: Any, *names: str) -> None:
     unknown = [n for n in names if n not in methods]
     if unknown:
         raise KeyError(
-            f"no cached method {unknown[0]!r} on {type(obj).__qualname__}; "
+            # obj.__class__: for a proxy, the wrapped object's class, which the user knows.
+            f"no cached method {unknown[0]!r} on {obj.__class__.__qualname__}; "
             f"cached so far: {', '.join(sorted(methods)) or '(none)'}"
         )
     for name, func in methods.items():

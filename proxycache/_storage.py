@@ -349,6 +349,10 @@ class TTLStorage(Storage):
         self.policy = inner.policy  # type: ignore[misc]
         self.maxsize = inner.maxsize
         self.data = inner.data
+        sizeof = inner.getsizeof
+        if sizeof is not None:
+            # The inner storage holds (value, expires) entries: size the value.
+            inner.getsizeof = lambda entry: sizeof(entry[0])
 
     def bindings(self) -> dict[str, Any]:
         return {**self.inner.bindings(), "_pc_now": self.timer}
@@ -390,15 +394,7 @@ class TTLStorage(Storage):
     def put(self, key: Any, value: Any) -> bool:
         self.purge()
         expires = self.timer() + self.ttl
-        if self.inner.getsizeof is not None:
-            sizeof = self.inner.getsizeof
-            self.inner.getsizeof = lambda entry: sizeof(entry[0])
-            try:
-                stored = self.inner.put(key, (value, expires))
-            finally:
-                self.inner.getsizeof = sizeof
-        else:
-            stored = self.inner.put(key, (value, expires))
+        stored = self.inner.put(key, (value, expires))
         self.expiry.pop(key, None)
         if stored:
             self.expiry[key] = expires
