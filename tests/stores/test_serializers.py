@@ -17,6 +17,7 @@ from proxycache._method import state_of
 from proxycache._stores import DiskStore
 from proxycache.serializers import (
     JsonSerializer,
+    OutdatedEntry,
     PickleSerializer,
     PydanticSerializer,
     SignatureError,
@@ -105,8 +106,17 @@ def test_pydantic_serializer_refuses_what_it_cannot_restore() -> None:
 def test_signature_checks() -> None:
     signed = PickleSerializer(secret="one")
     data = signed.dumps({"a": 1})
-    assert data.startswith(b"pcs1")
+    assert data.startswith(b"pcs2")
     assert signed.loads(data) == {"a": 1}
+    # The signature covers the store key: the same bytes under another key do not check out.
+    bound = signed.dumps({"a": 1}, key="ns:" + "0" * 40)
+    assert signed.loads(bound, key="ns:" + "0" * 40) == {"a": 1}
+    for elsewhere in (None, "ns:" + "1" * 40, "other:" + "0" * 40):
+        with pytest.raises(SignatureError, match="copied from another key"):
+            signed.loads(bound, key=elsewhere)
+    # Entries signed before keys were signed too are outdated: a quiet miss, never read.
+    with pytest.raises(OutdatedEntry):
+        signed.loads(b"pcs1" + data[4:])
     with pytest.raises(SignatureError, match="does not match"):
         PickleSerializer(secret="two").loads(data)
     with pytest.raises(SignatureError, match="does not match"):
