@@ -36,7 +36,6 @@ log = logging.getLogger("proxycache")
 LOG_INTERVAL = 10.0
 _logged: dict[int, list[float]] = {}  # id(store) -> [time of last record, faults not logged since]
 _warned: set[str] = set()  # namespaces already warned about an unserializable result
-_warned_unsigned: set[str] = set()  # reprs of Redis stores already warned about unsigned pickles
 _NOTHING = object()
 #: Store keys remembered per method (then forgotten all at once and rebuilt).
 _NAMES_KEPT = 256
@@ -300,9 +299,9 @@ class SharedStorage(Storage):
             why = detail if reason == type(error).__name__ else f"{reason} ({detail})"
             warnings.warn(
                 StoreWarning(
-                    f"{state.qualname}(): {self.store!r} {op} failed: {why}. "
-                    "Calls go on uncached; later faults of this store are counted in cache_stats()['faults'] "
-                    "and logged on the 'proxycache' logger, not warned again"
+                    f"{state.qualname}(): {self.store!r} {op} failed: {why}; calls go on uncached "
+                    "(later faults of this store are counted in cache_stats()['faults'] and logged on the "
+                    "'proxycache' logger, not warned again)"
                 ),
                 stacklevel=2,
             )
@@ -361,6 +360,7 @@ class _PerStore:
 
 
 _faults = _PerStore()  # store -> the reason of its latest fault
+_unsigned = _PerStore()  # Redis stores already warned about their unsigned pickles
 
 
 def last_fault(store: Any) -> str | None:
@@ -400,19 +400,33 @@ def fault_reason(error: BaseException) -> str:
         return "failed recently, not retried yet"
     if "ConnectionError" in names:
         return "connection refused (is the server running?)" if "refused" in text else "cannot connect"
-    if "DatabaseError" in names:
-        return "the database is corrupt or unreadable"
+    if "DatabaseError" in names:  # sqlite3's, under diskcache: its text is the reason
+        for words, reason in _SQLITE_REASONS:
+            if words in text:
+                return reason
+        return "database error"
     return type(error).__name__
+
+
+_SQLITE_REASONS = [
+    ("readonly", "permission denied (the store is read-only here)"),
+    ("unable to open", "cannot open the database (permission denied?)"),
+    ("locked", "the database is locked (busy)"),
+    ("full", "no space left on the device"),
+    ("not a database", "the database is corrupt"),
+    ("malformed", "the database is corrupt"),
+    ("I/O error", "disk I/O error"),
+]
 
 
 def _warn_unsigned(store: Any) -> None:
     """Once per Redis store: its entries are unsigned pickles, so whoever can write to it runs code here."""
     if getattr(store, "kind", None) != "redis":
         return
-    name = repr(store)
-    if name in _warned_unsigned:
+    if _unsigned.get(store) is not None:
         return
-    _warned_unsigned.add(name)
+    _unsigned.put(store, "warned")
+    name = repr(store)
     warnings.warn(
         StoreWarning(
             f"{name} holds unsigned pickles: anyone who can write to this Redis server can run code in "
