@@ -301,7 +301,8 @@ def test_keys_have_the_documented_layout(store: Any) -> None:
     (stored,) = store.keys("a:b@3")
     namespace, _, digest = stored.rpartition(":")
     assert namespace == "a:b@3"
-    assert len(digest) == 40 and set(digest) <= set("0123456789abcdef")
+    assert len(digest) == 40
+    assert set(digest) <= set("0123456789abcdef")
 
 
 def test_clearing_a_namespace_spares_namespaces_that_start_alike(store: Any) -> None:
@@ -384,8 +385,9 @@ def test_disk_store_never_unpickles_what_diskcache_wrote(tmp_path: Any, make_sto
     # The command-line tools, in a process of their own, read nothing either.
     planter = diskcache.Cache(store.path)
     planter.set(name, Planted(str(marker)))
+    tool = "from proxycache.__main__ import main; raise SystemExit(main())"
     for command in ("inspect", "clear"):
-        done = run_python("from proxycache.__main__ import main; raise SystemExit(main())", command, f"disk:{store.path}")
+        done = run_python(tool, command, f"disk:{store.path}")
         assert "planted" in done.stdout or "removed 1 entry" in done.stdout
     assert not marker.exists()
     planter.close()
