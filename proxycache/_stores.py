@@ -368,17 +368,23 @@ def _bytes_disk() -> Any:
     from diskcache.core import MODE_BINARY, MODE_RAW
 
     class BytesDisk(diskcache.Disk):  # type: ignore[misc]
+        def __init__(self, directory: str, **settings: Any) -> None:
+            super().__init__(directory, **settings)
+            self._root = os.path.realpath(directory) + os.sep
+
         def get(self, key: Any, raw: bool) -> Any:
             if not raw:
                 raise ForeignEntry("a pickled key, written by something other than proxycache; refused unread")
             return super().get(key, raw)
 
         def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
-            if mode not in (MODE_RAW, MODE_BINARY) or (mode == MODE_BINARY and not self._inside(filename)):
+            if mode not in (MODE_RAW, MODE_BINARY):
                 raise ForeignEntry(
-                    f"a row stored as diskcache mode {mode} (not bytes), written by something other than "
-                    "proxycache; refused unread"
+                    f"a row stored as diskcache mode {mode} (a pickle or text, not bytes), written by something "
+                    "other than proxycache; refused unread"
                 )
+            if mode == MODE_BINARY and not self._inside(filename):
+                raise ForeignEntry(f"a row naming the value file {filename!r}, outside the store; refused unread")
             data = super().fetch(mode, filename, value, read)
             if mode == MODE_RAW and not isinstance(data, bytes):
                 raise ForeignEntry(f"a row holding {type(data).__qualname__}, not bytes; refused")
@@ -392,8 +398,7 @@ def _bytes_disk() -> Any:
         def _inside(self, filename: str | None) -> bool:
             if not isinstance(filename, str):
                 return False
-            root = os.path.realpath(self._directory)
-            return os.path.realpath(os.path.join(root, filename)).startswith(root + os.sep)
+            return os.path.realpath(os.path.join(self._root, filename)).startswith(self._root)
 
     _disk_class = BytesDisk
     return BytesDisk

@@ -391,3 +391,27 @@ def test_disk_store_never_unpickles_what_diskcache_wrote(tmp_path: Any, make_sto
         assert "planted" in done.stdout or "removed 1 entry" in done.stdout
     assert not marker.exists()
     planter.close()
+
+
+def test_disk_store_neither_reads_nor_deletes_files_outside_its_directory(tmp_path: Any, make_store: Any) -> None:
+    import diskcache
+
+    store = make_store("disk")
+    client = CountingClient()
+    proxy = CachedProxy(client, store=store, key_attrs=(), namespace="escape")
+    proxy.get(1)
+    (name,) = store.keys("escape")
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"not yours")
+    planter = diskcache.Cache(store.path)
+    # A forged row: the entry's value "lives" in a file outside the store's directory.
+    planter._sql("UPDATE Cache SET mode = 2, filename = ?, value = NULL WHERE key = ?", ("../outside.txt", name))
+    planter.close()
+    assert proxy.get(1) == (1, 1)
+    assert client.count("get") == 2
+    assert proxy.get.cache_stats()["faults"] == 1
+    planter = diskcache.Cache(store.path)
+    planter._sql("UPDATE Cache SET mode = 2, filename = ?, value = NULL WHERE key = ?", ("../outside.txt", name))
+    planter.close()
+    assert store.clear("escape") == 1
+    assert outside.read_bytes() == b"not yours"

@@ -155,7 +155,7 @@ def test_redis_that_wants_a_password_says_so(redis_with_password: RedisServer, c
 
 @pytest.mark.redis
 def test_unsigned_pickles_in_redis_warn_once_per_store(
-    redis_server: str, client: CountingClient, monkeypatch: pytest.MonkeyPatch
+    redis_server: str, client: CountingClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     store = RedisStore(redis_server)
     with warnings.catch_warnings(record=True) as caught:
@@ -174,7 +174,7 @@ def test_unsigned_pickles_in_redis_warn_once_per_store(
         CachedProxy(client, store=RedisStore(redis_server), key_attrs=()).get(3)
         # A disk store is written by this machine's users only: no warning either.
         monkeypatch.delenv("PROXYCACHE_SECRET")
-        CachedProxy(client, store=DiskStore(Path(_shared.__file__).parent.parent / ".nothing"), key_attrs=())
+        CachedProxy(client, store=DiskStore(tmp_path), key_attrs=()).get(4)
 
 
 # -- disk ------------------------------------------------------------------------------
