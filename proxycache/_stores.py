@@ -378,6 +378,8 @@ def _bytes_disk() -> Any:
             return super().get(key, raw)
 
         def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+            if mode == MODE_RAW and type(value) is bytes:
+                return value  # the hit path: small values are raw bytes in the row
             if mode not in (MODE_RAW, MODE_BINARY):
                 raise ForeignEntry(
                     f"a row stored as diskcache mode {mode} (a pickle or text, not bytes), written by something "
