@@ -297,13 +297,10 @@ class SharedStorage(Storage):
         if first:
             detail = f"{type(error).__name__}: {error}"
             why = detail if reason == type(error).__name__ else f"{reason} ({detail})"
-            warnings.warn(
-                StoreWarning(
-                    f"{state.qualname}(): {self.store!r} {op} failed: {why}; calls go on uncached "
-                    "(later faults of this store are counted in cache_stats()['faults'] and logged on the "
-                    "'proxycache' logger, not warned again)"
-                ),
-                stacklevel=2,
+            _warn(
+                f"{state.qualname}(): {self.store!r} {op} failed: {why}; calls go on uncached "
+                "(later faults of this store are counted in cache_stats()['faults'] and logged on the "
+                "'proxycache' logger, not warned again)"
             )
         now = time.monotonic()
         record = _logged.get(id(self.store))
@@ -330,12 +327,11 @@ class SharedStorage(Storage):
         if self.namespace in _warned:
             return
         _warned.add(self.namespace)
-        warnings.warn(
+        _warn(
             f"{state.qualname}() returned a {type(value).__qualname__} that {self.serializer!r} cannot store "
             f"({type(error).__name__}: {error}); it was returned uncached. Pass serializer= one that can "
             "(pickle handles most objects), or return plain data. (Warned once per method.)",
             RuntimeWarning,
-            stacklevel=2,
         )
 
 
@@ -426,16 +422,20 @@ def _warn_unsigned(store: Any) -> None:
     if _unsigned.get(store) is not None:
         return
     _unsigned.put(store, "warned")
-    name = repr(store)
-    warnings.warn(
-        StoreWarning(
-            f"{name} holds unsigned pickles: anyone who can write to this Redis server can run code in "
-            "every process that reads from it. Set the PROXYCACHE_SECRET environment variable (or pass "
-            "serializer=PickleSerializer(secret=...)) to sign entries, or use serializer='json' or "
-            "'pydantic'. See the security page of the docs. (Warned once per store.)"
-        ),
-        stacklevel=3,
+    _warn(
+        f"{store!r} holds unsigned pickles: anyone who can write to this Redis server can run code in "
+        "every process that reads from it. Set the PROXYCACHE_SECRET environment variable (or pass "
+        "serializer=PickleSerializer(secret=...)) to sign entries, or use serializer='json' or "
+        "'pydantic'. See the security page of the docs. (Warned once per store.)"
     )
+
+
+def _warn(message: str, category: type[Warning] = StoreWarning) -> None:
+    """Warn; never fail the call, even where warnings are turned into errors."""
+    try:
+        warnings.warn(message, category, stacklevel=3)
+    except Exception as error:
+        log.warning("%s (raised as %s by the warnings filter; the call went on)", message, type(error).__name__)
 
 
 def _encodable(value: Any) -> bool:

@@ -146,11 +146,12 @@ def test_redis_that_wants_a_password_says_so(redis_with_password: RedisServer, c
     assert "read failed: authentication required" in str(warned.message)
     assert faults(proxy.get) >= 2
     url = redis_with_password.url.replace("redis://", "redis://:sesame@")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # with the password: no fault, no warning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # with the password: no fault, no warning
         proxy = CachedProxy(client, store=RedisStore(url), key_attrs=(), serializer=signed)
         assert [proxy.get(1), proxy.get(1)] == [(1, 1), (1, 1)]
     assert faults(proxy.get) == 0
+    assert [w for w in caught if w.category is StoreWarning] == []
 
 
 @pytest.mark.redis
@@ -165,8 +166,8 @@ def test_unsigned_pickles_in_redis_warn_once_per_store(
     (warned,) = [w for w in caught if w.category is StoreWarning]
     assert "holds unsigned pickles: anyone who can write" in str(warned.message)
     assert "PROXYCACHE_SECRET" in str(warned.message)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         # Signed, or JSON, or the secret in the environment: nothing to warn about.
         CachedProxy(client, store=RedisStore(redis_server), key_attrs=(), serializer=PickleSerializer(secret="k"))
         CachedProxy(client, store=RedisStore(redis_server), key_attrs=(), serializer="json").echo("a")
@@ -175,6 +176,25 @@ def test_unsigned_pickles_in_redis_warn_once_per_store(
         # A disk store is written by this machine's users only: no warning either.
         monkeypatch.delenv("PROXYCACHE_SECRET")
         CachedProxy(client, store=DiskStore(tmp_path), key_attrs=()).get(4)
+    assert [w for w in caught if w.category is StoreWarning] == []
+
+
+def test_a_store_warning_turned_into_an_error_still_never_fails_the_call(
+    tmp_path: Path, client: CountingClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the store's directory should be")
+    proxy = disk_proxy(blocker / "store", client)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # as under python -W error, or pytest's filterwarnings = error
+        assert [proxy.get(1), proxy.get(1)] == [(1, 1), (1, 1)]
+    assert faults(proxy.get) >= 2
+    assert "not a directory" in caplog.text
+    as_json = CachedProxy(client, store=DiskStore(tmp_path / "ok"), key_attrs=(), serializer="json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert as_json.get(1) == (1, 1)  # JSON would give the tuple back as a list: returned uncached
+    assert as_json.get.cache_stats()["uncached"] == 1
 
 
 # -- disk ------------------------------------------------------------------------------
