@@ -290,19 +290,22 @@ def _difference(given: Any, back: Any, where: str) -> str | None:
                 return found
         return None
     if type(given) is dict:
-        if list(given) != list(back):
-            return where
+        if list(given) != list(back) or [type(k) for k in given] != [type(k) for k in back]:
+            return f"{where} (its keys)"
         for name, a in given.items():
             found = _difference(a, back[name], f"{where}[{name!r}]")
             if found is not None:
                 return found
         return None
     fields = getattr(type(given), "model_fields", None)
-    if isinstance(fields, dict) and given != back:
-        changed = [n for n in fields if getattr(given, n, None) != getattr(back, n, None)]
-        if changed:
-            return f"{where} (field {changed[0]!r} of {type(given).__qualname__})"
-        return f"{where} (a private attribute or extra field of {type(given).__qualname__})"
+    if isinstance(fields, dict):  # a Pydantic model: field by field, then what == sees besides fields
+        for name in fields:
+            found = _difference(getattr(given, name, None), getattr(back, name, None), f"{where}.{name}")
+            if found is not None:
+                return f"{found} (field {name!r} of {type(given).__qualname__})"
+        if given != back:
+            return f"{where} (a private attribute or extra field of {type(given).__qualname__})"
+        return None
     if given == back or (given != given and back != back):  # NaN is itself
         return None
     return where

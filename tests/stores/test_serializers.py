@@ -307,6 +307,14 @@ class WithPrivate(BaseModel):
     _seen: int = 0
 
 
+class Loose(BaseModel):
+    anything: Any
+
+
+class Label(str, enum.Enum):
+    A = "a"
+
+
 class Aliased(BaseModel):
     user_id: int = Field(alias="userId")
     full_name: str = Field(alias="fullName", default="")
@@ -332,7 +340,9 @@ shapes = st.builds(
 )
 models = shapes | st.builds(lambda n: Aliased(userId=n, fullName=str(n)), st.integers())
 model_results = st.recursive(
-    models | exact_json, lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner), max_leaves=6
+    models | exact_json,
+    lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=6,
 )
 
 
@@ -364,6 +374,10 @@ def test_pydantic_examples_of_the_issue() -> None:
         s.dumps(Secretive(name="a", token=SecretStr("hunter2")))  # would come back as '**********'
     with pytest.raises(ValueError, match="field 'api_key'"):
         s.dumps([Excluding(name="a", api_key="k")])  # would come back reset to ''
+    with pytest.raises(ValueError, match="field 'anything'"):
+        s.dumps(Loose(anything=Color.RED))  # an IntEnum in an Any field would come back as an int
+    with pytest.raises(ValueError, match="its keys"):
+        s.dumps({Label.A: 1})  # a str enum key would come back as a plain str
     private = WithPrivate(name="a")
     private._seen = 3
     with pytest.raises(ValueError, match="private attribute"):
