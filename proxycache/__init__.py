@@ -15,7 +15,7 @@ import logging
 from . import serializers as serializers  # a public submodule: proxycache.serializers.PickleSerializer
 from ._api import cache_clear, cache_info
 from ._bypass import bypass
-from ._contract import MISS, Serializer, Store
+from ._contract import MISS, Serializer, Store, StoreWarning
 from ._decorator import cached_method
 from ._events import Event, add_listener
 from ._inplace import cache_methods, uncache_methods
@@ -35,6 +35,7 @@ __all__ = [
     "RedisStore",
     "Serializer",
     "Store",
+    "StoreWarning",
     "add_listener",
     "bypass",
     "cache_clear",

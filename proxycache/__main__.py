@@ -80,8 +80,11 @@ def demo(store_url: str | None, delay: float, out: Any = None) -> int:
     print(_table(stats, ["method", "hits", "misses", "currsize", "maxsize", "store faults"]), file=out)
     print(f"\nthe client was called {client.requests} times for {len(calls)} calls", file=out)
     if faults:
+        from ._shared import last_fault
+
+        reason = last_fault(options["store"]) or "reason unknown"
         print(
-            f"proxycache: warning: the store failed {faults} times (is it reachable?); "
+            f"proxycache: warning: the store failed {faults} times ({reason}); "
             "every call still ran, uncached",
             file=sys.stderr,
         )

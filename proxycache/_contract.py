@@ -26,9 +26,29 @@ class _Miss(enum.Enum):
 MISS: Final = _Miss.MISS
 
 
+class StoreWarning(UserWarning):
+    """A store failed, or is set up in a way others can abuse; calls go on uncached.
+
+    Warned once per store: its first fault (the reason: permission denied,
+    not a directory, authentication required...), and a Redis store whose
+    entries are unsigned pickles. Later faults are counted in
+    ``cache_stats()["faults"]`` and logged on the ``proxycache`` logger.
+    """
+
+
+#: Store keys are ``<namespace>:<digest>``, the digest this many lowercase hex digits.
+DIGEST_LENGTH: Final = 40
+
+
 @runtime_checkable
 class Serializer(Protocol):
-    """Turns results into bytes and back."""
+    """Turns results into bytes and back.
+
+    A serializer whose class sets ``binds_key = True`` receives each entry's
+    store key as ``dumps(value, key=...)`` and ``loads(data, key=...)``, to
+    bind the bytes to it (:class:`~proxycache.serializers.PickleSerializer`
+    signs it); plain ``dumps(value)`` and ``loads(data)`` are enough otherwise.
+    """
 
     def dumps(self, value: Any) -> bytes: ...
 
@@ -39,8 +59,10 @@ class Serializer(Protocol):
 class Store(Protocol):
     """Where a shared cache keeps its entries.
 
-    Keys are strings ``"<namespace>:<digest>"``; values are bytes. ``ttl`` is
-    seconds or None. ``get`` returns :data:`MISS` for an absent or expired
+    Keys are strings ``"<namespace>:<digest>"``, the digest 40 lowercase hex
+    digits, so ``clear("a")`` can tell namespace ``a`` from ``a:b``, and
+    proxycache's entries from others; values are bytes. ``ttl`` is seconds or
+    None. ``get`` returns :data:`MISS` for an absent or expired
     key. ``clear(namespace)`` removes the entries of one namespace (all when
     None) and returns how many it removed. Errors (a server down, a full disk)
     are raised: the cached method catches, logs and counts them.

@@ -12,18 +12,20 @@ to listeners.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import threading
 import time
 import warnings
+import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ._contract import MISS
+from ._contract import MISS, StoreWarning
 from ._events import emit
 from ._keys import UnkeyableError, freeze, stable_digest
 from ._options import Options
 from ._storage import Storage
-from .serializers import serializer_for
+from .serializers import OutdatedEntry, PickleSerializer, serializer_for
 
 if TYPE_CHECKING:
     from ._method import CachedMethod
@@ -74,6 +76,10 @@ class SharedStorage(Storage):
         self.store = store
         self.ttl = options.ttl
         self.serializer = None if getattr(store, "holds_objects", False) else serializer_for(options.serializer)
+        # Such a serializer binds each entry to its store key (namespace, version, arguments).
+        self._binds_key = bool(getattr(self.serializer, "binds_key", False))
+        if isinstance(self.serializer, PickleSerializer) and not self.serializer.signed:
+            _warn_unsigned(store)
         self.namespace = namespace_for(state, options)
         self.prefix = self.namespace + ":"
         self.policy = str(getattr(store, "kind", type(store).__name__))  # type: ignore[misc]
@@ -188,11 +194,14 @@ class SharedStorage(Storage):
             return MISS
         if data is MISS:
             return MISS
-        if self.serializer is None:
+        serializer: Any = self.serializer  # dumps/loads take key= when it binds_key
+        if serializer is None:
             value = data
         else:
             try:
-                value = self.serializer.loads(data)
+                value = serializer.loads(data, key=name) if self._binds_key else serializer.loads(data)
+            except OutdatedEntry:
+                return MISS  # written for another shape or format: recomputed and overwritten, no fault
             except Exception as error:
                 self._fault("decode", error)
                 return MISS
@@ -215,9 +224,10 @@ class SharedStorage(Storage):
         """Store *value*; False (and the caller still gets it) when it cannot be stored."""
         name = self._name(key)
         data = value
-        if self.serializer is not None:
+        serializer: Any = self.serializer  # dumps/loads take key= when it binds_key
+        if serializer is not None:
             try:
-                data = self.serializer.dumps(value)
+                data = serializer.dumps(value, key=name) if self._binds_key else serializer.dumps(value)
             except Exception as error:
                 self._unserializable(value, error)
                 return False
@@ -281,6 +291,17 @@ class SharedStorage(Storage):
         with state.lock:
             state.faults += 1
         emit("fault", state.qualname, {"op": op, "store": repr(self.store), "error": error})
+        reason = fault_reason(error)
+        first = _faults.get(self.store) is None
+        _faults.put(self.store, reason)
+        if first:
+            detail = f"{type(error).__name__}: {error}"
+            why = detail if reason == type(error).__name__ else f"{reason} ({detail})"
+            _warn(
+                f"{state.qualname}(): {self.store!r} {op} failed: {why}; calls go on uncached "
+                "(later faults of this store are counted in cache_stats()['faults'] and logged on the "
+                "'proxycache' logger, not warned again)"
+            )
         now = time.monotonic()
         record = _logged.get(id(self.store))
         if record is not None and now - record[0] < LOG_INTERVAL:
@@ -306,13 +327,115 @@ class SharedStorage(Storage):
         if self.namespace in _warned:
             return
         _warned.add(self.namespace)
-        warnings.warn(
+        _warn(
             f"{state.qualname}() returned a {type(value).__qualname__} that {self.serializer!r} cannot store "
             f"({type(error).__name__}: {error}); it was returned uncached. Pass serializer= one that can "
             "(pickle handles most objects), or return plain data. (Warned once per method.)",
             RuntimeWarning,
-            stacklevel=2,
         )
+
+
+class _PerStore:
+    """A fact per store, forgotten with the store (kept by id for stores that cannot be weakly referenced)."""
+
+    def __init__(self) -> None:
+        self._weak: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+        self._ids: dict[int, str] = {}
+
+    def get(self, store: Any) -> str | None:
+        try:
+            return self._weak.get(store)
+        except TypeError:
+            return self._ids.get(id(store))
+
+    def put(self, store: Any, fact: str) -> None:
+        try:
+            self._weak[store] = fact
+        except TypeError:
+            self._ids[id(store)] = fact
+
+
+_faults = _PerStore()  # store -> the reason of its latest fault
+_unsigned = _PerStore()  # Redis stores already warned about their unsigned pickles
+
+
+def last_fault(store: Any) -> str | None:
+    """Why *store* last failed in this process ("permission denied"...), or None if it never did."""
+    return _faults.get(store)
+
+
+def fault_reason(error: BaseException) -> str:
+    """A few words on why a store failed, for people: "authentication required", "not a directory"..."""
+    names = {cls.__name__ for cls in type(error).__mro__}
+    if "StoreUnavailable" in names and error.__cause__ is not None:
+        return fault_reason(error.__cause__)
+    text = str(error)
+    if names & {"AuthenticationError", "AuthenticationWrongNumberOfArgsError"} or text.startswith(
+        ("NOAUTH", "WRONGPASS", "Authentication required")
+    ):
+        return "authentication required (or a wrong password)"
+    if isinstance(error, OSError) and error.errno is not None:
+        known = {
+            errno.EACCES: "permission denied",
+            errno.EPERM: "permission denied",
+            errno.ENOTDIR: "not a directory",
+            errno.ENOENT: "no such file or directory",
+            errno.ENOSPC: "no space left on the device",
+            errno.EROFS: "read-only file system",
+            errno.ECONNREFUSED: "connection refused (is the server running?)",
+        }
+        if error.errno in known:
+            return known[error.errno]
+    if "SignatureError" in names:
+        return "an entry with a bad signature"
+    if "ForeignEntry" in names:
+        return "an entry proxycache did not write"
+    if names & {"TimeoutError", "Timeout"}:
+        return "timed out"
+    if "StoreUnavailable" in names:
+        return "failed recently, not retried yet"
+    if "ConnectionError" in names:
+        return "connection refused (is the server running?)" if "refused" in text else "cannot connect"
+    if "DatabaseError" in names:  # sqlite3's, under diskcache: its text is the reason
+        for words, reason in _SQLITE_REASONS:
+            if words in text:
+                return reason
+        return "database error"
+    return type(error).__name__
+
+
+_SQLITE_REASONS = [
+    ("readonly", "permission denied (the store is read-only here)"),
+    ("unable to open", "cannot open the database (permission denied?)"),
+    ("locked", "the database is locked (busy)"),
+    ("full", "no space left on the device"),
+    ("not a database", "the database is corrupt"),
+    ("malformed", "the database is corrupt"),
+    ("I/O error", "disk I/O error"),
+]
+
+
+def _warn_unsigned(store: Any) -> None:
+    """Once per Redis store: its entries are unsigned pickles, so whoever can write to it runs code here."""
+    if getattr(store, "kind", None) != "redis":
+        return
+    if _unsigned.get(store) is not None:
+        return
+    _unsigned.put(store, "warned")
+    _warn(
+        f"{store!r} holds unsigned pickles: anyone who can write to this Redis server can run code in "
+        "every process that reads from it. Set the PROXYCACHE_SECRET environment variable (or pass "
+        "serializer=PickleSerializer(secret=...)) to sign entries, or use serializer='json' or "
+        "'pydantic'. See the security page of the docs. (Warned once per store.)"
+    )
+
+
+def _warn(message: str, category: type[Warning] = StoreWarning) -> None:
+    """Warn; never fail the call, even where warnings are turned into errors."""
+    try:
+        warnings.warn(message, category, stacklevel=3)
+    except Exception as error:
+        log.warning("%s (raised as %s by the warnings filter; the call went on)", message, type(error).__name__)
 
 
 def _encodable(value: Any) -> bool:

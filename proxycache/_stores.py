@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from ._contract import MISS, _Miss
+from ._contract import DIGEST_LENGTH, MISS, _Miss
 
 __all__ = ["DiskStore", "FrontCache", "MemoryStore", "RedisStore", "StoreUnavailable", "open_store"]
 
@@ -27,9 +27,17 @@ class StoreUnavailable(ConnectionError):
     """The store failed recently and is left alone until its retry interval passes."""
 
 
+class ForeignEntry(ValueError):
+    """A row of a disk store that proxycache did not write (a pickle, text): refused unread."""
+
+
 def namespace_of(key: str) -> str:
     """The namespace part of a store key (digests never contain ``:``)."""
     return key.rpartition(":")[0]
+
+
+#: A glob for the digest part of a store key: exactly DIGEST_LENGTH lowercase hex digits.
+_DIGEST_GLOB = "[0-9a-f]" * DIGEST_LENGTH
 
 
 class FrontCache:
@@ -67,13 +75,20 @@ class _Breaker:
 
     retry_after: float = 1.0
     _down_until: float = 0.0
+    _down_because: BaseException | None = None
 
     def _check(self) -> None:
         if self._down_until and time.monotonic() < self._down_until:
-            raise StoreUnavailable(f"{self!r} failed recently; trying again within {self.retry_after:g}s")
+            cause = self._down_because
+            because = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+            error = StoreUnavailable(f"{self!r} failed recently{because}; trying again within {self.retry_after:g}s")
+            # The reason the store is down, for the fault's warning and the demo.
+            error.__cause__ = cause
+            raise error
 
-    def _trip(self) -> None:
+    def _trip(self, error: BaseException | None = None) -> None:
         self._down_until = time.monotonic() + self.retry_after
+        self._down_because = error
 
     def _reset(self) -> None:
         self._down_until = 0.0
@@ -261,14 +276,15 @@ class DiskStore(_Breaker):
                 try:
                     self._cache = diskcache.Cache(
                         self.path,
+                        disk=_bytes_disk(),
                         timeout=self.timeout,
                         size_limit=self.size_limit,
                         eviction_policy=self.eviction_policy,
                         tag_index=True,
                         statistics=False,
                     )
-                except Exception:
-                    self._trip()
+                except Exception as error:
+                    self._trip(error)
                     raise
             return self._cache
 
@@ -281,9 +297,8 @@ class DiskStore(_Breaker):
         cache = self._cache
         if cache is None:
             cache = self.cache
-        value = cache.get(key, default=MISS, retry=False)
-        if value is not MISS and not isinstance(value, bytes):
-            raise TypeError(f"entry {key!r} holds {type(value).__qualname__}, not bytes (written by something else?)")
+        # The store's Disk refuses (ForeignEntry) any row that is not raw bytes, before unpickling.
+        value: bytes | _Miss = cache.get(key, default=MISS, retry=False)
         return value
 
     def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
@@ -297,36 +312,98 @@ class DiskStore(_Breaker):
     def clear(self, namespace: str | None = None) -> int:
         if self.front is not None:
             self.front.drop(namespace)
-        if namespace is None:
-            return int(self.cache.clear(retry=False))
-        return int(self.cache.evict(namespace, retry=False))
+        where, args = _rows_of(namespace)
+        select = f"SELECT rowid, filename FROM Cache WHERE {where} AND rowid > ? ORDER BY rowid LIMIT 100"
+        # diskcache's own batched delete (it removes value files too), on proxycache's rows only.
+        return int(self.cache._select_delete(select, [*args, 0], arg_index=len(args), retry=False))
 
     def keys(self, namespace: str | None = None) -> Iterator[str]:
-        cache = self.cache
-        cache.expire(retry=False)
-        prefix = None if namespace is None else namespace + ":"
-        # diskcache yields keys sorted, so one namespace is a contiguous run.
-        started = False
-        for key in cache.iterkeys():
-            if not isinstance(key, str):
-                continue
-            if prefix is None or key.startswith(prefix):
-                started = True
-                yield key
-            elif started:
-                return
+        for key, _ in self.scan(namespace):
+            yield key
 
     def scan(self, namespace: str | None = None) -> Iterator[tuple[str, int]]:
-        """(key, size in bytes) of the entries, for tools: large values are sized, not read."""
-        cache = self.cache
-        for key in self.keys(namespace):
-            # read=True: values kept in files come back as open files.
-            value = cache.get(key, default=None, read=True, retry=False)
-            if isinstance(value, bytes):
-                yield key, len(value)
-            elif value is not None and hasattr(value, "seek"):
-                with value:
-                    yield key, value.seek(0, os.SEEK_END)
+        """(key, size in bytes) of the live entries, read from the index: no value is read or unpickled."""
+        where, args = _rows_of(namespace)
+        rows = self.cache._sql(
+            "SELECT key, CASE WHEN filename IS NULL THEN length(value) ELSE size END FROM Cache"
+            f" WHERE {where} AND (expire_time IS NULL OR expire_time > ?) ORDER BY key",
+            [*args, time.time()],
+        ).fetchall()
+        for key, size in rows:
+            yield key, int(size or 0)
+
+
+def _rows_of(namespace: str | None) -> tuple[str, list[Any]]:
+    """An SQL condition on diskcache's Cache table for proxycache's rows (of one namespace), and its arguments.
+
+    proxycache's keys are text ``<namespace>:<digest>`` with a fixed-length hex
+    digest: other rows in the directory, and namespaces that merely start
+    alike (``a`` and ``a:b``), do not match.
+    """
+    if namespace is None:
+        return "raw = 1 AND typeof(key) = 'text' AND key GLOB ?", ["*:" + _DIGEST_GLOB]
+    prefix = namespace + ":"
+    # A range on the key index first; then exactly a digest after the prefix.
+    return (
+        "key >= ? AND key < ? AND raw = 1 AND typeof(key) = 'text' AND length(key) = ? AND substr(key, ?) GLOB ?",
+        [prefix, namespace + ";", len(prefix) + DIGEST_LENGTH, len(prefix) + 1, _DIGEST_GLOB],
+    )
+
+
+_disk_class: Any = None
+
+
+def _bytes_disk() -> Any:
+    """diskcache's ``Disk``, minus unpickling: a row that is not raw bytes is refused unread.
+
+    diskcache unpickles pickled rows inside ``Cache.get``, before proxycache
+    could check anything, so whoever can write the directory could run code
+    in every reader. This ``Disk`` refuses such rows (a ``ForeignEntry``
+    fault, then a miss), and value files outside the directory.
+    """
+    global _disk_class
+    if _disk_class is not None:
+        return _disk_class
+    import diskcache
+    from diskcache.core import MODE_BINARY, MODE_RAW
+
+    class BytesDisk(diskcache.Disk):  # type: ignore[misc]
+        def __init__(self, directory: str, **settings: Any) -> None:
+            super().__init__(directory, **settings)
+            self._root = os.path.realpath(directory) + os.sep
+
+        def get(self, key: Any, raw: bool) -> Any:
+            if not raw:
+                raise ForeignEntry("a pickled key, written by something other than proxycache; refused unread")
+            return super().get(key, raw)
+
+        def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+            if mode == MODE_RAW and type(value) is bytes:
+                return value  # the hit path: small values are raw bytes in the row
+            if mode not in (MODE_RAW, MODE_BINARY):
+                raise ForeignEntry(
+                    f"a row stored as diskcache mode {mode} (a pickle or text, not bytes), written by something "
+                    "other than proxycache; refused unread"
+                )
+            if mode == MODE_BINARY and not self._inside(filename):
+                raise ForeignEntry(f"a row naming the value file {filename!r}, outside the store; refused unread")
+            data = super().fetch(mode, filename, value, read)
+            if mode == MODE_RAW and not isinstance(data, bytes):
+                raise ForeignEntry(f"a row holding {type(data).__qualname__}, not bytes; refused")
+            return data
+
+        def remove(self, file_path: str) -> Any:
+            if self._inside(file_path):
+                return super().remove(file_path)
+            return None  # a forged row naming a file elsewhere: never delete outside the directory
+
+        def _inside(self, filename: str | None) -> bool:
+            if not isinstance(filename, str):
+                return False
+            return os.path.realpath(os.path.join(self._root, filename)).startswith(self._root)
+
+    _disk_class = BytesDisk
+    return BytesDisk
 
 
 def _rebuild_disk(path: str, settings: dict[str, Any]) -> DiskStore:
@@ -430,7 +507,7 @@ class RedisStore(_Breaker):
 
     def _failed(self, error: BaseException) -> None:
         if isinstance(error, self._errors):
-            self._trip()
+            self._trip(error)
 
     def get(self, key: str) -> bytes | _Miss:
         self._check()
@@ -496,7 +573,10 @@ class RedisStore(_Breaker):
 
     def _scan_names(self, namespace: str | None) -> Iterator[bytes]:
         self._check()
-        pattern = _glob_escape(self.prefix) + ("*" if namespace is None else _glob_escape(namespace) + ":*")
+        # Exactly a digest after "<namespace>:", so namespace "a" never takes "a:b:<digest>",
+        # and keys under the prefix that proxycache did not write are left alone.
+        namespaced = "*:" if namespace is None else _glob_escape(namespace) + ":"
+        pattern = _glob_escape(self.prefix) + namespaced + _DIGEST_GLOB
         try:
             yield from self.client.scan_iter(match=pattern, count=1000)
         except Exception as error:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from proxycache import CachedProxy
+from proxycache import CachedProxy, StoreWarning
 from proxycache.__main__ import demo, main
 
 from .conftest import REPO
@@ -152,3 +152,14 @@ def test_demo_with_a_store_hits_on_the_second_run(bytes_store: Any) -> None:
     assert "miss (called the client)" in first.getvalue()
     assert "miss" not in second.getvalue().split("statistics")[0]
     assert "the client was called 0 times" in second.getvalue()
+
+
+def test_demo_says_why_the_store_failed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the store's directory should be")
+    out = io.StringIO()
+    with pytest.warns(StoreWarning, match="not a directory"):
+        assert demo(f"disk:{blocker / 'store'}", 0.0, out=out) == 0
+    assert "the client was called 6 times" in out.getvalue()
+    err = capsys.readouterr().err
+    assert "the store failed 12 times (not a directory); every call still ran, uncached" in err

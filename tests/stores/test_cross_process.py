@@ -116,3 +116,17 @@ def test_signed_entries_cross_processes_with_the_same_secret(bytes_store: Any, r
     # Another secret: the entry fails its check, so it is recomputed, never unpickled.
     assert second["computed"] == ([] if reader_secret == "s3cret" else [5])
     assert second["results"] == first["results"]
+
+
+def test_processes_sharing_proxycache_secret_read_each_other_and_others_do_not(
+    bytes_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROXYCACHE_SECRET", "shared by the writers")
+    assert child(bytes_store, "1,2")["computed"] == [1, 2]
+    assert child(bytes_store, "1,2")["computed"] == []  # same secret: hits
+    (name, *_) = bytes_store.keys("xproc.compute")
+    assert bytes_store.get(name).startswith(b"pcs2")  # signed
+    monkeypatch.setenv("PROXYCACHE_SECRET", "another")
+    assert child(bytes_store, "1,2")["computed"] == [1, 2]  # another secret: nothing read
+    monkeypatch.delenv("PROXYCACHE_SECRET")
+    assert child(bytes_store, "1,2")["computed"] == [1, 2]  # no secret: signed entries are not pickles

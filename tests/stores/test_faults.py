@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from proxycache import CachedProxy, Event, _shared, add_listener
+from proxycache import CachedProxy, Event, StoreWarning, _shared, add_listener
 from proxycache._method import state_of
 from proxycache._stores import DiskStore, RedisStore, StoreUnavailable
 from proxycache.serializers import PickleSerializer, SignatureError
@@ -120,11 +120,81 @@ def test_redis_never_reachable(client: CountingClient, events: list[Event]) -> N
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proxy = CachedProxy(client, store=RedisStore(f"redis://127.0.0.1:{port}/0"), key_attrs=())
-    assert [proxy.get(1), proxy.get(1)] == [(1, 1), (1, 1)]
+    store = RedisStore(f"redis://127.0.0.1:{port}/0")
+    proxy = CachedProxy(client, store=store, key_attrs=(), serializer=PickleSerializer(secret="k"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert [proxy.get(1), proxy.get(1), proxy.echo(2)] == [(1, 1), (1, 1), 2]
     assert client.count("get") == 2
     assert proxy.get.cache_info().currsize == 0  # statistics still answer
-    assert sum(e.kind == "fault" for e in events) == faults(proxy.get) >= 2
+    assert sum(e.kind == "fault" for e in events) == faults(proxy.get) + faults(proxy.echo) >= 3
+    # The first fault of the store is visible by default, once, with its reason.
+    (warned,) = [w for w in caught if w.category is StoreWarning]
+    assert f"RedisStore('redis://127.0.0.1:{port}/0')" in str(warned.message)
+    assert "connection refused (is the server running?)" in str(warned.message)
+    assert _shared.last_fault(store) == "connection refused (is the server running?)"
+
+
+@pytest.mark.redis
+def test_redis_that_wants_a_password_says_so(redis_with_password: RedisServer, client: CountingClient) -> None:
+    signed = PickleSerializer(secret="k")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        proxy = CachedProxy(client, store=RedisStore(redis_with_password.url), key_attrs=(), serializer=signed)
+        assert [proxy.get(1), proxy.get(1)] == [(1, 1), (1, 1)]
+    (warned,) = [w for w in caught if w.category is StoreWarning]
+    assert "read failed: authentication required" in str(warned.message)
+    assert faults(proxy.get) >= 2
+    url = redis_with_password.url.replace("redis://", "redis://:sesame@")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # with the password: no fault, no warning
+        proxy = CachedProxy(client, store=RedisStore(url), key_attrs=(), serializer=signed)
+        assert [proxy.get(1), proxy.get(1)] == [(1, 1), (1, 1)]
+    assert faults(proxy.get) == 0
+    assert [w for w in caught if w.category is StoreWarning] == []
+
+
+@pytest.mark.redis
+def test_unsigned_pickles_in_redis_warn_once_per_store(
+    redis_server: str, client: CountingClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    store = RedisStore(redis_server)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        CachedProxy(client, store=store, key_attrs=()).get(1)
+        CachedProxy(CountingClient(), store=store, key_attrs=()).get(1)
+    (warned,) = [w for w in caught if w.category is StoreWarning]
+    assert "holds unsigned pickles: anyone who can write" in str(warned.message)
+    assert "PROXYCACHE_SECRET" in str(warned.message)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # Signed, or JSON, or the secret in the environment: nothing to warn about.
+        CachedProxy(client, store=RedisStore(redis_server), key_attrs=(), serializer=PickleSerializer(secret="k"))
+        CachedProxy(client, store=RedisStore(redis_server), key_attrs=(), serializer="json").echo("a")
+        monkeypatch.setenv("PROXYCACHE_SECRET", "s")
+        CachedProxy(client, store=RedisStore(redis_server), key_attrs=()).get(3)
+        # A disk store is written by this machine's users only: no warning either.
+        monkeypatch.delenv("PROXYCACHE_SECRET")
+        CachedProxy(client, store=DiskStore(tmp_path), key_attrs=()).get(4)
+    assert [w for w in caught if w.category is StoreWarning] == []
+
+
+def test_a_store_warning_turned_into_an_error_still_never_fails_the_call(
+    tmp_path: Path, client: CountingClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the store's directory should be")
+    proxy = disk_proxy(blocker / "store", client)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # as under python -W error, or pytest's filterwarnings = error
+        assert [proxy.get(1), proxy.get(1)] == [(1, 1), (1, 1)]
+    assert faults(proxy.get) >= 2
+    assert "not a directory" in caplog.text
+    as_json = CachedProxy(client, store=DiskStore(tmp_path / "ok"), key_attrs=(), serializer="json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert as_json.get(1) == (1, 1)  # JSON would give the tuple back as a list: returned uncached
+    assert as_json.get.cache_stats()["uncached"] == 1
 
 
 # -- disk ------------------------------------------------------------------------------
@@ -178,7 +248,9 @@ def test_directory_that_cannot_be_created(tmp_path: Path, client: CountingClient
     blocker = tmp_path / "file"
     blocker.write_text("a file where the store's directory should be")
     proxy = disk_proxy(blocker / "store", client, store_options={"retry_after": 0.05})
-    assert [proxy.get(1), proxy.get(1)] == [(1, 1), (1, 1)]
+    with pytest.warns(StoreWarning, match="read failed: not a directory") as caught:
+        assert [proxy.get(1), proxy.get(1)] == [(1, 1), (1, 1)]
+    assert len(caught) == 1
     assert faults(proxy.get) >= 2
     # The way is cleared: after retry_after the store opens and serves again.
     blocker.unlink()
@@ -195,8 +267,8 @@ def test_directory_that_cannot_be_created(tmp_path: Path, client: CountingClient
 # The child process uses a store whose directory it may not write: as root,
 # it runs without the capability that lets root ignore permissions.
 READ_ONLY_CHILD = """
-import json, sys
-from proxycache import CachedProxy
+import json, sys, warnings
+from proxycache import CachedProxy, StoreWarning
 from proxycache._stores import DiskStore
 
 class Service:
@@ -206,8 +278,11 @@ class Service:
         return n * 10
 
 proxy = CachedProxy(Service(), store=DiskStore(sys.argv[1]), key_attrs=(), namespace="ro.compute")
-results = [proxy.compute(1), proxy.compute(2), proxy.compute(2)]
-print(json.dumps({"results": results, "faults": proxy.compute.cache_stats()["faults"]}))
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    results = [proxy.compute(1), proxy.compute(2), proxy.compute(2)]
+shown = [str(w.message) for w in caught if w.category is StoreWarning]
+print(json.dumps({"results": results, "faults": proxy.compute.cache_stats()["faults"], "warned": shown}))
 """
 
 
@@ -237,6 +312,9 @@ def test_read_only_directory(tmp_path: Path) -> None:
     outcome = json.loads(done)
     assert outcome["results"] == [10, 20, 20]
     assert outcome["faults"] >= 1
+    (warned,) = outcome["warned"]  # the first fault only
+    assert f"DiskStore({str(directory)!r})" in warned
+    assert "permission denied" in warned
 
 
 def run_python_prefixed(prefix: list[str], code: str, *args: str) -> str:
@@ -308,7 +386,7 @@ def test_tampered_signed_entry_is_rejected_and_recomputed(
     assert proxy.echo("v") == "v"
     (name,) = bytes_store.keys()
     good = bytes_store.get(name)
-    assert signed.loads(good) == "v"
+    assert signed.loads(good, key=name) == "v"
     # Keep the signature, swap the payload for one that would run code.
     bytes_store.set(name, good[:36] + pickle.dumps(Exploit()))
     assert proxy.echo("v") == "v"
