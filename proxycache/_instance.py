@@ -19,6 +19,7 @@ wrapped once so the copy drops (or rebuilds) what belongs to the original.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import weakref
@@ -103,7 +104,7 @@ def belongs_to(func: Any, obj: Any) -> bool:
         return True  # not installed by us in a dict (a class-level or shared callable)
     if type(owner) is int:
         return owner == id(obj)
-    return owner() is obj  # type: ignore[no-any-return]
+    return owner() is obj
 
 
 def disown(obj: Any) -> None:
@@ -136,7 +137,7 @@ def disown(obj: Any) -> None:
         from ._inplace import cache_methods  # imports this module
 
         for key, state in recache:
-            cache_methods(obj, key, _options=state.options)  # type: ignore[union-attr]
+            cache_methods(obj, key, _options=state.options)
 
 
 def guard_copies(cls: type) -> None:
@@ -146,10 +147,9 @@ def guard_copies(cls: type) -> None:
         if original is None or getattr(original, _GUARD, False):
             continue
         wrapper = _copy_guard(original)
-        try:
+        # A type that cannot be changed (a C type): its copies carry entries.
+        with contextlib.suppress(TypeError, AttributeError):
             setattr(cls, name, wrapper)
-        except (TypeError, AttributeError):  # a type that cannot be changed: its copies carry entries
-            pass
 
 
 def _copy_guard(original: Any) -> Any:

@@ -136,7 +136,7 @@ class Ready:
 
     def __await__(self) -> Any:
         return self.value
-        yield  # a generator: every await gets a fresh one  # noqa: B901
+        yield  # a generator: every await gets a fresh one
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Ready, (self.value,))

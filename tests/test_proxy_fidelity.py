@@ -477,7 +477,7 @@ def test_inplace_result_is_a_cached_proxy_with_the_same_options(op: str) -> None
     result = scope["p"]
     assert type(result) is CachedProxy
     assert result is not p
-    assert result.__wrapped__ == eval(f"start {op[:-1]} 2", {"start": start})  # noqa: S307
+    assert result.__wrapped__ == eval(f"start {op[:-1]} 2", {"start": start})
     params = result.__self_dict__["_self_options"].parameters()
     assert (params["maxsize"], params["ttl"], params["exclude"]) == (7, 60, ("bit_length",))
 
