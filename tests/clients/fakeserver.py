@@ -5,8 +5,9 @@ It answers just enough of three protocols for the clients people wrap:
 - OpenAI-compatible ``POST /v1/chat/completions`` (JSON, or server-sent
   events when the body says ``"stream": true``); the reply's content is
   derived from the request, so equal calls get equal answers;
-- plain JSON for httpx and requests: ``GET /json/...`` echoes the path and
-  query, ``POST /json/...`` echoes the body, ``GET /lines`` streams lines;
+- plain JSON for httpx and requests: ``GET /lines`` answers three lines of
+  text; any other ``GET`` echoes its path and query, any other ``POST`` its
+  path and body;
 - an S3-like bucket for boto3 (path-style): ``GET /<bucket>?list-type=2``
   (ListObjectsV2) and ``GET /<bucket>/<key>`` (GetObject).
 """
@@ -73,17 +74,19 @@ class FakeServer:
             def do_GET(self) -> None:
                 path = self._record()
                 query = parse_qs(urlsplit(self.path).query)
-                if path.startswith("/json"):
-                    self._json({"path": path, "query": {k: v[0] for k, v in query.items()}})
-                elif path == "/lines":
+                if path == "/lines":
                     body = b"".join(f"line {i}\n".encode() for i in range(3))
                     self._send(200, body, "text/plain")
                 elif path == "/bucket" and query.get("list-type") == ["2"]:
                     self._send(200, owner.list_objects(query.get("prefix", [""])[0]), "application/xml")
-                elif path.startswith("/bucket/") and path[len("/bucket/"):] in OBJECTS:
-                    self._send(200, OBJECTS[path[len("/bucket/"):]], "application/octet-stream")
+                elif path.startswith("/bucket/"):
+                    key = path[len("/bucket/"):]
+                    if key in OBJECTS:
+                        self._send(200, OBJECTS[key], "application/octet-stream")
+                    else:
+                        self._send(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
                 else:
-                    self._json({"error": {"message": f"no route {path}"}}, status=404)
+                    self._json({"path": path, "query": {k: v[0] for k, v in query.items()}})
 
             def do_POST(self) -> None:
                 path = self._record()
@@ -94,10 +97,8 @@ class FakeServer:
                         self._stream_chat(body)
                     else:
                         self._json(owner.chat_completion(body))
-                elif path.startswith("/json"):
-                    self._json({"path": path, "body": json.loads(raw or b"null")})
                 else:
-                    self._json({"error": {"message": f"no route {path}"}}, status=404)
+                    self._json({"path": path, "body": json.loads(raw or b"null")})
 
             def _stream_chat(self, body: dict[str, Any]) -> None:
                 text = _answer(body.get("messages", []), body.get("model", ""))

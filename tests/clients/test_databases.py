@@ -118,3 +118,11 @@ def test_redis_include_caches_a_named_write_on_purpose(redis_client) -> None:  #
     r = CachedProxy(redis_client, include=["incr"])
     assert r.incr("n") == r.incr("n") == 1
     assert redis_client.get("n") == b"1"
+
+
+def test_the_docs_list_every_default_skip_pattern() -> None:
+    import re
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "real-clients.md").read_text(encoding="utf-8")
+    section = page.split("<!-- skip-list:start -->")[1].split("<!-- skip-list:end -->")[0]
+    assert re.findall(r"`([^`]+)`", section) == list(DEFAULT_SKIP)
