@@ -47,6 +47,12 @@ DEFAULT_SKIP: tuple[str, ...] = (
     "unlink", "move", "touch", "pfadd", "pfmerge", "*store", "bitop", "bitfield", "migrate", "swapdb",
     "eval", "evalsha", "fcall", "script_*", "function_*", "config_set", "client_*",
 )
+"""Method names (glob patterns) the default selection leaves uncached: they change state or release resources.
+
+Surveyed from sqlite3, redis-py, httpx, requests, boto3/botocore, openai and
+``xmlrpc.client``. Applies when no ``include=`` is given; a name matched by
+``include=`` or given to ``cache_methods`` is cached all the same.
+"""
 
 _skip_pattern = re.compile("|".join(fnmatch.translate(p) for p in DEFAULT_SKIP))
 _skip_known: dict[str, bool] = {}

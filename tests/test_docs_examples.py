@@ -96,8 +96,8 @@ def _pages_with_examples() -> list[Path]:
 
 # The stores' fixtures start one redis-server per session (and fail, not skip,
 # without one when PROXYCACHE_REQUIRE_REDIS=1); importing them makes them ours.
-from .stores.conftest import _redis_session, redis_server  # noqa: E402, F401
 from .clients.conftest import server  # noqa: E402, F401  (the fake HTTP server)
+from .stores.conftest import _redis_session, redis_server  # noqa: E402, F401
 
 # -- the test ---------------------------------------------------------------
 
