@@ -166,3 +166,24 @@ def test_instructor_from_openai_is_cached(server: FakeServer) -> None:
     uncached = plain.chat.completions.create(model="m", messages=MESSAGES, response_model=City)
     assert uncached.model_dump() == first.model_dump()
     assert first.name == MESSAGES[0]["content"]
+
+
+def test_async_client_with_a_disk_store(server: FakeServer, tmp_path: Any) -> None:
+    def make() -> Any:
+        raw = aclient(server)
+        return CachedProxy(
+            raw,
+            include=["chat.completions.create"],
+            store=DiskStore(tmp_path / "cache"),
+            key_attrs=(),
+            key=lambda **call: (str(raw.base_url), call),
+        )
+
+    async def main() -> list[Any]:
+        first = await make().chat.completions.create(model="m", messages=MESSAGES)
+        others = await asyncio.gather(*[make().chat.completions.create(model="m", messages=MESSAGES) for _ in range(5)])
+        return [first, *others]
+
+    results = asyncio.run(main())
+    assert server.count(CHAT) == 1  # the other clients read the stored answer
+    assert all(r == results[0] for r in results)

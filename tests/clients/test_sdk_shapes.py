@@ -126,3 +126,26 @@ def test_a_wrapper_that_returns_a_plain_value_is_taken_as_it_is() -> None:
 
     assert asyncio.run(main()) == [6, 6]
     assert blocking.calls == 1
+
+
+def test_an_awaitable_result_read_back_from_a_shared_store(tmp_path: Any) -> None:
+    pytest.importorskip("diskcache")
+    from proxycache import DiskStore
+
+    class Lazy:
+        calls = 0
+
+        async def _load(self, x: int) -> list[int]:
+            Lazy.calls += 1
+            return [x, x]
+
+        def load(self, x: int) -> Any:  # no __wrapped__: only the call shows it is async
+            return self._load(x)
+
+    async def main() -> list[Any]:
+        first = CachedProxy(Lazy(), store=DiskStore(tmp_path), key_attrs=())
+        second = CachedProxy(Lazy(), store=DiskStore(tmp_path), key_attrs=())
+        return [await first.load(4), await first.load(4), await second.load(4)]
+
+    assert asyncio.run(main()) == [[4, 4]] * 3
+    assert Lazy.calls == 1
