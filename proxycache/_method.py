@@ -152,7 +152,7 @@ class Ready:
 
 def _one_shot(value: Any) -> bool:
     """Results that can be consumed only once are never cached."""
-    if type(value) in _PLAIN_RESULTS or type(value) is Ready:
+    if type(value) in _PLAIN_RESULTS:
         return False
     return (
         isinstance(value, (Iterator, AsyncIterator, _GENERATOR_CMS))
@@ -403,7 +403,7 @@ class CachedMethod:
         except Exception as error:
             self._keep_error(key, error)
             raise
-        self._keep(key, Ready(result) if self.returns_awaitable else result)
+        self._keep(key, result, ready=self.returns_awaitable)
         return result
 
     # -- storage access (under the lock) -------------------------------------
@@ -534,13 +534,17 @@ class CachedMethod:
             # would make a cycle keeping the instance alive until gc runs.
             del flight, shared
 
-    def _keep(self, key: Any, result: Any) -> Any:
-        """Store a fresh result; return what waiters may share (_RETRY for one-shot results)."""
+    def _keep(self, key: Any, result: Any, ready: bool = False) -> Any:
+        """Store a fresh result; return what waiters may share (_RETRY for one-shot results).
+
+        *ready*: the method looks synchronous and its callers await what it
+        returns, so a hit must be awaitable too: the value is stored wrapped.
+        """
         with self.lock:
             if _one_shot(result):
                 self.uncached += 1
                 return _RETRY
-            self.storage.put(key, result)
+            self.storage.put(key, Ready(result) if ready else result)
         return result
 
     def _keep_error(self, key: Any, error: Exception) -> Exception:
@@ -630,7 +634,7 @@ class CachedMethod:
             result = await _awaited(pending)
             del pending
             ok = True
-            shared = self._keep(key, Ready(result) if self.returns_awaitable else result)
+            shared = self._keep(key, result, ready=self.returns_awaitable)
             return result
         except Exception as error:
             shared = self._keep_error(key, error)

@@ -149,3 +149,24 @@ def test_an_awaitable_result_read_back_from_a_shared_store(tmp_path: Any) -> Non
 
     assert asyncio.run(main()) == [[4, 4]] * 3
     assert Lazy.calls == 1
+
+
+def test_an_awaitable_that_resolves_to_an_iterator_is_not_cached() -> None:
+    class Pager:
+        calls = 0
+
+        async def _page(self) -> Any:
+            Pager.calls += 1
+            return iter([1, 2])
+
+        def page(self) -> Any:
+            return self._page()
+
+    pager = CachedProxy(Pager())
+
+    async def main() -> list[list[int]]:
+        return [list(await pager.page()) for _ in range(3)]
+
+    assert asyncio.run(main()) == [[1, 2]] * 3
+    assert Pager.calls == 3
+    assert pager.page.cache_stats()["uncached"] == 3
