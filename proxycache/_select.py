@@ -96,7 +96,7 @@ class Selection:
             self.include = tuple(top)
         self.exclude_fn: Callable[[str], bool] | None = exclude if callable(exclude) else None
         self.exclude: tuple[str, ...] = () if exclude is None or callable(exclude) else tuple(exclude)
-        self.logged: set[str] = set()
+        self.logged: set[str] | None = None  # made on the first skip: most selections never need it
 
     def wants(self, name: str) -> bool:
         """Whether a callable attribute *name* is to be cached."""
@@ -114,6 +114,8 @@ class Selection:
     def _skips(self, name: str) -> bool:
         if not skipped_by_default(name):
             return False
+        if self.logged is None:
+            self.logged = set()
         if name not in self.logged:
             self.logged.add(name)
             log.debug(
