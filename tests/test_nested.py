@@ -430,7 +430,6 @@ def test_nested_methods_are_named_after_the_wrapped_client(tmp_path: Any) -> Non
 
 
 def test_nested_names_reach_messages_and_store_namespaces(tmp_path: Any) -> None:
-    pytest.importorskip("diskcache")
     from proxycache import DiskStore
 
     proxy = CachedProxy(Sdk(), include=["chat.completions.create"], store=DiskStore(tmp_path), key_attrs=())

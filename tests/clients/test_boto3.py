@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-import pytest
 from botocore.config import Config
 
 from proxycache import CachedProxy, DiskStore, cache_info
@@ -57,7 +56,6 @@ def test_presigned_urls_and_writes_are_never_cached_by_default(server: FakeServe
 
 
 def test_a_shared_store_keyed_by_region(server: FakeServer, aws_env: None, tmp_path: Any) -> None:
-    pytest.importorskip("diskcache")
 
     def make(region: str) -> Any:
         client = s3(server, region)

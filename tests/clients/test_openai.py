@@ -148,7 +148,7 @@ def test_a_disk_store_keyed_by_base_url(server: FakeServer, tmp_path: Any) -> No
 
 
 def test_instructor_from_openai_is_cached(server: FakeServer) -> None:
-    instructor = pytest.importorskip("instructor")
+    import instructor
     from pydantic import BaseModel
 
     class City(BaseModel):

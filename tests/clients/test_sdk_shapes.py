@@ -129,7 +129,6 @@ def test_a_wrapper_that_returns_a_plain_value_is_taken_as_it_is() -> None:
 
 
 def test_an_awaitable_result_read_back_from_a_shared_store(tmp_path: Any) -> None:
-    pytest.importorskip("diskcache")
     from proxycache import DiskStore
 
     class Lazy:
