@@ -167,6 +167,14 @@ def test_instructor_from_openai_is_cached(server: FakeServer) -> None:
     assert uncached.model_dump() == first.model_dump()
     assert first.name == MESSAGES[0]["content"]
 
+    class Town(BaseModel):
+        name: str
+
+    # Another response model sends another schema: a miss, not the old shape.
+    town = patched.chat.completions.create(model="m", messages=MESSAGES, response_model=Town)
+    assert isinstance(town, Town)
+    assert server.count(CHAT) == 3  # the cached City, the uncached City, the Town
+
 
 def test_async_client_with_a_disk_store(server: FakeServer, tmp_path: Any) -> None:
     def make() -> Any:
