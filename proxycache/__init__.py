@@ -22,9 +22,11 @@ from ._inplace import cache_methods, uncache_methods
 from ._method import CacheInfo
 from ._mixin import CachingMixin
 from ._proxy import CachedProxy
+from ._select import DEFAULT_SKIP
 from ._stores import DiskStore, MemoryStore, RedisStore
 
 __all__ = [
+    "DEFAULT_SKIP",
     "MISS",
     "CacheInfo",
     "CachedProxy",

@@ -46,6 +46,8 @@ class CachedMethodDescriptor:
     def __set_name__(self, owner: type, name: str) -> None:
         self.owner = owner
         self.name = name
+        # A __copy__ that copies __dict__ must not hand the copy this instance's callables.
+        _instance.guard_copies(owner)
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
@@ -82,11 +84,11 @@ class CachedMethodDescriptor:
             # under the plain name belongs to the override: use another key.
             key = self.name if self._resolves_to_me(type(instance)) else self._super_key()
             func = d.get(key)
-            if func is not None and state_of(func) is not None:
+            if func is not None and state_of(func) is not None and _instance.belongs_to(func, instance):
                 return func
             with self._lock:
                 func = d.get(key)
-                if func is None or state_of(func) is None:
+                if func is None or state_of(func) is None or not _instance.belongs_to(func, instance):
                     func = self._build(instance)
                     _instance.install(instance, key, func)
             return func

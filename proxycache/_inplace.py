@@ -12,9 +12,8 @@ from ._select import Selection, is_cacheable_value, is_dunder, is_property
 
 T = TypeVar("T")
 
-#: Attribute on an installed callable: what the instance's dict held before (or _ABSENT).
-_REPLACED = "__proxycache_replaced__"
-_ABSENT = object()
+_REPLACED = _instance.REPLACED
+_ABSENT = _instance.ABSENT
 
 
 def cache_methods(obj: T, *names: str, **options: Any) -> T:
@@ -25,8 +24,10 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
     instances. Calls *obj* makes to its own methods are cached too.
     ``uncache_methods`` restores the originals.
     """
-    check_option_names(options, "cache_methods()")
-    opts = make_options(**options)
+    opts = options.pop("_options", None)  # internal: a copy re-caches with the original's options
+    if opts is None:
+        check_option_names(options, "cache_methods()")
+        opts = make_options(**options)
     d = _instance.instance_dict(obj)
     if isinstance(obj, type):
         raise TypeError(
@@ -39,6 +40,9 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
             "instances have no __dict__, so their attributes cannot be set (a C type or a __slots__ "
             "class). Wrap it instead: CachedProxy(obj, ...)"
         )
+    # Callables copied here from another instance's dict (a __copy__ that
+    # copies __dict__) are that instance's: drop them before choosing.
+    _instance.disown(obj)
     chosen = list(names) if names else _public_methods(obj, Selection(opts.include, opts.exclude))
     plan: list[tuple[str, Any]] = []
     for name in chosen:
@@ -63,7 +67,7 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
                 "existing method, or wrap the object in CachedProxy(obj, include=[...]), which caches "
                 "methods when they are first looked up (also ones that appear later)"
             ) from None
-        if state_of(value) is not None:
+        if state_of(value) is not None and _instance.belongs_to(value, obj):
             continue  # already cached: keep it (and its entries)
         if not is_cacheable_value(value):
             kind = "a class" if isinstance(value, type) else f"{type(value).__qualname__}, not callable"
@@ -95,6 +99,7 @@ def uncache_methods(obj: T, *names: str) -> T:
     d = _instance.instance_dict(obj)
     if d is None:
         return obj
+    _instance.disown(obj)
     installed = {n: v for n, v in d.items() if isinstance(n, str) and state_of(v) is not None
                  and hasattr(v, _REPLACED)}
     unknown = [n for n in names if n not in installed]

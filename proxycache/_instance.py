@@ -9,10 +9,18 @@ keeps the instance alive.
 Pickling and copying must not carry those callables. Both ``pickle`` and
 ``copy`` look ``__reduce_ex__`` up on the *instance*, so a small shim stored
 there filters our entries out of the state the class would otherwise produce.
+
+A class's own ``__copy__`` often copies ``__dict__`` (``new.__dict__.update(
+self.__dict__)``), and with it the original's callables and shim. Each
+callable records its owner; one found in another instance's dict is not
+used, and a class with its own ``__copy__``/``__deepcopy__`` gets them
+wrapped once so the copy drops (or rebuilds) what belongs to the original.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import threading
 import weakref
 from collections.abc import Iterator
@@ -23,6 +31,12 @@ from ._method import state_of
 #: Prefix of instance-dict keys that hold cached callables reached through super().
 SUPER_PREFIX = "_proxycache_super_"
 _SHIM = "__reduce_ex__"
+#: Attribute on an installed callable: its instance (a weak reference, or id() without one).
+OWNER = "__proxycache_owner__"
+#: Attribute on an installed callable: what the instance's dict held before (cache_methods), or _ABSENT.
+REPLACED = "__proxycache_replaced__"
+ABSENT = object()
+_GUARD = "__proxycache_copy_guard__"
 
 _lock = threading.Lock()
 
@@ -72,15 +86,88 @@ def install(obj: Any, name: str, func: Any) -> None:
     d = instance_dict(obj)
     if d is None:
         raise TypeError(f"{type(obj).__qualname__} instances have no __dict__")
+    try:
+        setattr(func, OWNER, weakref.ref(obj))
+    except TypeError:  # no __weakref__: the id tells owners apart while the owner lives
+        setattr(func, OWNER, id(obj))
     d[name] = func
-    if _SHIM not in d:
+    shim = d.get(_SHIM)
+    if shim is None or (type(shim) is ReduceShim and shim.ref() is not obj):
         d[_SHIM] = ReduceShim(obj)
+    guard_copies(type(obj))
+
+
+def belongs_to(func: Any, obj: Any) -> bool:
+    """Whether the cached callable *func*, found in *obj*'s dict, was installed for *obj*."""
+    owner = getattr(func, OWNER, None)
+    if owner is None:
+        return True  # not installed by us in a dict (a class-level or shared callable)
+    if type(owner) is int:
+        return owner == id(obj)
+    return owner() is obj
+
+
+def disown(obj: Any) -> None:
+    """Drop the cached callables and shim that *obj*'s dict holds for another instance.
+
+    What ``cache_methods`` installed is cached again for *obj*, with the
+    same options; what a descriptor built is rebuilt on next access.
+    """
+    d = instance_dict(obj)
+    if d is None:
+        return
+    recache: list[tuple[str, Any]] = []
+    for key, value in list(d.items()):
+        if not isinstance(key, str) or state_of(value) is None or belongs_to(value, obj):
+            continue
+        previous = getattr(value, REPLACED, None)
+        if previous is None:
+            del d[key]
+            continue
+        if previous is ABSENT:
+            del d[key]
+        else:
+            d[key] = previous
+        recache.append((key, state_of(value)))
+    shim = d.get(_SHIM)
+    if type(shim) is ReduceShim and shim.ref() is not obj:
+        d[_SHIM] = ReduceShim(obj)
+        remove_shim_if_unused(obj)
+    if recache:
+        from ._inplace import cache_methods  # imports this module
+
+        for key, state in recache:
+            cache_methods(obj, key, _options=state.options)
+
+
+def guard_copies(cls: type) -> None:
+    """Wrap *cls*'s own ``__copy__``/``__deepcopy__`` so a copy keeps none of the original's callables."""
+    for name in ("__copy__", "__deepcopy__"):
+        original = getattr(cls, name, None)
+        if original is None or getattr(original, _GUARD, False):
+            continue
+        wrapper = _copy_guard(original)
+        # A type that cannot be changed (a C type): its copies carry entries.
+        with contextlib.suppress(TypeError, AttributeError):
+            setattr(cls, name, wrapper)
+
+
+def _copy_guard(original: Any) -> Any:
+    @functools.wraps(original)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        new = original(self, *args, **kwargs)
+        if new is not self:
+            disown(new)
+        return new
+
+    setattr(guarded, _GUARD, True)
+    return guarded
 
 
 def remove_shim_if_unused(obj: Any) -> None:
     d = instance_dict(obj)
     if d is not None and type(d.get(_SHIM)) is ReduceShim and not any(
-        state_of(v) is not None for v in d.values()
+        state_of(v) is not None and belongs_to(v, obj) for v in d.values()
     ):
         del d[_SHIM]
 
@@ -122,12 +209,12 @@ class SideTable:
 
 
 def cached_in_dict(obj: Any) -> Iterator[tuple[str, Any]]:
-    """(name, cached callable) pairs stored in *obj*'s dict."""
+    """(name, cached callable) pairs stored in *obj*'s dict for *obj*."""
     d = instance_dict(obj)
     if d is None:
         return
     for key, value in list(d.items()):
-        if isinstance(key, str) and state_of(value) is not None:
+        if isinstance(key, str) and state_of(value) is not None and belongs_to(value, obj):
             if key.startswith(SUPER_PREFIX):
                 rest = key[len(SUPER_PREFIX):]
                 key = rest.partition(":")[2] or rest

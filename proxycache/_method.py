@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import contextlib
 import inspect
 import logging
 import threading
@@ -113,15 +114,65 @@ class _AsyncFlight:
 
 _PLAIN_RESULTS = frozenset({type(None), bool, int, float, str, bytes, tuple, list, dict, set, frozenset})
 
+# What @contextmanager and @asynccontextmanager return: one generator each, spent
+# by its first ``with`` (a second one raises from the spent generator).
+_GENERATOR_CMS: tuple[type, ...] = tuple(
+    t for t in (getattr(contextlib, "_GeneratorContextManagerBase", None),) if isinstance(t, type)
+) or (contextlib._GeneratorContextManager, contextlib._AsyncGeneratorContextManager)
+
+
+class Ready:
+    """The stored result of a method that returned an awaitable: awaiting it gives the value, as often as asked.
+
+    A method that looks synchronous but returns a coroutine (a plain wrapper
+    over a coroutine function, a lambda) hands its callers something to
+    await; a hit hands them this, so ``await client.method()`` keeps working.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Any:
+        return self.value
+        yield  # a generator: every await gets a fresh one
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Ready, (self.value,))
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Ready and other.value == self.value
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<awaitable result {self.value!r}>"
+
 
 def _one_shot(value: Any) -> bool:
     """Results that can be consumed only once are never cached."""
     if type(value) in _PLAIN_RESULTS:
         return False
     return (
-        isinstance(value, (Iterator, AsyncIterator))
+        isinstance(value, (Iterator, AsyncIterator, _GENERATOR_CMS))
         or inspect.isawaitable(value)
     )
+
+
+def _is_awaitable_result(value: Any) -> bool:
+    return type(value) not in _PLAIN_RESULTS and inspect.isawaitable(value)
+
+
+async def _awaited(value: Any) -> Any:
+    return await value if _is_awaitable_result(value) else value
+
+
+def _discard(awaitable: Any) -> None:
+    # A coroutine that will never run: close it, or Python warns it was never awaited.
+    close = getattr(awaitable, "close", None) if inspect.iscoroutine(awaitable) else None
+    if close is not None:
+        close()
 
 
 def _tagged(values: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -182,6 +233,8 @@ class CachedMethod:
         self.name = name
         self.qualname = qualname
         self.is_async = is_async
+        #: Set when a method classed as sync returned an awaitable: its misses take the async path.
+        self.returns_awaitable = False
         self.wrapped = wrapped
         self.lock = threading.RLock()
         self.flights: dict[Any, _Flight] = {}
@@ -332,22 +385,25 @@ class CachedMethod:
         """Call the method now and store the result, whatever the cache holds."""
         key = self.key_for(args, kwargs)
         if self.is_async:
-            return self._arefresh(key, args, kwargs)
+            return self._arefresh(key, self.call(*args, **kwargs))
         try:
             result = self.call(*args, **kwargs)
         except Exception as error:
             self._keep_error(key, error)
             raise
+        if _is_awaitable_result(result):
+            self.returns_awaitable = True
+            return self._arefresh(key, result)
         self._keep(key, result)
         return result
 
-    async def _arefresh(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def _arefresh(self, key: Any, pending: Any) -> Any:
         try:
-            result = await self.call(*args, **kwargs)
+            result = await _awaited(pending)
         except Exception as error:
             self._keep_error(key, error)
             raise
-        self._keep(key, result)
+        self._keep(key, result, ready=self.returns_awaitable)
         return result
 
     # -- storage access (under the lock) -------------------------------------
@@ -376,11 +432,13 @@ class CachedMethod:
             return self.call(*args, **kwargs)
         if why != MISSED:
             key = self._hashable(key)
+        if self.returns_awaitable:
+            return self._amiss(key, args, kwargs)
         return self._miss(key, args, kwargs)
 
     async def _aslow(self, why: int, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if why == FLAGGED and _bypass.is_bypassed():
-            return await self.call(*args, **kwargs)
+            return await _awaited(self.call(*args, **kwargs))
         if why != MISSED:
             key = self._hashable(key)
         return await self._amiss(key, args, kwargs)
@@ -449,6 +507,16 @@ class CachedMethod:
         try:
             result = self.call(*args, **kwargs)
             ok = True
+            if _is_awaitable_result(result):
+                # Classed as sync, but it hands back something to await (a
+                # plain wrapper over a coroutine function): from now on its
+                # misses take the async path, which awaits and caches the
+                # value with single flight among tasks. Waiting threads retry.
+                ok, shared = True, _RETRY
+                with self.lock:
+                    self.returns_awaitable = True
+                    self.misses -= 1  # the async path counts this miss
+                return self._amiss(key, args, kwargs, first=result)
             shared = self._keep(key, result)
             return result
         except Exception as error:
@@ -466,13 +534,17 @@ class CachedMethod:
             # would make a cycle keeping the instance alive until gc runs.
             del flight, shared
 
-    def _keep(self, key: Any, result: Any) -> Any:
-        """Store a fresh result; return what waiters may share (_RETRY for one-shot results)."""
+    def _keep(self, key: Any, result: Any, ready: bool = False) -> Any:
+        """Store a fresh result; return what waiters may share (_RETRY for one-shot results).
+
+        *ready*: the method looks synchronous and its callers await what it
+        returns, so a hit must be awaitable too: the value is stored wrapped.
+        """
         with self.lock:
             if _one_shot(result):
                 self.uncached += 1
                 return _RETRY
-            self.storage.put(key, result)
+            self.storage.put(key, Ready(result) if ready else result)
         return result
 
     def _keep_error(self, key: Any, error: Exception) -> Exception:
@@ -482,7 +554,13 @@ class CachedMethod:
 
     # -- the miss path (coroutines) ------------------------------------------
 
-    async def _amiss(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def _amiss(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], first: Any = MISS) -> Any:
+        try:
+            return await self._amiss_loop(key, args, kwargs, first)
+        finally:
+            del first
+
+    async def _amiss_loop(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], first: Any) -> Any:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         while True:
@@ -508,43 +586,55 @@ class CachedMethod:
                     else:
                         role = "wait"
             if hit:
+                _discard(first)
                 if LISTENERS:
                     emit("hit", self.qualname)
-                return self._deliver(found)
+                found = self._deliver(found)
+                return found.value if type(found) is Ready else found
             if role == "reenter":
-                return await self.call(*args, **kwargs)
+                pending, first = (self.call(*args, **kwargs) if first is MISS else first), MISS
+                return await _awaited(pending)
             assert flight is not None  # for type checkers: every other branch set it
             if role == "wait":
                 # shield: a cancelled waiter must not cancel the shared computation.
                 ok, value = await asyncio.shield(flight.future)
                 if value is _RETRY:
                     continue
+                _discard(first)
                 with self.lock:
                     if ok:
                         self.other_hits += 1
                     else:
                         self.misses += 1
                 if ok:
-                    return value
+                    return value.value if type(value) is Ready else value
                 del flight
                 try:
                     raise value
                 finally:
                     del value  # see _lead
+            pending, first = first, MISS
             try:
-                return await self._alead(key, flight, args, kwargs)
+                return await self._alead(key, flight, args, kwargs, pending)
             finally:
-                del flight  # see _lead
+                del flight, pending  # see _lead
 
-    async def _alead(self, key: Any, flight: _AsyncFlight, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def _alead(
+        self, key: Any, flight: _AsyncFlight, args: tuple[Any, ...], kwargs: dict[str, Any], pending: Any = MISS
+    ) -> Any:
         if LISTENERS:
             emit("miss", self.qualname)
         ok = False
         shared: Any = _RETRY
         try:
-            result = await self.call(*args, **kwargs)
+            if pending is MISS:
+                pending = self.call(*args, **kwargs)
+            # A coroutine function seen through a wrapper may return a plain
+            # value after all: take it as it is.
+            result = await _awaited(pending)
+            del pending
             ok = True
-            shared = self._keep(key, result)
+            shared = self._keep(key, result, ready=self.returns_awaitable)
             return result
         except Exception as error:
             shared = self._keep_error(key, error)
@@ -726,8 +816,25 @@ def _signature(target: Any, drop_first: bool) -> inspect.Signature | None:
 
 
 def _is_async(target: Any) -> bool:
+    """Whether calling *target* gives a coroutine, also through plain ``functools.wraps`` decorators.
+
+    SDKs (openai's ``AsyncCompletions.create``) put a sync wrapper with
+    ``functools.wraps`` over a coroutine function; the chain of
+    ``__wrapped__`` tells. Only functions' own ``__wrapped__`` is followed:
+    dynamic objects answer any attribute (xmlrpc's remote methods would
+    name a remote ``__wrapped__`` method, and so on without end).
+    """
+    if inspect.iscoroutinefunction(target):
+        return True
     func = getattr(target, "__func__", target)
-    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(target)
+    for _ in range(32):  # a __wrapped__ cycle must not hang the wrap
+        if inspect.iscoroutinefunction(func):
+            return True
+        if not inspect.isfunction(func):
+            return False
+        func = func.__dict__.get("__wrapped__")
+        func = getattr(func, "__func__", func)
+    return False
 
 
 def uncacheable_reason(value: Any) -> str | None:

@@ -151,7 +151,9 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T]):
 
     def _self_cached_call(self, name: str, method: Any) -> Any:
         owner = self._self_owner if self._self_owner is not None else self.__wrapped__
-        qualname = f"{type(self.__wrapped__).__qualname__}.{self._self_prefix}{name}"
+        # Named after the object the user wrapped (OpenAI.chat.completions.create),
+        # not the nested object's type: the name feeds namespaces and messages.
+        qualname = f"{type(owner).__qualname__}.{self._self_prefix}{name}"
         cached = make_cached(
             method,
             self._self_options,
@@ -184,6 +186,37 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T]):
         child = self._self_children.setdefault(name, child)
         self.__self_setattr__(name, child)
         return child
+
+    # -- with blocks: the block gets the proxy when the object gives itself --
+
+    def __enter__(self) -> Any:
+        wrapped = self.__wrapped__
+        enter = _special(wrapped, "__enter__", "the context manager protocol")
+        entered = enter()
+        # httpx.Client, requests.Session, sqlite3.Connection, OpenAI return
+        # themselves: hand out the proxy so calls in the block are cached.
+        return self if entered is wrapped else entered
+
+    def __exit__(self, *exc: Any) -> Any:
+        return _special(self.__wrapped__, "__exit__", "the context manager protocol")(*exc)
+
+    async def __aenter__(self) -> Any:
+        wrapped = self.__wrapped__
+        entered = await _special(wrapped, "__aenter__", "the asynchronous context manager protocol")()
+        return self if entered is wrapped else entered
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await _special(self.__wrapped__, "__aexit__", "the asynchronous context manager protocol")(*exc)
+
+    # -- in-place operators on immutable values: the result stays cached --
+
+    @property
+    def __object_proxy__(self) -> Any:
+        # wrapt calls this with the result of `p += 1` when the wrapped value
+        # has no in-place operator: a proxy of the result with these options.
+        options = self._self_options
+        cls = type(self) if type(self).__init__ is CachedProxy.__init__ else CachedProxy
+        return lambda value: cls(value, _options=options)
 
     # -- attribute writes reach the wrapped object; drop what they make stale --
 
@@ -292,6 +325,14 @@ class _CallableProxy(CachedProxy[T]):
 
 # The class body's docstring becomes the class-level value of the descriptor.
 type.__setattr__(CachedProxy, "__doc__", _WrappedDoc(CachedProxy.__dict__["__doc__"]))
+
+
+def _special(wrapped: Any, name: str, protocol: str) -> Any:
+    # Looked up on the type, as the with statement does.
+    method = getattr(type(wrapped), name, None)
+    if method is None:
+        raise TypeError(f"{type(wrapped).__qualname__!r} object does not support {protocol}")
+    return method.__get__(wrapped, type(wrapped))
 
 
 def _rebuild(cls: type[CachedProxy[Any]], wrapped: Any, given: dict[str, Any]) -> CachedProxy[Any]:

@@ -6,7 +6,10 @@ line before its fence is ``<!-- no-test -->``. A page with a block marked
 ``<!-- requires: redis -->`` gets a real redis-server, whose URL examples read
 from the ``REDIS_URL`` environment variable; without ``redis-server`` such a
 page is skipped, unless ``PROXYCACHE_REQUIRE_REDIS=1`` (as in CI), where it
-fails.
+fails. A page with a block marked ``<!-- requires: http -->`` gets the fake
+server of ``tests/clients`` on 127.0.0.1, announced through the variables
+the SDKs read themselves (``OPENAI_BASE_URL``, ``AWS_ENDPOINT_URL``) and
+``API_URL`` for plain HTTP clients.
 """
 
 from __future__ import annotations
@@ -93,6 +96,7 @@ def _pages_with_examples() -> list[Path]:
 
 # The stores' fixtures start one redis-server per session (and fail, not skip,
 # without one when PROXYCACHE_REQUIRE_REDIS=1); importing them makes them ours.
+from .clients.conftest import server  # noqa: E402, F401  (the fake HTTP server)
 from .stores.conftest import _redis_session, redis_server  # noqa: E402, F401
 
 # -- the test ---------------------------------------------------------------
@@ -109,6 +113,20 @@ def test_examples_run(
     assert blocks, f"{_page_id(path)} has no runnable example"
     if any("redis" in b.requires for b in blocks):
         monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_server"))
+    if any("http" in b.requires for b in blocks):
+        url = request.getfixturevalue("server").url
+        for name, value in {
+            "API_URL": url,
+            "OPENAI_BASE_URL": f"{url}/v1",
+            "OPENAI_API_KEY": "test",
+            "AWS_ENDPOINT_URL": url,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        }.items():
+            monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
     # A real module, so classes defined in examples pickle (disk and Redis stores).
     name = "docs_example_" + re.sub(r"\W", "_", _page_id(path))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from proxycache import CachedProxy, cache_info, cache_methods, uncache_methods
+from proxycache import CachedProxy, CachingMixin, cache_info, cache_methods, cached_method, uncache_methods
 from proxycache._method import state_of
 
 
@@ -337,3 +337,95 @@ def test_a_class_with_getstate_still_pickles_without_caches() -> None:
     obj.get()
     twin = pickle.loads(pickle.dumps(obj))
     assert vars(twin) == {"n": 1}
+
+
+# -- a __copy__ that copies __dict__ ------------------------------------------------------
+
+
+class Copyable:
+    """A class whose own ``__copy__`` copies ``__dict__``, a common idiom."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+        self.calls = 0
+
+    def get(self) -> int:
+        self.calls += 1
+        return self.value
+
+    def __copy__(self) -> Copyable:
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Copyable:
+        new = type(self).__new__(type(self))
+        new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return new
+
+
+class DecoratedCopyable(Copyable):
+    @cached_method(maxsize=5)
+    def get(self) -> int:
+        return super().get()
+
+
+class MixedCopyable(CachingMixin, Copyable, maxsize=5):
+    pass
+
+
+def _copyable(kind: str) -> Copyable:
+    if kind == "inplace":
+        return cache_methods(Copyable(1), maxsize=5)
+    if kind == "decorator":
+        return DecoratedCopyable(1)
+    return MixedCopyable(1)
+
+
+@pytest.mark.parametrize("kind", ["inplace", "decorator", "mixin"])
+@pytest.mark.parametrize("how", [copy.copy, copy.deepcopy], ids=["copy", "deepcopy"])
+def test_a_copy_through_its_dict_calls_its_own_method(kind: str, how: Any) -> None:
+    original = _copyable(kind)
+    assert original.get() == 1
+    duplicate = how(original)
+    duplicate.value = 2
+    assert duplicate.get() == 2  # the copy's own method ran, not the original's cached one
+    assert duplicate.get() == 2
+    assert duplicate.calls == 2  # the count copied (1) plus its own one run
+    assert original.get() == 1
+    assert original.calls == 1
+    # The copy caches with the same options, in a cache of its own.
+    assert duplicate.get.cache_parameters()["maxsize"] == 5
+    assert cache_info(duplicate)["get"].currsize == 1
+    assert cache_info(original)["get"].currsize == 1
+
+
+@pytest.mark.parametrize("kind", ["inplace", "decorator", "mixin"])
+def test_pickling_a_copy_pickles_the_copy(kind: str) -> None:
+    original = _copyable(kind)
+    original.get()
+    duplicate = copy.copy(original)
+    duplicate.value = 7
+    restored = pickle.loads(pickle.dumps(duplicate))
+    assert restored.value == 7
+    assert restored.get() == 7
+    assert not any(state_of(v) is not None for v in vars(restored).values() if v is not restored.get)
+
+
+def test_a_copy_that_keeps_the_dict_untouched_before_first_use() -> None:
+    # Copied before any call: nothing of the original's to drop, and both cache on their own.
+    original = _copyable("decorator")
+    duplicate = copy.copy(original)
+    duplicate.value = 3
+    assert (original.get(), duplicate.get()) == (1, 3)
+
+
+def test_uncache_methods_on_a_copy_restores_the_copys_methods() -> None:
+    original = cache_methods(Copyable(1))
+    original.get()
+    duplicate = copy.copy(original)
+    uncache_methods(duplicate)
+    duplicate.value = 9
+    assert duplicate.get() == 9
+    assert state_of(duplicate.get) is None
+    assert state_of(original.get) is not None  # the original keeps its cache

@@ -416,3 +416,34 @@ def test_dynamic_dotted_methods() -> None:
     proxy.system.other()
     assert [c[0] for c in client.calls] == ["system.listMethods", "math.add", "system.other", "system.other"]
     assert set(cache_info(proxy)) == {"system.listMethods", "math.add"}
+
+
+# -- names: after the object the user wrapped ---------------------------------------------
+
+
+def test_nested_methods_are_named_after_the_wrapped_client(tmp_path: Any) -> None:
+    proxy = CachedProxy(Sdk(), include=["chat.completions.create", "embeddings.create", "models.list"])
+    assert proxy.chat.completions.create.__qualname__ == "Sdk.chat.completions.create"
+    assert proxy.embeddings.create.__qualname__ == "Sdk.embeddings.create"
+    assert proxy.models.list.__qualname__ == "Sdk.models.list"
+    assert state_of(proxy.models.list).qualname == "Sdk.models.list"  # type: ignore[union-attr]
+
+
+def test_nested_names_reach_messages_and_store_namespaces(tmp_path: Any) -> None:
+    from proxycache import DiskStore
+
+    proxy = CachedProxy(Sdk(), include=["chat.completions.create"], store=DiskStore(tmp_path), key_attrs=())
+    proxy.chat.completions.create(model="m", messages=MESSAGES)
+    namespace = proxy.chat.completions.create.__proxycache__.storage.namespace
+    assert namespace.endswith("Sdk.chat.completions.create"), namespace
+    with pytest.raises(TypeError, match=r"Sdk\.chat\.completions\.create\(\)"):
+        proxy.chat.completions.create(model="m", messages=MESSAGES, temperature=object())  # type: ignore[arg-type]
+
+
+def test_a_dotted_include_of_a_skip_listed_name_is_cached() -> None:
+    # "create" is in DEFAULT_SKIP; naming the path caches it.
+    sdk = Sdk()
+    proxy = CachedProxy(sdk, include=["chat.completions.create"])
+    proxy.chat.completions.create(model="m", messages=MESSAGES)
+    proxy.chat.completions.create(model="m", messages=MESSAGES)
+    assert len(sdk.requests) == 1

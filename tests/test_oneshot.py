@@ -211,7 +211,7 @@ class Promises:
 
 @entry_points
 @pytest.mark.parametrize("method", ["coroutine", "future", "awaitable"])
-def test_sync_methods_returning_awaitables_are_not_cached(kind: str, method: str) -> None:
+def test_sync_methods_returning_awaitables_cache_the_awaited_value(kind: str, method: str) -> None:
     obj = make(kind, Promises)
     call = getattr(obj, method)
 
@@ -220,9 +220,9 @@ def test_sync_methods_returning_awaitables_are_not_cached(kind: str, method: str
 
     results = asyncio.run(main())
     assert results == ([42] * 3 if method == "awaitable" else [7] * 3)
-    assert obj.calls == 3
+    assert obj.calls == 1  # the awaitable itself is one-shot; its value is not
     stats = call.cache_stats()
-    assert (stats["uncached"], stats["currsize"], stats["misses"]) == (3, 0, 3)
+    assert (stats["uncached"], stats["currsize"], stats["misses"], stats["hits"]) == (0, 1, 1, 2)
 
 
 # -- concurrent callers never share a one-shot result ---------------------------------

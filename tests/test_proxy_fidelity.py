@@ -315,11 +315,13 @@ def test_context_managers(P: Any) -> None:
 
     proxy = P(Resource())
     with proxy as entered:
-        assert entered is proxy.__wrapped__
+        # A resource that returns itself: the block gets the proxy (so calls are
+        # cached); wrapt's own proxy hands out the wrapped object.
+        assert entered is (proxy if P is CachedProxy else proxy.__wrapped__)
 
     async def main() -> None:
-        async with proxy:
-            pass
+        async with proxy as aentered:
+            assert aentered is (proxy if P is CachedProxy else proxy.__wrapped__)
 
     asyncio.run(main())
     assert events == ["enter", "exit", "aenter", "aexit"]
@@ -436,9 +438,80 @@ def test_inplace_on_immutable_values_rebinds_to_a_new_proxy(
     assert p1 is not p2
     assert p1 == expected
     assert p2 == start
-    # As in wrapt: the new proxy is a plain ObjectProxy, unless the class
-    # says otherwise through __object_proxy__.
-    assert type(p1) is wrapt.ObjectProxy
+    # The new proxy is of the same class: wrapt's own proxy gives an
+    # ObjectProxy, CachedProxy a CachedProxy (caching goes on).
+    assert type(p1) is P
+
+
+class Amount(int):
+    """An immutable value with a method worth caching."""
+
+    calls = 0
+
+    def __add__(self, other: Any) -> Amount:
+        return Amount(int(self) + int(other))
+
+    def describe(self, currency: str) -> str:
+        Amount.calls += 1
+        return f"{int(self)} {currency}"
+
+
+@pytest.mark.parametrize("op", ["+=", "-=", "*=", "|=", "<<=", "**=", "@="])
+def test_inplace_result_is_a_cached_proxy_with_the_same_options(op: str) -> None:
+    class Matrix:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def __matmul__(self, other: Any) -> Matrix:
+            return Matrix(self.n * int(other))
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Matrix) and other.n == self.n
+
+        __hash__ = None  # type: ignore[assignment]
+
+    start: Any = Matrix(3) if op == "@=" else 3
+    p = CachedProxy(start, maxsize=7, ttl=60, exclude=["bit_length"])
+    scope: dict[str, Any] = {"p": p}
+    exec(f"p {op} 2", scope)
+    result = scope["p"]
+    assert type(result) is CachedProxy
+    assert result is not p
+    assert result.__wrapped__ == eval(f"start {op[:-1]} 2", {"start": start})
+    params = result.__self_dict__["_self_options"].parameters()
+    assert (params["maxsize"], params["ttl"], params["exclude"]) == (7, 60, ("bit_length",))
+
+
+def test_inplace_result_keeps_caching() -> None:
+    Amount.calls = 0
+    p = CachedProxy(Amount(1), maxsize=4)
+    p += 2
+    assert isinstance(p, CachedProxy)
+    assert p.describe("EUR") == p.describe("EUR") == "3 EUR"
+    assert Amount.calls == 1
+    assert p.describe.cache_parameters()["maxsize"] == 4
+    assert set(cache_info(p)) == {"describe"}
+
+
+def test_inplace_on_a_subclass_keeps_the_subclass() -> None:
+    class Mine(CachedProxy[Any]):
+        pass
+
+    p = Mine(10, maxsize=2)
+    p -= 4
+    assert type(p) is Mine
+    assert p == 6
+
+    class Other(CachedProxy[Any]):
+        def __init__(self, wrapped: Any, label: str) -> None:
+            super().__init__(wrapped)
+            self._self_label = label
+
+    q = Other(10, "x")
+    q += 1
+    # A subclass whose __init__ takes other arguments: a plain CachedProxy with the same options.
+    assert type(q) is CachedProxy
+    assert q == 11
 
 
 def test_inplace_on_a_mutable_value_keeps_the_proxy(P: Any) -> None:

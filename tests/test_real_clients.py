@@ -285,3 +285,115 @@ def test_caching_mixin_over_sqlite3_connection(tmp_path: Path) -> None:
         assert conn.rows("select a from t") == [(1,), (2,)]
     finally:
         conn.close()
+
+
+# -- the default selection skips state-changing names (DEFAULT_SKIP) ----------------------
+
+
+class Shop:
+    """Reads and writes under the names real SDKs use."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def get_item(self, item: str) -> str:
+        self.calls.append("get_item")
+        return item
+
+    def create_order(self, item: str) -> int:
+        self.calls.append("create_order")
+        return len(self.calls)
+
+    def set_limit(self, n: int) -> None:
+        self.calls.append("set_limit")
+
+    def commit(self) -> None:
+        self.calls.append("commit")
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+def _twice(obj: Any) -> list[str]:
+    for _ in range(2):
+        obj.get_item("x")
+        obj.create_order("x")
+        obj.set_limit(1)
+        obj.commit()
+        obj.close()
+    return obj.calls  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("kind", ["proxy", "inplace", "mixin"])
+def test_the_default_selection_skips_state_changing_names(kind: str) -> None:
+    from proxycache import cache_methods
+
+    if kind == "proxy":
+        shop: Any = CachedProxy(Shop())
+    elif kind == "inplace":
+        shop = cache_methods(Shop())
+    else:
+        shop = type("MixedShop", (CachingMixin, Shop), {})()
+    calls = _twice(shop)
+    assert calls.count("get_item") == 1
+    for name in ("create_order", "set_limit", "commit", "close"):
+        assert calls.count(name) == 2, name
+    assert set(cache_info(shop)) == {"get_item"}
+
+
+@pytest.mark.parametrize("kind", ["proxy", "inplace-names", "inplace-include", "mixin"])
+def test_named_methods_are_cached_whatever_the_skip_list_says(kind: str) -> None:
+    from proxycache import cache_methods
+
+    if kind == "proxy":
+        shop: Any = CachedProxy(Shop(), include=["get_item", "create_*"])
+    elif kind == "inplace-names":
+        shop = cache_methods(Shop(), "get_item", "create_order")
+    elif kind == "inplace-include":
+        shop = cache_methods(Shop(), include=["get_item", "create_order"])
+    else:
+        shop = type("MixedShop", (CachingMixin, Shop), {}, include=["get_item", "create_order"])()
+    calls = _twice(shop)
+    assert calls.count("create_order") == 1
+    assert calls.count("commit") == 2
+    assert set(cache_info(shop)) == {"get_item", "create_order"}
+
+
+def test_each_skipped_method_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    shop = CachedProxy(Shop())
+    with caplog.at_level(logging.DEBUG, logger="proxycache"):
+        _twice(shop)
+    messages = [r.getMessage() for r in caplog.records if r.name == "proxycache"]
+    skipped = sorted(m.split("(")[0].removeprefix("not caching ") for m in messages if "DEFAULT_SKIP" in m)
+    assert skipped == ["close", "commit", "create_order", "set_limit"]
+    assert all(r.levelno == logging.DEBUG for r in caplog.records if "DEFAULT_SKIP" in r.getMessage())
+
+
+def test_default_skip_applies_to_remote_names(server: Server, remote: xmlrpc.client.ServerProxy) -> None:
+    # XML-RPC answers any name: a remote "create_user" is a write like any other.
+    server.server.register_function(lambda name: f"made {name}", "create_user")
+    proxy = CachedProxy(remote)
+    proxy.create_user("ada")
+    proxy.create_user("ada")
+    proxy.echo(1)
+    proxy.echo(1)
+    assert server.count() == 3
+    assert set(cache_info(proxy)) == {"echo"}
+
+
+def test_sqlite_commit_is_never_a_hit(tmp_path: Path) -> None:
+    path = tmp_path / "two.db"
+    with sqlite3.connect(path) as setup:
+        setup.execute("create table t (a int)")
+    proxy = CachedProxy(sqlite3.connect(path))
+    for value in (1, 2):
+        proxy.execute("insert into t values (?)", (value,))
+        proxy.commit()
+    other = sqlite3.connect(path)
+    try:
+        assert other.execute("select count(*) from t").fetchone() == (2,)
+    finally:
+        other.close()
+        proxy.close()
