@@ -14,11 +14,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-import time
 from collections import OrderedDict
 from collections.abc import Callable, MutableMapping
 from typing import Any, ClassVar
 
+from . import _clock
 from ._contract import MISS
 from ._options import Options
 
@@ -327,16 +327,11 @@ class TTLStorage(Storage):
     expired ones is a walk from the front of an ordered dict.
     """
 
-    #: The clock (seconds) a new TTL storage uses unless given one. The hit
-    #: path binds the clock when the cached callable is built, so replacing
-    #: ``storage.timer`` later has no effect there: set this before wrapping
-    #: (tests use it to move time by hand).
-    clock: ClassVar[Callable[[], float]] = time.monotonic
-
     def __init__(self, inner: Storage, ttl: float, timer: Callable[[], float] | None = None) -> None:
         self.inner = inner
         self.ttl = ttl
-        self.timer = timer if timer is not None else TTLStorage.clock
+        # Bound once: the hit path calls it by a local name (see ``_clock``).
+        self.timer = timer if timer is not None else _clock.current()
         self.expiry: OrderedDict[Any, float] = OrderedDict()
         # Unpack the entry where the inner hit reads it (one store and load fewer).
         head, found, read = inner.HIT.rpartition("_pc_result = ")

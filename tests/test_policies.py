@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxycache import CachedProxy
-from proxycache._storage import TTLStorage
+from proxycache.testing import FakeClock, use_clock
 
 from .conftest import CountingClient
 
@@ -40,25 +40,11 @@ def was_hit(proxy: Any, value: Any) -> bool:
     return client.count("echo") == before
 
 
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """Every TTL storage built while the test runs reads this clock (hit path included)."""
-    fake = FakeClock()
-    monkeypatch.setattr(TTLStorage, "clock", fake)
-    return fake
+def clock() -> Iterator[FakeClock]:
+    """Every TTL cache built while the test runs reads this clock (hit path included)."""
+    with use_clock(FakeClock(start=1000.0)) as fake:
+        yield fake
 
 
 # -- eviction order, by hand ----------------------------------------------------
