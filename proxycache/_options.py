@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable, MutableMapping
 from datetime import timedelta
 from typing import Any, TypeAlias
 
+from ._cachetools import check_policy_class
+
 #: A name, a glob pattern, a dotted path, a list of those, or a predicate on the name.
 Selector: TypeAlias = str | Iterable[str] | Callable[[str], bool]
 
@@ -21,7 +23,7 @@ class Options:
 
     maxsize: int | None = 128
     ttl: float | None = None
-    policy: str = "lru"
+    policy: str | type[MutableMapping[Any, Any]] = "lru"
     cache: Callable[[], MutableMapping[Any, Any]] | None = None
     getsizeof: Callable[[Any], int] | None = None
     include: Selector | None = None
@@ -87,7 +89,9 @@ def make_options(base: Options | None = None, **given: Any) -> Options:
     values["ttl"] = ttl
 
     policy = values["policy"]
-    if policy not in POLICIES:
+    if isinstance(policy, type):
+        check_policy_class(policy, maxsize, ttl)
+    elif policy not in POLICIES:
         raise ValueError(
             f"unknown policy {policy!r}; choose one of {', '.join(map(repr, POLICIES))}, "
             "or pass cache= a factory returning any cachetools cache or MutableMapping"

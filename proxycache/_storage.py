@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, MutableMapping
 from typing import Any, ClassVar
 
-from . import _clock
+from . import _cachetools, _clock
 from ._contract import MISS
 from ._options import Options
 
@@ -267,10 +267,11 @@ class LFUStorage(Storage):
 
 
 class MappingStorage(Storage):
-    """A user-supplied mapping (``cache=``): any cachetools cache or MutableMapping.
+    """A mapping: from ``cache=``, or a cachetools class given as ``policy=``.
 
     cachetools caches change on reads (LRU order, LFU counts), so hits run
-    under the lock too.
+    under the lock too. Statistics name a cachetools cache's class as the
+    policy, and any other mapping ``"custom"``.
     """
 
     HIT = "_pc_result = _pc_data[_pc_key]"
@@ -279,6 +280,7 @@ class MappingStorage(Storage):
 
     def __init__(self, mapping: MutableMapping[Any, Any]) -> None:
         self.data = mapping  # type: ignore[assignment]
+        self.policy = _cachetools.label(mapping)  # type: ignore[misc]
         self.maxsize = getattr(mapping, "maxsize", None)
         self.getsizeof = None
         self.sizes = None
@@ -425,6 +427,8 @@ def make_storage(options: Options) -> Storage:
         if not isinstance(mapping, MutableMapping):
             raise TypeError(f"cache= must return a MutableMapping, got {type(mapping).__qualname__}")
         return MappingStorage(mapping)
+    if isinstance(options.policy, type):
+        return _cachetools_storage(options.policy, options)
     if options.maxsize is None and options.getsizeof is None:
         storage = UnboundedStorage(None, None)
     else:
@@ -433,3 +437,16 @@ def make_storage(options: Options) -> Storage:
         storage = TTLStorage(storage, options.ttl)
     return storage
 
+
+def _cachetools_storage(policy: type, options: Options) -> Storage:
+    """``policy=`` a cachetools class: its cache under proxycache's lock, ``ttl`` kept as for every policy."""
+    getsizeof, timer = options.getsizeof, _clock.current()
+    if options.ttl is None or _cachetools.is_timed(policy):
+        storage = MappingStorage(_cachetools.build(policy, options.maxsize, getsizeof, ttl=options.ttl, timer=timer))
+        storage.maxsize = options.maxsize  # not the math.inf that stands for None in cachetools
+        return storage
+    # Entries are (value, expires) here: the cache sizes the value.
+    sizeof = None if getsizeof is None else (lambda entry: getsizeof(entry[0]))
+    inner = MappingStorage(_cachetools.build(policy, options.maxsize, sizeof, timer=timer))
+    inner.maxsize = options.maxsize
+    return TTLStorage(inner, options.ttl)

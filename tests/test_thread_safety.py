@@ -64,6 +64,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "cachetools-rr": {"cache": lambda: cachetools.RRCache(8)},
     "cachetools-ttl": {"cache": lambda: cachetools.TTLCache(8, ttl=0.05)},
     "cachetools-sized": {"cache": lambda: cachetools.LRUCache(12, getsizeof=size_of)},
+    "policy-cachetools-lfu": {"maxsize": 8, "policy": cachetools.LFUCache},
+    "policy-cachetools-ttl-sized": {"maxsize": 12, "ttl": 0.05, "policy": cachetools.LRUCache, "getsizeof": size_of},
 }
 
 policies = pytest.mark.parametrize("config", list(CONFIGS))
