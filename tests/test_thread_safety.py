@@ -206,6 +206,20 @@ class Forcing:
 MIN_YIELDS, MIN_YIELDS_UNBOUNDED = 100, 1
 
 
+def least_yields(func: Any) -> int:
+    """The forced switches a run over *func*'s storage must reach to mean anything.
+
+    The forcing is for hits that run without the lock. A mapping's hits
+    (``cache=``, a cachetools class as ``policy=``) take the lock like its
+    writes, and how many C calls its own code makes depends on its version
+    (cachetools 5.0's LFU makes almost none): any number will do there.
+    """
+    storage = state(func).storage
+    if storage.LOCK_ON_HIT:
+        return 0
+    return MIN_YIELDS if storage.maxsize is not None else MIN_YIELDS_UNBOUNDED
+
+
 def run_threads(work: Callable[[int], None], barrier: threading.Barrier | None = None, *, force: Any) -> None:
     """Run *work(i)* in THREADS threads started together; re-raise the first failure.
 
@@ -214,7 +228,7 @@ def run_threads(work: Callable[[int], None], barrier: threading.Barrier | None =
     at one) so the others stop instead of waiting for it.
     """
     hook = Forcing(storage_files(force))
-    least = MIN_YIELDS if force.cache_info().maxsize is not None else MIN_YIELDS_UNBOUNDED
+    least = least_yields(force)
     errors: list[BaseException] = []
     start = threading.Barrier(THREADS)
 
