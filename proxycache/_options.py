@@ -8,8 +8,6 @@ from collections.abc import Callable, Iterable, MutableMapping
 from datetime import timedelta
 from typing import Any, TypeAlias
 
-from ._cachetools import check_policy_class
-
 #: A name, a glob pattern, a dotted path, a list of those, or a predicate on the name.
 Selector: TypeAlias = str | Iterable[str] | Callable[[str], bool]
 
@@ -90,6 +88,8 @@ def make_options(base: Options | None = None, **given: Any) -> Options:
 
     policy = values["policy"]
     if isinstance(policy, type):
+        from ._cachetools import check_policy_class  # only for those who name a cachetools class
+
         check_policy_class(policy, maxsize, ttl)
     elif policy not in POLICIES:
         raise ValueError(

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, MutableMapping
 from typing import Any, ClassVar
 
-from . import _cachetools, _clock
+from . import _clock
 from ._contract import MISS
 from ._options import Options
 
@@ -279,8 +279,10 @@ class MappingStorage(Storage):
     policy = "custom"
 
     def __init__(self, mapping: MutableMapping[Any, Any]) -> None:
+        from ._cachetools import label  # loaded by the few who pass mappings
+
         self.data = mapping  # type: ignore[assignment]
-        self.policy = _cachetools.label(mapping)  # type: ignore[misc]
+        self.policy = label(mapping)  # type: ignore[misc]
         self.maxsize = getattr(mapping, "maxsize", None)
         self.getsizeof = None
         self.sizes = None
@@ -440,13 +442,15 @@ def make_storage(options: Options) -> Storage:
 
 def _cachetools_storage(policy: type, options: Options) -> Storage:
     """``policy=`` a cachetools class: its cache under proxycache's lock, ``ttl`` kept as for every policy."""
+    from ._cachetools import build, is_timed
+
     getsizeof, timer = options.getsizeof, _clock.current()
-    if options.ttl is None or _cachetools.is_timed(policy):
-        storage = MappingStorage(_cachetools.build(policy, options.maxsize, getsizeof, ttl=options.ttl, timer=timer))
+    if options.ttl is None or is_timed(policy):
+        storage = MappingStorage(build(policy, options.maxsize, getsizeof, ttl=options.ttl, timer=timer))
         storage.maxsize = options.maxsize  # not the math.inf that stands for None in cachetools
         return storage
     # Entries are (value, expires) here: the cache sizes the value.
     sizeof = None if getsizeof is None else (lambda entry: getsizeof(entry[0]))
-    inner = MappingStorage(_cachetools.build(policy, options.maxsize, sizeof, timer=timer))
+    inner = MappingStorage(build(policy, options.maxsize, sizeof, timer=timer))
     inner.maxsize = options.maxsize
     return TTLStorage(inner, options.ttl)
