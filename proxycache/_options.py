@@ -21,7 +21,7 @@ class Options:
 
     maxsize: int | None = 128
     ttl: float | None = None
-    policy: str = "lru"
+    policy: str | type[MutableMapping[Any, Any]] = "lru"
     cache: Callable[[], MutableMapping[Any, Any]] | None = None
     getsizeof: Callable[[Any], int] | None = None
     include: Selector | None = None
@@ -87,7 +87,11 @@ def make_options(base: Options | None = None, **given: Any) -> Options:
     values["ttl"] = ttl
 
     policy = values["policy"]
-    if policy not in POLICIES:
+    if isinstance(policy, type):
+        from ._cachetools import check_policy_class  # only for those who name a cachetools class
+
+        check_policy_class(policy, maxsize, ttl)
+    elif policy not in POLICIES:
         raise ValueError(
             f"unknown policy {policy!r}; choose one of {', '.join(map(repr, POLICIES))}, "
             "or pass cache= a factory returning any cachetools cache or MutableMapping"

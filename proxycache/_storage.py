@@ -14,11 +14,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-import time
 from collections import OrderedDict
 from collections.abc import Callable, MutableMapping
 from typing import Any, ClassVar
 
+from . import _clock
 from ._contract import MISS
 from ._options import Options
 
@@ -267,10 +267,11 @@ class LFUStorage(Storage):
 
 
 class MappingStorage(Storage):
-    """A user-supplied mapping (``cache=``): any cachetools cache or MutableMapping.
+    """A mapping: from ``cache=``, or a cachetools class given as ``policy=``.
 
     cachetools caches change on reads (LRU order, LFU counts), so hits run
-    under the lock too.
+    under the lock too. Statistics name a cachetools cache's class as the
+    policy, and any other mapping ``"custom"``.
     """
 
     HIT = "_pc_result = _pc_data[_pc_key]"
@@ -278,7 +279,10 @@ class MappingStorage(Storage):
     policy = "custom"
 
     def __init__(self, mapping: MutableMapping[Any, Any]) -> None:
+        from ._cachetools import label  # loaded by the few who pass mappings
+
         self.data = mapping  # type: ignore[assignment]
+        self.policy = label(mapping)  # type: ignore[misc]
         self.maxsize = getattr(mapping, "maxsize", None)
         self.getsizeof = None
         self.sizes = None
@@ -327,16 +331,11 @@ class TTLStorage(Storage):
     expired ones is a walk from the front of an ordered dict.
     """
 
-    #: The clock (seconds) a new TTL storage uses unless given one. The hit
-    #: path binds the clock when the cached callable is built, so replacing
-    #: ``storage.timer`` later has no effect there: set this before wrapping
-    #: (tests use it to move time by hand).
-    clock: ClassVar[Callable[[], float]] = time.monotonic
-
     def __init__(self, inner: Storage, ttl: float, timer: Callable[[], float] | None = None) -> None:
         self.inner = inner
         self.ttl = ttl
-        self.timer = timer if timer is not None else TTLStorage.clock
+        # Bound once: the hit path calls it by a local name (see ``_clock``).
+        self.timer = timer if timer is not None else _clock.current()
         self.expiry: OrderedDict[Any, float] = OrderedDict()
         # Unpack the entry where the inner hit reads it (one store and load fewer).
         head, found, read = inner.HIT.rpartition("_pc_result = ")
@@ -430,6 +429,8 @@ def make_storage(options: Options) -> Storage:
         if not isinstance(mapping, MutableMapping):
             raise TypeError(f"cache= must return a MutableMapping, got {type(mapping).__qualname__}")
         return MappingStorage(mapping)
+    if isinstance(options.policy, type):
+        return _cachetools_storage(options.policy, options)
     if options.maxsize is None and options.getsizeof is None:
         storage = UnboundedStorage(None, None)
     else:
@@ -438,3 +439,18 @@ def make_storage(options: Options) -> Storage:
         storage = TTLStorage(storage, options.ttl)
     return storage
 
+
+def _cachetools_storage(policy: type, options: Options) -> Storage:
+    """``policy=`` a cachetools class: its cache under proxycache's lock, ``ttl`` kept as for every policy."""
+    from ._cachetools import build, is_timed
+
+    getsizeof, timer = options.getsizeof, _clock.current()
+    if options.ttl is None or is_timed(policy):
+        storage = MappingStorage(build(policy, options.maxsize, getsizeof, ttl=options.ttl, timer=timer))
+        storage.maxsize = options.maxsize  # not the math.inf that stands for None in cachetools
+        return storage
+    # Entries are (value, expires) here: the cache sizes the value.
+    sizeof = None if getsizeof is None else (lambda entry: getsizeof(entry[0]))
+    inner = MappingStorage(build(policy, options.maxsize, sizeof, timer=timer))
+    inner.maxsize = options.maxsize
+    return TTLStorage(inner, options.ttl)

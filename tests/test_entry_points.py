@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from proxycache import CachedProxy, CachingMixin, cache_clear, cache_info, cache_methods, cached_method
-from proxycache._storage import TTLStorage
+from proxycache.testing import use_clock
 
 WAYS = ("proxy", "inplace", "mixin", "decorator")
 
@@ -280,18 +280,17 @@ def test_maxsize_zero_caches_nothing(way: str) -> None:
     assert obj.calls["get"] == 2
 
 
-def test_ttl_expires_entries(way: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    now = [1000.0]
-    monkeypatch.setattr(TTLStorage, "clock", lambda: now[0])
-    obj = build(way, ttl=timedelta(seconds=10))
-    obj.get(1)
-    now[0] += 9
-    obj.get(1)
-    assert obj.calls["get"] == 1
-    now[0] += 2
-    obj.get(1)
-    assert obj.calls["get"] == 2
-    assert obj.get.cache_parameters()["ttl"] == 10.0
+def test_ttl_expires_entries(way: str) -> None:
+    with use_clock() as clock:
+        obj = build(way, ttl=timedelta(seconds=10))
+        obj.get(1)
+        clock.advance(9)
+        obj.get(1)
+        assert obj.calls["get"] == 1
+        clock.advance(2)
+        obj.get(1)
+        assert obj.calls["get"] == 2
+        assert obj.get.cache_parameters()["ttl"] == 10.0
 
 
 def test_typed_keeps_types_apart(way: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxycache import CachedProxy
-from proxycache._storage import TTLStorage
+from proxycache import CachedProxy, CachingMixin
+from proxycache.testing import FakeClock, use_clock
 
 from .conftest import CountingClient
 
@@ -40,25 +40,11 @@ def was_hit(proxy: Any, value: Any) -> bool:
     return client.count("echo") == before
 
 
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """Every TTL storage built while the test runs reads this clock (hit path included)."""
-    fake = FakeClock()
-    monkeypatch.setattr(TTLStorage, "clock", fake)
-    return fake
+def clock() -> Iterator[FakeClock]:
+    """Every TTL cache built while the test runs reads this clock (hit path included)."""
+    with use_clock(FakeClock(start=1000.0)) as fake:
+        yield fake
 
 
 # -- eviction order, by hand ----------------------------------------------------
@@ -399,3 +385,119 @@ def test_getsizeof_with_ttl(client: CountingClient, clock: FakeClock) -> None:
     assert not was_hit(proxy, "z" * 11)
     clock.advance(5)
     assert proxy.echo.cache_info().currsize == 0
+
+
+# -- policy= a cachetools class ------------------------------------------------
+
+
+@pytest.mark.parametrize(("cls", "policy"), [(cachetools.LRUCache, "lru"), (cachetools.FIFOCache, "fifo")])
+@pytest.mark.parametrize("ttl", [None, 3600])
+@settings(max_examples=60, deadline=None)
+@given(calls=st.lists(st.integers(0, 6), max_size=60), maxsize=st.integers(1, 4))
+def test_policy_class_matches_the_model(
+    cls: type, policy: str, ttl: float | None, calls: list[int], maxsize: int
+) -> None:
+    proxy = CachedProxy(CountingClient(), maxsize=maxsize, policy=cls, ttl=ttl)
+    model = Model(policy, maxsize)
+    for key in calls:
+        assert was_hit(proxy, key) == model.call(key), (policy, key)
+    assert proxy.echo.cache_info().currsize == len(model.entries)
+    assert held(proxy, range(7)) == set(model.entries)
+
+
+def test_policy_cachetools_lfu_keeps_maxsize_as_an_option(client: CountingClient) -> None:
+    proxy = CachedProxy(client, policy=cachetools.LFUCache, maxsize=2)
+    proxy.echo(1)
+    assert was_hit(proxy, 1)
+    assert was_hit(proxy, 1)
+    proxy.echo(2)
+    assert not was_hit(proxy, 3)  # 2 has been used least
+    assert proxy.echo.cache_info() == (2, 3, 2, 2)
+    assert proxy.echo.cache_stats()["policy"] == "cachetools.LFUCache"
+    assert proxy.echo.cache_parameters()["policy"] is cachetools.LFUCache
+    assert held(proxy, range(5)) == {1, 3}
+
+
+@pytest.mark.parametrize("cls", [cachetools.LRUCache, cachetools.TTLCache])
+def test_policy_class_with_ttl_reads_the_clock_in_use(client: CountingClient, clock: FakeClock, cls: type) -> None:
+    proxy = CachedProxy(client, policy=cls, maxsize=4, ttl=10)
+    assert not was_hit(proxy, "a")
+    clock.advance(9.5)
+    assert was_hit(proxy, "a")
+    clock.advance(1)
+    assert not was_hit(proxy, "a")
+    assert proxy.echo.cache_info().currsize == 1
+    assert proxy.echo.cache_stats()["policy"] == f"cachetools.{cls.__name__}"
+
+
+def test_policy_class_unbounded_and_zero(client: CountingClient) -> None:
+    unbounded = CachedProxy(client, policy=cachetools.FIFOCache, maxsize=None)
+    for v in range(300):
+        unbounded.echo(v)
+    assert all(was_hit(unbounded, v) for v in range(300))
+    assert unbounded.echo.cache_info() == (300, 300, None, 300)
+    nothing = CachedProxy(CountingClient(), policy=cachetools.LRUCache, maxsize=0)
+    assert not was_hit(nothing, 1)
+    assert not was_hit(nothing, 1)
+    assert nothing.echo.cache_info() == (0, 2, 0, 0)
+
+
+@pytest.mark.parametrize("ttl", [None, 60])
+def test_policy_class_with_getsizeof_sizes_the_values(client: CountingClient, ttl: float | None) -> None:
+    proxy = CachedProxy(client, policy=cachetools.LRUCache, maxsize=5, getsizeof=len, ttl=ttl)
+    assert not was_hit(proxy, "abcdefgh")  # too large: returned, never stored
+    assert not was_hit(proxy, "abcdefgh")
+    assert not was_hit(proxy, "abc")
+    assert was_hit(proxy, "abc")
+    assert not was_hit(proxy, "de")
+    assert proxy.echo.cache_info().currsize == 5
+    assert not was_hit(proxy, "f")  # evicts "abc", the least recent
+    assert held(proxy, ["abc", "de", "f"]) == {"de", "f"}
+
+
+def test_policy_class_as_a_mixin_keyword() -> None:
+    class Cached(CachingMixin, CountingClient, policy=cachetools.FIFOCache, maxsize=1):
+        pass
+
+    c = Cached()
+    c.echo(1)
+    c.echo(1)
+    c.echo(2)
+    c.echo(1)
+    assert c.count("echo") == 3
+    assert c.echo.cache_stats()["policy"] == "cachetools.FIFOCache"
+
+
+@pytest.mark.parametrize(
+    ("policy", "options", "message"),
+    [
+        (dict, {}, "a cachetools cache class"),
+        (cachetools.TLRUCache, {}, "needs a ttu function"),
+        (cachetools.TTLCache, {}, "needs ttl="),
+        (cachetools.LRUCache, {"cache": dict}, "cannot be given with it"),
+    ],
+)
+def test_policy_class_that_cannot_serve_fails_at_wrap_time(
+    client: CountingClient, policy: Any, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(TypeError, match=message):
+        CachedProxy(client, policy=policy, **options)
+
+
+def test_policy_class_whose_constructor_differs_fails_at_wrap_time(client: CountingClient) -> None:
+    class Needy(cachetools.LRUCache):  # type: ignore[type-arg]
+        def __init__(self, maxsize: float, *, flavour: str) -> None:
+            super().__init__(maxsize)
+
+    with pytest.raises(TypeError, match="pass cache= a factory"):
+        CachedProxy(client, policy=Needy)
+
+
+@pytest.mark.parametrize(
+    ("factory", "label"),
+    [(lambda: cachetools.RRCache(4), "cachetools.RRCache"), (dict, "custom")],
+)
+def test_statistics_name_the_mapping_from_cache(client: CountingClient, factory: Any, label: str) -> None:
+    proxy = CachedProxy(client, cache=factory)
+    proxy.echo(1)
+    assert proxy.echo.cache_stats()["policy"] == label

@@ -14,7 +14,7 @@ API_PAGE = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 _DIRECTIVE = re.compile(r"^::: (proxycache(?:\.\w+)*)\s*$", re.MULTILINE)
 
 #: Public submodules, each documented in its own section of the API page.
-SUBMODULES = ("proxycache.serializers", "proxycache.typing")
+SUBMODULES = ("proxycache.serializers", "proxycache.testing", "proxycache.typing")
 
 
 def documented() -> dict[str, set[str]]:

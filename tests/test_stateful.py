@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from proxycache import CachedProxy
-from proxycache._storage import TTLStorage
+from proxycache.testing import FakeClock, use_clock
 
 KEYS = st.integers(0, 5)  # as many keys as SIZES
 #: Sizes of results for size-based eviction; 7 never fits in SIZED_MAX.
@@ -44,16 +44,6 @@ TTL = 2.0
 
 def size_of(value: tuple[int, int, int]) -> int:
     return value[2]
-
-
-class Clock:
-    """Time that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Backend:
@@ -155,7 +145,7 @@ class CacheMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.clock = Clock()
+        self.clock = FakeClock(start=100.0)
         self.backend = Backend()
 
     @initialize(data=st.data())
@@ -173,11 +163,8 @@ class CacheMachine(RuleBasedStateMachine):
             options["ttl"] = self.LIFETIME
         self.proxy = CachedProxy(self.backend, **options)
         # The hit path binds the TTL clock when the cached callable is built.
-        real, TTLStorage.clock = TTLStorage.clock, self.clock
-        try:
+        with use_clock(self.clock):
             self.get = self.proxy.get
-        finally:
-            TTLStorage.clock = real
         self.storage = self.get.__proxycache__.storage
         self.model = Model(self.POLICY, maxsize, self.SIZED, self.LIFETIME)
 
@@ -255,7 +242,7 @@ class CacheMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.LIFETIME is not None)
     @rule(seconds=st.sampled_from([0.5, 1.0, TTL]))
     def wait(self, seconds: float) -> None:
-        self.clock.now += seconds
+        self.clock.advance(seconds)
 
     @precondition(lambda self: self.LIFETIME is not None and bool(self.model.entries))
     @rule(seconds=st.sampled_from([0.5, 1.0, TTL]), data=st.data())
@@ -263,7 +250,7 @@ class CacheMachine(RuleBasedStateMachine):
         # No check (which purges expired entries) in between: the hit path
         # itself must see that an entry has just expired.
         key = data.draw(st.sampled_from(sorted(self.model.entries)), label="cached key")
-        self.clock.now += seconds
+        self.clock.advance(seconds)
         self.call(key)
 
     # -- after every step ------------------------------------------------------
@@ -326,27 +313,23 @@ def test_cache_follows_its_model(model: type[CacheMachine]) -> None:
 
 
 @pytest.fixture
-def clock() -> Iterator[Clock]:
-    fake = Clock()
-    real, TTLStorage.clock = TTLStorage.clock, fake
-    try:
+def clock() -> Iterator[FakeClock]:
+    with use_clock(FakeClock(start=100.0)) as fake:
         yield fake
-    finally:
-        TTLStorage.clock = real
 
 
-def test_invalidating_an_expired_entry_reports_nothing_was_there(clock: Clock) -> None:
+def test_invalidating_an_expired_entry_reports_nothing_was_there(clock: FakeClock) -> None:
     backend = Backend()
     get = CachedProxy(backend, ttl=TTL).get
     get(1)
     assert get.cache_invalidate(1) is True
     get(1)
-    clock.now += TTL
+    clock.advance(TTL)
     assert get.cache_invalidate(1) is False  # expired: there was no entry to drop
 
 
 @pytest.mark.parametrize("options", [{"getsizeof": size_of}, {"getsizeof": size_of, "ttl": TTL}], ids=["sized", "ttl"])
-def test_refresh_with_a_value_too_large_drops_the_old_one(clock: Clock, options: dict[str, Any]) -> None:
+def test_refresh_with_a_value_too_large_drops_the_old_one(clock: FakeClock, options: dict[str, Any]) -> None:
     backend = Backend()
     get = CachedProxy(backend, maxsize=SIZED_MAX, **options).get
     assert get(0) == (0, 0, 1)

@@ -31,7 +31,6 @@ from typing import Any
 import cachetools
 import pytest
 
-import proxycache._storage
 from proxycache import CachedProxy
 from proxycache._method import CachedMethod
 from proxycache._storage import LFUStorage, MappingStorage, RRStorage, Storage, TTLStorage
@@ -65,6 +64,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "cachetools-rr": {"cache": lambda: cachetools.RRCache(8)},
     "cachetools-ttl": {"cache": lambda: cachetools.TTLCache(8, ttl=0.05)},
     "cachetools-sized": {"cache": lambda: cachetools.LRUCache(12, getsizeof=size_of)},
+    "policy-cachetools-lfu": {"maxsize": 8, "policy": cachetools.LFUCache},
+    "policy-cachetools-ttl-sized": {"maxsize": 12, "ttl": 0.05, "policy": cachetools.LRUCache, "getsizeof": size_of},
 }
 
 policies = pytest.mark.parametrize("config", list(CONFIGS))
@@ -155,10 +156,24 @@ def state(func: Any) -> CachedMethod:
     return found
 
 
-_STORAGE = proxycache._storage.__file__
+def storage_files(func: Any) -> frozenset[str]:
+    """The source files of the classes *func*'s storage is made of, wherever they live.
+
+    A ``cache=`` mapping's own classes count too: its code is where that
+    storage does its work.
+    """
+    storage = state(func).storage
+    parts = [storage, storage.data, *([storage.inner] if isinstance(storage, TTLStorage) else [])]
+    files = {
+        module.__file__
+        for part in parts
+        for cls in type(part).__mro__
+        if (module := sys.modules.get(cls.__module__)) is not None and getattr(module, "__file__", None)
+    }
+    return frozenset(f for f in files if f is not None)
 
 
-def _yield_inside_storage(frame: FrameType, event: str, arg: Any) -> None:
+class Forcing:
     """A profile hook: after every C call the storage makes, let another thread run.
 
     Storage changes run under the method's lock, but hits read (and for LRU
@@ -168,27 +183,59 @@ def _yield_inside_storage(frame: FrameType, event: str, arg: Any) -> None:
     interpreter would expose once in hundreds of thousands of calls (a hit
     reordering a dict in the middle of an eviction) then show up within a
     few hundred. (Every third call: as good at that, at a third of the cost.)
+
+    Frames are picked by the storage's own source files, and ``yields``
+    counts the forced switches, so a run that forced none fails rather than
+    passing without the interleaving it is about.
     """
-    if event == "c_return" and frame.f_code.co_filename == _STORAGE and next(_steps) % 3 == 0:
-        time.sleep(0)
+
+    def __init__(self, files: frozenset[str]) -> None:
+        assert files, "no source file to force switches in"
+        self.files = files
+        self.steps = itertools.count()
+        self.yields = 0
+
+    def __call__(self, frame: FrameType, event: str, arg: Any) -> None:
+        if event == "c_return" and frame.f_code.co_filename in self.files and next(self.steps) % 3 == 0:
+            self.yields += 1  # may lose a count between threads: it only has to show the hook fired
+            time.sleep(0)
 
 
-_steps = itertools.count()
+#: Forced switches a run must reach: runs make thousands. An unbounded
+#: storage makes few C calls of its own (no eviction bookkeeping): one will do.
+MIN_YIELDS, MIN_YIELDS_UNBOUNDED = 100, 1
 
 
-def run_threads(work: Callable[[int], None], barrier: threading.Barrier | None = None) -> None:
+def least_yields(func: Any) -> int:
+    """The forced switches a run over *func*'s storage must reach to mean anything.
+
+    The forcing is for hits that run without the lock. A mapping's hits
+    (``cache=``, a cachetools class as ``policy=``) take the lock like its
+    writes, and how many C calls its own code makes depends on its version
+    (cachetools 5.0's LFU makes almost none): any number will do there.
+    """
+    storage = state(func).storage
+    if storage.LOCK_ON_HIT:
+        return 0
+    return MIN_YIELDS if storage.maxsize is not None else MIN_YIELDS_UNBOUNDED
+
+
+def run_threads(work: Callable[[int], None], barrier: threading.Barrier | None = None, *, force: Any) -> None:
     """Run *work(i)* in THREADS threads started together; re-raise the first failure.
 
-    A failing worker breaks *barrier* (if the workers meet at one) so the
-    others stop instead of waiting for it.
+    Threads switch inside the storage of the cached callable *force* (see
+    :class:`Forcing`). A failing worker breaks *barrier* (if the workers meet
+    at one) so the others stop instead of waiting for it.
     """
+    hook = Forcing(storage_files(force))
+    least = least_yields(force)
     errors: list[BaseException] = []
     start = threading.Barrier(THREADS)
 
     def body(i: int) -> None:
         try:
             start.wait(10)
-            sys.setprofile(_yield_inside_storage)
+            sys.setprofile(hook)
             try:
                 work(i)
             finally:
@@ -207,6 +254,7 @@ def run_threads(work: Callable[[int], None], barrier: threading.Barrier | None =
     assert not any(t.is_alive() for t in threads), "a worker is stuck"
     if errors:
         raise next((e for e in errors if not isinstance(e, threading.BrokenBarrierError)), errors[0])
+    assert hook.yields >= least, f"only {hook.yields} forced switches inside {sorted(hook.files)}"
 
 
 # -- the tests ----------------------------------------------------------------------
@@ -255,7 +303,7 @@ def test_statistics_are_exact_between_clears(config: str) -> None:
                     calls[i] += 1
             barrier.wait()
 
-    run_threads(work, barrier)
+    run_threads(work, barrier, force=get)
     assert len(checked) == phases
     assert all(info.hits > 0 and info.misses > 0 for info in checked)
 
@@ -299,7 +347,7 @@ def test_random_clears_and_invalidations_at_any_moment(config: str) -> None:
                 spans[i].append((begin, next(tickets)))
 
     try:
-        run_threads(work)
+        run_threads(work, force=get)
     finally:
         done.set()
         watcher.join(10)
@@ -395,7 +443,7 @@ def test_a_cache_mapping_is_never_entered_by_two_threads_at_once() -> None:
             else:
                 call(get, rng)
 
-    run_threads(work)
+    run_threads(work, force=get)
     mapping = mappings[-1]  # (option checking may build one to look at)
     assert mapping.data  # it is the one in use
     assert mapping.overlaps == 0
@@ -428,7 +476,7 @@ def test_many_methods_and_instances_at_once(policy: str) -> None:
             if rng.random() < 0.02:
                 getattr(p, name).cache_clear()
 
-    run_threads(work)
+    run_threads(work, force=proxies[0].a)
     for p in proxies:
         for name in "ab":
             assert getattr(p, name).cache_info().currsize <= 6
