@@ -25,6 +25,7 @@ def test_the_typing_examples_run() -> None:
     assert module.catalog.item.cache_info().hits >= 1
     assert module.proxy.get("a", page=2) == ["a", "a"]
     assert module.Catalog.convert.cache_info().misses == 1
+    assert module.proxy.get("b") == ["b"]
     before = module.cache_info(module.proxy, "get")
-    assert module.proxy.get("a") == ["a"]
+    assert module.proxy.get("b") == ["b"]
     assert module.cache_info(module.proxy, "get").hits == before.hits + 1
