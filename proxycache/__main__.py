@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import CachedProxy, __version__, cache_info, cache_of
-from ._cli import Parser, error, prog_name, warning
+from ._cli import PREFIX, Parser, error, prog_name, warning
 
 #: From this many seconds per call, the demo says what it is calling before each call.
 _ANNOUNCE_DELAY = 0.5
@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         error(problem)
         return 2
     except KeyboardInterrupt:
-        print(f"\n{prog_name()}: interrupted", file=sys.stderr)
+        print(f"\n{PREFIX}: interrupted", file=sys.stderr)
         return 130
 
 

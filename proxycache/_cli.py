@@ -20,13 +20,18 @@ def prog_name(argv0: str | None = None) -> str:
     return base.removesuffix(".exe")
 
 
+#: Every message the commands print about a failure starts so, whatever the
+#: program was called (usage lines carry that name).
+PREFIX = "proxycache"
+
+
 def error(message: object, stream: TextIO | None = None) -> None:
     """Report a failure on one line, with the one prefix every command uses."""
-    print(f"{prog_name()}: error: {message}", file=stream or sys.stderr)
+    print(f"{PREFIX}: error: {message}", file=stream or sys.stderr)
 
 
 def warning(message: object, stream: TextIO | None = None) -> None:
-    print(f"{prog_name()}: warning: {message}", file=stream or sys.stderr)
+    print(f"{PREFIX}: warning: {message}", file=stream or sys.stderr)
 
 
 class HelpFormatter(argparse.HelpFormatter):

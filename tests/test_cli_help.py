@@ -247,13 +247,14 @@ def test_a_reader_that_leaves_early_gets_no_broken_pipe_error() -> None:
 
 
 def test_every_error_has_one_prefix() -> None:
+    # argparse's own errors (usage, bad values) and the commands' say it the same way.
     usage_error = run("frobnicate")
     command_error = run("inspect", "disk:/nonexistent/proxycache-store")
     argument_error = run("demo", "--delay", "soon")
     for done in (usage_error, command_error, argument_error):
         lines = [line for line in done.stderr.splitlines() if "error:" in line]
         assert len(lines) == 1, done.stderr
-        assert lines[0].startswith(f"{PROG}: error: "), lines[0]
+        assert lines[0].startswith("proxycache: error: "), lines[0]
 
 
 def test_the_program_name_is_the_one_called(tmp_path: Path) -> None:
