@@ -82,7 +82,7 @@ def cache_of(method: Callable[P, R], /) -> CachedCallable[P, R]:
 
     Works on a method reached through any entry point (a proxy, ``cache_methods``,
     ``CachingMixin``, ``@cached_method``) and hands back the same object,
-    seen by type checkers as a :class:`~proxycache.typing.CachedCallable` with
+    seen by type checkers as a :class:`proxycache.typing.CachedCallable` with
     the method's parameters. Raises ``TypeError`` for a method that is not cached.
     """
     if state_of(method) is None:

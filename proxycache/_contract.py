@@ -54,9 +54,8 @@ class Store(Protocol):
     are raised: the cached method catches, logs and counts them.
     """
 
-    #: True when entries are shared between instances and processes (then
-    #: ``key_attrs=`` is required); False for a store private to one instance.
     shared: bool
+    """True when entries are shared between instances and processes (then ``key_attrs=`` is required)."""
 
     def get(self, key: str) -> bytes | MissType:
         """The bytes stored under *key*, or :data:`MISS` when it is absent or expired."""
