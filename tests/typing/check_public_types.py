@@ -143,6 +143,7 @@ def mistakes_are_caught() -> None:
     cache_methods(Client()).get(1)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     Catalog.currency(1)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     Catalog.convert("2", 1.5)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    catalog.convert("2", 1.5)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     proxy.get(1)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     proxy.gett("a")  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
     cache_of(proxy.get).cache_infos()  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
