@@ -4,6 +4,8 @@
 - ``<!-- benchmark-table -->`` in a page is replaced by the tables between the
   ``<!-- bench:start -->`` and ``<!-- bench:end -->`` markers of
   benchmarks/README.md, which ``python -m benchmarks --update-readme`` writes.
+- The benchmark chart (benchmarks/results/latest.png, written by
+  ``python -m benchmarks --png``) is served as ``assets/benchmark-hits.png``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ _ROLE = re.compile(r":(?:class|data|meth|func|attr|mod|obj|exc):(?=<code>)")
 _PLACEHOLDER = "<!-- benchmark-table -->"
 _TABLES = re.compile(r"<!-- bench:start -->\n(.*?)<!-- bench:end -->", re.S)
 _BENCH_README = Path(__file__).resolve().parent.parent / "benchmarks" / "README.md"
+_BENCH_CHART = _BENCH_README.parent / "results" / "latest.png"
+CHART_URI = "assets/benchmark-hits.png"
 
 
 def benchmark_tables(path: Path = _BENCH_README) -> str:
@@ -34,6 +38,15 @@ def on_page_markdown(markdown: str, **kwargs: Any) -> str:
     if _PLACEHOLDER in markdown:
         markdown = markdown.replace(_PLACEHOLDER, benchmark_tables())
     return markdown
+
+
+def on_files(files: Any, config: Any, **kwargs: Any) -> Any:
+    """Serve the benchmark chart from benchmarks/results, where the benchmark writes it."""
+    from mkdocs.structure.files import File
+
+    if _BENCH_CHART.is_file() and files.get_file_from_path(CHART_URI) is None:
+        files.append(File.generated(config, CHART_URI, abs_src_path=str(_BENCH_CHART)))
+    return files
 
 
 def on_page_content(html: str, **kwargs: Any) -> str:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 
 from . import serializers as serializers  # a public submodule: proxycache.serializers.PickleSerializer
-from ._api import cache_clear, cache_info
+from ._api import cache_clear, cache_info, cache_of
 from ._bypass import bypass
-from ._contract import MISS, Serializer, Store, StoreWarning
+from ._contract import MISS, MissType, Serializer, Store, StoreWarning
 from ._decorator import cached_method
 from ._events import Event, add_listener
 from ._inplace import cache_methods, uncache_methods
@@ -34,6 +34,7 @@ __all__ = [
     "DiskStore",
     "Event",
     "MemoryStore",
+    "MissType",
     "RedisStore",
     "Serializer",
     "Store",
@@ -43,6 +44,7 @@ __all__ = [
     "cache_clear",
     "cache_info",
     "cache_methods",
+    "cache_of",
     "cached_method",
     "uncache_methods",
 ]

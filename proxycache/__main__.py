@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from . import CachedProxy, __version__, cache_info
+from . import CachedProxy, __version__, cache_info, cache_of
+from ._cli import PREFIX, Parser, error, prog_name, warning
+
+#: From this many seconds per call, the demo says what it is calling before each call.
+_ANNOUNCE_DELAY = 0.5
 
 
 class SlowWeatherClient:
@@ -28,6 +33,14 @@ class SlowWeatherClient:
         self.requests += 1
         time.sleep(self.delay)
         return [f"{country}-{i}" for i in range(3)]
+
+
+# Store namespaces are module.qualname.method: keep them the same however the
+# demo is started (python -m proxycache makes this module __main__), so a
+# second run, by either command, hits what the first stored.
+for _method in (SlowWeatherClient, *vars(SlowWeatherClient).values()):
+    if callable(_method):
+        _method.__module__ = "proxycache.demo"
 
 
 def _table(rows: Sequence[Sequence[object]], header: list[str]) -> str:
@@ -60,12 +73,15 @@ def demo(store_url: str | None, delay: float, out: Any = None) -> int:
         ("stations", ("NO",), {}),
         ("stations", ("NO",), {}),
     ]
-    for name, args, kwargs in calls:
+    for number, (name, args, kwargs) in enumerate(calls, 1):
+        shown = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+        if delay >= _ANNOUNCE_DELAY:
+            # Long delays would leave the screen blank until the table: say what runs.
+            print(f"[{number}/{len(calls)}] {name}({shown}) ...", file=sys.stderr, flush=True)
         before = client.requests
         start = time.perf_counter()
         getattr(cached, name)(*args, **kwargs)
         elapsed = time.perf_counter() - start
-        shown = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
         outcome = "miss (called the client)" if client.requests > before else "hit"
         rows.append([f"{name}({shown})", f"{elapsed * 1000:9.3f} ms", outcome])
     print(_table(rows, ["call", "time", "result"]), file=out)
@@ -73,7 +89,7 @@ def demo(store_url: str | None, delay: float, out: Any = None) -> int:
     stats = []
     faults = 0
     for name, info in sorted(cache_info(cached).items()):
-        extra = getattr(cached, name).cache_stats()
+        extra = cache_of(getattr(cached, name)).cache_stats()
         faults += extra["faults"]
         maxsize = "unbounded" if info.maxsize is None else info.maxsize
         stats.append([name, info.hits, info.misses, info.currsize, maxsize, extra["faults"]])
@@ -83,11 +99,7 @@ def demo(store_url: str | None, delay: float, out: Any = None) -> int:
         from ._shared import last_fault
 
         reason = last_fault(options["store"]) or "reason unknown"
-        print(
-            f"proxycache: warning: the store failed {faults} times ({reason}); "
-            "every call still ran, uncached",
-            file=sys.stderr,
-        )
+        warning(f"the store failed {faults} times ({reason}); every call still ran, uncached")
     return 0
 
 
@@ -108,17 +120,18 @@ examples:
   python -m proxycache inspect disk:/tmp/pc        # namespaces, entries, sizes
   python -m proxycache clear redis://localhost:6379/0 --namespace NS
 
-Run 'python -m proxycache COMMAND --help' for a command's options.
+The disk and Redis stores need their extras: pip install 'proxycache[disk]' or
+'proxycache[redis]' (and a Redis server). Run 'python -m proxycache COMMAND --help' for
+a command's options.
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m proxycache",
+    parser = Parser(
+        prog=prog_name(),
         description="Cache method calls on objects you do and do not own. These commands try the "
         "library out and look after persistent stores.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EPILOG.replace("python -m proxycache", prog_name()),
     )
     parser.add_argument("--version", action="version", version=f"proxycache {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -127,12 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="wrap a slow client and show the speed-up and statistics",
         description="Wrap a slow stand-in client in CachedProxy, call it six times (some calls "
         "repeat, spelled differently), and show each call's time, whether it hit, and the "
-        "statistics per method. Needs nothing beyond the package.",
+        "statistics per method. Needs nothing beyond the package; --store disk:PATH needs the disk extra, "
+        "--store redis://... the redis extra and a running server.",
     )
     p_demo.add_argument(
         "--store",
         metavar="STORE",
-        help="where entries live: disk:PATH or redis://HOST:PORT/DB (default: in memory, per proxy)",
+        help="where entries live: disk:PATH (needs the disk extra: pip install 'proxycache[disk]') or "
+        "redis://HOST:PORT/DB (needs the redis extra and a running server); default: in memory, per proxy",
     )
     p_demo.add_argument(
         "--delay", type=_seconds, default=0.2, metavar="SECONDS",
@@ -157,15 +172,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        if args.command == "demo":
-            return demo(args.store, args.delay)
-        return int(args.run(args))
-    except (ValueError, TypeError, OSError, ImportError) as error:
-        print(f"proxycache: error: {error}", file=sys.stderr)
+        status = demo(args.store, args.delay) if args.command == "demo" else int(args.run(args))
+        sys.stdout.flush()  # here, so a reader that left is noticed below and not at exit
+        return status
+    except BrokenPipeError:
+        # The reader left (demo | head): stop quietly, as a SIGPIPE'd tool does.
+        _silence_stdout()
+        return 141
+    except (ValueError, TypeError, OSError, ImportError) as problem:  # ImportError: says which extra
+        error(problem)
         return 2
     except KeyboardInterrupt:
-        print("proxycache: interrupted", file=sys.stderr)
+        print(f"\n{PREFIX}: interrupted", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit; into a closed pipe that is one more
+    # BrokenPipeError printed as "Exception ignored". Point it at devnull.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any, TextIO
 
+from ._cli import Progress, confirm, error, is_interactive
 from ._stores import DiskStore, RedisStore, namespace_of, open_store
 
 _STORE_HELP = "disk:PATH or redis://HOST:PORT/DB (rediss:// and unix:// work too)"
@@ -22,6 +23,7 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("clear", help="remove the entries of a disk or Redis store (or of one namespace)")
     p.add_argument("store", metavar="STORE", help=_STORE_HELP)
     p.add_argument("--namespace", metavar="NS", help="remove only this namespace (default: every entry)")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask before clearing a whole store on a terminal")
     p.set_defaults(run=clear_command)
 
 
@@ -50,28 +52,32 @@ def inspect_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
 def clear_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Remove every entry, or those of ``--namespace``, and say how many went."""
     out = out or sys.stdout
-    return _guarded(lambda: _clear(args.store, args.namespace, out))
+    return _guarded(lambda: _clear(args.store, args.namespace, out, assume_yes=getattr(args, "yes", False)))
 
 
 def _guarded(action: Any) -> int:
     # One clear line instead of a traceback, whatever the store raised.
     try:
         return int(action())
-    except Exception as error:
-        print(f"proxycache: error: {error}", file=sys.stderr)
+    except Exception as problem:
+        error(problem)
         return 2
 
 
 def _inspect(spec: str, namespace: str | None, out: TextIO) -> int:
     store = open_existing(spec)
     totals: dict[str, list[int]] = {}
-    for key, size in store.scan(namespace):
-        row = totals.setdefault(namespace_of(key), [0, 0])
-        row[0] += 1
-        row[1] += size
+    with Progress(f"reading {store!r}") as progress:
+        for key, size in store.scan(namespace):
+            row = totals.setdefault(namespace_of(key), [0, 0])
+            row[0] += 1
+            row[1] += size
+            progress.add()
     print(f"store: {store!r}", file=out)
     if not totals:
         print("no entries" + (f" in namespace {namespace!r}" if namespace else ""), file=out)
+        if namespace:
+            _list_namespaces(store, out)
         return 0
     rows = [[ns, str(n), _bytes(size)] for ns, (n, size) in sorted(totals.items())]
     if len(rows) > 1:
@@ -80,12 +86,34 @@ def _inspect(spec: str, namespace: str | None, out: TextIO) -> int:
     return 0
 
 
-def _clear(spec: str, namespace: str | None, out: TextIO) -> int:
+def _clear(spec: str, namespace: str | None, out: TextIO, assume_yes: bool = False) -> int:
     store = open_existing(spec)
-    removed = store.clear(namespace)
+    asked = namespace is None and not assume_yes and is_interactive()
+    if asked and not confirm(f"remove every entry of {store!r}?"):
+        print("nothing removed", file=out)
+        return 1
+    with Progress(f"clearing {store!r}"):
+        removed = store.clear(namespace)
     where = f"namespace {namespace!r} of " if namespace else ""
     print(f"removed {removed} entr{'y' if removed == 1 else 'ies'} from {where}{store!r}", file=out)
+    if namespace and not removed:
+        _list_namespaces(store, out)
     return 0
+
+
+def _list_namespaces(store: DiskStore | RedisStore, out: TextIO, shown: int = 20) -> None:
+    # A namespace that matched nothing is most often a typo: say which exist.
+    with Progress(f"reading {store!r}") as progress:
+        names: set[str] = set()
+        for key in store.keys(None):
+            names.add(namespace_of(key))
+            progress.add()
+    if not names:
+        print("the store is empty", file=out)
+        return
+    listed = sorted(names)
+    more = f" (and {len(listed) - shown} more)" if len(listed) > shown else ""
+    print(f"namespaces in this store: {', '.join(listed[:shown])}{more}", file=out)
 
 
 def _bytes(n: int) -> str:

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from typing import Any, Final, Protocol, runtime_checkable
 
 
-class _Miss(enum.Enum):
+class MissType(enum.Enum):
+    """The type of :data:`MISS`, for annotating a store's ``get``: ``-> bytes | MissType``."""
+
     MISS = "MISS"
 
     def __repr__(self) -> str:
@@ -22,8 +24,10 @@ class _Miss(enum.Enum):
         return False
 
 
+_Miss = MissType  # the name the store modules import
+
 #: Returned by :meth:`Store.get` when a key holds nothing.
-MISS: Final = _Miss.MISS
+MISS: Final = MissType.MISS
 
 
 class StoreWarning(UserWarning):
@@ -42,7 +46,7 @@ DIGEST_LENGTH: Final = 40
 
 @runtime_checkable
 class Serializer(Protocol):
-    """Turns results into bytes and back.
+    """Turns results into bytes and back (``"pickle"``, ``"json"``, ``"pydantic"`` or your own).
 
     A serializer whose class sets ``binds_key = True`` receives each entry's
     store key as ``dumps(value, key=...)`` and ``loads(data, key=...)``, to
@@ -50,9 +54,13 @@ class Serializer(Protocol):
     signs it); plain ``dumps(value)`` and ``loads(data)`` are enough otherwise.
     """
 
-    def dumps(self, value: Any) -> bytes: ...
+    def dumps(self, value: Any) -> bytes:
+        """The bytes to store for *value*; raise ``TypeError`` or ``ValueError`` for a value it cannot hold."""
+        ...
 
-    def loads(self, data: bytes) -> Any: ...
+    def loads(self, data: bytes) -> Any:
+        """The value back from *data*; raise for bytes it does not recognize (the read is then a miss)."""
+        ...
 
 
 @runtime_checkable
@@ -68,15 +76,25 @@ class Store(Protocol):
     are raised: the cached method catches, logs and counts them.
     """
 
-    #: True when entries are shared between instances and processes.
     shared: bool
+    """True when entries are shared between instances and processes (then ``key_attrs=`` is required)."""
 
-    def get(self, key: str) -> bytes | _Miss: ...
+    def get(self, key: str) -> bytes | MissType:
+        """The bytes stored under *key*, or :data:`MISS` when it is absent or expired."""
+        ...
 
-    def set(self, key: str, value: bytes, ttl: float | None = None) -> None: ...
+    def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        """Store *value* under *key*, for *ttl* seconds (None: until evicted or cleared)."""
+        ...
 
-    def delete(self, key: str) -> bool: ...
+    def delete(self, key: str) -> bool:
+        """Remove *key*; True if it was there."""
+        ...
 
-    def clear(self, namespace: str | None = None) -> int: ...
+    def clear(self, namespace: str | None = None) -> int:
+        """Remove the entries of *namespace* (every entry when None); the number removed."""
+        ...
 
-    def keys(self, namespace: str | None = None) -> Iterator[str]: ...
+    def keys(self, namespace: str | None = None) -> Iterator[str]:
+        """The keys of *namespace* (every key when None), in no particular order."""
+        ...

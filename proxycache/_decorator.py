@@ -174,7 +174,10 @@ def cached_method(func: None = None, /, **options: Any) -> MethodDecorator: ...
 def cached_method(func: Any = None, /, **options: Any) -> Any:
     """Cache a method of your own class, per instance, without keeping instances alive.
 
-    Use bare (``@cached_method``) or with options (``@cached_method(maxsize=32)``).
+    Use bare (``@cached_method``) or with options (``@cached_method(maxsize=32)``):
+    the keyword options every entry point takes (``maxsize``, ``ttl``,
+    ``policy``, ``include``, ``exclude``, ``ignore``, ``key_attrs``, ``key``,
+    ``store``, ...): see the Options page.
     On a ``classmethod`` or ``staticmethod`` (put ``@cached_method`` above it)
     there is one cache shared by all callers; for a classmethod the class is
     part of the key.

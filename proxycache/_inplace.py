@@ -22,7 +22,10 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
     With no *names*, every public method is cached (``include=``/``exclude=``
     refine the choice). Only *obj* changes: not its class, not other
     instances. Calls *obj* makes to its own methods are cached too.
-    ``uncache_methods`` restores the originals.
+    ``uncache_methods`` restores the originals. *options* are
+    the keyword options every entry point takes (``maxsize``, ``ttl``,
+    ``policy``, ``include``, ``exclude``, ``ignore``, ``key_attrs``, ``key``,
+    ``store``, ...): see the Options page.
     """
     opts = options.pop("_options", None)  # internal: a copy re-caches with the original's options
     if opts is None:

@@ -15,8 +15,9 @@ from ._select import Selection
 class CachingMixin:
     """Put first in the bases: ``class Mine(CachingMixin, Client, maxsize=256): ...``.
 
-    Options are class keywords; subclasses inherit them and may override
-    any. Each instance gets its own caches, created lazily on first use and
+    Options are class keywords (``maxsize``, ``ttl``, ``policy``, ``include``,
+    ``key_attrs``, ``store``, ...: see the Options page); subclasses inherit
+    them and may override any. Each instance gets its own caches, created lazily on first use and
     freed with the instance, so the client's ``__init__`` need not be yours.
     Calls the object makes to its own methods go through the caches too.
     Only plain methods are cached: properties, class and static methods and

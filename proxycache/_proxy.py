@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import wrapt
 
 from ._method import make_cached, uncacheable_reason
+from ._options import DEFAULT as DEFAULT_OPTIONS
 from ._options import Options, make_options
 from ._select import Selection, is_cacheable_value, is_property
 
@@ -44,12 +46,80 @@ class _WrappedDoc:
         del proxy.__wrapped__.__doc__
 
 
-class CachedProxy(wrapt.ObjectProxy[T], Generic[T]):
-    """Wraps *obj*; its public methods are cached per proxy, each on first access.
+class _ClassSignature:
+    """``__signature__`` of CachedProxy classes, for ``inspect.signature`` and IPython's ``?``.
 
-    Everything else (attributes, properties, special methods, ``isinstance``,
-    ``dir()``, equality, setting attributes) behaves as on *obj*. Calls that
-    *obj* makes to its own methods do not pass through the proxy.
+    Without it ``inspect.signature(CachedProxy)`` follows the class's
+    ``__wrapped__`` slot and fails. On a proxy it forwards to the wrapped
+    object, so a proxy of a function keeps the function's signature.
+    """
+
+    def __get__(self, proxy: Any, owner: type | None = None) -> Any:
+        if proxy is not None:
+            return proxy.__wrapped__.__signature__  # AttributeError falls through to the wrapped object
+        init = getattr(owner, "__init__", None)
+        if init is None or init is CachedProxy.__init__:
+            return _options_signature()
+        own = inspect.signature(init)
+        return own.replace(parameters=list(own.parameters.values())[1:])
+
+
+def _options_signature() -> inspect.Signature:
+    params = [inspect.Parameter("wrapped", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for field in dataclasses.fields(Options):
+        params.append(
+            inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=getattr(DEFAULT_OPTIONS, field.name))
+        )
+    return inspect.Signature(params)
+
+
+class _ProxyType(type):
+    """The class of CachedProxy classes: keeps ``help(CachedProxy)`` to what proxycache adds.
+
+    pydoc lists ``dir(cls)``; wrapt's sixty-odd forwarding dunders ("Return
+    abs(self)") would bury the docstring. Proxies themselves are unaffected:
+    ``dir(proxy)`` is the wrapped object's.
+    """
+
+    def __dir__(cls) -> list[str]:
+        names = {"__init__", "__wrapped__"}
+        for klass in cls.__mro__:
+            if klass.__module__.startswith(("wrapt", "_wrappers", "builtins", "typing")):
+                continue
+            names.update(n for n in vars(klass) if not n.startswith(("_self_", "__")) or n in _HELP_DUNDERS)
+        return sorted(names)
+
+    # Each class's own docstring (its _WrappedDoc read with no proxy). pydoc
+    # reads __doc__ past the class's dict, from the metaclass: without this
+    # the metaclass's docstring would stand for every CachedProxy class.
+    @property
+    def __doc__(cls) -> str | None:
+        doc = cls.__dict__.get("__doc__")
+        return doc.__get__(None, cls) if isinstance(doc, _WrappedDoc) else doc
+
+    @__doc__.setter
+    def __doc__(cls, value: Any) -> None:
+        _TYPE_DOC.__set__(cls, value)
+
+
+_TYPE_DOC: Any = type.__dict__["__doc__"]
+
+# The special methods help() shows: how a proxy is made, copied and pickled.
+_HELP_DUNDERS = frozenset({"__init__", "__wrapped__", "__copy__", "__deepcopy__", "__reduce__"})
+
+
+class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
+    """Wraps *wrapped*; its public methods are cached per proxy, each on first access.
+
+    ``CachedProxy(client, maxsize=256, ttl=60)``: the options are keywords,
+    the same for every entry point (``maxsize``, ``ttl``, ``policy``,
+    ``include``, ``exclude``, ``ignore``, ``key_attrs``, ``store``, ...; see
+    the Options page). Everything else (attributes, properties, special
+    methods, ``isinstance``, ``dir()``, equality, setting attributes) behaves
+    as on *wrapped*. Calls that *wrapped* makes to its own methods do not
+    pass through the proxy. Type checkers see the proxy as *wrapped*'s type;
+    reach a method's cache with :func:`proxycache.cache_of` or
+    :func:`proxycache.cache_info`.
     """
 
     # Why: a Python subclass of wrapt's C proxy gets CPython's generic
@@ -60,9 +130,9 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T]):
     __getattribute__ = object.__getattribute__
 
     if TYPE_CHECKING:
-        # Type checkers that honour __new__'s return type (pyright, Pylance)
-        # then see CachedProxy(client) as the client's own type, methods and
-        # all. mypy does not (python/mypy#15182): it sees CachedProxy[Client].
+        # Type checkers see CachedProxy(client) as the client's own type,
+        # methods and all: __new__ returns T, and __init__ is hidden from them
+        # (below), since mypy reads a visible __init__ as "returns CachedProxy[T]".
         def __new__(cls, wrapped: T, **options: Any) -> T: ...  # type: ignore[misc]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -73,14 +143,17 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T]):
         if doc is None or isinstance(doc, str):
             type.__setattr__(cls, "__doc__", _WrappedDoc(doc))
 
-    def __init__(self, wrapped: T, **options: Any) -> None:
-        opts = options.pop("_options", None)
-        if opts is None:
-            opts = make_options(**options)
-        else:
-            options = opts.parameters()
-        super().__init__(wrapped)
-        self._self_setup(opts, options)
+    if not TYPE_CHECKING:
+
+        def __init__(self, wrapped, **options):
+            """Wrap *wrapped*; *options* are the caching options, as keywords."""
+            opts = options.pop("_options", None)
+            if opts is None:
+                opts = make_options(**options)
+            else:
+                options = opts.parameters()
+            super().__init__(wrapped)
+            self._self_setup(opts, options)
 
     def _self_setup(self, opts: Options, options: dict[str, Any]) -> None:
         self._self_options: Options = opts
@@ -265,10 +338,14 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T]):
     # -- copying and pickling carry the wrapped object and options, not entries --
 
     def __copy__(self) -> CachedProxy[T]:
-        return type(self)(copy.copy(self.__wrapped__), **self._self_given)
+        cls: Any = type(self)  # to checkers, calling the class gives the wrapped type
+        copied: CachedProxy[T] = cls(copy.copy(self.__wrapped__), **self._self_given)
+        return copied
 
     def __deepcopy__(self, memo: dict[int, Any]) -> CachedProxy[T]:
-        return type(self)(copy.deepcopy(self.__wrapped__, memo), **copy.deepcopy(self._self_given, memo))
+        cls: Any = type(self)
+        copied: CachedProxy[T] = cls(copy.deepcopy(self.__wrapped__, memo), **copy.deepcopy(self._self_given, memo))
+        return copied
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
         # Through __reduce__, so a subclass that defines only __reduce__ (as
@@ -325,6 +402,7 @@ class _CallableProxy(CachedProxy[T]):
 
 # The class body's docstring becomes the class-level value of the descriptor.
 type.__setattr__(CachedProxy, "__doc__", _WrappedDoc(CachedProxy.__dict__["__doc__"]))
+type.__setattr__(CachedProxy, "__signature__", _ClassSignature())
 
 
 def _special(wrapped: Any, name: str, protocol: str) -> Any:
@@ -335,7 +413,7 @@ def _special(wrapped: Any, name: str, protocol: str) -> Any:
     return method.__get__(wrapped, type(wrapped))
 
 
-def _rebuild(cls: type[CachedProxy[Any]], wrapped: Any, given: dict[str, Any]) -> CachedProxy[Any]:
+def _rebuild(cls: type[CachedProxy[Any]], wrapped: Any, given: dict[str, Any]) -> Any:
     return cls(wrapped, **given)
 
 

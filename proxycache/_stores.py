@@ -422,9 +422,10 @@ class RedisStore(_Breaker):
     retried once, so a dead server costs little; after a connection error the
     store fails fast for *retry_after* seconds, then tries again. Keys are
     ``<prefix><namespace>:<digest>``; ``clear`` and ``keys`` use SCAN (never
-    KEYS) and UNLINK. ``front_maxsize`` > 0 adds an in-process
-    :class:`FrontCache` (see there for what other processes' writes look
-    like). Calls are synchronous: a coroutine method waits on Redis in the
+    KEYS) and UNLINK. ``front_maxsize`` > 0 adds an in-process front cache
+    of decoded results, each kept at most *front_ttl* seconds: hot hits cost
+    about what memory hits cost, and other processes' writes are seen once
+    the front entry expires. Calls are synchronous: a coroutine method waits on Redis in the
     event loop's thread, bounded by *socket_timeout*.
     ``pip install 'proxycache[redis]'``.
     """

@@ -76,16 +76,27 @@ class CachedMethodDescriptor(Protocol[S_contra, P, R_co]):
         self: CachedMethodDescriptor[type[T], P, R_co], instance: object, owner: type[T] | None = None, /
     ) -> CachedCallable[P, R_co]: ...
 
+    # A method read through its class (or a subclass): the descriptor itself.
     @overload
-    def __get__(self, instance: None, owner: type[Any] | None = None, /) -> Self: ...
+    def __get__(self, instance: None, owner: type[S_contra], /) -> Self: ...
+
+    # A static method (``@cached_method`` above ``@staticmethod``): checkers
+    # pass the plain function, so its first parameter stands where ``self``
+    # would. Read through a class that is not that parameter's type, it is the
+    # cached function: every parameter, and the cache controls.
+    @overload
+    def __get__(
+        self, instance: None, owner: type[Any] | None = None, /
+    ) -> CachedCallable[Concatenate[S_contra, P], R_co]: ...
 
     @overload
     def __get__(self, instance: S_contra, owner: type[Any] | None = None, /) -> CachedCallable[P, R_co]: ...
 
-    # A static method (``@cached_method`` above ``@staticmethod``) read through
-    # an instance: checkers cannot tell it from a method, so parameters go unchecked.
+    # The static method read through an instance.
     @overload
-    def __get__(self, instance: object, owner: type[Any] | None = None, /) -> CachedCallable[..., R_co]: ...
+    def __get__(
+        self, instance: object, owner: type[Any] | None = None, /
+    ) -> CachedCallable[Concatenate[S_contra, P], R_co]: ...
 
     def __call__(self, instance: S_contra, /, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 

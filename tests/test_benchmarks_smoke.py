@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,11 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Pa
     out = tmp_path_factory.mktemp("bench")
     args = ["--quick", "--rounds", "2", "--budget", "0.0005", "--quiet",
             "--json", str(out / "r.json"), "--markdown", str(out / "r.md")]
-    return bench.main(args), out
+    # The disk-store cases make a temporary directory; keep it under pytest's
+    # own, which pytest cleans up, instead of leaving it in /tmp.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tempfile, "tempdir", str(out))
+        return bench.main(args), out
 
 
 def test_every_case_runs_or_says_why(result: tuple[dict[str, Any], Path]) -> None:

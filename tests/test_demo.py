@@ -79,3 +79,26 @@ def test_no_command_prints_help_and_fails() -> None:
     result = run()
     assert result.returncode == 2
     assert "demo" in result.stdout
+
+
+def test_a_long_delay_shows_each_call_as_it_starts() -> None:
+    result = run("demo", "--delay", "0.5")
+    assert result.returncode == 0, result.stderr
+    announced = result.stderr.splitlines()
+    assert announced[0] == "[1/6] forecast('Oslo') ..."
+    assert announced[-1] == "[6/6] stations('NO') ..."
+    assert len(announced) == 6
+    assert "[1/6]" not in result.stdout          # the table on stdout stays as it was
+
+
+def test_a_short_delay_stays_quiet_on_stderr() -> None:
+    result = run("demo", "--delay", "0.1")
+    assert result.returncode == 0
+    assert result.stderr == ""
+
+
+def test_help_says_which_stores_need_extras() -> None:
+    result = run("demo", "--help")
+    flat = " ".join(result.stdout.split())
+    assert "pip install 'proxycache[disk]'" in flat
+    assert "redis extra" in flat

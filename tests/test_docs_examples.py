@@ -1,4 +1,4 @@
-"""Every ```python example in README.md and docs/ runs, page by page.
+"""Every ```python example in README.md and docs/ runs, page by page, and type-checks.
 
 The blocks of one page run in order in one module namespace (a page reads as
 one session), in a fresh temporary directory. A block is skipped only when the
@@ -10,6 +10,9 @@ fails. A page with a block marked ``<!-- requires: http -->`` gets the fake
 server of ``tests/clients`` on 127.0.0.1, announced through the variables
 the SDKs read themselves (``OPENAI_BASE_URL``, ``AWS_ENDPOINT_URL``) and
 ``API_URL`` for plain HTTP clients.
+
+The same blocks, one module per page, pass mypy --strict and pyright, so
+what the docs show is what a typed project can write.
 """
 
 from __future__ import annotations
@@ -181,3 +184,49 @@ def test_the_benchmark_table_comes_from_the_benchmark_readme(tmp_path: Path) -> 
     assert "<!-- benchmark-table -->" in (ROOT / "docs" / "comparison.md").read_text()
     page = hooks.on_page_markdown("before\n<!-- benchmark-table -->\nafter")
     assert "<!-- benchmark-table -->" not in page
+
+
+# -- the examples type-check -------------------------------------------------
+
+
+def _page_modules(directory: Path) -> dict[Path, Path]:
+    """One module per page, its code at the page's own line numbers, so errors point into the Markdown."""
+    written: dict[Path, Path] = {}
+    for page in _pages_with_examples():
+        lines: list[str] = []
+        for block in (b for b in blocks_of(page) if not b.skip):
+            lines += [""] * (block.line - 1 - len(lines))
+            lines += block.code.split("\n")
+        module = directory / ("docs_" + re.sub(r"\W", "_", _page_id(page)) + ".py")
+        module.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        written[module] = page
+    return written
+
+
+def _in_markdown_terms(errors: list[str], modules: dict[Path, Path]) -> str:
+    text = "\n".join(errors)
+    for module, page in modules.items():
+        text = text.replace(str(module), _page_id(page)).replace(module.name, _page_id(page))
+    return text
+
+
+@pytest.fixture(scope="module")
+def page_modules(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[Path, Path]]:
+    directory = tmp_path_factory.mktemp("docs-examples")
+    return directory, _page_modules(directory)
+
+
+def test_examples_pass_mypy_strict(page_modules: tuple[Path, dict[Path, Path]]) -> None:
+    from .typing.checkers import run_mypy
+
+    directory, modules = page_modules
+    errors = run_mypy(sorted(modules), directory)
+    assert not errors, "mypy --strict on the docs examples:\n" + _in_markdown_terms(errors, modules)
+
+
+def test_examples_pass_pyright(page_modules: tuple[Path, dict[Path, Path]]) -> None:
+    from .typing.checkers import run_pyright
+
+    directory, modules = page_modules
+    errors = run_pyright(sorted(modules), directory, strict=False)
+    assert not errors, "pyright on the docs examples:\n" + _in_markdown_terms(errors, modules)

@@ -7,6 +7,7 @@ dependencies), so it is marked ``slow``; it is never skipped.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import venv
@@ -24,7 +25,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def _run(*cmd: str | Path, cwd: Path | None = None) -> str:
-    done = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, check=False)
+    # A fresh environment is the point: a PYTHONPATH pointing at the source
+    # tree (as when testing a checkout) would import that instead of the wheel.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, check=False, env=env)
     assert done.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 

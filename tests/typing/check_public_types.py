@@ -1,34 +1,39 @@
-"""Checked by mypy --strict in test_types.py (and imported at run time, where assert_type is a no-op).
+"""Checked by mypy --strict and pyright --strict in test_types.py (and run, where assert_type is a no-op).
 
-What mypy can and cannot see, stated as assertions:
+What both checkers see, stated as assertions:
 
-- ``CachedProxy(client)`` is ``CachedProxy[Client]`` for mypy; its attributes
-  are ``Any`` (mypy ignores a ``__new__`` that returns the wrapped type;
-  pyright and Pylance honour it and see ``Client``). ``proxy.__wrapped__`` is
-  ``Client``.
+- ``CachedProxy(client)`` is ``Client``: its methods keep their signatures.
+- ``cache_of(obj.method)`` is ``CachedCallable[P, R]`` for a method reached
+  through any entry point; ``cache_info(obj, "method")`` is ``CacheInfo``.
 - ``cache_methods(obj)`` and ``uncache_methods(obj)`` return the same type.
 - ``@cached_method`` methods read through an instance are
   ``CachedCallable[P, R]``: the method's parameters, its return type and the
-  ``cache_*`` controls.
+  ``cache_*`` controls; above ``@staticmethod`` or ``@classmethod`` they are
+  that through the class too.
+- A store written against the ``Store`` protocol is a ``Store``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, cast
+from collections.abc import Coroutine, Iterator
+from typing import Any
 
 from typing_extensions import assert_type
 
 from proxycache import (
+    MISS,
     CachedProxy,
     CacheInfo,
     CachingMixin,
     Event,
+    MissType,
+    Store,
     bypass,
     cache_clear,
     cache_info,
     cache_methods,
+    cache_of,
     cached_method,
     uncache_methods,
 )
@@ -46,24 +51,26 @@ class Client:
 # -- CachedProxy -----------------------------------------------------------------
 
 proxy = CachedProxy(Client(), maxsize=10)
-assert_type(proxy, CachedProxy[Client])
-assert_type(proxy.__wrapped__, Client)
-assert_type(proxy.get("a"), Any)  # mypy: attributes of a proxy are Any
-
-# The typed view mypy users can opt into: the proxy is a Client at run time.
-typed_client = cast(Client, CachedProxy(Client()))
-assert_type(typed_client.get("a", page=2), list[str])
+assert_type(proxy, Client)
+assert_type(proxy.get("a"), list[str])
+assert isinstance(proxy, Client)
 
 # Its cached methods, typed with their controls.
-get = cast("CachedCallable[[str, int], list[str]]", proxy.get)
+get: CachedCallable[[str, int], list[str]] = cache_of(proxy.get)
 assert_type(get.cache_info(), CacheInfo)
 assert_type(get("a", 1), list[str])
+pending: Coroutine[Any, Any, str] = cache_of(proxy.aget)("a")
+assert_type(asyncio.run(pending), str)
+assert_type(cache_info(proxy, "get"), CacheInfo)
+assert_type(cache_of(proxy.get).cache_invalidate("a"), bool)
 
 # -- cache_methods / uncache_methods ---------------------------------------------------
 
 client = cache_methods(Client(), "get", ttl=60)
 assert_type(client, Client)
 assert_type(client.get("a"), list[str])
+assert_type(cache_of(client.get).cache_info(), CacheInfo)
+assert_type(cache_info(client, "get"), CacheInfo)
 assert_type(uncache_methods(client), Client)
 
 # -- CachingMixin ---------------------------------------------------------------------
@@ -75,6 +82,7 @@ class CachedClient(CachingMixin, Client, maxsize=32):
 
 mixed = CachedClient()
 assert_type(mixed.get("a"), list[str])
+assert_type(cache_of(mixed.get).cache_clear(), None)
 assert isinstance(mixed, Client)
 
 # -- @cached_method ---------------------------------------------------------------------
@@ -94,6 +102,11 @@ class Catalog:
     def currency(cls, country: str) -> str:
         return "EUR"
 
+    @cached_method(maxsize=8)
+    @staticmethod
+    def convert(amount: float, rate: float) -> float:
+        return amount * rate
+
 
 catalog = Catalog()
 assert_type(catalog.item("a"), dict[str, str])
@@ -110,21 +123,30 @@ price: CachedCallable[[str], Coroutine[Any, Any, float]] = catalog.price
 assert_type(asyncio.run(catalog.price("a")), float)
 assert_type(Catalog.currency("NO"), str)
 assert_type(Catalog.currency.cache_info(), CacheInfo)
+assert_type(Catalog.convert(2.0, 1.5), float)
+assert_type(Catalog.convert.cache_info(), CacheInfo)
+assert_type(catalog.convert(2.0, 1.5), float)
+assert_type(cache_of(catalog.item).cache_info(), CacheInfo)
 
 # A cached method is a CachedCallable wherever one is expected.
 item_method: CachedCallable[..., dict[str, str]] = catalog.item
 assert_type(item_method("a"), dict[str, str])
 
 
-
 def mistakes_are_caught() -> None:
-    """Never called. Under --strict an unneeded "type: ignore" is itself an
-    error, so each line fails the check unless mypy reports its mistake."""
-    catalog.item(1)  # type: ignore[arg-type]
-    catalog.item("a", fresh="yes")  # type: ignore[arg-type]
-    catalog.item.cache_infos()  # type: ignore[attr-defined]
-    cache_methods(Client()).get(1)  # type: ignore[arg-type]
-    Catalog.currency(1)  # type: ignore[arg-type]
+    """Never called. An unneeded ignore comment is itself an error (mypy
+    --strict; pyright as test_types.py runs it), so each line fails the check
+    unless both checkers report its mistake."""
+    catalog.item(1)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    catalog.item("a", fresh="yes")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    catalog.item.cache_infos()  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+    cache_methods(Client()).get(1)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    Catalog.currency(1)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    Catalog.convert("2", 1.5)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    catalog.convert("2", 1.5)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    proxy.get(1)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    proxy.gett("a")  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+    cache_of(proxy.get).cache_infos()  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
 
 # -- module-level helpers -------------------------------------------------------------
 
@@ -137,3 +159,38 @@ with bypass():
 def on_event(event: Event) -> None:
     assert_type(event.kind, str)
     assert_type(event.method, str)
+
+
+# -- a store written from docs/stores.md ------------------------------------------------
+
+
+class DictStore:
+    shared = True
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def get(self, key: str) -> bytes | MissType:
+        return self.data.get(key, MISS)
+
+    def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        self.data[key] = value
+
+    def delete(self, key: str) -> bool:
+        return self.data.pop(key, None) is not None
+
+    def clear(self, namespace: str | None = None) -> int:
+        gone = [k for k in self.data if namespace is None or k.startswith(namespace + ":")]
+        for k in gone:
+            del self.data[k]
+        return len(gone)
+
+    def keys(self, namespace: str | None = None) -> Iterator[str]:
+        return iter([k for k in self.data if namespace is None or k.startswith(namespace + ":")])
+
+
+store: Store = DictStore()
+assert isinstance(store, Store)
+found = store.get("ns:1")
+if found is not MISS:
+    assert_type(found, bytes)
