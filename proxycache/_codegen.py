@@ -18,7 +18,6 @@ import re
 import textwrap
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ._flags import CODE_GLOBALS
@@ -26,28 +25,53 @@ from ._flags import CODE_GLOBALS
 _P = inspect.Parameter
 
 
-@dataclass(frozen=True)
 class Shape:
-    """What the generated source depends on."""
+    """What the generated source depends on (a plain class: a dataclass costs at import)."""
 
-    #: Source text of the parameter list, e.g. ``"a, b=_pc_d1, *, c"``.
-    params: str
-    #: Source of the forwarded call arguments, e.g. ``"a, b, c=c"``.
-    call: str
-    #: Source of positional and keyword argument containers for the miss path.
-    argt: str
-    kwd: str
-    #: Names of the parameters that make the key, in order.
-    key_names: tuple[str, ...]
-    #: Key expression and an optional guard that tags booleans.
-    key: str
-    guard: str
-    #: Default values by binding name.
-    defaults: tuple[tuple[str, Any], ...]
+    __slots__ = ("argt", "call", "defaults", "guard", "key", "key_names", "kwd", "params", "source_key")
+
+    def __init__(
+        self,
+        *,
+        params: str,
+        call: str,
+        argt: str,
+        kwd: str,
+        key_names: tuple[str, ...],
+        key: str,
+        guard: str,
+        defaults: tuple[tuple[str, Any], ...],
+    ) -> None:
+        #: Source text of the parameter list, e.g. ``"a, b=_pc_d1, *, c"``.
+        self.params = params
+        #: Source of the forwarded call arguments, e.g. ``"a, b, c=c"``.
+        self.call = call
+        #: Source of positional and keyword argument containers for the miss path.
+        self.argt = argt
+        self.kwd = kwd
+        #: Names of the parameters that make the key, in order.
+        self.key_names = key_names
+        #: Key expression and an optional guard that tags booleans.
+        self.key = key
+        self.guard = guard
+        #: Default values by binding name.
+        self.defaults = defaults
+        #: Everything the source text depends on: default values are bound, not written.
+        self.source_key = (params, call, argt, kwd, key, guard, tuple(name for name, _ in defaults))
+
+    def __repr__(self) -> str:
+        return f"Shape(params={self.params!r}, key={self.key!r})"
 
 
 class NoShape(Exception):
     """The signature cannot be mirrored; the generic ``(*args, **kwargs)`` form is used."""
+
+
+#: Shapes by signature object and options. Signatures come from a per-function
+#: cache (``_method._signature``), so every instance of a class brings the
+#: same object; the entry holds it, so its id is not reused while cached.
+_shapes: dict[tuple[Any, ...], tuple[inspect.Signature | None, Shape]] = {}
+_MAX_CACHED = 4096
 
 
 def shape_of(
@@ -59,6 +83,25 @@ def shape_of(
     key_attrs: bool,
 ) -> Shape:
     """Work out the source pieces for *sig*, or the generic shape when it is None."""
+    cache_key = (id(sig), ignore, typed, custom_key, key_attrs)
+    found = _shapes.get(cache_key)
+    if found is not None and found[0] is sig:
+        return found[1]
+    shape = _shape_of(sig, ignore=ignore, typed=typed, custom_key=custom_key, key_attrs=key_attrs)
+    if len(_shapes) >= _MAX_CACHED:
+        _shapes.clear()  # functions made on the fly (lambdas per instance) must not grow it for ever
+    _shapes[cache_key] = (sig, shape)
+    return shape
+
+
+def _shape_of(
+    sig: inspect.Signature | None,
+    *,
+    ignore: frozenset[str],
+    typed: bool,
+    custom_key: bool,
+    key_attrs: bool,
+) -> Shape:
     if sig is None:
         generic = "*args, **kwargs"
         return Shape(
@@ -259,6 +302,9 @@ def _counted(hit: str, raises: bool) -> tuple[str, str]:
 
 _factories: dict[str, Callable[..., Any]] = {}
 _factories_lock = threading.Lock()
+#: (factory, its argument names) by everything the source depends on: an
+#: instance finds its factory without rendering the template again.
+_built: dict[tuple[Any, ...], tuple[Callable[..., Any], tuple[str, ...]]] = {}
 
 
 def build(
@@ -275,11 +321,33 @@ def build(
     Returns the callable, a key function with the same signature, and a
     getter and setter for its hit counter.
     """
+    cache_key = (shape.source_key, hit, lock_on_hit, is_async, raises, tuple(bindings))
+    found = _built.get(cache_key)
+    if found is None:
+        found = _built[cache_key] = _factory(
+            shape, hit=hit, lock_on_hit=lock_on_hit, is_async=is_async, raises=raises, bindings=bindings
+        )
+    factory, names = found
+    if shape.defaults:
+        values = dict(bindings)
+        values.update(shape.defaults)
+        return factory(*[values[n] for n in names])  # type: ignore[no-any-return]
+    return factory(*[bindings[n] for n in names])  # type: ignore[no-any-return]
+
+
+def _factory(
+    shape: Shape,
+    *,
+    hit: str,
+    lock_on_hit: bool,
+    is_async: bool,
+    raises: bool,
+    bindings: dict[str, Any],
+) -> tuple[Callable[..., Any], tuple[str, ...]]:
+    """Render and compile the factory for one shape; its argument names, in order."""
     if lock_on_hit:
         hit = "with _pc_lock:\n" + textwrap.indent(hit, "    ")
-    values = {k: v for k, v in bindings.items() if k not in GLOBALS}
-    values.update(shape.defaults)
-    names = sorted(values)
+    names = sorted({k for k in bindings if k not in GLOBALS} | {name for name, _ in shape.defaults})
     await_ = "await " if is_async else ""
     hit, uncount = _counted(hit, raises)
 
@@ -325,4 +393,4 @@ def build(
             if factory is None:
                 exec(compile(source, "<proxycache cached method>", "exec"), GLOBALS)
                 factory = _factories[source] = GLOBALS["_pc_factory"]
-    return factory(*[values[n] for n in names])  # type: ignore[no-any-return]
+    return factory, tuple(names)

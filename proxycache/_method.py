@@ -647,8 +647,7 @@ def make_cached(
         call = target
         sig_target = target
         drop_first = False
-    signature = _signature(sig_target, drop_first)
-    is_async = _is_async(sig_target)
+    signature, is_async = _cached_signature(sig_target, drop_first)
     if not qualname:
         found = getattr(target, "__qualname__", None)
         qualname = found if isinstance(found, str) else name
@@ -692,20 +691,84 @@ def _dress(state: CachedMethod, target: Any, wrapped: Any, name: str, qualname: 
     annotations = getattr(target, "__annotations__", None)
     if isinstance(annotations, dict):
         fn.__annotations__ = dict(annotations)
-    fn.__wrapped__ = wrapped
-    fn.__proxycache__ = state
-    fn.cache_info = state.cache_info
-    fn.cache_stats = state.cache_stats
-    fn.cache_clear = state.cache_clear
-    fn.cache_parameters = state.cache_parameters
-    fn.cache_invalidate = state.cache_invalidate
-    fn.cache_refresh = state.cache_refresh
+    # One dict, not eight attribute stores: this runs for every instance.
+    fn.__dict__ = {
+        "__wrapped__": wrapped,
+        "__proxycache__": state,
+        "cache_info": state.cache_info,
+        "cache_stats": state.cache_stats,
+        "cache_clear": state.cache_clear,
+        "cache_parameters": state.cache_parameters,
+        "cache_invalidate": state.cache_invalidate,
+        "cache_refresh": state.cache_refresh,
+    }
     return fn
 
 
 def method_signature(func: Any) -> inspect.Signature | None:
     """The signature of a plain method without its first (self) parameter, or None."""
     return _signature(func, drop_first=True)
+
+
+#: Signatures of plain functions, per function: working one out is the
+#: costliest part of setting up a cached method, and every instance of a class
+#: asks for the same ones. An entry is used while the function's code and
+#: defaults are the ones it was made from.
+_signatures: weakref.WeakKeyDictionary[Any, tuple[Any, Any, Any, inspect.Signature | None, bool]] = (
+    weakref.WeakKeyDictionary()
+)
+_FunctionType = type(_signature_probe := lambda: None)
+del _signature_probe
+_MethodType = type(CacheInfo.__repr__.__get__(CacheInfo(0, 0, 0, 0)))
+
+
+def _cached_signature(target: Any, drop_first: bool) -> tuple[inspect.Signature | None, bool]:
+    """``(_signature(target, drop_first), _is_async(target))``, from the cache for plain functions and methods."""
+    func = target
+    bound = type(target) is _MethodType
+    if bound:
+        func = target.__func__
+    if (
+        type(func) is not _FunctionType
+        or (bound and drop_first)
+        or "__signature__" in func.__dict__
+        or "_partialmethod" in func.__dict__
+    ):
+        return _signature(target, drop_first), _is_async(target)
+    code, defaults, kwdefaults = func.__code__, func.__defaults__, func.__kwdefaults__
+    entry = _signatures.get(func)
+    if entry is None or entry[0] is not code or entry[1] is not defaults or entry[2] is not kwdefaults:
+        entry = _signatures[func] = (code, defaults, kwdefaults, _signature(func, False), _is_async(func))
+    sig, is_async = entry[3], entry[4]
+    if bound or drop_first:
+        sig = _without_first(sig, bound)
+    return sig, is_async
+
+
+#: The signature without its first parameter, per signature object and way of
+#: dropping it (see _signatures; the entry holds the object, so its id stays its own).
+_dropped: dict[tuple[int, bool], tuple[inspect.Signature, inspect.Signature | None]] = {}
+
+
+def _without_first(sig: inspect.Signature | None, bound: bool) -> inspect.Signature | None:
+    """*sig* as a bound method's (``bound``, as ``inspect.signature`` has it) or as ``_signature`` drops self."""
+    if sig is None:
+        return None
+    found = _dropped.get((id(sig), bound))
+    if found is not None and found[0] is sig:
+        return found[1]
+    params = list(sig.parameters.values())
+    dropped: inspect.Signature | None
+    if params and params[0].kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        dropped = sig.replace(parameters=params[1:])
+    elif bound and params and params[0].kind is inspect.Parameter.VAR_POSITIONAL:
+        dropped = sig  # self arrives in *args
+    else:
+        dropped = None  # inspect.signature raises for such a bound method; _signature gives up
+    if len(_dropped) >= 4096:
+        _dropped.clear()
+    _dropped[(id(sig), bound)] = (sig, dropped)
+    return dropped
 
 
 def _signature(target: Any, drop_first: bool) -> inspect.Signature | None:
