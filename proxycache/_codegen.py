@@ -14,6 +14,7 @@ and instantiated per instance by calling a small factory with the bindings.
 from __future__ import annotations
 
 import inspect
+import keyword
 import re
 import textwrap
 import threading
@@ -28,7 +29,8 @@ _P = inspect.Parameter
 class Shape:
     """What the generated source depends on (a plain class: a dataclass costs at import)."""
 
-    __slots__ = ("argt", "call", "defaults", "guard", "key", "key_names", "kwd", "params", "source_key")
+    __slots__ = ("argt", "call", "defaults", "guard", "key", "key_names", "kwd", "params", "postlude", "prelude",
+                 "source_key")
 
     def __init__(
         self,
@@ -41,6 +43,7 @@ class Shape:
         key: str,
         guard: str,
         defaults: tuple[tuple[str, Any], ...],
+        attrs: tuple[str, str] = ("", ""),
     ) -> None:
         #: Source text of the parameter list, e.g. ``"a, b=_pc_d1, *, c"``.
         self.params = params
@@ -56,8 +59,11 @@ class Shape:
         self.guard = guard
         #: Default values by binding name.
         self.defaults = defaults
+        #: Lines run before the key expression (reading the key_attrs values),
+        #: and after the guard (joining them to the key).
+        self.prelude, self.postlude = attrs
         #: Everything the source text depends on: default values are bound, not written.
-        self.source_key = (params, call, argt, kwd, key, guard, tuple(name for name, _ in defaults))
+        self.source_key = (params, call, argt, kwd, key, guard, attrs, tuple(name for name, _ in defaults))
 
     def __repr__(self) -> str:
         return f"Shape(params={self.params!r}, key={self.key!r})"
@@ -80,9 +86,12 @@ def shape_of(
     ignore: frozenset[str],
     typed: bool,
     custom_key: bool,
-    key_attrs: bool,
+    key_attrs: bool | tuple[str, ...],
 ) -> Shape:
-    """Work out the source pieces for *sig*, or the generic shape when it is None."""
+    """Work out the source pieces for *sig*, or the generic shape when it is None.
+
+    *key_attrs* are the ``key_attrs`` names, in key order (True: some, read by ``_pc_attrs``).
+    """
     cache_key = (id(sig), ignore, typed, custom_key, key_attrs)
     found = _shapes.get(cache_key)
     if found is not None and found[0] is sig:
@@ -100,7 +109,7 @@ def _shape_of(
     ignore: frozenset[str],
     typed: bool,
     custom_key: bool,
-    key_attrs: bool,
+    key_attrs: bool | tuple[str, ...],
 ) -> Shape:
     if sig is None:
         generic = "*args, **kwargs"
@@ -110,9 +119,10 @@ def _shape_of(
             argt="args",
             kwd="kwargs",
             key_names=("*args", "**kwargs"),
-            key=_wrap_key(f"_pc_generic_key(args, kwargs, {typed})", custom_key, key_attrs, generic),
+            key=_wrap_key(f"_pc_generic_key(args, kwargs, {typed})", custom_key, generic),
             guard="",
             defaults=(),
+            attrs=_attrs_code(key_attrs),
         )
     parts: list[str] = []
     call: list[str] = []
@@ -178,7 +188,7 @@ def _shape_of(
             else:
                 guards.append(f"{name} is True or {name} is False")
     call_src = ", ".join(call)
-    if len(key) == 1 and not key_attrs:
+    if len(key) == 1:
         key_src = key[0]
         guard = f"if {guards[0]}:\n    _pc_key = (_pc_BOOL, _pc_key)" if guards else ""
     else:
@@ -192,18 +202,46 @@ def _shape_of(
         argt="(" + "".join(a + ", " for a in argt) + ")",
         kwd="{" + ", ".join(kwd) + "}",
         key_names=tuple(key_names),
-        key=_wrap_key(key_src, custom_key, key_attrs, call_src),
+        key=_wrap_key(key_src, custom_key, call_src),
         guard=guard,
         defaults=tuple(defaults),
+        attrs=_attrs_code(key_attrs),
     )
 
 
-def _wrap_key(key_src: str, custom_key: bool, key_attrs: bool, call_src: str) -> str:
+def _wrap_key(key_src: str, custom_key: bool, call_src: str) -> str:
     if custom_key:
         key_src = f"_pc_userkey({call_src})"
-    if key_attrs:
-        key_src = f"({key_src}, _pc_attrs())"
     return key_src
+
+
+def _attrs_code(key_attrs: bool | tuple[str, ...]) -> tuple[str, str]:
+    """Lines that read the ``key_attrs`` values first, and the line that joins them to the key last.
+
+    The key is then ``(arguments' key, value, ...)``: one flat tuple, so a
+    hit builds and hashes one tuple, and the arguments' key is the same
+    (booleans tagged) as without ``key_attrs``. With the names known, the
+    values are read inline from ``_pc_owner()`` (the function that returns
+    the object they belong to): attribute reads the interpreter specializes,
+    no Python frame and no comprehension (which would make a function object
+    on every call). A missing attribute goes to ``_pc_attrs``, which raises
+    the error that names it. With a bare True (names unknown), ``_pc_attrs``
+    reads them all.
+    """
+    if key_attrs is False or not key_attrs:
+        return "", ""
+    if key_attrs is True or any(keyword.iskeyword(name) for name in key_attrs):
+        return "_pc_av = _pc_attrs()\n", "_pc_key = (_pc_key, *_pc_av)\n"
+    names = [f"_pc_a{i}" for i in range(len(key_attrs))]
+    targets = "".join(n + ", " for n in names)
+    if len(key_attrs) == 1:
+        read = f"    _pc_a0 = _pc_owner().{key_attrs[0]}\n"
+    else:
+        read = "    _pc_obj = _pc_owner()\n" + "".join(
+            f"    {n} = _pc_obj.{attr}\n" for n, attr in zip(names, key_attrs, strict=True)
+        )
+    prelude = f"try:\n{read}except AttributeError:\n    {targets}= _pc_attrs()\n"
+    return prelude, f"_pc_key = (_pc_key, {targets})\n"
 
 
 _TEMPLATE = '''\
@@ -214,16 +252,16 @@ def _pc_factory({factory_args}):
 
     {async_}def _pc_careful({params}):
         nonlocal _pc_hits
-        _pc_key = {key}
+{prelude}        _pc_key = {key}
 {guard}
-        if _pc_flag:
+{postlude}        if _pc_flag:
             return {await_}_pc_slow(_pc_FLAGGED, _pc_key, {argt}, {kwd})
 {lookup}
 {front}
     def _pc_keyof({params}):
-        _pc_key = {key}
+{prelude}        _pc_key = {key}
 {guard}
-        return _pc_key
+{postlude}        return _pc_key
 
     def _pc_get_hits():
         return int(_pc_hits)
@@ -363,7 +401,7 @@ def _factory(
         )
 
     front = "    _pc_cached = _pc_careful\n"
-    if shape.key.isidentifier():
+    if shape.key.isidentifier() and not shape.prelude:  # key_attrs join the key: no front
         rare = f"{shape.key} is True or {shape.key} is False or _pc_flag" if shape.guard else "_pc_flag"
         front = _FRONT.format(
             async_="async " if is_async else "",
@@ -380,6 +418,8 @@ def _factory(
         await_=await_,
         params=shape.params,
         key=shape.key,
+        prelude=textwrap.indent(shape.prelude, " " * 8),
+        postlude=textwrap.indent(shape.postlude, " " * 8),
         guard=textwrap.indent(shape.guard, " " * 8) if shape.guard else "",
         argt=shape.argt,
         kwd=shape.kwd,

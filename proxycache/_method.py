@@ -201,12 +201,12 @@ class CachedMethod:
                 ignore=options.ignore,
                 typed=options.typed,
                 custom_key=options.key is not None,
-                key_attrs=bool(options.key_attrs),
+                key_attrs=options.key_attrs or (),
             )
         except _codegen.NoShape:
             shape = _codegen.shape_of(
                 None, ignore=options.ignore, typed=options.typed,
-                custom_key=options.key is not None, key_attrs=bool(options.key_attrs),
+                custom_key=options.key is not None, key_attrs=options.key_attrs or (),
             )
         self.key_names = shape.key_names
         key_attrs = options.key_attrs or ()
@@ -216,6 +216,7 @@ class CachedMethod:
             "_pc_slow": self._aslow if is_async else self._slow,
             "_pc_userkey": options.key,
             "_pc_attrs": _attrs_reader(attrs_of, key_attrs) if key_attrs and attrs_of else None,
+            "_pc_owner": attrs_of,
         }
         self.func, self.keyof, self._get_hits, self._set_hits = _codegen.build(
             shape,
@@ -282,15 +283,15 @@ class CachedMethod:
 
         Reads the key's layout as ``_codegen.shape_of`` builds it: one bare
         value for a single parameter, else one item per parameter (each
-        followed by its type when typed), paired with the key_attrs values.
+        followed by its type when typed), followed by the key_attrs values.
         """
         options = self.options
         if options.key is not None:
             return None  # the user's key function decides the layout
         key_attrs = options.key_attrs or ()
         attr_values: tuple[Any, ...] = ()
-        if key_attrs and type(key) is tuple and len(key) == 2:
-            key, attr_values = key
+        if key_attrs and type(key) is tuple and len(key) == 1 + len(key_attrs):
+            key, attr_values = key[0], key[1:]
         names = self.key_names
         if len(names) == 1 and not options.typed:
             parts: tuple[Any, ...] = (key,)
