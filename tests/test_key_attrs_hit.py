@@ -72,9 +72,12 @@ def test_an_attribute_named_like_a_keyword() -> None:
 
 
 def test_an_unkeyable_attribute_is_named() -> None:
+    class Unhashable:
+        __hash__ = None  # type: ignore[assignment]
+
     class D:
         def __init__(self) -> None:
-            self.user = ["not", "hashable", object()]
+            self.user = Unhashable()
 
         @cached_method(key_attrs=["user"])
         def get(self, x: int) -> int:
