@@ -29,8 +29,20 @@ _P = inspect.Parameter
 class Shape:
     """What the generated source depends on (a plain class: a dataclass costs at import)."""
 
-    __slots__ = ("argt", "call", "defaults", "guard", "key", "key_names", "kwd", "params", "postlude", "prelude",
-                 "source_key")
+    __slots__ = (
+        "argt",
+        "built",
+        "call",
+        "defaults",
+        "guard",
+        "key",
+        "key_names",
+        "kwd",
+        "params",
+        "postlude",
+        "prelude",
+        "source_key",
+    )
 
     def __init__(
         self,
@@ -64,6 +76,8 @@ class Shape:
         self.prelude, self.postlude = attrs
         #: Everything the source text depends on: default values are bound, not written.
         self.source_key = (params, call, argt, kwd, key, guard, attrs, tuple(name for name, _ in defaults))
+        #: build()'s factories for this shape, by what the storage and options add to the source.
+        self.built: dict[tuple[Any, ...], Any] = {}
 
     def __repr__(self) -> str:
         return f"Shape(params={self.params!r}, key={self.key!r})"
@@ -245,7 +259,8 @@ def _attrs_code(key_attrs: bool | tuple[str, ...]) -> tuple[str, str]:
 
 
 _TEMPLATE = '''\
-def _pc_factory({factory_args}):
+def _pc_factory(_pc_bindings):
+{unpack}
     # A float: adding 1.0 reuses a freed float object, adding 1 to an int
     # past 256 allocates one; the counter is the costliest line of a hit.
     _pc_hits = 0.0
@@ -340,9 +355,10 @@ def _counted(hit: str, raises: bool) -> tuple[str, str]:
 
 _factories: dict[str, Callable[..., Any]] = {}
 _factories_lock = threading.Lock()
-#: (factory, its argument names) by everything the source depends on: an
-#: instance finds its factory without rendering the template again.
-_built: dict[tuple[Any, ...], tuple[Callable[..., Any], tuple[str, ...]]] = {}
+#: Factories by everything the source depends on: an instance finds its
+#: factory without rendering the template again. A factory takes the
+#: bindings dict and reads the names it uses from it.
+_built: dict[tuple[Any, ...], Callable[[dict[str, Any]], Any]] = {}
 
 
 def build(
@@ -359,18 +375,22 @@ def build(
     Returns the callable, a key function with the same signature, and a
     getter and setter for its hit counter.
     """
-    cache_key = (shape.source_key, hit, lock_on_hit, is_async, raises, tuple(bindings))
-    found = _built.get(cache_key)
-    if found is None:
-        found = _built[cache_key] = _factory(
-            shape, hit=hit, lock_on_hit=lock_on_hit, is_async=is_async, raises=raises, bindings=bindings
-        )
-    factory, names = found
+    # Per shape, then by what the storage and options add: hashing the
+    # shape's whole source key on every instance would cost more than the rest.
+    cache_key = (hit, lock_on_hit, is_async, raises, tuple(bindings))
+    factory = shape.built.get(cache_key)
+    if factory is None:
+        full_key = (shape.source_key, *cache_key)
+        factory = _built.get(full_key)
+        if factory is None:
+            factory = _built[full_key] = _factory(
+                shape, hit=hit, lock_on_hit=lock_on_hit, is_async=is_async, raises=raises, bindings=bindings
+            )
+        shape.built[cache_key] = factory
     if shape.defaults:
-        values = dict(bindings)
-        values.update(shape.defaults)
-        return factory(*[values[n] for n in names])  # type: ignore[no-any-return]
-    return factory(*[bindings[n] for n in names])  # type: ignore[no-any-return]
+        bindings = dict(bindings)
+        bindings.update(shape.defaults)
+    return factory(bindings)  # type: ignore[no-any-return]
 
 
 def _factory(
@@ -381,8 +401,8 @@ def _factory(
     is_async: bool,
     raises: bool,
     bindings: dict[str, Any],
-) -> tuple[Callable[..., Any], tuple[str, ...]]:
-    """Render and compile the factory for one shape; its argument names, in order."""
+) -> Callable[[dict[str, Any]], Any]:
+    """Render and compile the factory for one shape."""
     if lock_on_hit:
         hit = "with _pc_lock:\n" + textwrap.indent(hit, "    ")
     names = sorted({k for k in bindings if k not in GLOBALS} | {name for name, _ in shape.defaults})
@@ -413,7 +433,7 @@ def _factory(
             lookup=lookup(re.sub(r"\b_pc_key\b", shape.key, hit), shape.key),
         )
     source = _TEMPLATE.format(
-        factory_args=", ".join(names),
+        unpack="".join(f"    {n} = _pc_bindings[{n!r}]\n" for n in names),
         async_="async " if is_async else "",
         await_=await_,
         params=shape.params,
@@ -433,4 +453,4 @@ def _factory(
             if factory is None:
                 exec(compile(source, "<proxycache cached method>", "exec"), GLOBALS)
                 factory = _factories[source] = GLOBALS["_pc_factory"]
-    return factory, tuple(names)
+    return factory

@@ -714,13 +714,18 @@ def method_signature(func: Any) -> inspect.Signature | None:
 #: Signatures of plain functions, per function: working one out is the
 #: costliest part of setting up a cached method, and every instance of a class
 #: asks for the same ones. An entry is used while the function's code and
-#: defaults are the ones it was made from.
-_signatures: weakref.WeakKeyDictionary[Any, tuple[Any, Any, Any, inspect.Signature | None, bool]] = (
-    weakref.WeakKeyDictionary()
-)
+#: defaults are the ones it was made from: ``[code, defaults, kwdefaults,
+#: is_async, signature, as a bound method's, without self]`` (the last two
+#: filled on first use).
+_signatures: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
+# Read through the underlying dict: WeakKeyDictionary.get is a Python call,
+# and weakref.ref(func) hands back the function's existing reference.
+_signatures_data: dict[Any, list[Any]] = _signatures.data  # type: ignore[attr-defined]
+_weakref = weakref.ref
 _FunctionType = type(_signature_probe := lambda: None)
 del _signature_probe
 _MethodType = type(CacheInfo.__repr__.__get__(CacheInfo(0, 0, 0, 0)))
+_UNSET: Any = object()
 
 
 def _cached_signature(target: Any, drop_first: bool) -> tuple[inspect.Signature | None, bool]:
@@ -729,47 +734,42 @@ def _cached_signature(target: Any, drop_first: bool) -> tuple[inspect.Signature 
     bound = type(target) is _MethodType
     if bound:
         func = target.__func__
-    if (
-        type(func) is not _FunctionType
-        or (bound and drop_first)
-        or "__signature__" in func.__dict__
-        or "_partialmethod" in func.__dict__
-    ):
+    if type(func) is not _FunctionType or (bound and drop_first):
         return _signature(target, drop_first), _is_async(target)
-    code, defaults, kwdefaults = func.__code__, func.__defaults__, func.__kwdefaults__
-    entry = _signatures.get(func)
-    if entry is None or entry[0] is not code or entry[1] is not defaults or entry[2] is not kwdefaults:
-        entry = _signatures[func] = (code, defaults, kwdefaults, _signature(func, False), _is_async(func))
-    sig, is_async = entry[3], entry[4]
-    if bound or drop_first:
-        sig = _without_first(sig, bound)
-    return sig, is_async
-
-
-#: The signature without its first parameter, per signature object and way of
-#: dropping it (see _signatures; the entry holds the object, so its id stays its own).
-_dropped: dict[tuple[int, bool], tuple[inspect.Signature, inspect.Signature | None]] = {}
+    own = func.__dict__
+    if own and ("__signature__" in own or "_partialmethod" in own):
+        return _signature(target, drop_first), _is_async(target)
+    entry = _signatures_data.get(_weakref(func))
+    if (
+        entry is None
+        or entry[0] is not func.__code__
+        or entry[1] is not func.__defaults__
+        or entry[2] is not func.__kwdefaults__
+    ):
+        entry = [func.__code__, func.__defaults__, func.__kwdefaults__, _is_async(func), _signature(func, False),
+                 _UNSET, _UNSET]
+        _signatures[func] = entry
+    if bound:
+        if entry[5] is _UNSET:
+            entry[5] = _without_first(entry[4], True)
+        return entry[5], entry[3]
+    if drop_first:
+        if entry[6] is _UNSET:
+            entry[6] = _without_first(entry[4], False)
+        return entry[6], entry[3]
+    return entry[4], entry[3]
 
 
 def _without_first(sig: inspect.Signature | None, bound: bool) -> inspect.Signature | None:
     """*sig* as a bound method's (``bound``, as ``inspect.signature`` has it) or as ``_signature`` drops self."""
     if sig is None:
         return None
-    found = _dropped.get((id(sig), bound))
-    if found is not None and found[0] is sig:
-        return found[1]
     params = list(sig.parameters.values())
-    dropped: inspect.Signature | None
     if params and params[0].kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
-        dropped = sig.replace(parameters=params[1:])
-    elif bound and params and params[0].kind is inspect.Parameter.VAR_POSITIONAL:
-        dropped = sig  # self arrives in *args
-    else:
-        dropped = None  # inspect.signature raises for such a bound method; _signature gives up
-    if len(_dropped) >= 4096:
-        _dropped.clear()
-    _dropped[(id(sig), bound)] = (sig, dropped)
-    return dropped
+        return sig.replace(parameters=params[1:])
+    if bound and params and params[0].kind is inspect.Parameter.VAR_POSITIONAL:
+        return sig  # self arrives in *args
+    return None  # inspect.signature raises for such a bound method; _signature gives up
 
 
 def _signature(target: Any, drop_first: bool) -> inspect.Signature | None:
@@ -794,9 +794,14 @@ def _is_async(target: Any) -> bool:
     return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(target)
 
 
+_GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
+
+
 def uncacheable_reason(value: Any) -> str | None:
     """Why *value* (an attribute) must not be wrapped at all, or None."""
     func = getattr(value, "__func__", value)
+    if type(func) is _FunctionType and not func.__code__.co_flags & _GENERATOR_FLAGS:
+        return None  # the common case, without inspect's unwrapping (on every first access)
     if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
         return "it is a generator function (its results are one-shot iterators)"
     return None

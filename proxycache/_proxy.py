@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+from types import MethodType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import wrapt
@@ -167,7 +168,7 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T]):
 
     def _self_cache(self, name: str, method: Any) -> Any:
         cached = self._self_cached_call(name, method)
-        if inspect.isroutine(method):
+        if type(method) is MethodType or inspect.isroutine(method):  # the common case first: cheaper
             self.__self_setattr__(name, cached)
             return cached
         # A callable object (xmlrpc's _Method, a functools.partial): its calls
