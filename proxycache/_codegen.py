@@ -31,6 +31,7 @@ class Shape:
 
     __slots__ = (
         "argt",
+        "attr_names",
         "built",
         "call",
         "defaults",
@@ -55,7 +56,7 @@ class Shape:
         key: str,
         guard: str,
         defaults: tuple[tuple[str, Any], ...],
-        attrs: tuple[str, str] = ("", ""),
+        attrs: tuple[str, str, tuple[str, ...]] = ("", "", ()),
     ) -> None:
         #: Source text of the parameter list, e.g. ``"a, b=_pc_d1, *, c"``.
         self.params = params
@@ -73,7 +74,9 @@ class Shape:
         self.defaults = defaults
         #: Lines run before the key expression (reading the key_attrs values),
         #: and after the guard (joining them to the key).
-        self.prelude, self.postlude = attrs
+        self.prelude, self.postlude, _ = attrs
+        #: The key_attrs names when the front function may read them inline.
+        self.attr_names = attrs[2]
         #: Everything the source text depends on: default values are bound, not written.
         self.source_key = (params, call, argt, kwd, key, guard, attrs, tuple(name for name, _ in defaults))
         #: build()'s factories for this shape, by what the storage and options add to the source.
@@ -229,8 +232,9 @@ def _wrap_key(key_src: str, custom_key: bool, call_src: str) -> str:
     return key_src
 
 
-def _attrs_code(key_attrs: bool | tuple[str, ...]) -> tuple[str, str]:
-    """Lines that read the ``key_attrs`` values first, and the line that joins them to the key last.
+def _attrs_code(key_attrs: bool | tuple[str, ...]) -> tuple[str, str, tuple[str, ...]]:
+    """Lines that read the ``key_attrs`` values first, the line that joins them to the key last,
+    and the names when they can be read inline.
 
     The key is then ``(arguments' key, value, ...)``: one flat tuple, so a
     hit builds and hashes one tuple, and the arguments' key is the same
@@ -243,9 +247,9 @@ def _attrs_code(key_attrs: bool | tuple[str, ...]) -> tuple[str, str]:
     reads them all.
     """
     if key_attrs is False or not key_attrs:
-        return "", ""
+        return "", "", ()
     if key_attrs is True or any(keyword.iskeyword(name) for name in key_attrs):
-        return "_pc_av = _pc_attrs()\n", "_pc_key = (_pc_key, *_pc_av)\n"
+        return "_pc_av = _pc_attrs()\n", "_pc_key = (_pc_key, *_pc_av)\n", ()
     names = [f"_pc_a{i}" for i in range(len(key_attrs))]
     targets = "".join(n + ", " for n in names)
     if len(key_attrs) == 1:
@@ -255,7 +259,7 @@ def _attrs_code(key_attrs: bool | tuple[str, ...]) -> tuple[str, str]:
             f"    {n} = _pc_obj.{attr}\n" for n, attr in zip(names, key_attrs, strict=True)
         )
     prelude = f"try:\n{read}except AttributeError:\n    {targets}= _pc_attrs()\n"
-    return prelude, f"_pc_key = (_pc_key, {targets})\n"
+    return prelude, f"_pc_key = (_pc_key, {targets})\n", tuple(key_attrs)
 
 
 _TEMPLATE = '''\
@@ -297,7 +301,14 @@ _FRONT = """
         nonlocal _pc_hits
         if {rare}:
             return {await_}_pc_careful({call})
-{lookup}
+{read}{lookup}
+"""
+
+# With key_attrs, the front builds the flat key in one expression; a missing
+# attribute takes the careful way, which names it.
+_FRONT_READ = """        try:
+{lines}        except AttributeError:
+            return {await_}_pc_careful({call})
 """
 
 # The lookup both functions end with: a hit returns from inside the try (see
@@ -421,16 +432,28 @@ def _factory(
         )
 
     front = "    _pc_cached = _pc_careful\n"
-    if shape.key.isidentifier() and not shape.prelude:  # key_attrs join the key: no front
+    inline = shape.attr_names
+    if shape.key.isidentifier() and (not shape.prelude or inline):
         rare = f"{shape.key} is True or {shape.key} is False or _pc_flag" if shape.guard else "_pc_flag"
+        read = ""
+        if inline:
+            if len(inline) == 1:
+                lines = f"_pc_key = ({shape.key}, _pc_owner().{inline[0]})\n"
+            else:
+                lines = "_pc_obj = _pc_owner()\n" + f"_pc_key = ({shape.key}, {''.join(f'_pc_obj.{n}, ' for n in inline)})\n"
+            read = _FRONT_READ.format(lines=textwrap.indent(lines, " " * 12), await_=await_, call=shape.call)
+            front_lookup = lookup(hit, "_pc_key")
+        else:
+            # The argument itself is the key: no key variable on this path.
+            front_lookup = lookup(re.sub(r"\b_pc_key\b", shape.key, hit), shape.key)
         front = _FRONT.format(
             async_="async " if is_async else "",
             await_=await_,
             params=shape.params,
             rare=rare,
             call=shape.call,
-            # The argument itself is the key: no key variable on this path.
-            lookup=lookup(re.sub(r"\b_pc_key\b", shape.key, hit), shape.key),
+            read=read,
+            lookup=front_lookup,
         )
     source = _TEMPLATE.format(
         unpack="".join(f"    {n} = _pc_bindings[{n!r}]\n" for n in names),
