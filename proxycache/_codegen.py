@@ -440,7 +440,8 @@ def _factory(
             if len(inline) == 1:
                 lines = f"_pc_key = ({shape.key}, _pc_owner().{inline[0]})\n"
             else:
-                lines = "_pc_obj = _pc_owner()\n" + f"_pc_key = ({shape.key}, {''.join(f'_pc_obj.{n}, ' for n in inline)})\n"
+                values = "".join(f"_pc_obj.{n}, " for n in inline)
+                lines = f"_pc_obj = _pc_owner()\n_pc_key = ({shape.key}, {values})\n"
             read = _FRONT_READ.format(lines=textwrap.indent(lines, " " * 12), await_=await_, call=shape.call)
             front_lookup = lookup(hit, "_pc_key")
         else:
