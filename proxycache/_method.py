@@ -686,11 +686,13 @@ def _dress(state: CachedMethod, target: Any, wrapped: Any, name: str, qualname: 
     state.keyof.__name__, state.keyof.__qualname__ = name, qualname
     # Only real metadata is copied: dynamic objects (xmlrpc's remote methods)
     # answer any attribute, and reading one may even call the server.
-    module, doc = getattr(target, "__module__", None), getattr(target, "__doc__", None)
+    # A bound method answers these from its function: read them there, directly.
+    source = target.__func__ if type(target) is _MethodType else target
+    module, doc = getattr(source, "__module__", None), getattr(source, "__doc__", None)
     fn.__module__ = module if isinstance(module, str) else None
     fn.__doc__ = doc if isinstance(doc, str) else None
-    annotations = getattr(target, "__annotations__", None)
-    if isinstance(annotations, dict):
+    annotations = getattr(source, "__annotations__", None)
+    if isinstance(annotations, dict) and annotations:  # the generated function's own start empty
         fn.__annotations__ = dict(annotations)
     # One dict, not eight attribute stores: this runs for every instance.
     fn.__dict__ = {
@@ -809,5 +811,9 @@ def uncacheable_reason(value: Any) -> str | None:
 
 def state_of(func: Any) -> CachedMethod | None:
     """The :class:`CachedMethod` behind a cached callable, or None."""
+    if type(func) is _MethodType:
+        # Its function answers; asked through the method, a missing name
+        # raises (and formats) an AttributeError first: every first access asks.
+        func = func.__func__
     state = getattr(func, "__proxycache__", None)
     return state if isinstance(state, CachedMethod) else None
