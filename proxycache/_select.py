@@ -40,9 +40,22 @@ class Selection:
             self.include = tuple(top)
         self.exclude_fn: Callable[[str], bool] | None = exclude if callable(exclude) else None
         self.exclude: tuple[str, ...] = () if exclude is None or callable(exclude) else tuple(exclude)
+        self._wanted: dict[str, bool] = {}
 
     def wants(self, name: str) -> bool:
         """Whether a callable attribute *name* is to be cached."""
+        if self.include_fn is None and self.exclude_fn is None:
+            # Names and globs only: the answer per name never changes, and
+            # every new proxy of a class asks again for each method.
+            known = self._wanted.get(name)
+            if known is None:
+                if len(self._wanted) >= 4096:  # objects that answer any name (xmlrpc) must not grow it for ever
+                    self._wanted.clear()
+                known = self._wanted[name] = self._wants(name)
+            return known
+        return self._wants(name)
+
+    def _wants(self, name: str) -> bool:
         if is_dunder(name):
             return False
         if self._excluded(name):
@@ -55,6 +68,8 @@ class Selection:
 
     def nested_paths(self, name: str) -> list[str] | None:
         """Dotted paths below attribute *name*, when the include list reaches into it."""
+        if not self.nested:
+            return None
         if self._excluded(name):
             return None
         return self.nested.get(name)
