@@ -115,3 +115,34 @@ def test_decorated_and_plain_methods_of_one_function_share_nothing_they_should_n
     assert a.get(1) == ("a", 1)
     assert b.get(1) == ("b", 1)
     assert a.get.cache_info().misses == 1
+
+
+def test_selection_by_predicate_is_asked_every_time() -> None:
+    class C:
+        def a(self) -> int:
+            return 1
+
+    allowed = {"a"}
+    opts: dict[str, Any] = {"include": lambda name: name in allowed}
+    first = CachedProxy(C(), **opts)
+    assert first.a.cache_info().hits == 0  # cached
+    allowed.clear()
+    second = CachedProxy(C(), **opts)
+    assert not hasattr(second.a, "cache_info")  # the predicate now says no
+
+
+def test_selection_by_name_is_the_same_for_every_proxy() -> None:
+    class C:
+        def a(self) -> int:
+            return 1
+
+        def b(self) -> int:
+            return 2
+
+    for _ in range(3):
+        p = CachedProxy(C(), exclude=["b"])
+        assert hasattr(p.a, "cache_info")
+        assert not hasattr(p.b, "cache_info")
+        q = CachedProxy(C(), include=["b"])
+        assert not hasattr(q.a, "cache_info")
+        assert hasattr(q.b, "cache_info")
