@@ -19,24 +19,31 @@ import re
 import statistics
 import sys
 import sysconfig
+import tempfile
 import timeit
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import callgrind, importtime, memory, servers
 from . import cases as c
-from . import memory, servers
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 README = HERE / "README.md"
-GROUPS = ("hit", "keyword", "unhashable", "miss", "policy", "store")
+#: Where results go unless --json says otherwise: outside the checkout.
+DEFAULT_JSON = Path(tempfile.gettempdir()) / "proxycache-bench" / "latest.json"
+GROUPS = ("hit", "keyword", "unhashable", "key_attrs", "args3", "miss", "evict", "policy", "setup", "store")
 TITLES = {
     "hit": "Cache hit, one positional argument, default options (ratio to the floor)",
     "keyword": "Hit with a keyword argument (ratio to the same entry point's positional hit)",
-    "unhashable": "Hit with an unhashable argument (a dict; ratio to the floor)",
-    "miss": "Miss: ns added over the bare call (each miss also evicts one entry)",
+    "unhashable": "Hit with an unhashable argument (a dict; ratio to the same entry point's default hit)",
+    "key_attrs": "Hit with key_attrs=['user'] (ratio to the same entry point's default hit)",
+    "args3": "Hit with three positional arguments (ratio to lru_cache with three arguments)",
+    "miss": "Miss over the bare call (each also evicts, maxsize=128; ratio of what each adds to cachetools')",
+    "evict": "Evicting miss by policy, maxsize=1000, over the bare call (ratio to cachetools, same policy)",
     "policy": "Other policies (ratio to cachetools.cachedmethod with the same policy)",
+    "setup": "Per-instance setup (first access over making the instance; ratio to the lru_cache wrap)",
     "store": "Shared stores (ratio to the store's raw get plus deserialization)",
 }
 
@@ -114,18 +121,29 @@ def run(cases: list[c.Case], *, rounds: int, budget: float, seed: int, progress:
             progress.show(f"[bench] round {r + 1}/{rounds}  case {j}/{len(order)}: {case.id}", step=j == 1)
             case.samples.append(timer.timeit(number) / number * 1e9)
     progress.done()
-    by_id = {case.id: case for case, _, _ in ready}
-    for case, _, _ in ready:
-        ref = by_id.get(case.ref) if case.ref else None
-        if case.ref and ref is None:
-            case.note = case.note or f"reference {case.ref} did not run"
-            continue
-        if ref is not None:
-            if case.kind == "delta":
-                case.ratios = [a - b for a, b in zip(case.samples, ref.samples, strict=False)]
-            else:
-                case.ratios = [a / b for a, b in zip(case.samples, ref.samples, strict=False)]
+    relate([case for case, _, _ in ready])
     return [case for case, _, _ in ready]
+
+
+def relate(ran: list[c.Case]) -> None:
+    """Fill each case's net values (its base taken off) and ratios to its reference, round by round."""
+    by_id = {case.id: case for case in ran}
+    for case in ran:
+        for dep in (case.base, case.ref):
+            if dep and dep not in by_id:
+                case.note = case.note or f"reference {dep} did not run"
+        if case.note.startswith("reference"):
+            continue
+        case.net = net_of(case, by_id)
+        if case.ref:
+            ref_net = net_of(by_id[case.ref], by_id)
+            case.ratios = [a / b for a, b in zip(case.net, ref_net, strict=False) if b > 0]
+
+
+def net_of(case: c.Case, by_id: dict[str, c.Case]) -> list[float]:
+    if case.base is None or case.base not in by_id:
+        return list(case.samples)
+    return [a - b for a, b in zip(case.samples, by_id[case.base].samples, strict=False)]
 
 
 # -- results ------------------------------------------------------------------
@@ -142,10 +160,11 @@ def rows_of(cases: list[c.Case]) -> list[dict[str, Any]]:
             "stmt": case.stmt,
             "ref": case.ref,
             "ref_label": labels.get(case.ref or "", case.ref),
-            "kind": case.kind,
+            "base": case.base,
             "target": case.target,
             "note": case.note,
             "ns": None,
+            "net_ns": None,
             "ratio": None,
             "met": None,
         }
@@ -154,12 +173,14 @@ def rows_of(cases: list[c.Case]) -> list[dict[str, Any]]:
             q = statistics.quantiles(case.samples, n=4) if len(case.samples) > 1 else [case.samples[0]] * 3
             row["ns_q1"], row["ns_q3"] = round(q[0], 1), round(q[2], 1)
             row["rounds"] = len(case.samples)
+        if case.base and case.net:
+            row["net_ns"] = round(statistics.median(case.net), 1)
         if case.ratios:
             value = statistics.median(case.ratios)
-            row["ratio"] = round(value, 1 if case.kind == "delta" else 3)
+            row["ratio"] = round(value, 3)
             if case.target is not None:
                 row["met"] = value <= case.target
-        elif case.ref is None and case.samples and case.kind == "ratio":
+        elif case.ref is None and case.samples and not case.note:
             row["ratio"] = 1.0
         rows.append(row)
     return rows
@@ -168,9 +189,12 @@ def rows_of(cases: list[c.Case]) -> list[dict[str, Any]]:
 def _ratio_text(row: dict[str, Any]) -> str:
     if row["ratio"] is None:
         return "-"
-    if row["kind"] == "delta":
-        return f"+{row['ratio']:.0f} ns"
     return f"{row['ratio']:.2f}x"
+
+
+def _net_text(row: dict[str, Any], unit: str = "ns") -> str:
+    key = "net_ns" if unit == "ns" else "net"
+    return f"+{row[key]:.0f}" if row.get(key) is not None else ""
 
 
 def _target_text(row: dict[str, Any]) -> tuple[str, str]:
@@ -187,13 +211,13 @@ def text_table(rows: list[dict[str, Any]]) -> str:
         if not members:
             continue
         out.append(f"\n{TITLES[group]}")
-        out.append(f"  {'case':<52} {'ns/call':>9} {'ratio':>9} {'target':>8} {'met':>4}")
+        out.append(f"  {'case':<60} {'ns/call':>9} {'net ns':>8} {'ratio':>7} {'target':>8} {'met':>4}")
         for row in members:
             ns = f"{row['ns']:.1f}" if row["ns"] is not None else "-"
             target, met = _target_text(row)
-            line = f"  {row['label']:<52} {ns:>9} {_ratio_text(row):>9} {target:>8} {met:>4}"
+            line = f"  {row['label']:<60} {ns:>9} {_net_text(row):>8} {_ratio_text(row):>7} {target:>8} {met:>4}"
             if row["note"] and row["ns"] is None:
-                line = f"  {row['label']:<52} {row['note']}"
+                line = f"  {row['label']:<60} {row['note']}"
             out.append(line)
     return "\n".join(out)
 
@@ -209,13 +233,15 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         members = [r for r in rows if r["group"] == group]
         if not members:
             continue
-        out += [f"**{TITLES[group]}**", "", "| case | ns/call | ratio | target | met |", "|---|---:|---:|---:|:-:|"]
+        out += [f"**{TITLES[group]}**", "", "| case | ns/call | net ns | ratio | target | met |",
+                "|---|---:|---:|---:|---:|:-:|"]
         for row in members:
             if row["ns"] is None:
-                out.append(f"| {_md(row['label'])} | - | - | | {_md(row['note'])} |")
+                out.append(f"| {_md(row['label'])} | - | | - | | {_md(row['note'])} |")
                 continue
             target, met = _target_text(row)
-            out.append(f"| {_md(row['label'])} | {row['ns']:.1f} | {_ratio_text(row)} | {target} | {met} |")
+            out.append(f"| {_md(row['label'])} | {row['ns']:.1f} | {_net_text(row)} | {_ratio_text(row)} "
+                       f"| {target} | {met} |")
         out.append("")
     return "\n".join(out)
 
@@ -274,9 +300,9 @@ def draw_png(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     def members_of(group: str) -> list[dict[str, Any]]:
-        return [r for r in rows if r["group"] == group and r["ratio"] is not None and r["kind"] == "ratio"]
+        return [r for r in rows if r["group"] == group and r["ratio"] is not None and r["base"] is None]
 
-    panels = [g for g in ("hit", "policy", "keyword", "store") if members_of(g)]
+    panels = [g for g in ("hit", "policy", "keyword", "key_attrs", "store") if members_of(g)]
     heights = [len(members_of(g)) + 2 for g in panels]
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 0.32 * sum(heights)), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
@@ -323,12 +349,17 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, help="interleaved rounds (default 21, quick 3)")
     p.add_argument("--budget", type=float, help="seconds per timed sample (default 0.02, quick 0.002)")
     p.add_argument("--groups", help=f"comma-separated subset of: {','.join(GROUPS)}")
-    p.add_argument("--json", type=Path, help="write JSON here (default: results/latest.json after a full run)")
+    p.add_argument("--json", type=Path, help=f"write JSON here (default: {DEFAULT_JSON}; the checkout's "
+                   "results/latest.json is only written when named)")
     p.add_argument("--markdown", type=Path, help="also write the tables as Markdown here")
     p.add_argument("--png", type=Path, help="draw a bar chart of the ratios to this PNG (needs matplotlib)")
     p.add_argument("--update-readme", action="store_true", help="put the tables into benchmarks/README.md")
     p.add_argument("--no-redis", action="store_true", help="skip the Redis case (no redis-server is started)")
     p.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
+    p.add_argument("--no-import", action="store_true", help="skip the import-time measurement")
+    p.add_argument("--callgrind", action="store_true",
+                   help="also count machine instructions per call under valgrind's callgrind (a few minutes)")
+    p.add_argument("--no-timing", action="store_true", help="skip the wall-clock timing (with --callgrind)")
     p.add_argument("--seed", type=int, default=7, help="seed of the per-round shuffle")
     p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     args = p.parse_args(argv)
@@ -338,8 +369,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
             p.error(f"--groups: unknown {', '.join(sorted(unknown))}; choose from {', '.join(GROUPS)}")
     if args.rounds is not None and args.rounds < 1:
         p.error("--rounds must be at least 1")
-    if args.update_readme and (args.quick or args.groups):
-        p.error("--update-readme publishes results: run it without --quick and --groups")
+    if args.update_readme and (args.quick or args.groups or args.no_timing):
+        p.error("--update-readme publishes results: run it without --quick, --groups and --no-timing")
     return args
 
 
@@ -348,16 +379,31 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     rounds = args.rounds or (3 if args.quick else 21)
     budget = args.budget or (0.002 if args.quick else 0.02)
     groups = set(args.groups.split(",")) if args.groups else None
-    # Only a full run replaces the published results.
-    json_path = args.json or (None if args.quick or groups else RESULTS / "latest.json")
+    json_path = args.json or DEFAULT_JSON
     progress = Progress(enabled=not args.quiet)
-    want_redis = not args.no_redis and (groups is None or "store" in groups)
-    with servers.redis_server() if want_redis else contextlib.nullcontext() as redis_url:
-        cases = c.all_cases(redis_url, groups)
-        ran = run(cases, rounds=rounds, budget=budget, seed=args.seed, progress=progress)
-        if want_redis and redis_url is None:
-            print("note: no redis-server (or no redis package): the Redis case was skipped", file=sys.stderr)
+    cases: list[c.Case] = []
+    ran: list[c.Case] = []
+    if not args.no_timing:
+        want_redis = not args.no_redis and (groups is None or "store" in groups)
+        with servers.redis_server() if want_redis else contextlib.nullcontext() as redis_url:
+            cases = c.all_cases(redis_url, groups)
+            ran = run(cases, rounds=rounds, budget=budget, seed=args.seed, progress=progress)
+            if want_redis and redis_url is None:
+                print("note: no redis-server (or no redis package): the Redis case was skipped", file=sys.stderr)
     rows = rows_of(cases)
+    counted: list[dict[str, Any]] = []
+    if args.callgrind:
+        why = callgrind.available()
+        if why:
+            raise SystemExit(f"--callgrind: {why}")
+        progress.show("[bench] counting instructions under callgrind (minutes)", step=True)
+        counted = callgrind.count(groups)
+        progress.done()
+    imports: list[dict[str, Any]] = []
+    if not args.no_import and groups is None:
+        progress.show("[bench] import time", step=True)
+        imports = importtime.import_rows(5 if args.quick else rounds, seed=args.seed)
+        progress.done()
     n = 200 if args.quick else 2000
     mem: list[dict[str, Any]] = []
     kept: list[dict[str, Any]] = []
@@ -370,10 +416,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "versions": versions(),
         "settings": {"rounds": rounds, "budget_s": budget, "quick": args.quick, "seed": args.seed},
         "cases": rows,
+        "callgrind": counted,
+        "import": imports,
         "memory": {"entries": n, "bytes_per_entry": mem, "retention": kept},
         "ran": len(ran),
     }
-    md = markdown_table(rows) + ("\n" + memory_text(mem, kept, n, markdown=True) if mem else "")
+    md = markdown_table(rows)
+    if counted:
+        md += "\n" + callgrind.text_table(counted, markdown=True)
+    if imports:
+        md += "\n" + importtime.text(imports, markdown=True)
+    if mem:
+        md += "\n" + memory_text(mem, kept, n, markdown=True)
     # Files first: a reader that closes stdout early (| head) must not lose them.
     written = []
     if json_path:
@@ -391,6 +445,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         draw_png(rows, args.png)
         written.append(f"wrote {args.png}")
     print(text_table(rows))
+    if counted:
+        print(callgrind.text_table(counted))
+    if imports:
+        print(importtime.text(imports))
     if mem:
         print(memory_text(mem, kept, n))
     m = result["machine"]

@@ -3,9 +3,10 @@
 Each :class:`Case` builds its objects once (``make``), warms the cache with one
 call, and is then timed as a ``timeit`` statement. A case names a reference
 case (``ref``): its result is the median over rounds of the per-round ratio to
-that reference, so the slow drift of a busy machine cancels out. ``kind``
-says how the table shows it: ``"ratio"`` (ns and ratio to the reference) or
-``"delta"`` (ns added over the reference, for misses).
+that reference, so the slow drift of a busy machine cancels out. A case may
+also name a ``base`` whose time is taken off first, in the same round (a miss
+over the bare call; the first access of a method over making the instance):
+the ratio is then of what is left, on both sides.
 """
 
 from __future__ import annotations
@@ -34,10 +35,14 @@ class Case:
     stmt: str = "o.get(1)"
     ref: str | None = FLOOR
     target: float | None = None
-    kind: str = "ratio"
+    #: A case whose time is taken off this one's, round by round, before the ratio.
+    base: str | None = None
+    #: Calls made before timing (1: the cache is warm; more: an evicting cache is full).
+    warm: int = 1
     note: str = ""
-    #: Filled by the runner: ns per call in each round.
+    #: Filled by the runner: ns per call in each round, less the base's, and ratios to the reference's.
     samples: list[float] = field(default_factory=list)
+    net: list[float] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
 
 
@@ -51,8 +56,14 @@ class Unavailable(Exception):
 class Service:
     """The client being cached: a method with one argument that returns it."""
 
+    def __init__(self) -> None:
+        self.user = "alice"  # what key_attrs=["user"] reads
+
     def get(self, x: Any) -> Any:
         return x
+
+    def get3(self, a: Any, b: Any, c: Any) -> Any:
+        return a
 
 
 def _entry(name: str) -> Any:
@@ -60,9 +71,12 @@ def _entry(name: str) -> Any:
     return getattr(proxycache, name, None)
 
 
-def _warm(ns: dict[str, Any], stmt: str) -> dict[str, Any]:
-    """Run the statement once, so the timed runs are hits."""
-    exec(stmt, {}, dict(ns))
+def _warm(ns: dict[str, Any], stmt: str, times: int = 1) -> dict[str, Any]:
+    """Run the statement (once: the timed runs are hits; more: a bounded cache is full)."""
+    code = compile(stmt, "<warm>", "exec")
+    local = dict(ns)
+    for _ in range(times):
+        exec(code, {}, local)
     return ns
 
 
@@ -101,9 +115,16 @@ def mixin(**options: Any) -> Any:
 @functools.cache
 def _decorated_class(options: Options) -> type:
     class DecoratedService:
+        def __init__(self) -> None:
+            self.user = "alice"
+
         @_entry("cached_method")(**dict(options))  # type: ignore[misc]
         def get(self, x: Any) -> Any:
             return x
+
+        @_entry("cached_method")(**dict(options))  # type: ignore[misc]
+        def get3(self, a: Any, b: Any, c: Any) -> Any:
+            return a
 
     return DecoratedService
 
@@ -128,6 +149,7 @@ def lru_bound() -> Any:
     """The floor: ``functools.lru_cache`` on a bound method, as people write it."""
     obj = Service()
     obj.get = functools.lru_cache(maxsize=128)(obj.get)  # type: ignore[method-assign]
+    obj.get3 = functools.lru_cache(maxsize=128)(obj.get3)  # type: ignore[method-assign]
     return obj
 
 
@@ -153,7 +175,7 @@ def _cachetools_class(cache_class: str, kw: Options) -> type:
 
     class CachetoolsService:
         def __init__(self) -> None:
-            self.cache = factory(maxsize=128, **dict(kw))
+            self.cache = factory(**{"maxsize": 128, **dict(kw)})
 
         @cachetools.cachedmethod(lambda self: self.cache)
         def get(self, x: Any) -> Any:
@@ -250,14 +272,16 @@ def _needs(name: str) -> None:
 
 
 def _case(id: str, group: str, label: str, factory: Callable[[], Any], needs: str | None = None, *,
-          stmt: str = "o.get(1)", extra: dict[str, Any] | None = None, **kw: Any) -> Case:
+          stmt: str = "o.get(1)", extra: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
+          warm: int = 1, **kw: Any) -> Case:
     def make() -> dict[str, Any]:
         if needs:
             _needs(needs)
-        ns = {"o": factory(), **(extra or {})}
-        return _warm(ns, stmt)
+        more = extra() if callable(extra) else extra
+        ns = {"o": factory(), **(more or {})}
+        return _warm(ns, stmt, warm)
 
-    return Case(id=id, group=group, label=label, make=make, stmt=stmt, **kw)
+    return Case(id=id, group=group, label=label, make=make, stmt=stmt, warm=warm, **kw)
 
 
 # -- the groups ---------------------------------------------------------------
@@ -266,6 +290,13 @@ HIT_TARGET = 2.0
 POLICY_TARGET = 0.35
 KEYWORD_TARGET = 1.2
 STORE_TARGET = 1.2
+#: The first access of a method on a new instance, to ``lru_cache(maxsize=128)(obj.get)`` (aim 2x).
+FIRST_ACCESS_TARGET = 5.0
+#: ``CachedProxy(obj)`` to ``wrapt.ObjectProxy(obj)`` (aim 3x).
+CONSTRUCT_TARGET = 10.0
+#: A miss, over the bare call, to ``cachetools.cachedmethod``'s (aim 0.5x).
+MISS_TARGET = 1.0
+KEY_ATTRS_TARGET = 2.0
 
 
 def hit_cases() -> list[Case]:
@@ -301,28 +332,127 @@ def unhashable_cases() -> list[Case]:
     extra = {"d": {"a": 1, "b": [2, 3]}}
     cases = []
     for label, maker, needs in ENTRY_POINTS:
-        cases.append(_case(f"unhashable/{label}", "unhashable", f"{label}  get({{'a': 1, 'b': [2, 3]}})",
-                           maker, needs, stmt="o.get(d)", extra=extra,
+        cases.append(_case(f"unhashable/{label}", "unhashable", f"{label}  get({{'a': 1, 'b': [2, 3]}}) vs get(1)",
+                           maker, needs, stmt="o.get(d)", extra=extra, ref=f"hit/{label}",
                            note="peers raise TypeError for a dict argument"))
     return cases
 
 
+def _counter() -> dict[str, Any]:
+    return {"n": itertools.count(10**9).__next__}
+
+
 def miss_cases() -> list[Case]:
     # Every call a new argument: with maxsize=128 each miss also evicts one entry.
-    def counter() -> dict[str, Any]:
-        return {"n": itertools.count(10**9).__next__}
-
+    # The ratio is of what each adds over the bare call, to what cachetools adds.
     stmt = "o.get(n())"
-    cases = [_case("miss/bare", "miss", "uncached Service().get (reference)", Service, stmt=stmt,
-                   extra=counter(), ref=None)]
-    cases.append(_case("miss/lru_cache(obj.get)", "miss", "functools.lru_cache(obj.get)", lru_bound,
-                       stmt=stmt, extra=counter(), ref="miss/bare", kind="delta"))
+    ref = "miss/cachetools"
+    cases = [
+        _case("miss/bare", "miss", "uncached Service().get (base)", Service, stmt=stmt, extra=_counter, ref=None),
+        _case(ref, "miss", "cachetools.cachedmethod(LRUCache)", cachetools_method,
+              stmt=stmt, extra=_counter, ref=None, base="miss/bare", warm=200),
+        _case("miss/lru_cache(obj.get)", "miss", "functools.lru_cache(obj.get)", lru_bound,
+              stmt=stmt, extra=_counter, ref=ref, base="miss/bare", warm=200),
+    ]
     for label, maker, needs in ENTRY_POINTS:
-        cases.append(_case(f"miss/{label}", "miss", label, maker, needs, stmt=stmt, extra=counter(),
-                           ref="miss/bare", kind="delta"))
-    cases.append(_case("miss/cachetools", "miss", "cachetools.cachedmethod(LRUCache)", cachetools_method,
-                       stmt=stmt, extra=counter(), ref="miss/bare", kind="delta"))
+        cases.append(_case(f"miss/{label}", "miss", label, maker, needs, stmt=stmt, extra=_counter,
+                           ref=ref, base="miss/bare", target=MISS_TARGET, warm=200))
     return cases
+
+
+def evict_cases() -> list[Case]:
+    # maxsize=1000, warmed past full: every timed call misses and evicts by the policy.
+    stmt = "o.get(n())"
+    cases = [_case("evict/bare", "evict", "uncached Service().get (base)", Service, stmt=stmt, extra=_counter,
+                   ref=None)]
+    for policy in ("lru", "lfu", "fifo", "rr"):
+        cls = POLICIES[policy][0]
+        ref = f"evict/{policy}/cachetools"
+        cases.append(_case(ref, "evict", f"{policy}: cachetools.cachedmethod({cls}(1000))",
+                           functools.partial(cachetools_method, cls, maxsize=1000), stmt=stmt, extra=_counter,
+                           ref=None, base="evict/bare", warm=1100))
+        for label, maker, needs in (ENTRY_POINTS[3], ENTRY_POINTS[0]):
+            options = {"policy": policy, "maxsize": 1000}
+            cases.append(_case(f"evict/{policy}/{label}", "evict", f"{policy}: {label}",
+                               functools.partial(maker, **options), needs, stmt=stmt, extra=_counter,
+                               ref=ref, base="evict/bare", target=MISS_TARGET, warm=1100))
+    return cases
+
+
+def key_attrs_cases() -> list[Case]:
+    cases = []
+    for label, maker, needs in ENTRY_POINTS:
+        cases.append(_case(f"key_attrs/{label}", "key_attrs", f"{label}(key_attrs=['user']) vs default",
+                           functools.partial(maker, key_attrs=("user",)), needs,
+                           ref=f"hit/{label}", target=KEY_ATTRS_TARGET))
+    return cases
+
+
+def args3_cases() -> list[Case]:
+    stmt = "o.get3(1, 2, 3)"
+    floor = "args3/lru_cache(obj.get3)"
+    cases = [_case(floor, "args3", "functools.lru_cache(obj.get3)  [floor]", lru_bound, stmt=stmt, ref=None)]
+    for label, maker, needs in ENTRY_POINTS:
+        cases.append(_case(f"args3/{label}", "args3", label, maker, needs, stmt=stmt, ref=floor))
+    cases.append(_case("args3/cachetools", "args3", "cachetools.cachedmethod(LRUCache)",
+                       _cachetools3, stmt=stmt, ref=floor))
+    return cases
+
+
+@functools.cache
+def _cachetools3_class() -> type:
+    import cachetools
+
+    class Cachetools3Service:
+        def __init__(self) -> None:
+            self.cache = cachetools.LRUCache(maxsize=128)
+
+        @cachetools.cachedmethod(lambda self: self.cache)
+        def get3(self, a: Any, b: Any, c: Any) -> Any:
+            return a
+
+    return Cachetools3Service
+
+
+def _cachetools3() -> Any:
+    return _cachetools3_class()()
+
+
+def setup_cases() -> list[Case]:
+    """What a new instance pays before its first hit."""
+    import wrapt
+
+    def objects() -> dict[str, Any]:
+        _needs("CachedProxy")
+        _needs("cache_methods")
+        return {
+            "s": Service(), "S": Service, "CP": proxycache.CachedProxy, "OP": wrapt.ObjectProxy,
+            "lru": functools.lru_cache, "cm": proxycache.cache_methods,
+            "M": _mixin_class(()), "D": _decorated_class(()),
+        }
+
+    lru = "setup/lru_cache wrap"
+
+    def case(id: str, label: str, stmt: str, **kw: Any) -> Case:
+        return _case(id, "setup", label, object, stmt=stmt, extra=objects, **kw)
+
+    return [
+        case(lru, "functools.lru_cache(maxsize=128)(obj.get)", "lru(maxsize=128)(s.get)", ref=None),
+        case("setup/ObjectProxy(obj)", "wrapt.ObjectProxy(obj)", "OP(s)", ref=None),
+        case("setup/CachedProxy(obj)", "CachedProxy(obj)", "CP(s)", ref="setup/ObjectProxy(obj)",
+             target=CONSTRUCT_TARGET),
+        case("setup/CachedProxy first", "CachedProxy(obj).get, over CachedProxy(obj)", "CP(s).get",
+             ref=lru, base="setup/CachedProxy(obj)", target=FIRST_ACCESS_TARGET),
+        case("setup/new Service", "Service() (base)", "S()", ref=None),
+        case("setup/cache_methods", "cache_methods(Service(), 'get'), over Service()", "cm(S(), 'get')",
+             ref=lru, base="setup/new Service", target=FIRST_ACCESS_TARGET),
+        case("setup/new mixin", "MixinService() (base)", "M()", ref=None),
+        case("setup/CachingMixin first", "CachingMixin: MixinService().get, over MixinService()", "M().get",
+             ref=lru, base="setup/new mixin", target=FIRST_ACCESS_TARGET),
+        case("setup/new decorated", "DecoratedService() (base)", "D()", ref=None),
+        case("setup/cached_method first", "cached_method: DecoratedService().get, over DecoratedService()",
+             "D().get", ref=lru, base="setup/new decorated", target=FIRST_ACCESS_TARGET),
+    ]
 
 
 #: policy option -> (cachetools class, its extra arguments, our options)
@@ -392,16 +522,32 @@ def store_cases(redis_url: str | None, tmpdir: str | None = None) -> list[Case]:
 
 
 def all_cases(redis_url: str | None, groups: set[str] | None = None) -> list[Case]:
+    """The cases of *groups* (all by default), plus the cases they are measured against."""
     makers: dict[str, Callable[[], list[Case]]] = {
         "hit": hit_cases,
         "keyword": keyword_cases,
         "unhashable": unhashable_cases,
+        "key_attrs": key_attrs_cases,
+        "args3": args3_cases,
         "miss": miss_cases,
+        "evict": evict_cases,
         "policy": policy_cases,
+        "setup": setup_cases,
         "store": lambda: store_cases(redis_url),
     }
-    cases: list[Case] = []
+    every: list[Case] = []
     for group, make in makers.items():
-        if groups is None or group in groups:
-            cases += make()
-    return cases
+        if group != "store" or groups is None or "store" in groups:
+            every += make()
+    if groups is None:
+        return every
+    by_id = {case.id: case for case in every}
+    wanted = {case.id for case in every if case.group in groups}
+    todo = list(wanted)
+    while todo:  # a reference or base in another group comes along
+        case = by_id[todo.pop()]
+        for dep in (case.ref, case.base):
+            if dep and dep in by_id and dep not in wanted:
+                wanted.add(dep)
+                todo.append(dep)
+    return [case for case in every if case.id in wanted]

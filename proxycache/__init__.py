@@ -11,8 +11,8 @@ Four ways in, one cached callable::
 from __future__ import annotations
 
 import logging
+import typing as _typing
 
-from . import serializers as serializers  # a public submodule: proxycache.serializers.PickleSerializer
 from ._api import cache_clear, cache_info, cache_of
 from ._bypass import bypass
 from ._contract import MISS, MissType, Serializer, Store, StoreWarning
@@ -23,7 +23,20 @@ from ._method import CacheInfo
 from ._mixin import CachingMixin
 from ._proxy import CachedProxy
 from ._select import DEFAULT_SKIP
-from ._stores import DiskStore, MemoryStore, RedisStore
+
+if _typing.TYPE_CHECKING:
+    from . import serializers as serializers  # a public submodule: proxycache.serializers.PickleSerializer
+    from ._stores import DiskStore, MemoryStore, RedisStore
+
+# Loaded on first use (PEP 562): the stores and serializers bring json, pickle,
+# hashlib and hmac, which an in-memory cache never needs, so a plain
+# ``import proxycache`` costs only the core.
+_LAZY = {
+    "DiskStore": "._stores",
+    "MemoryStore": "._stores",
+    "RedisStore": "._stores",
+    "serializers": ".serializers",
+}
 
 __all__ = [
     "DEFAULT_SKIP",
@@ -53,3 +66,19 @@ __version__ = "0.1.0"
 
 # Silent by default: records reach the application's handlers only if it configures logging.
 logging.getLogger("proxycache").addHandler(logging.NullHandler())
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'proxycache' has no attribute {name!r}")
+    import importlib
+
+    loaded = importlib.import_module(module, __name__)
+    value = loaded if name == "serializers" else getattr(loaded, name)
+    globals()[name] = value  # later reads skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -14,11 +14,11 @@ and instantiated per instance by calling a small factory with the bindings.
 from __future__ import annotations
 
 import inspect
+import keyword
 import re
 import textwrap
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ._flags import CODE_GLOBALS
@@ -26,28 +26,75 @@ from ._flags import CODE_GLOBALS
 _P = inspect.Parameter
 
 
-@dataclass(frozen=True)
 class Shape:
-    """What the generated source depends on."""
+    """What the generated source depends on (a plain class: a dataclass costs at import)."""
 
-    #: Source text of the parameter list, e.g. ``"a, b=_pc_d1, *, c"``.
-    params: str
-    #: Source of the forwarded call arguments, e.g. ``"a, b, c=c"``.
-    call: str
-    #: Source of positional and keyword argument containers for the miss path.
-    argt: str
-    kwd: str
-    #: Names of the parameters that make the key, in order.
-    key_names: tuple[str, ...]
-    #: Key expression and an optional guard that tags booleans.
-    key: str
-    guard: str
-    #: Default values by binding name.
-    defaults: tuple[tuple[str, Any], ...]
+    __slots__ = (
+        "argt",
+        "attr_names",
+        "built",
+        "call",
+        "defaults",
+        "guard",
+        "key",
+        "key_names",
+        "kwd",
+        "params",
+        "postlude",
+        "prelude",
+        "source_key",
+    )
+
+    def __init__(
+        self,
+        *,
+        params: str,
+        call: str,
+        argt: str,
+        kwd: str,
+        key_names: tuple[str, ...],
+        key: str,
+        guard: str,
+        defaults: tuple[tuple[str, Any], ...],
+        attrs: tuple[str, str, tuple[str, ...]] = ("", "", ()),
+    ) -> None:
+        #: Source text of the parameter list, e.g. ``"a, b=_pc_d1, *, c"``.
+        self.params = params
+        #: Source of the forwarded call arguments, e.g. ``"a, b, c=c"``.
+        self.call = call
+        #: Source of positional and keyword argument containers for the miss path.
+        self.argt = argt
+        self.kwd = kwd
+        #: Names of the parameters that make the key, in order.
+        self.key_names = key_names
+        #: Key expression and an optional guard that tags booleans.
+        self.key = key
+        self.guard = guard
+        #: Default values by binding name.
+        self.defaults = defaults
+        #: Lines run before the key expression (reading the key_attrs values),
+        #: and after the guard (joining them to the key).
+        self.prelude, self.postlude, _ = attrs
+        #: The key_attrs names when the front function may read them inline.
+        self.attr_names = attrs[2]
+        #: Everything the source text depends on: default values are bound, not written.
+        self.source_key = (params, call, argt, kwd, key, guard, attrs, tuple(name for name, _ in defaults))
+        #: build()'s factories for this shape, by what the storage and options add to the source.
+        self.built: dict[tuple[Any, ...], Any] = {}
+
+    def __repr__(self) -> str:
+        return f"Shape(params={self.params!r}, key={self.key!r})"
 
 
 class NoShape(Exception):
     """The signature cannot be mirrored; the generic ``(*args, **kwargs)`` form is used."""
+
+
+#: Shapes by signature object and options. Signatures come from a per-function
+#: cache (``_method._signature``), so every instance of a class brings the
+#: same object; the entry holds it, so its id is not reused while cached.
+_shapes: dict[tuple[Any, ...], tuple[inspect.Signature | None, Shape]] = {}
+_MAX_CACHED = 4096
 
 
 def shape_of(
@@ -56,9 +103,31 @@ def shape_of(
     ignore: frozenset[str],
     typed: bool,
     custom_key: bool,
-    key_attrs: bool,
+    key_attrs: bool | tuple[str, ...],
 ) -> Shape:
-    """Work out the source pieces for *sig*, or the generic shape when it is None."""
+    """Work out the source pieces for *sig*, or the generic shape when it is None.
+
+    *key_attrs* are the ``key_attrs`` names, in key order (True: some, read by ``_pc_attrs``).
+    """
+    cache_key = (id(sig), ignore, typed, custom_key, key_attrs)
+    found = _shapes.get(cache_key)
+    if found is not None and found[0] is sig:
+        return found[1]
+    shape = _shape_of(sig, ignore=ignore, typed=typed, custom_key=custom_key, key_attrs=key_attrs)
+    if len(_shapes) >= _MAX_CACHED:
+        _shapes.clear()  # functions made on the fly (lambdas per instance) must not grow it for ever
+    _shapes[cache_key] = (sig, shape)
+    return shape
+
+
+def _shape_of(
+    sig: inspect.Signature | None,
+    *,
+    ignore: frozenset[str],
+    typed: bool,
+    custom_key: bool,
+    key_attrs: bool | tuple[str, ...],
+) -> Shape:
     if sig is None:
         generic = "*args, **kwargs"
         return Shape(
@@ -67,9 +136,10 @@ def shape_of(
             argt="args",
             kwd="kwargs",
             key_names=("*args", "**kwargs"),
-            key=_wrap_key(f"_pc_generic_key(args, kwargs, {typed})", custom_key, key_attrs, generic),
+            key=_wrap_key(f"_pc_generic_key(args, kwargs, {typed})", custom_key, generic),
             guard="",
             defaults=(),
+            attrs=_attrs_code(key_attrs),
         )
     parts: list[str] = []
     call: list[str] = []
@@ -135,7 +205,7 @@ def shape_of(
             else:
                 guards.append(f"{name} is True or {name} is False")
     call_src = ", ".join(call)
-    if len(key) == 1 and not key_attrs:
+    if len(key) == 1:
         key_src = key[0]
         guard = f"if {guards[0]}:\n    _pc_key = (_pc_BOOL, _pc_key)" if guards else ""
     else:
@@ -149,38 +219,68 @@ def shape_of(
         argt="(" + "".join(a + ", " for a in argt) + ")",
         kwd="{" + ", ".join(kwd) + "}",
         key_names=tuple(key_names),
-        key=_wrap_key(key_src, custom_key, key_attrs, call_src),
+        key=_wrap_key(key_src, custom_key, call_src),
         guard=guard,
         defaults=tuple(defaults),
+        attrs=_attrs_code(key_attrs),
     )
 
 
-def _wrap_key(key_src: str, custom_key: bool, key_attrs: bool, call_src: str) -> str:
+def _wrap_key(key_src: str, custom_key: bool, call_src: str) -> str:
     if custom_key:
         key_src = f"_pc_userkey({call_src})"
-    if key_attrs:
-        key_src = f"({key_src}, _pc_attrs())"
     return key_src
 
 
+def _attrs_code(key_attrs: bool | tuple[str, ...]) -> tuple[str, str, tuple[str, ...]]:
+    """Lines that read the ``key_attrs`` values first, the line that joins them to the key last,
+    and the names when they can be read inline.
+
+    The key is then ``(arguments' key, value, ...)``: one flat tuple, so a
+    hit builds and hashes one tuple, and the arguments' key is the same
+    (booleans tagged) as without ``key_attrs``. With the names known, the
+    values are read inline from ``_pc_owner()`` (the function that returns
+    the object they belong to): attribute reads the interpreter specializes,
+    no Python frame and no comprehension (which would make a function object
+    on every call). A missing attribute goes to ``_pc_attrs``, which raises
+    the error that names it. With a bare True (names unknown), ``_pc_attrs``
+    reads them all.
+    """
+    if key_attrs is False or not key_attrs:
+        return "", "", ()
+    if key_attrs is True or any(keyword.iskeyword(name) for name in key_attrs):
+        return "_pc_av = _pc_attrs()\n", "_pc_key = (_pc_key, *_pc_av)\n", ()
+    names = [f"_pc_a{i}" for i in range(len(key_attrs))]
+    targets = "".join(n + ", " for n in names)
+    if len(key_attrs) == 1:
+        read = f"    _pc_a0 = _pc_owner().{key_attrs[0]}\n"
+    else:
+        read = "    _pc_obj = _pc_owner()\n" + "".join(
+            f"    {n} = _pc_obj.{attr}\n" for n, attr in zip(names, key_attrs, strict=True)
+        )
+    prelude = f"try:\n{read}except AttributeError:\n    {targets}= _pc_attrs()\n"
+    return prelude, f"_pc_key = (_pc_key, {targets})\n", tuple(key_attrs)
+
+
 _TEMPLATE = '''\
-def _pc_factory({factory_args}):
+def _pc_factory(_pc_bindings):
+{unpack}
     # A float: adding 1.0 reuses a freed float object, adding 1 to an int
     # past 256 allocates one; the counter is the costliest line of a hit.
     _pc_hits = 0.0
 
     {async_}def _pc_careful({params}):
         nonlocal _pc_hits
-        _pc_key = {key}
+{prelude}        _pc_key = {key}
 {guard}
-        if _pc_flag:
+{postlude}        if _pc_flag:
             return {await_}_pc_slow(_pc_FLAGGED, _pc_key, {argt}, {kwd})
 {lookup}
 {front}
     def _pc_keyof({params}):
-        _pc_key = {key}
+{prelude}        _pc_key = {key}
 {guard}
-        return _pc_key
+{postlude}        return _pc_key
 
     def _pc_get_hits():
         return int(_pc_hits)
@@ -201,7 +301,14 @@ _FRONT = """
         nonlocal _pc_hits
         if {rare}:
             return {await_}_pc_careful({call})
-{lookup}
+{read}{lookup}
+"""
+
+# With key_attrs, the front builds the flat key in one expression; a missing
+# attribute takes the careful way, which names it.
+_FRONT_READ = """        try:
+{lines}        except AttributeError:
+            return {await_}_pc_careful({call})
 """
 
 # The lookup both functions end with: a hit returns from inside the try (see
@@ -259,6 +366,10 @@ def _counted(hit: str, raises: bool) -> tuple[str, str]:
 
 _factories: dict[str, Callable[..., Any]] = {}
 _factories_lock = threading.Lock()
+#: Factories by everything the source depends on: an instance finds its
+#: factory without rendering the template again. A factory takes the
+#: bindings dict and reads the names it uses from it.
+_built: dict[tuple[Any, ...], Callable[[dict[str, Any]], Any]] = {}
 
 
 def build(
@@ -275,11 +386,37 @@ def build(
     Returns the callable, a key function with the same signature, and a
     getter and setter for its hit counter.
     """
+    # Per shape, then by what the storage and options add: hashing the
+    # shape's whole source key on every instance would cost more than the rest.
+    cache_key = (hit, lock_on_hit, is_async, raises, tuple(bindings))
+    factory = shape.built.get(cache_key)
+    if factory is None:
+        full_key = (shape.source_key, *cache_key)
+        factory = _built.get(full_key)
+        if factory is None:
+            factory = _built[full_key] = _factory(
+                shape, hit=hit, lock_on_hit=lock_on_hit, is_async=is_async, raises=raises, bindings=bindings
+            )
+        shape.built[cache_key] = factory
+    if shape.defaults:
+        bindings = dict(bindings)
+        bindings.update(shape.defaults)
+    return factory(bindings)  # type: ignore[no-any-return]
+
+
+def _factory(
+    shape: Shape,
+    *,
+    hit: str,
+    lock_on_hit: bool,
+    is_async: bool,
+    raises: bool,
+    bindings: dict[str, Any],
+) -> Callable[[dict[str, Any]], Any]:
+    """Render and compile the factory for one shape."""
     if lock_on_hit:
         hit = "with _pc_lock:\n" + textwrap.indent(hit, "    ")
-    values = {k: v for k, v in bindings.items() if k not in GLOBALS}
-    values.update(shape.defaults)
-    names = sorted(values)
+    names = sorted({k for k in bindings if k not in GLOBALS} | {name for name, _ in shape.defaults})
     await_ = "await " if is_async else ""
     hit, uncount = _counted(hit, raises)
 
@@ -295,23 +432,38 @@ def build(
         )
 
     front = "    _pc_cached = _pc_careful\n"
-    if shape.key.isidentifier():
+    inline = shape.attr_names
+    if shape.key.isidentifier() and (not shape.prelude or inline):
         rare = f"{shape.key} is True or {shape.key} is False or _pc_flag" if shape.guard else "_pc_flag"
+        read = ""
+        if inline:
+            if len(inline) == 1:
+                lines = f"_pc_key = ({shape.key}, _pc_owner().{inline[0]})\n"
+            else:
+                values = "".join(f"_pc_obj.{n}, " for n in inline)
+                lines = f"_pc_obj = _pc_owner()\n_pc_key = ({shape.key}, {values})\n"
+            read = _FRONT_READ.format(lines=textwrap.indent(lines, " " * 12), await_=await_, call=shape.call)
+            front_lookup = lookup(hit, "_pc_key")
+        else:
+            # The argument itself is the key: no key variable on this path.
+            front_lookup = lookup(re.sub(r"\b_pc_key\b", shape.key, hit), shape.key)
         front = _FRONT.format(
             async_="async " if is_async else "",
             await_=await_,
             params=shape.params,
             rare=rare,
             call=shape.call,
-            # The argument itself is the key: no key variable on this path.
-            lookup=lookup(re.sub(r"\b_pc_key\b", shape.key, hit), shape.key),
+            read=read,
+            lookup=front_lookup,
         )
     source = _TEMPLATE.format(
-        factory_args=", ".join(names),
+        unpack="".join(f"    {n} = _pc_bindings[{n!r}]\n" for n in names),
         async_="async " if is_async else "",
         await_=await_,
         params=shape.params,
         key=shape.key,
+        prelude=textwrap.indent(shape.prelude, " " * 8),
+        postlude=textwrap.indent(shape.postlude, " " * 8),
         guard=textwrap.indent(shape.guard, " " * 8) if shape.guard else "",
         argt=shape.argt,
         kwd=shape.kwd,
@@ -325,4 +477,4 @@ def build(
             if factory is None:
                 exec(compile(source, "<proxycache cached method>", "exec"), GLOBALS)
                 factory = _factories[source] = GLOBALS["_pc_factory"]
-    return factory(*[values[n] for n in names])  # type: ignore[no-any-return]
+    return factory

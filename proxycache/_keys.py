@@ -16,7 +16,6 @@ produce the same key.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import struct
 from collections.abc import Mapping, Set
@@ -130,6 +129,8 @@ def stable_digest(key: Any, *, param: str | None = None) -> str:
     :class:`UnkeyableError`, since its identity means nothing to another
     process.
     """
+    import hashlib  # here, not at import: only shared stores need digests
+
     out = bytearray()
     _encode(key, out)
     return hashlib.blake2b(bytes(out), digest_size=20).hexdigest()

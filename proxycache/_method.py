@@ -254,12 +254,12 @@ class CachedMethod:
                 ignore=options.ignore,
                 typed=options.typed,
                 custom_key=options.key is not None,
-                key_attrs=bool(options.key_attrs),
+                key_attrs=options.key_attrs or (),
             )
         except _codegen.NoShape:
             shape = _codegen.shape_of(
                 None, ignore=options.ignore, typed=options.typed,
-                custom_key=options.key is not None, key_attrs=bool(options.key_attrs),
+                custom_key=options.key is not None, key_attrs=options.key_attrs or (),
             )
         self.key_names = shape.key_names
         key_attrs = options.key_attrs or ()
@@ -269,6 +269,7 @@ class CachedMethod:
             "_pc_slow": self._aslow if is_async else self._slow,
             "_pc_userkey": options.key,
             "_pc_attrs": _attrs_reader(attrs_of, key_attrs) if key_attrs and attrs_of else None,
+            "_pc_owner": attrs_of,
         }
         self.func, self.keyof, self._get_hits, self._set_hits = _codegen.build(
             shape,
@@ -335,15 +336,15 @@ class CachedMethod:
 
         Reads the key's layout as ``_codegen.shape_of`` builds it: one bare
         value for a single parameter, else one item per parameter (each
-        followed by its type when typed), paired with the key_attrs values.
+        followed by its type when typed), followed by the key_attrs values.
         """
         options = self.options
         if options.key is not None:
             return None  # the user's key function decides the layout
         key_attrs = options.key_attrs or ()
         attr_values: tuple[Any, ...] = ()
-        if key_attrs and type(key) is tuple and len(key) == 2:
-            key, attr_values = key
+        if key_attrs and type(key) is tuple and len(key) == 1 + len(key_attrs):
+            key, attr_values = key[0], key[1:]
         names = self.key_names
         if len(names) == 1 and not options.typed:
             parts: tuple[Any, ...] = (key,)
@@ -737,8 +738,7 @@ def make_cached(
         call = target
         sig_target = target
         drop_first = False
-    signature = _signature(sig_target, drop_first)
-    is_async = _is_async(sig_target)
+    signature, is_async = _cached_signature(sig_target, drop_first)
     if not qualname:
         found = getattr(target, "__qualname__", None)
         qualname = found if isinstance(found, str) else name
@@ -776,26 +776,92 @@ def _dress(state: CachedMethod, target: Any, wrapped: Any, name: str, qualname: 
     state.keyof.__name__, state.keyof.__qualname__ = name, qualname
     # Only real metadata is copied: dynamic objects (xmlrpc's remote methods)
     # answer any attribute, and reading one may even call the server.
-    module, doc = getattr(target, "__module__", None), getattr(target, "__doc__", None)
+    # A bound method answers these from its function: read them there, directly.
+    source = target.__func__ if type(target) is _MethodType else target
+    module, doc = getattr(source, "__module__", None), getattr(source, "__doc__", None)
     fn.__module__ = module if isinstance(module, str) else None
     fn.__doc__ = doc if isinstance(doc, str) else None
-    annotations = getattr(target, "__annotations__", None)
-    if isinstance(annotations, dict):
+    annotations = getattr(source, "__annotations__", None)
+    if isinstance(annotations, dict) and annotations:  # the generated function's own start empty
         fn.__annotations__ = dict(annotations)
-    fn.__wrapped__ = wrapped
-    fn.__proxycache__ = state
-    fn.cache_info = state.cache_info
-    fn.cache_stats = state.cache_stats
-    fn.cache_clear = state.cache_clear
-    fn.cache_parameters = state.cache_parameters
-    fn.cache_invalidate = state.cache_invalidate
-    fn.cache_refresh = state.cache_refresh
+    # One dict, not eight attribute stores: this runs for every instance.
+    fn.__dict__ = {
+        "__wrapped__": wrapped,
+        "__proxycache__": state,
+        "cache_info": state.cache_info,
+        "cache_stats": state.cache_stats,
+        "cache_clear": state.cache_clear,
+        "cache_parameters": state.cache_parameters,
+        "cache_invalidate": state.cache_invalidate,
+        "cache_refresh": state.cache_refresh,
+    }
     return fn
 
 
 def method_signature(func: Any) -> inspect.Signature | None:
     """The signature of a plain method without its first (self) parameter, or None."""
     return _signature(func, drop_first=True)
+
+
+#: Signatures of plain functions, per function: working one out is the
+#: costliest part of setting up a cached method, and every instance of a class
+#: asks for the same ones. An entry is used while the function's code and
+#: defaults are the ones it was made from: ``[code, defaults, kwdefaults,
+#: is_async, signature, as a bound method's, without self]`` (the last two
+#: filled on first use).
+_signatures: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
+# Read through the underlying dict: WeakKeyDictionary.get is a Python call,
+# and weakref.ref(func) hands back the function's existing reference.
+_signatures_data: dict[Any, list[Any]] = _signatures.data  # type: ignore[attr-defined]
+_weakref = weakref.ref
+_FunctionType = type(_signature_probe := lambda: None)
+del _signature_probe
+_MethodType = type(CacheInfo.__repr__.__get__(CacheInfo(0, 0, 0, 0)))
+_UNSET: Any = object()
+
+
+def _cached_signature(target: Any, drop_first: bool) -> tuple[inspect.Signature | None, bool]:
+    """``(_signature(target, drop_first), _is_async(target))``, from the cache for plain functions and methods."""
+    func = target
+    bound = type(target) is _MethodType
+    if bound:
+        func = target.__func__
+    if type(func) is not _FunctionType or (bound and drop_first):
+        return _signature(target, drop_first), _is_async(target)
+    own = func.__dict__
+    if own and ("__signature__" in own or "_partialmethod" in own):
+        return _signature(target, drop_first), _is_async(target)
+    entry = _signatures_data.get(_weakref(func))
+    if (
+        entry is None
+        or entry[0] is not func.__code__
+        or entry[1] is not func.__defaults__
+        or entry[2] is not func.__kwdefaults__
+    ):
+        entry = [func.__code__, func.__defaults__, func.__kwdefaults__, _is_async(func), _signature(func, False),
+                 _UNSET, _UNSET]
+        _signatures[func] = entry
+    if bound:
+        if entry[5] is _UNSET:
+            entry[5] = _without_first(entry[4], True)
+        return entry[5], entry[3]
+    if drop_first:
+        if entry[6] is _UNSET:
+            entry[6] = _without_first(entry[4], False)
+        return entry[6], entry[3]
+    return entry[4], entry[3]
+
+
+def _without_first(sig: inspect.Signature | None, bound: bool) -> inspect.Signature | None:
+    """*sig* as a bound method's (``bound``, as ``inspect.signature`` has it) or as ``_signature`` drops self."""
+    if sig is None:
+        return None
+    params = list(sig.parameters.values())
+    if params and params[0].kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        return sig.replace(parameters=params[1:])
+    if bound and params and params[0].kind is inspect.Parameter.VAR_POSITIONAL:
+        return sig  # self arrives in *args
+    return None  # inspect.signature raises for such a bound method; _signature gives up
 
 
 def _signature(target: Any, drop_first: bool) -> inspect.Signature | None:
@@ -837,9 +903,14 @@ def _is_async(target: Any) -> bool:
     return False
 
 
+_GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
+
+
 def uncacheable_reason(value: Any) -> str | None:
     """Why *value* (an attribute) must not be wrapped at all, or None."""
     func = getattr(value, "__func__", value)
+    if type(func) is _FunctionType and not func.__code__.co_flags & _GENERATOR_FLAGS:
+        return None  # the common case, without inspect's unwrapping (on every first access)
     if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
         return "it is a generator function (its results are one-shot iterators)"
     return None
@@ -847,5 +918,9 @@ def uncacheable_reason(value: Any) -> str | None:
 
 def state_of(func: Any) -> CachedMethod | None:
     """The :class:`CachedMethod` behind a cached callable, or None."""
+    if type(func) is _MethodType:
+        # Its function answers; asked through the method, a missing name
+        # raises (and formats) an AttributeError first: every first access asks.
+        func = func.__func__
     state = getattr(func, "__proxycache__", None)
     return state if isinstance(state, CachedMethod) else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Callable, Iterable, MutableMapping
 from datetime import timedelta
 from typing import Any, TypeAlias
@@ -47,12 +46,16 @@ class Options:
 
 OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(Options))
 DEFAULT = Options()
+#: make_options() with nothing given, once made (see make_options).
+_CHECKED_DEFAULT: list[Options] = []
 
 
 def check_option_names(names: Iterable[str], where: str) -> None:
     """Fail on an unknown option name, suggesting the closest one."""
     for name in names:
         if name not in OPTION_NAMES:
+            import difflib  # only for the error message
+
             close = difflib.get_close_matches(name, sorted(OPTION_NAMES), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise TypeError(
@@ -63,6 +66,8 @@ def check_option_names(names: Iterable[str], where: str) -> None:
 
 def make_options(base: Options | None = None, **given: Any) -> Options:
     """Validate *given* options on top of *base* and return the frozen result."""
+    if not given and base is None and _CHECKED_DEFAULT:
+        return _CHECKED_DEFAULT[0]  # a proxy per request with default options: validated once
     check_option_names(given, "proxycache")
     base = base or DEFAULT
     values = base.parameters()
@@ -218,3 +223,6 @@ def _names(value: Any, option: str, what: str) -> frozenset[str]:
     if bad:
         raise TypeError(f"{option} must list {what} names (identifiers), not {bad[0]!r}")
     return names
+
+
+_CHECKED_DEFAULT.append(make_options())

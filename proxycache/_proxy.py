@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import inspect
+from types import MethodType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import wrapt
@@ -44,6 +45,21 @@ class _WrappedDoc:
 
     def __delete__(self, proxy: Any) -> None:
         del proxy.__wrapped__.__doc__
+
+
+#: Compiled include/exclude per options object (the entry holds it, so its id stays its own).
+_selections: dict[int, tuple[Options, Selection]] = {}
+
+
+def _selection_of(opts: Options) -> Selection:
+    found = _selections.get(id(opts))
+    if found is not None and found[0] is opts:
+        return found[1]
+    selection = Selection(opts.include, opts.exclude)
+    if len(_selections) >= 1024:
+        _selections.clear()
+    _selections[id(opts)] = (opts, selection)
+    return selection
 
 
 class _ClassSignature:
@@ -156,15 +172,26 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
             self._self_setup(opts, options)
 
     def _self_setup(self, opts: Options, options: dict[str, Any]) -> None:
-        self._self_options: Options = opts
-        self._self_given = options
-        self._self_selection = Selection(opts.include, opts.exclude)
-        self._self_prefix = ""
+        self._self_options: Options
+        self._self_given: dict[str, Any]
+        self._self_selection: Selection
+        self._self_prefix: str
         # For a nested proxy: the object the user wrapped (its type names the
         # methods, key_attrs are read from it). None for the outer proxy.
-        self._self_owner: Any = None
-        self._self_methods: dict[str, Any] = {}
-        self._self_children: dict[str, CachedProxy[Any]] = {}
+        self._self_owner: Any
+        self._self_methods: dict[str, Any]
+        self._self_children: dict[str, CachedProxy[Any]]
+        # One update of the proxy's own dict rather than seven trips through
+        # __setattr__: a service that makes a proxy per request pays this each time.
+        self.__self_dict__.update(
+            _self_options=opts,
+            _self_given=options,
+            _self_selection=_selection_of(opts),
+            _self_prefix="",
+            _self_owner=None,
+            _self_methods={},
+            _self_children={},
+        )
         self._self_refresh_forwarded()
 
     def _self_refresh_forwarded(self) -> None:
@@ -214,7 +241,7 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
 
     def _self_cache(self, name: str, method: Any) -> Any:
         cached = self._self_cached_call(name, method)
-        if inspect.isroutine(method):
+        if type(method) is MethodType or inspect.isroutine(method):  # the common case first: cheaper
             self.__self_setattr__(name, cached)
             return cached
         # A callable object (xmlrpc's _Method, a functools.partial): its calls

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import bench
+from benchmarks import bench, callgrind
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS = ("CachedProxy", "cache_methods", "CachingMixin", "cached_method")
@@ -59,7 +59,56 @@ def test_our_entry_points_are_measured_against_their_targets(result: tuple[dict[
         row = rows[f"policy/{policy}/cached_method"]
         assert row["ref"] == f"policy/{policy}/cachetools"
         assert row["met"] in (True, False)
-    assert rows["miss/CachedProxy"]["kind"] == "delta"
+    for name in OURS:
+        miss = rows[f"miss/{name}"]
+        assert (miss["base"], miss["ref"], miss["target"]) == ("miss/bare", "miss/cachetools", bench.c.MISS_TARGET)
+        assert miss["net_ns"] is not None
+        assert rows[f"key_attrs/{name}"]["ref"] == f"hit/{name}"
+        assert rows[f"key_attrs/{name}"]["met"] in (True, False)
+        assert rows[f"unhashable/{name}"]["ref"] == f"hit/{name}"
+        assert rows[f"args3/{name}"]["ref"] == "args3/lru_cache(obj.get3)"
+    for policy in ("lru", "lfu", "fifo", "rr"):
+        row = rows[f"evict/{policy}/CachedProxy"]
+        assert row["ref"] == f"evict/{policy}/cachetools"
+        assert row["met"] in (True, False)
+
+
+def test_per_instance_setup_is_measured(result: tuple[dict[str, Any], Path]) -> None:
+    rows = {r["id"]: r for r in result[0]["cases"]}
+    construct = rows["setup/CachedProxy(obj)"]
+    assert construct["ref"] == "setup/ObjectProxy(obj)"
+    assert construct["target"] == bench.c.CONSTRUCT_TARGET
+    for first in ("CachedProxy first", "cache_methods", "CachingMixin first", "cached_method first"):
+        row = rows[f"setup/{first}"]
+        assert row["ref"] == "setup/lru_cache wrap"
+        assert row["target"] == bench.c.FIRST_ACCESS_TARGET
+        assert row["net_ns"] is not None, row
+        assert row["met"] in (True, False), row
+
+
+def test_import_time_is_measured(result: tuple[dict[str, Any], Path]) -> None:
+    first = result[0]["import"][0]
+    assert first["label"].startswith("import proxycache")
+    assert first["ms"] > 0
+    assert first["met"] in (True, False)
+
+
+def test_results_stay_out_of_the_checkout_unless_asked() -> None:
+    assert ROOT not in bench.DEFAULT_JSON.resolve().parents
+    assert bench.parse([]).json is None  # main() then writes to DEFAULT_JSON
+
+
+@pytest.mark.skipif(callgrind.available() is not None, reason=str(callgrind.available()))
+def test_callgrind_counts_instructions() -> None:
+    rows = {r["id"]: r for r in callgrind.count({"hit", "miss"}, only={"hit/cache_methods", "miss/CachedProxy"})}
+    floor, ours = rows["hit/lru_cache(obj.get)"], rows["hit/cache_methods"]
+    assert floor["instructions"] > 100
+    assert floor["ratio"] == 1.0
+    assert ours["instructions"] > floor["instructions"]
+    assert ours["ratio"] == pytest.approx(ours["instructions"] / floor["instructions"], rel=1e-2)
+    miss = rows["miss/CachedProxy"]
+    assert abs(miss["net"] - (miss["instructions"] - rows["miss/bare"]["instructions"])) <= 1
+    assert miss["met"] in (True, False)
 
 
 def test_stores_are_compared_with_their_raw_reads(result: tuple[dict[str, Any], Path]) -> None:
