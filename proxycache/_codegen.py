@@ -141,6 +141,9 @@ def shape_of(
     else:
         key_src = "(" + "".join(k + ", " for k in key) + ")"
         guard = f"if {' or '.join(guards)}:\n    _pc_key = _pc_tagged(_pc_key)" if guards else ""
+    if key_attrs and guards:
+        # The key is (arguments, attribute values): tag inside the arguments.
+        guard = f"if {' or '.join(guards)}:\n    _pc_key = (_pc_tagged(_pc_key[0]), _pc_key[1])"
     if custom_key:
         guard = ""
     return Shape(

@@ -11,6 +11,7 @@ import _thread
 import asyncio
 import inspect
 import logging
+import operator
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -209,6 +210,7 @@ class CachedMethod:
                 custom_key=options.key is not None, key_attrs=bool(options.key_attrs),
             )
         self.key_names = shape.key_names
+        self.signature = signature
         key_attrs = options.key_attrs or ()
         bindings = {
             **self.storage.bindings(),
@@ -277,8 +279,8 @@ class CachedMethod:
         except UnkeyableError as err:
             raise self._unkeyable(key, err) from None
 
-    def key_culprit(self, key: Any, acceptable: Callable[[Any], bool]) -> tuple[str, str] | None:
-        """The part of *key* that *acceptable* refuses: ``("argument", name)``, ``("key_attrs", name)``, or None.
+    def key_culprits(self, key: Any, problem: Callable[[Any], str | None]) -> list[tuple[str, str, str]]:
+        """Every part of *key* that has a *problem*: ``("argument" or "key_attrs", name, problem)``.
 
         Reads the key's layout as ``_codegen.shape_of`` builds it: one bare
         value for a single parameter, else one item per parameter (each
@@ -286,7 +288,7 @@ class CachedMethod:
         """
         options = self.options
         if options.key is not None:
-            return None  # the user's key function decides the layout
+            return []  # the user's key function decides the layout
         key_attrs = options.key_attrs or ()
         attr_values: tuple[Any, ...] = ()
         if key_attrs and type(key) is tuple and len(key) == 2:
@@ -298,26 +300,20 @@ class CachedMethod:
             parts = key[::2] if options.typed else key
         else:
             parts = ()
-        for name, part in zip(names, parts, strict=False):
-            if not acceptable(part):
-                return ("argument", name.lstrip("*"))  # ignore= takes the bare name of *args/**kwargs
-        for attr, value in zip(key_attrs, attr_values, strict=False):
-            if not acceptable(value):
-                return ("key_attrs", attr)
-        return None
+        # ignore= takes the bare name of *args/**kwargs
+        found = [("argument", name.lstrip("*"), problem(part)) for name, part in zip(names, parts, strict=False)]
+        found += [("key_attrs", attr, problem(value)) for attr, value in zip(key_attrs, attr_values, strict=False)]
+        return [(kind, name, why) for kind, name, why in found if why is not None]
 
     def _unkeyable(self, key: Any, err: Exception) -> TypeError:
-        found = self.key_culprit(key, _freezable)
-        if found is not None and found[0] == "key_attrs":
-            return TypeError(
-                f"{self.qualname}(): key_attrs attribute {found[1]!r} cannot be used in a cache key "
-                f"({err}); name attributes with hashable values, or pass key= a function"
-            )
-        where = f"argument {found[1]!r}" if found else "an argument"
-        return TypeError(
-            f"{self.qualname}(): {where} cannot be used in a cache key ({err}). "
-            f"Leave it out of the key with ignore=[{found[1] if found else 'name'!r}], "
-            "or pass key= a function that builds a hashable key"
+        if self.options.store is not None:
+            # What a shared store refuses is a superset: name it all in one error.
+            return self.storage.unkeyable(key, err)  # type: ignore[attr-defined,no-any-return]
+        return unkeyable_error(
+            self.qualname, self.key_culprits(key, freeze_problem), err,
+            what="be used in a cache key",
+            attrs_fix="name attributes with hashable values, or pass key= a function",
+            args_fix="or pass key= a function that builds a hashable key",
         )
 
     # -- invalidate / refresh ------------------------------------------------
@@ -559,12 +555,41 @@ class CachedMethod:
             del flight, shared  # see _lead
 
 
-def _freezable(value: Any) -> bool:
+def unkeyable_error(
+    qualname: str, found: list[tuple[str, str, str]], err: Exception, *, what: str, attrs_fix: str, args_fix: str
+) -> TypeError:
+    """One error naming every argument and key attribute that cannot join the key, and the ways out."""
+    args = [name for kind, name, _ in found if kind == "argument"]
+    attrs = [name for kind, name, _ in found if kind == "key_attrs"]
+    nouns = {"argument": "argument", "key_attrs": "key attribute"}
+    if len(found) == 1:
+        kind, name, why = found[0]
+        subject = f"{nouns[kind]} {name!r} cannot {what} ({why})"
+    elif found:
+        groups = []
+        for kind, noun in nouns.items():
+            items = [f"{name!r} ({why})" for k, name, why in found if k == kind]
+            if items:
+                groups.append(f"{noun}{'s' if len(items) > 1 else ''} {', '.join(items)}")
+        subject = f"{' and '.join(groups)} cannot {what}"
+    else:
+        subject = f"an argument cannot {what} ({err})"
+    fixes = []
+    if args or not attrs:
+        fixes.append(f"Leave {'them' if len(args) > 1 else 'it'} out of the key with ignore={args or ['name']!r}, "
+                     + args_fix)
+    if attrs:
+        fixes.append(f"For key_attrs: {attrs_fix}")
+    return TypeError(f"{qualname}(): {subject}. {'. '.join(fixes)}")
+
+
+def freeze_problem(value: Any) -> str | None:
+    """Why *value* cannot be frozen into a memory key, or None."""
     try:
         freeze(value)
-    except UnkeyableError:
-        return False
-    return True
+    except UnkeyableError as error:
+        return str(error)
+    return None
 
 
 def check_ignore(signature: inspect.Signature | None, options: Options, qualname: str) -> None:
@@ -580,20 +605,34 @@ def check_ignore(signature: inspect.Signature | None, options: Options, qualname
 
 
 def _attrs_reader(attrs_of: Callable[[], Any], names: tuple[str, ...]) -> Callable[[], tuple[Any, ...]]:
-    """Read the ``key_attrs`` values that join every key, naming a missing one clearly."""
+    """Read the ``key_attrs`` values (names or dotted paths) that join every key, naming a missing one clearly."""
+    get = operator.attrgetter(*names)
+    one = len(names) == 1
 
     def read() -> tuple[Any, ...]:
         obj = attrs_of()
         try:
-            return tuple([getattr(obj, name) for name in names])
+            return (get(obj),) if one else get(obj)
         except AttributeError:
-            missing = next((n for n in names if not hasattr(obj, n)), names[0])
-            raise AttributeError(
-                f"key_attrs= names {missing!r}, but this {type(obj).__qualname__} has no attribute "
-                f"{missing!r}; key_attrs lists instance attributes whose values tell instances apart"
-            ) from None
+            raise _missing_attr(obj, names) from None
 
     return read
+
+
+def _missing_attr(obj: Any, names: tuple[str, ...]) -> AttributeError:
+    for name in names:
+        value = obj
+        for depth, part in enumerate(name.split(".")):
+            if not hasattr(value, part):
+                where = "this " + type(obj).__qualname__
+                if depth:
+                    where += f"'s {'.'.join(name.split('.')[:depth])} ({type(value).__qualname__})"
+                return AttributeError(
+                    f"key_attrs= names {name!r}, but {where} has no attribute {part!r}; "
+                    "key_attrs lists instance attributes (or dotted paths) whose values tell instances apart"
+                )
+            value = getattr(value, part)
+    return AttributeError(f"key_attrs= names {names!r}, and reading them raised AttributeError")
 
 
 def make_cached(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._contract import MISS
 from ._events import emit
-from ._keys import UnkeyableError, freeze, stable_digest
+from ._keys import _DEFAULT, UnkeyableError, freeze, stable_digest
 from ._options import Options
 from ._storage import Storage
 from .serializers import serializer_for
@@ -118,26 +118,55 @@ class SharedStorage(Storage):
                 # (namedtuples, hashable Pydantic models) are keyed by value.
                 return stable_digest(freeze(key))
             except UnkeyableError:
-                raise self._unkeyable(key, first) from None
+                try:
+                    return stable_digest(freeze(self._defaults_marked(key)))
+                except UnkeyableError:
+                    raise self.unkeyable(key, first) from None
 
-    def _unkeyable(self, key: Any, error: Exception) -> TypeError:
+    def unkeyable(self, key: Any, error: Exception) -> TypeError:
+        """The error naming every part of *key* that has no stable encoding."""
         state = self.state
-        found = state.key_culprit(key, _encodable)
         if state.options.key is not None:
-            where = "the key= function's result"
-        elif found is not None and found[0] == "key_attrs":
             return TypeError(
-                f"{state.qualname}(): key attribute {found[1]!r} cannot be part of a shared-store key "
-                f"({error}). Name attributes whose values are plain data in key_attrs=, or pass "
-                "key= a function that builds the key from values"
+                f"{state.qualname}(): the key= function's result cannot be part of a shared-store key ({error}). "
+                "Build the key from values (another process cannot know an object by identity)"
             )
-        else:
-            where = f"argument {found[1]!r}" if found else "an argument"
-        return TypeError(
-            f"{state.qualname}(): {where} cannot be part of a shared-store key ({error}). "
-            f"Leave it out of the key with ignore=[{found[1] if found else 'name'!r}], or pass key= a function "
-            "that builds the key from values (another process cannot know this object by identity)"
+        from ._method import unkeyable_error
+
+        return unkeyable_error(
+            state.qualname, state.key_culprits(self._defaults_marked(key), _encoding_problem), error,
+            what="be part of a shared-store key",
+            attrs_fix="name attributes whose values are plain data, or pass key= a function that builds the key",
+            args_fix="or pass key= a function that builds the key from values (another process cannot know "
+            "this object by identity)",
         )
+
+    def _defaults_marked(self, key: Any) -> Any:
+        """*key* with every argument that is its parameter's default object replaced by a marker.
+
+        Sentinel defaults (httpx's ``USE_CLIENT_DEFAULT``) have no stable
+        encoding, but an argument that *is* the default means "the default"
+        in every process. Plain defaults never get here: they encode as they are.
+        """
+        state = self.state
+        signature = state.signature
+        if state.options.key is not None or signature is None:
+            return key
+        has_attrs = bool(state.options.key_attrs)
+        attrs: Any = None
+        if has_attrs:
+            key, attrs = key
+        typed = state.options.typed
+        single = len(state.key_names) == 1 and not typed
+        parts = [key] if single else list(key)
+        step = 2 if typed else 1
+        params = signature.parameters
+        for i, name in enumerate(state.key_names):
+            param = params.get(name)
+            if param is not None and param.default is not param.empty and parts[i * step] is param.default:
+                parts[i * step] = _DEFAULT
+        marked = parts[0] if single else tuple(parts)
+        return (marked, attrs) if has_attrs else marked
 
     # -- reading ---------------------------------------------------------------
 
@@ -315,12 +344,12 @@ class SharedStorage(Storage):
         )
 
 
-def _encodable(value: Any) -> bool:
+def _encoding_problem(value: Any) -> str | None:
     try:
         stable_digest(value)
-    except UnkeyableError:
+    except UnkeyableError as error:
         try:
             stable_digest(freeze(value))
         except UnkeyableError:
-            return False
-    return True
+            return str(error)
+    return None
