@@ -184,6 +184,7 @@ class CachedMethod:
         self.qualname = qualname
         self.is_async = is_async
         self.wrapped = wrapped
+        self.attrs_of = attrs_of
         self.lock = threading.RLock()
         self.flights: dict[Any, _Flight] = {}
         self.aflights: dict[Any, _AsyncFlight] = {}

@@ -15,7 +15,9 @@ import contextlib
 import logging
 import threading
 import time
+import types
 import warnings
+import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._contract import MISS
@@ -40,18 +42,90 @@ _NAMES_KEPT = 256
 
 
 def namespace_for(state: CachedMethod, options: Options) -> str:
-    """``options.namespace`` or ``module.qualname`` of the method, plus ``@version``."""
+    """``options.namespace``, or ``module.Class.attribute`` of the class the method is looked up on; plus ``@version``.
+
+    The class is the instance's (the wrapped object's for a proxy), never
+    the function's own qualname, which decorators without ``functools.wraps``
+    and lambdas share. A default namespace already claimed in this process
+    by another function is refused: the two would answer each other's calls.
+    """
     namespace = options.namespace
     if namespace is None:
+        namespace = _default_namespace(state)
+        _claim(namespace, state)
+    if options.version is not None:
+        namespace = f"{namespace}@{options.version}"
+    return namespace
+
+
+def _default_namespace(state: CachedMethod) -> str:
+    owner = state.attrs_of() if state.attrs_of is not None else None
+    if owner is None:
+        # No instance (a static or class method, a plain function): its own name.
         module = getattr(state.wrapped, "__module__", None)
         if not isinstance(module, str):
             # Objects may answer any attribute with anything; a repr in the
             # namespace (an address) would differ between processes.
             module = type(state.wrapped).__module__
-        namespace = f"{module}.{state.qualname}" if module else state.qualname
-    if options.version is not None:
-        namespace = f"{namespace}@{options.version}"
-    return namespace
+        return f"{module}.{state.qualname}" if module else state.qualname
+    if isinstance(owner, types.ModuleType):
+        prefix = owner.__name__
+        heads = [type(owner).__qualname__ + "."]
+    else:
+        cls = owner if isinstance(owner, type) else type(owner)
+        prefix = f"{cls.__module__}.{cls.__qualname__}"
+        heads = [cls.__qualname__ + ".", type(owner).__qualname__ + "."]
+    return f"{prefix}.{_attribute_path(state.qualname, heads, state.name)}"
+
+
+def _attribute_path(qualname: str, heads: list[str], name: str) -> str:
+    """The attribute path from the owner to the method: ``get``, or ``chat.completions.create`` for nested objects.
+
+    It comes from the qualname the entry point gives (``Owner.path.name``)
+    when that reads as one; a function's own qualname (``wrapper``,
+    ``Client.<lambda>``, a base class's ``Base.get``) gives just the name.
+    """
+    for head in heads:
+        if qualname.startswith(head):
+            rest = qualname[len(head):]
+            if (rest == name or rest.endswith("." + name)) and all(p.isidentifier() for p in rest.split(".")):
+                return rest
+    return name
+
+
+#: Default namespace -> (code of the function that claimed it, its qualname, the live functions with that code).
+_claims: dict[str, tuple[tuple[types.CodeType | None, ...], str, weakref.WeakSet[Any]]] = {}
+_claims_lock = threading.Lock()
+
+
+def _claim(namespace: str, state: CachedMethod) -> None:
+    func = getattr(state.wrapped, "__func__", state.wrapped)
+    code = getattr(func, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        return  # builtins and callable objects: nothing to compare
+    # A wrapper without functools.wraps has the same code for every method
+    # it wraps: what it closes over tells them apart.
+    codes = (code, *(_cell_code(cell) for cell in func.__closure__ or ()))
+    with _claims_lock:
+        held = _claims.get(namespace)
+        if held is None or (held[0] != codes and not held[2]):
+            # Free, or held by functions that are all gone (a class defined anew).
+            held = _claims[namespace] = (codes, getattr(func, "__qualname__", repr(func)), weakref.WeakSet())
+        elif held[0] != codes:
+            raise TypeError(
+                f"{state.qualname}: its default store namespace {namespace!r} is already used by another "
+                f"function in this process ({held[1]}); the two would answer each other's calls. "
+                f"Pass namespace= a name of its own (namespace={namespace + '2'!r})"
+            )
+        with contextlib.suppress(TypeError):  # a function that cannot be weakly referenced
+            held[2].add(func)
+
+
+def _cell_code(cell: Any) -> Any:
+    try:
+        return getattr(cell.cell_contents, "__code__", None)
+    except ValueError:  # an empty cell
+        return None
 
 
 class SharedStorage(Storage):

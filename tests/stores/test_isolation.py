@@ -366,3 +366,106 @@ def test_a_missing_dotted_key_attr_names_the_missing_part() -> None:
         Boto().describe()
     Boto.meta.region_name = "eu-west-1"  # type: ignore[attr-defined]
     assert Boto().describe() == "x"
+
+
+# -- namespaces: one per method of a class ------------------------------------------
+
+
+def no_wraps(func: Any) -> Any:
+    """A decorator as many are written: without functools.wraps, every method it wraps is 'wrapper'."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def test_methods_decorated_without_wraps_do_not_share(store: Any) -> None:
+    class Client:
+        @cached_method(store=store, key_attrs=())
+        @no_wraps
+        def price(self, item: str) -> str:
+            return f"price of {item}"
+
+        @cached_method(store=store, key_attrs=())
+        @no_wraps
+        def stock(self, item: str) -> str:
+            return f"stock of {item}"
+
+    client = Client()
+    assert client.price("apple") == "price of apple"
+    assert client.stock("apple") == "stock of apple"  # not the price
+    assert Client().stock("apple") == "stock of apple"
+
+
+def test_two_lambdas_in_one_class_body_do_not_share(store: Any) -> None:
+    class Client:
+        double = cached_method(store=store, key_attrs=())(lambda self, x: x * 2)
+        square = cached_method(store=store, key_attrs=())(lambda self, x: x * x)
+
+    client = Client()
+    assert client.double(3) == 6
+    assert client.square(3) == 9
+
+
+class SharedBase:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def whoami(self) -> str:
+        self.calls += 1
+        return type(self).__module__
+
+
+def test_same_named_classes_of_two_modules_do_not_share_an_inherited_method(store: Any) -> None:
+    first = type("Client", (SharedBase,), {"__module__": "shop.billing"})
+    second = type("Client", (SharedBase,), {"__module__": "shop.shipping"})
+    assert first.__qualname__ == second.__qualname__
+    assert CachedProxy(first(), store=store, key_attrs=()).whoami() == "shop.billing"
+    assert CachedProxy(second(), store=store, key_attrs=()).whoami() == "shop.shipping"
+    assert sorted(store.keys("shop.billing.Client.whoami")) != []
+    assert sorted(store.keys("shop.shipping.Client.whoami")) != []
+
+
+def test_default_namespace_is_the_class_looked_up_on_and_the_attribute(store: Any) -> None:
+    class Base:
+        @cached_method(store=store, key_attrs=())
+        def get(self, x: int) -> tuple[str, int]:
+            return (type(self).__name__, x)
+
+    class Child(Base):
+        pass
+
+    assert Base().get(1) == ("Base", 1)
+    assert Child().get(1) == ("Child", 1)
+    prefix = f"{__name__}.test_default_namespace_is_the_class_looked_up_on_and_the_attribute.<locals>"
+    assert len(list(store.keys(f"{prefix}.Base.get"))) == 1
+    assert len(list(store.keys(f"{prefix}.Child.get"))) == 1
+
+
+def make_client(answer: int) -> type:
+    """Classes of one qualname whose methods differ: only namespace= can tell them apart in a store."""
+    if answer == 1:
+
+        class Client:
+            def get(self) -> int:
+                return 1
+
+    else:
+
+        class Client:  # type: ignore[no-redef]
+            def get(self) -> int:
+                return 2
+
+    return Client
+
+
+def test_two_functions_claiming_one_namespace_fail_at_wrap_time(store: Any) -> None:
+    one, two = make_client(1)(), make_client(2)()
+    assert CachedProxy(one, store=store, key_attrs=()).get() == 1
+    with pytest.raises(TypeError, match=r"namespace 'tests\.stores\.test_isolation\.make_client\.<locals>\.Client\.get'"
+                                        r" is already used by another function.*Pass namespace="):
+        CachedProxy(two, store=store, key_attrs=()).get()
+    assert CachedProxy(two, store=store, key_attrs=(), namespace="clients.two.get").get() == 2
+    # The same function again (another instance, another proxy) is no clash.
+    assert CachedProxy(make_client(1)(), store=store, key_attrs=()).get() == 1
