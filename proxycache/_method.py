@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import logging
 import operator
+import os
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -72,9 +73,10 @@ class _Flight:
     costs several times more to build). Waiters take the lock and hand it on.
     """
 
-    __slots__ = ("done", "gate", "ok", "owner", "value")
+    __slots__ = ("done", "gate", "generation", "ok", "owner", "value")
 
     def __init__(self) -> None:
+        self.generation = 0
         self.owner = threading.get_ident()
         self.gate = _allocate_lock()
         self.gate.acquire()
@@ -100,9 +102,10 @@ class _Flight:
 
 
 class _AsyncFlight:
-    __slots__ = ("future", "loop", "task")
+    __slots__ = ("future", "generation", "loop", "task")
 
-    def __init__(self, task: asyncio.Task[Any] | None, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, task: asyncio.Task[Any] | None, loop: asyncio.AbstractEventLoop, generation: int) -> None:
+        self.generation = generation
         self.task = task
         self.loop = loop
         self.future: asyncio.Future[tuple[bool, Any]] = loop.create_future()
@@ -110,6 +113,30 @@ class _AsyncFlight:
     def finish(self, ok: bool, value: Any) -> None:
         if not self.future.done():
             self.future.set_result((ok, value))
+
+
+#: Every CachedMethod alive, for the fork handler below.
+_LIVE: weakref.WeakSet[CachedMethod] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """Locks held by other threads at fork time stay held in the child forever: release them.
+
+    Only the forking thread lives on in the child, so the flights of every
+    other thread will never finish: drop them, and their callers' keys are
+    computed afresh.
+    """
+    _finish_lock._at_fork_reinit()  # type: ignore[attr-defined]
+    me = threading.get_ident()
+    for state in list(_LIVE):
+        state.lock._at_fork_reinit()  # type: ignore[attr-defined]
+        for key, flight in list(state.flights.items()):
+            if flight.owner != me:
+                del state.flights[key]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 _PLAIN_RESULTS = frozenset({type(None), bool, int, float, str, bytes, tuple, list, dict, set, frozenset})
@@ -188,6 +215,15 @@ class CachedMethod:
         self.lock = threading.RLock()
         self.flights: dict[Any, _Flight] = {}
         self.aflights: dict[Any, _AsyncFlight] = {}
+        #: Bumped by cache_clear()/cache_invalidate(): a result computed under
+        #: an older generation is never stored, and its flight is never joined.
+        self.generation = 0
+        #: Flights finished so far: a miss that looked in the store before one
+        #: finished looks again rather than compute the value a second time.
+        self.finished = 0
+        #: Store I/O (slow, remote) happens outside the lock; memory storage under it.
+        self.io_outside = options.store is not None
+        _LIVE.add(self)
         self.misses = 0
         self.other_hits = 0
         self.faults = 0
@@ -240,6 +276,10 @@ class CachedMethod:
 
     def cache_info(self) -> CacheInfo:
         """Hits, misses, maxsize and current size of this method's cache."""
+        if self.io_outside:
+            size = self.storage.currsize()  # a scan of the store: not under the lock
+            with self.lock:
+                return CacheInfo(self._get_hits() + self.other_hits, self.misses, self.storage.maxsize, size)
         with self.lock:
             return CacheInfo(
                 self._get_hits() + self.other_hits, self.misses, self.storage.maxsize, self.storage.currsize()
@@ -252,11 +292,30 @@ class CachedMethod:
         return info
 
     def cache_clear(self) -> None:
-        """Drop every entry and reset the statistics."""
+        """Drop every entry and reset the statistics.
+
+        It wins over misses in flight: what they compute is handed to the
+        callers already waiting for it, never stored, and later calls do
+        not join them.
+        """
         with self.lock:
-            self.storage.clear()
+            self._new_generation(None)
+            if not self.io_outside:
+                self.storage.clear()
             self._set_hits(0)
             self.other_hits = self.misses = self.faults = self.uncached = 0
+        if self.io_outside:
+            self.storage.clear()
+
+    def _new_generation(self, key: Any) -> None:
+        """Under the lock: results computed from now on are the only ones stored (for *key*, or all)."""
+        self.generation += 1
+        if key is None:
+            self.flights.clear()
+            self.aflights.clear()
+        else:
+            self.flights.pop(key, None)
+            self.aflights.pop(key, None)
 
     def cache_parameters(self) -> dict[str, Any]:
         """The options this method was cached with."""
@@ -323,28 +382,32 @@ class CachedMethod:
         """Drop the entry a call with these arguments would use. True if there was one."""
         key = self.key_for(args, kwargs)
         with self.lock:
-            return self._delete(key)
+            self._new_generation(key)
+            if not self.io_outside:
+                return self._delete(key)
+        return self._delete(key)
 
     def cache_refresh(self, *args: Any, **kwargs: Any) -> Any:
         """Call the method now and store the result, whatever the cache holds."""
         key = self.key_for(args, kwargs)
+        generation = self.generation
         if self.is_async:
-            return self._arefresh(key, args, kwargs)
+            return self._arefresh(key, generation, args, kwargs)
         try:
             result = self.call(*args, **kwargs)
         except Exception as error:
-            self._keep_error(key, error)
+            self._keep_error(key, generation, error)
             raise
-        self._keep(key, result)
+        self._keep(key, generation, result)
         return result
 
-    async def _arefresh(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def _arefresh(self, key: Any, generation: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
             result = await self.call(*args, **kwargs)
         except Exception as error:
-            self._keep_error(key, error)
+            self._keep_error(key, generation, error)
             raise
-        self._keep(key, result)
+        self._keep(key, generation, result)
         return result
 
     # -- storage access (under the lock) -------------------------------------
@@ -352,9 +415,21 @@ class CachedMethod:
     def _lookup(self, key: Any) -> Any:
         return self.storage.lookup(key)
 
-    def _store(self, key: Any, value: Any) -> bool:
+    def _store(self, key: Any, generation: int, value: Any) -> None:
+        """Store *value* unless a clear or invalidate came after *generation* began."""
         with self.lock:
-            return self.storage.put(key, value)
+            if generation != self.generation:
+                return
+            if not self.io_outside:
+                self.storage.put(key, value)
+                return
+        self.storage.put(key, value)  # store I/O: other keys' misses go on meanwhile
+        with self.lock:
+            overtaken = generation != self.generation
+        if overtaken:
+            # A clear or invalidate ran while this was being written, maybe
+            # before it landed: it wins, so take the entry out again.
+            self.storage.delete(key)
 
     def _delete(self, key: Any) -> bool:
         return self.storage.delete(key)
@@ -385,17 +460,24 @@ class CachedMethod:
     # -- the miss path (threads) ---------------------------------------------
 
     def _miss(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        looked_again = False
         while True:
+            finished, found = self._look_outside(key)
             with self.lock:
-                found = self._lookup(key)
+                if not self.io_outside:
+                    found = self._lookup(key)
                 if found is not MISS:
                     self.other_hits += 1
                     hit = True
                 else:
                     hit = False
                     flight = self.flights.get(key)
+                    if flight is None and finished != self.finished and not looked_again:
+                        looked_again = True  # a flight landed since the store said "miss"
+                        continue
                     if flight is None:
                         flight = self.flights[key] = _Flight()
+                        flight.generation = self.generation
                         role = "lead"
                         self.misses += 1
                     elif flight.owner == threading.get_ident():
@@ -446,10 +528,10 @@ class CachedMethod:
         try:
             result = self.call(*args, **kwargs)
             ok = True
-            shared = self._keep(key, result)
+            shared = self._keep(key, flight.generation, result)
             return result
         except Exception as error:
-            shared = self._keep_error(key, error)
+            shared = self._keep_error(key, flight.generation, error)
             raise
         finally:
             # BaseException (KeyboardInterrupt, SystemExit) leaves shared at
@@ -457,44 +539,58 @@ class CachedMethod:
             with self.lock:
                 if self.flights.get(key) is flight:
                     del self.flights[key]
+                self.finished += 1
             flight.finish(ok, shared)
             # An error's traceback holds this frame (and the caller's): a
             # local still naming the error, or the flight that holds it,
             # would make a cycle keeping the instance alive until gc runs.
             del flight, shared
 
-    def _keep(self, key: Any, result: Any) -> Any:
+    def _keep(self, key: Any, generation: int, result: Any) -> Any:
         """Store a fresh result; return what waiters may share (_RETRY for one-shot results)."""
-        with self.lock:
-            if _one_shot(result):
+        if _one_shot(result):
+            with self.lock:
                 self.uncached += 1
-                return _RETRY
-            self.storage.put(key, result)
+            return _RETRY
+        self._store(key, generation, result)
         return result
 
-    def _keep_error(self, key: Any, error: Exception) -> Exception:
+    def _keep_error(self, key: Any, generation: int, error: Exception) -> Exception:
         if isinstance(error, self.options.cache_exceptions):
-            self._store(key, Raised(error))
+            self._store(key, generation, Raised(error))
         return error
+
+    def _look_outside(self, key: Any) -> tuple[int, Any]:
+        """For a store: (flights finished so far, its entry or MISS), read before taking the lock."""
+        if not self.io_outside:
+            return 0, MISS
+        finished = self.finished
+        return finished, self._lookup(key)
 
     # -- the miss path (coroutines) ------------------------------------------
 
     async def _amiss(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
+        looked_again = False
         while True:
+            finished, found = self._look_outside(key)
             with self.lock:
-                found = self._lookup(key)
+                if not self.io_outside:
+                    found = self._lookup(key)
                 if found is not MISS:
                     self.other_hits += 1
                     hit = True
                 else:
                     hit = False
                     flight = self.aflights.get(key)
+                    if flight is None and finished != self.finished and not looked_again:
+                        looked_again = True  # a flight landed since the store said "miss"
+                        continue
                     if flight is None or flight.loop is not loop or flight.loop.is_closed():
                         # A flight of another event loop cannot be awaited here:
                         # this loop gets its own.
-                        flight = _AsyncFlight(task, loop)
+                        flight = _AsyncFlight(task, loop, self.generation)
                         if key not in self.aflights or self.aflights[key].loop.is_closed():
                             self.aflights[key] = flight
                         role = "lead"
@@ -541,10 +637,10 @@ class CachedMethod:
         try:
             result = await self.call(*args, **kwargs)
             ok = True
-            shared = self._keep(key, result)
+            shared = self._keep(key, flight.generation, result)
             return result
         except Exception as error:
-            shared = self._keep_error(key, error)
+            shared = self._keep_error(key, flight.generation, error)
             raise
         finally:
             # Cancellation leaves shared at _RETRY: the key is not poisoned,
@@ -552,6 +648,7 @@ class CachedMethod:
             with self.lock:
                 if self.aflights.get(key) is flight:
                     del self.aflights[key]
+                self.finished += 1
             flight.finish(ok, shared)
             del flight, shared  # see _lead
 
