@@ -469,3 +469,143 @@ def test_two_functions_claiming_one_namespace_fail_at_wrap_time(store: Any) -> N
     assert CachedProxy(two, store=store, key_attrs=(), namespace="clients.two.get").get() == 2
     # The same function again (another instance, another proxy) is no clash.
     assert CachedProxy(make_client(1)(), store=store, key_attrs=()).get() == 1
+
+
+# -- clear and invalidate win over a miss in flight, in every store ---------------
+
+
+@pytest.mark.parametrize("how", ["clear", "invalidate"])
+def test_clear_wins_over_a_miss_in_flight_in_every_store(store: Any, how: str) -> None:
+    from ..test_single_flight import Source, drop
+
+    source = Source()
+    proxy = CachedProxy(source, store=store, key_attrs=())
+    first: list[str] = []
+    computing = threading.Thread(target=lambda: first.append(proxy.read("k")))
+    computing.start()
+    assert source.inside.wait(10)
+    source.data = "new"
+    drop(proxy, how)
+    assert proxy.read("k") == "new"  # not the flight that read "old"
+    source.gate.set()
+    computing.join(10)
+    assert first == ["old"]
+    assert proxy.read("k") == "new"  # "old" never reached the store
+    assert CachedProxy(Source(), store=store, key_attrs=()).read("k") == "new"  # nor another reader
+    assert source.calls == 2
+
+
+# -- store I/O outside the method's lock ------------------------------------------------
+
+
+class GatedStore:
+    """A real store whose writes of *prefix* keys first pass *gate* (a barrier or an event)."""
+
+    def __init__(self, inner: Any, prefix: str, gate: Any) -> None:
+        self.inner = inner
+        self.prefix = prefix
+        self.gate = gate
+        self.entered = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        if key.startswith(self.prefix):
+            self.entered.set()
+            self.gate.wait()
+        self.inner.set(key, value, ttl)
+
+    def get(self, key: str) -> Any:
+        return self.inner.get(key)
+
+    def delete(self, key: str) -> bool:
+        return bool(self.inner.delete(key))
+
+    def clear(self, namespace: str | None = None) -> int:
+        return int(self.inner.clear(namespace))
+
+
+def test_slow_writes_of_six_keys_do_not_wait_for_each_other(store: Any) -> None:
+    # Each write waits until all six are being written at once: writes made
+    # one after another under a lock would break the barrier (and count faults).
+    barrier = threading.Barrier(6, timeout=30)
+    gated = GatedStore(store, "isolation.six:", barrier)
+    values = Values()
+    proxy = CachedProxy(values, store=gated, key_attrs=(), namespace="isolation.six")
+    threads = [threading.Thread(target=proxy.echo, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not barrier.broken
+    stats = proxy.echo.cache_stats()
+    assert stats["faults"] == 0
+    assert stats["misses"] == 6
+    assert len(list(store.keys("isolation.six"))) == 6
+    assert [proxy.echo(n) for n in range(6)] == [show(n) for n in range(6)]
+    assert len(values.computed) == 6
+
+
+def _in_a_fork(calls: Any) -> Any:
+    """Run *calls* in a forked child; its answer, or None when it hung (killed after 20 s)."""
+    import os
+    import select
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.write(write, repr(calls()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        ready, _, _ = select.select([read], [], [], 20)
+        return os.read(read, 10_000).decode() if ready else None
+    finally:
+        if not ready:
+            os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(read)
+
+
+def test_a_fork_while_a_thread_is_inside_a_store_call(make_store: Any) -> None:
+    release = threading.Event()
+    gated = GatedStore(make_store("memory"), "isolation.fork:", release)
+    values = Values()
+    proxy = CachedProxy(values, store=gated, key_attrs=(), namespace="isolation.fork")
+    writing = threading.Thread(target=proxy.echo, args=(1,), daemon=True)
+    writing.start()
+    assert gated.entered.wait(10)
+    try:
+        # The child's gate opens at once: only its own writes pass through it.
+        answer = _in_a_fork(lambda: (release.set(), proxy.echo(2), proxy.echo(1), len(values.computed))[1:])
+    finally:
+        release.set()
+        writing.join(10)
+    assert answer == repr((show(2), show(1), 3))
+
+
+def test_a_fork_while_a_thread_holds_the_method_lock() -> None:
+    # getsizeof runs under the method's lock (memory storage): a thread held
+    # there at fork time must not leave the lock taken in the child.
+    inside, release = threading.Event(), threading.Event()
+
+    def getsizeof(value: Any) -> int:
+        if value == show(1):
+            inside.set()
+            release.wait(30)
+        return 1
+
+    values = Values()
+    proxy = CachedProxy(values, maxsize=100, getsizeof=getsizeof)
+    holding = threading.Thread(target=proxy.echo, args=(1,), daemon=True)
+    holding.start()
+    assert inside.wait(10)
+    try:
+        answer = _in_a_fork(lambda: (proxy.echo(2), proxy.echo(2), len(values.computed)))
+    finally:
+        release.set()
+        holding.join(10)
+    assert answer == repr((show(2), show(2), 2))
