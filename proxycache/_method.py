@@ -461,8 +461,12 @@ class CachedMethod:
 
     def _miss(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         looked_again = False
+        finished = 0
         while True:
-            finished, found = self._look_outside(key)
+            if self.io_outside:
+                # Store I/O outside the lock; a flight that lands meanwhile shows in self.finished.
+                finished = self.finished
+                found = self._lookup(key)
             with self.lock:
                 if not self.io_outside:
                     found = self._lookup(key)
@@ -472,7 +476,7 @@ class CachedMethod:
                 else:
                     hit = False
                     flight = self.flights.get(key)
-                    if flight is None and finished != self.finished and not looked_again:
+                    if flight is None and finished != self.finished and self.io_outside and not looked_again:
                         looked_again = True  # a flight landed since the store said "miss"
                         continue
                     if flight is None:
@@ -560,21 +564,18 @@ class CachedMethod:
             self._store(key, generation, Raised(error))
         return error
 
-    def _look_outside(self, key: Any) -> tuple[int, Any]:
-        """For a store: (flights finished so far, its entry or MISS), read before taking the lock."""
-        if not self.io_outside:
-            return 0, MISS
-        finished = self.finished
-        return finished, self._lookup(key)
-
     # -- the miss path (coroutines) ------------------------------------------
 
     async def _amiss(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         looked_again = False
+        finished = 0
         while True:
-            finished, found = self._look_outside(key)
+            if self.io_outside:
+                # Store I/O outside the lock; a flight that lands meanwhile shows in self.finished.
+                finished = self.finished
+                found = self._lookup(key)
             with self.lock:
                 if not self.io_outside:
                     found = self._lookup(key)
@@ -584,7 +585,7 @@ class CachedMethod:
                 else:
                     hit = False
                     flight = self.aflights.get(key)
-                    if flight is None and finished != self.finished and not looked_again:
+                    if flight is None and finished != self.finished and self.io_outside and not looked_again:
                         looked_again = True  # a flight landed since the store said "miss"
                         continue
                     if flight is None or flight.loop is not loop or flight.loop.is_closed():
