@@ -418,12 +418,23 @@ class SharedStorage(Storage):
         )
 
 
-def _encoding_problem(value: Any) -> str | None:
+def _encodable(value: Any) -> bool:
     try:
         stable_digest(value)
-    except UnkeyableError as error:
+    except UnkeyableError:
         try:
             stable_digest(freeze(value))
         except UnkeyableError:
-            return str(error)
+            return False
+    return True
+
+
+def _encoding_problem(value: Any) -> str | None:
+    """Why *value* cannot be part of a shared-store key, or None."""
+    if _encodable(value):
+        return None
+    try:
+        stable_digest(value)
+    except UnkeyableError as error:
+        return str(error)
     return None
