@@ -75,6 +75,9 @@ def _default_namespace(state: CachedMethod) -> str:
         cls = owner if isinstance(owner, type) else type(owner)
         prefix = f"{cls.__module__}.{cls.__qualname__}"
         heads = [cls.__qualname__ + ".", type(owner).__qualname__ + "."]
+    bound_to = getattr(state.wrapped, "__self__", None)
+    if bound_to is not None and bound_to is not owner:
+        heads.append(type(bound_to).__qualname__ + ".")  # a nested object's method, named after that object
     return f"{prefix}.{_attribute_path(state.qualname, heads, state.name)}"
 
 

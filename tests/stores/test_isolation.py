@@ -609,3 +609,29 @@ def test_a_fork_while_a_thread_holds_the_method_lock() -> None:
         release.set()
         holding.join(10)
     assert answer == repr((show(2), show(2), 2))
+
+
+class Completions:
+    def create(self, prompt: str) -> str:
+        return f"completion of {prompt}"
+
+
+class Chat:
+    def __init__(self) -> None:
+        self.completions = Completions()
+
+
+class LLMClient:
+    def __init__(self) -> None:
+        self.chat = Chat()
+        self.completions = Completions()  # the same method at another path
+
+
+def test_nested_methods_are_namespaced_by_the_client_and_their_path(store: Any) -> None:
+    proxy = CachedProxy(
+        LLMClient(), include=["chat.completions.create", "completions.create"], store=store, key_attrs=()
+    )
+    proxy.chat.completions.create("hi")
+    proxy.completions.create("hi")
+    assert len(list(store.keys(f"{__name__}.LLMClient.chat.completions.create"))) == 1
+    assert len(list(store.keys(f"{__name__}.LLMClient.completions.create"))) == 1
