@@ -231,17 +231,21 @@ class SharedStorage(Storage):
             return key
         has_attrs = bool(state.options.key_attrs)
         attrs: Any = None
-        if has_attrs:
-            key, attrs = key
-        typed = state.options.typed
-        single = len(state.key_names) == 1 and not typed
-        parts = [key] if single else list(key)
-        step = 2 if typed else 1
-        params = signature.parameters
-        for i, name in enumerate(state.key_names):
-            param = params.get(name)
-            if param is not None and param.default is not param.empty and parts[i * step] is param.default:
-                parts[i * step] = _DEFAULT
+        original = key
+        try:
+            if has_attrs:
+                key, attrs = key
+            typed = state.options.typed
+            single = len(state.key_names) == 1 and not typed
+            parts = [key] if single else list(key)
+            step = 2 if typed else 1
+            params = signature.parameters
+            for i, name in enumerate(state.key_names):
+                param = params.get(name)
+                if param is not None and param.default is not param.empty and parts[i * step] is param.default:
+                    parts[i * step] = _DEFAULT
+        except (TypeError, ValueError, IndexError):
+            return original  # not the layout shape_of builds: nothing to mark
         marked = parts[0] if single else tuple(parts)
         return (marked, attrs) if has_attrs else marked
 
