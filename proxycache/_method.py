@@ -129,7 +129,8 @@ def _after_fork_in_child() -> None:
     _finish_lock._at_fork_reinit()  # type: ignore[attr-defined]
     me = threading.get_ident()
     for state in list(_LIVE):
-        state.lock._at_fork_reinit()  # type: ignore[attr-defined]
+        if not state.lock._is_owned():  # type: ignore[attr-defined]  # held by the forking thread: it releases it
+            state.lock._at_fork_reinit()  # type: ignore[attr-defined]
         for key, flight in list(state.flights.items()):
             if flight.owner != me:
                 del state.flights[key]
