@@ -309,7 +309,11 @@ class CachedMethod:
             self.storage.clear()
 
     def _new_generation(self, key: Any) -> None:
-        """Under the lock: results computed from now on are the only ones stored (for *key*, or all)."""
+        """Under the lock: nothing computed before now is stored, and calls of *key* (or any key) start afresh.
+
+        One generation for the whole cache: an invalidate also keeps other
+        keys' misses in flight from storing (their callers still get them).
+        """
         self.generation += 1
         if key is None:
             self.flights.clear()
