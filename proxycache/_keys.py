@@ -15,10 +15,13 @@ produce the same key.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import datetime
 import math
 import struct
-from collections.abc import Mapping, Set
+import weakref
+from collections.abc import Callable, Mapping, Set
 from typing import Any
 
 __all__ = ["freeze", "stable_digest", "typed_bools", "UnkeyableError"]
@@ -46,6 +49,8 @@ _DICT = _Marker("dict")
 _SET = _Marker("set")
 _OBJ = _Marker("obj")
 _KWARGS = _Marker("kwargs")
+#: Stands for an argument that is its parameter's default object (in shared-store keys).
+_DEFAULT = _Marker("default")
 
 
 
@@ -93,9 +98,15 @@ def freeze(value: Any, *, _depth: int = 0) -> Any:
             )
             return (_OBJ, _type_id(cls), fields)
         return value
+    if isinstance(getattr(cls, "__pydantic_fields__", None), dict) and not isinstance(value, type):
+        # Pydantic models by every field: model_dump() leaves out excluded
+        # fields and private attributes, and those may be what tells two
+        # requests apart (a credential).
+        state = (vars(value), value.__pydantic_extra__ or {}, value.__pydantic_private__ or {})
+        return (_OBJ, _type_id(cls), tuple(freeze(part, _depth=_depth + 1) for part in state))
     dump = getattr(value, "model_dump", None)
     if dump is not None and callable(dump) and not isinstance(value, type):
-        # Pydantic models (and look-alikes): keyed by their field values.
+        # Look-alikes of Pydantic models: keyed by their field values.
         return (_OBJ, _type_id(cls), freeze(dump(), _depth=_depth + 1))
     if _is_hashable(value):
         return value
@@ -124,8 +135,10 @@ def stable_digest(key: Any, *, param: str | None = None) -> str:
     """A hex digest of *key* that is the same in every process and Python run.
 
     Only values with a canonical encoding are accepted: None, bool, int, float,
-    complex, str, bytes, tuples, frozensets, markers and enums/dataclasses by
-    value. Anything else (objects keyed by identity) raises
+    complex, str, bytes, tuples, frozensets, markers, ``Decimal``, dates and
+    times (with their time zone offset), ``UUID``, paths, enums, dataclasses
+    and Pydantic models by value, and classes by qualified name (Pydantic
+    models and dataclasses also by their fields). Anything else (objects keyed by identity) raises
     :class:`UnkeyableError`, since its identity means nothing to another
     process.
     """
@@ -145,7 +158,8 @@ def _encode(value: Any, out: bytearray) -> None:
     elif value is False:
         out += b"F"
     elif cls is int:
-        data = str(value).encode()
+        # Bytes, not str(): str() of an int past 4,300 digits raises ValueError.
+        data = value.to_bytes((value.bit_length() + 8) // 8, "big", signed=True)
         out += b"i" + struct.pack(">I", len(data)) + data
     elif cls is float:
         if math.isnan(value):
@@ -178,8 +192,14 @@ def _encode(value: Any, out: bytearray) -> None:
     elif isinstance(value, type):
         out += b"t"
         _encode(_type_id(value), out)
+        _encode(class_shape(value), out)
+    elif cls in (encoders := _value_encoders()):
+        tag, encode = encoders[cls]
+        out += tag
+        _encode(encode(value), out)
     else:
         import enum
+        from pathlib import PurePath, PureWindowsPath
 
         if isinstance(value, enum.Enum):
             out += b"e"
@@ -195,8 +215,79 @@ def _encode(value: Any, out: bytearray) -> None:
             _encode(tuple((f.name, getattr(value, f.name)) for f in dataclasses.fields(value)), out)
         elif isinstance(value, range):
             _encode(("range", value.start, value.stop, value.step), out)
+        elif isinstance(value, PurePath):
+            out += b"p"
+            _encode((isinstance(value, PureWindowsPath), str(value)), out)
+        elif isinstance(value, tuple(encoders)):
+            # Subclasses of the value types: by the base type's encoding.
+            base = next(b for b in encoders if isinstance(value, b))
+            out += encoders[base][0]
+            _encode(encoders[base][1](value), out)
+        elif callable(getattr(value, "get_secret_value", None)):
+            # Pydantic's SecretStr/SecretBytes: by the secret (only its digest reaches the store).
+            out += b"S"
+            _encode((_type_id(cls), value.get_secret_value()), out)
+        elif isinstance(getattr(cls, "__pydantic_fields__", None), dict):
+            _encode(freeze(value), out)
         else:
             raise UnkeyableError(
                 f"{cls.__qualname__} objects have no stable encoding (they are keyed by identity, "
                 "which differs between processes)"
             )
+
+
+def _when(value: datetime.date | datetime.time) -> tuple[str, int]:
+    # isoformat() carries the UTC offset (aware and naive differ); fold tells
+    # apart the two readings of an hour a clock goes through twice.
+    return (value.isoformat(), getattr(value, "fold", 0))
+
+
+_VALUE_ENCODERS: dict[type, tuple[bytes, Callable[[Any], Any]]] = {}
+
+
+def _value_encoders() -> dict[type, tuple[bytes, Callable[[Any], Any]]]:
+    """Value types keyed by value, built on first use: only shared stores need digests."""
+    if not _VALUE_ENCODERS:
+        import uuid
+        from decimal import Decimal
+
+        _VALUE_ENCODERS.update({
+            Decimal: (b"D", str),  # str() of a Decimal is exact: digits, exponent, sign, NaN
+            datetime.datetime: (b"W", _when),
+            datetime.date: (b"A", _when),
+            datetime.time: (b"O", _when),
+            datetime.timedelta: (b"L", lambda v: (v.days, v.seconds, v.microseconds)),
+            uuid.UUID: (b"u", lambda v: v.bytes),
+        })
+    return _VALUE_ENCODERS
+
+
+_shapes: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
+
+
+def class_shape(cls: type) -> str:
+    """What a class passed as an argument is keyed by besides its name.
+
+    For a Pydantic model, its JSON schema (fields, types, descriptions: what
+    an LLM is shown); for a dataclass, its field names and types; else "".
+    So changing a ``response_model`` misses instead of returning the old shape.
+    """
+    try:
+        return _shapes[cls]
+    except (KeyError, TypeError):
+        pass
+    shape = ""
+    if isinstance(getattr(cls, "__pydantic_fields__", None), dict):
+        try:
+            import json
+
+            shape = json.dumps(cls.model_json_schema(), sort_keys=True, default=repr)  # type: ignore[attr-defined]
+        except Exception:
+            # Types without a JSON schema: the fields and their annotations.
+            fields = cls.__pydantic_fields__  # type: ignore[attr-defined]
+            shape = repr(sorted((name, repr(f.annotation)) for name, f in fields.items()))
+    elif dataclasses.is_dataclass(cls):
+        shape = repr([(f.name, f.type if isinstance(f.type, str) else repr(f.type)) for f in dataclasses.fields(cls)])
+    with contextlib.suppress(TypeError):  # a class that cannot be weakly referenced is worked out each time
+        _shapes[cls] = shape
+    return shape

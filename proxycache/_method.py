@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import operator
+import os
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -72,9 +74,10 @@ class _Flight:
     costs several times more to build). Waiters take the lock and hand it on.
     """
 
-    __slots__ = ("done", "gate", "ok", "owner", "value")
+    __slots__ = ("done", "gate", "generation", "ok", "owner", "value")
 
     def __init__(self) -> None:
+        self.generation = 0
         self.owner = threading.get_ident()
         self.gate = _allocate_lock()
         self.gate.acquire()
@@ -100,9 +103,10 @@ class _Flight:
 
 
 class _AsyncFlight:
-    __slots__ = ("future", "loop", "task")
+    __slots__ = ("future", "generation", "loop", "task")
 
-    def __init__(self, task: asyncio.Task[Any] | None, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, task: asyncio.Task[Any] | None, loop: asyncio.AbstractEventLoop, generation: int) -> None:
+        self.generation = generation
         self.task = task
         self.loop = loop
         self.future: asyncio.Future[tuple[bool, Any]] = loop.create_future()
@@ -110,6 +114,31 @@ class _AsyncFlight:
     def finish(self, ok: bool, value: Any) -> None:
         if not self.future.done():
             self.future.set_result((ok, value))
+
+
+#: Every CachedMethod alive, for the fork handler below.
+_LIVE: weakref.WeakSet[CachedMethod] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """Locks held by other threads at fork time stay held in the child forever: release them.
+
+    Only the forking thread lives on in the child, so the flights of every
+    other thread will never finish: drop them, and their callers' keys are
+    computed afresh.
+    """
+    _finish_lock._at_fork_reinit()  # type: ignore[attr-defined]
+    me = threading.get_ident()
+    for state in list(_LIVE):
+        if not state.lock._is_owned():  # type: ignore[attr-defined]  # held by the forking thread: it releases it
+            state.lock._at_fork_reinit()  # type: ignore[attr-defined]
+        for key, flight in list(state.flights.items()):
+            if flight.owner != me:
+                del state.flights[key]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 _PLAIN_RESULTS = frozenset({type(None), bool, int, float, str, bytes, tuple, list, dict, set, frozenset})
@@ -236,9 +265,19 @@ class CachedMethod:
         #: Set when a method classed as sync returned an awaitable: its misses take the async path.
         self.returns_awaitable = False
         self.wrapped = wrapped
+        self.attrs_of = attrs_of
         self.lock = threading.RLock()
         self.flights: dict[Any, _Flight] = {}
         self.aflights: dict[Any, _AsyncFlight] = {}
+        #: Bumped by cache_clear()/cache_invalidate(): a result computed under
+        #: an older generation is never stored, and its flight is never joined.
+        self.generation = 0
+        #: Flights finished so far: a miss that looked in the store before one
+        #: finished looks again rather than compute the value a second time.
+        self.finished = 0
+        #: Store I/O (slow, remote) happens outside the lock; memory storage under it.
+        self.io_outside = options.store is not None
+        _LIVE.add(self)
         self.misses = 0
         self.other_hits = 0
         self.faults = 0
@@ -262,6 +301,7 @@ class CachedMethod:
                 custom_key=options.key is not None, key_attrs=options.key_attrs or (),
             )
         self.key_names = shape.key_names
+        self.signature = signature
         key_attrs = options.key_attrs or ()
         bindings = {
             **self.storage.bindings(),
@@ -291,6 +331,10 @@ class CachedMethod:
 
     def cache_info(self) -> CacheInfo:
         """Hits, misses, maxsize and current size of this method's cache."""
+        if self.io_outside:
+            size = self.storage.currsize()  # a scan of the store: not under the lock
+            with self.lock:
+                return CacheInfo(self._get_hits() + self.other_hits, self.misses, self.storage.maxsize, size)
         with self.lock:
             return CacheInfo(
                 self._get_hits() + self.other_hits, self.misses, self.storage.maxsize, self.storage.currsize()
@@ -303,11 +347,34 @@ class CachedMethod:
         return info
 
     def cache_clear(self) -> None:
-        """Drop every entry and reset the statistics."""
+        """Drop every entry and reset the statistics.
+
+        It wins over misses in flight: what they compute is handed to the
+        callers already waiting for it, never stored, and later calls do
+        not join them.
+        """
         with self.lock:
-            self.storage.clear()
+            self._new_generation(None)
+            if not self.io_outside:
+                self.storage.clear()
             self._set_hits(0)
             self.other_hits = self.misses = self.faults = self.uncached = 0
+        if self.io_outside:
+            self.storage.clear()
+
+    def _new_generation(self, key: Any) -> None:
+        """Under the lock: nothing computed before now is stored, and calls of *key* (or any key) start afresh.
+
+        One generation for the whole cache: an invalidate also keeps other
+        keys' misses in flight from storing (their callers still get them).
+        """
+        self.generation += 1
+        if key is None:
+            self.flights.clear()
+            self.aflights.clear()
+        else:
+            self.flights.pop(key, None)
+            self.aflights.pop(key, None)
 
     def cache_parameters(self) -> dict[str, Any]:
         """The options this method was cached with."""
@@ -331,8 +398,8 @@ class CachedMethod:
         except UnkeyableError as err:
             raise self._unkeyable(key, err) from None
 
-    def key_culprit(self, key: Any, acceptable: Callable[[Any], bool]) -> tuple[str, str] | None:
-        """The part of *key* that *acceptable* refuses: ``("argument", name)``, ``("key_attrs", name)``, or None.
+    def key_culprits(self, key: Any, problem: Callable[[Any], str | None]) -> list[tuple[str, str, str]]:
+        """Every part of *key* that has a *problem*: ``("argument" or "key_attrs", name, problem)``.
 
         Reads the key's layout as ``_codegen.shape_of`` builds it: one bare
         value for a single parameter, else one item per parameter (each
@@ -340,7 +407,7 @@ class CachedMethod:
         """
         options = self.options
         if options.key is not None:
-            return None  # the user's key function decides the layout
+            return []  # the user's key function decides the layout
         key_attrs = options.key_attrs or ()
         attr_values: tuple[Any, ...] = ()
         if key_attrs and type(key) is tuple and len(key) == 1 + len(key_attrs):
@@ -352,26 +419,20 @@ class CachedMethod:
             parts = key[::2] if options.typed else key
         else:
             parts = ()
-        for name, part in zip(names, parts, strict=False):
-            if not acceptable(part):
-                return ("argument", name.lstrip("*"))  # ignore= takes the bare name of *args/**kwargs
-        for attr, value in zip(key_attrs, attr_values, strict=False):
-            if not acceptable(value):
-                return ("key_attrs", attr)
-        return None
+        # ignore= takes the bare name of *args/**kwargs
+        found = [("argument", name.lstrip("*"), problem(part)) for name, part in zip(names, parts, strict=False)]
+        found += [("key_attrs", attr, problem(value)) for attr, value in zip(key_attrs, attr_values, strict=False)]
+        return [(kind, name, why) for kind, name, why in found if why is not None]
 
     def _unkeyable(self, key: Any, err: Exception) -> TypeError:
-        found = self.key_culprit(key, _freezable)
-        if found is not None and found[0] == "key_attrs":
-            return TypeError(
-                f"{self.qualname}(): key_attrs attribute {found[1]!r} cannot be used in a cache key "
-                f"({err}); name attributes with hashable values, or pass key= a function"
-            )
-        where = f"argument {found[1]!r}" if found else "an argument"
-        return TypeError(
-            f"{self.qualname}(): {where} cannot be used in a cache key ({err}). "
-            f"Leave it out of the key with ignore=[{found[1] if found else 'name'!r}], "
-            "or pass key= a function that builds a hashable key"
+        if self.options.store is not None:
+            # What a shared store refuses is a superset: name it all in one error.
+            return self.storage.unkeyable(key, err)  # type: ignore[attr-defined,no-any-return]
+        return unkeyable_error(
+            self.qualname, self.key_culprits(key, freeze_problem), err,
+            what="be used in a cache key",
+            attrs_fix="name attributes with hashable values, or pass key= a function",
+            args_fix="or pass key= a function that builds a hashable key",
         )
 
     # -- invalidate / refresh ------------------------------------------------
@@ -380,31 +441,35 @@ class CachedMethod:
         """Drop the entry a call with these arguments would use. True if there was one."""
         key = self.key_for(args, kwargs)
         with self.lock:
-            return self._delete(key)
+            self._new_generation(key)
+            if not self.io_outside:
+                return self._delete(key)
+        return self._delete(key)
 
     def cache_refresh(self, *args: Any, **kwargs: Any) -> Any:
         """Call the method now and store the result, whatever the cache holds."""
         key = self.key_for(args, kwargs)
+        generation = self.generation
         if self.is_async:
-            return self._arefresh(key, self.call(*args, **kwargs))
+            return self._arefresh(key, generation, self.call(*args, **kwargs))
         try:
             result = self.call(*args, **kwargs)
         except Exception as error:
-            self._keep_error(key, error)
+            self._keep_error(key, generation, error)
             raise
         if _is_awaitable_result(result):
             self.returns_awaitable = True
-            return self._arefresh(key, result)
-        self._keep(key, result)
+            return self._arefresh(key, generation, result)
+        self._keep(key, generation, result)
         return result
 
-    async def _arefresh(self, key: Any, pending: Any) -> Any:
+    async def _arefresh(self, key: Any, generation: int, pending: Any) -> Any:
         try:
             result = await _awaited(pending)
         except Exception as error:
-            self._keep_error(key, error)
+            self._keep_error(key, generation, error)
             raise
-        self._keep(key, result, ready=self.returns_awaitable)
+        self._keep(key, generation, result, ready=self.returns_awaitable)
         return result
 
     # -- storage access (under the lock) -------------------------------------
@@ -412,9 +477,21 @@ class CachedMethod:
     def _lookup(self, key: Any) -> Any:
         return self.storage.lookup(key)
 
-    def _store(self, key: Any, value: Any) -> bool:
+    def _store(self, key: Any, generation: int, value: Any) -> None:
+        """Store *value* unless a clear or invalidate came after *generation* began."""
         with self.lock:
-            return self.storage.put(key, value)
+            if generation != self.generation:
+                return
+            if not self.io_outside:
+                self.storage.put(key, value)
+                return
+        self.storage.put(key, value)  # store I/O: other keys' misses go on meanwhile
+        with self.lock:
+            overtaken = generation != self.generation
+        if overtaken:
+            # A clear or invalidate ran while this was being written, maybe
+            # before it landed: it wins, so take the entry out again.
+            self.storage.delete(key)
 
     def _delete(self, key: Any) -> bool:
         return self.storage.delete(key)
@@ -447,17 +524,28 @@ class CachedMethod:
     # -- the miss path (threads) ---------------------------------------------
 
     def _miss(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        looked_again = False
+        finished = 0
         while True:
-            with self.lock:
+            if self.io_outside:
+                # Store I/O outside the lock; a flight that lands meanwhile shows in self.finished.
+                finished = self.finished
                 found = self._lookup(key)
+            with self.lock:
+                if not self.io_outside:
+                    found = self._lookup(key)
                 if found is not MISS:
                     self.other_hits += 1
                     hit = True
                 else:
                     hit = False
                     flight = self.flights.get(key)
+                    if flight is None and finished != self.finished and self.io_outside and not looked_again:
+                        looked_again = True  # a flight landed since the store said "miss"
+                        continue
                     if flight is None:
                         flight = self.flights[key] = _Flight()
+                        flight.generation = self.generation
                         role = "lead"
                         self.misses += 1
                     elif flight.owner == threading.get_ident():
@@ -518,10 +606,10 @@ class CachedMethod:
                     self.returns_awaitable = True
                     self.misses -= 1  # the async path counts this miss
                 return self._amiss(key, args, kwargs, first=result)
-            shared = self._keep(key, result)
+            shared = self._keep(key, flight.generation, result)
             return result
         except Exception as error:
-            shared = self._keep_error(key, error)
+            shared = self._keep_error(key, flight.generation, error)
             raise
         finally:
             # BaseException (KeyboardInterrupt, SystemExit) leaves shared at
@@ -529,28 +617,29 @@ class CachedMethod:
             with self.lock:
                 if self.flights.get(key) is flight:
                     del self.flights[key]
+                self.finished += 1
             flight.finish(ok, shared)
             # An error's traceback holds this frame (and the caller's): a
             # local still naming the error, or the flight that holds it,
             # would make a cycle keeping the instance alive until gc runs.
             del flight, shared
 
-    def _keep(self, key: Any, result: Any, ready: bool = False) -> Any:
+    def _keep(self, key: Any, generation: int, result: Any, ready: bool = False) -> Any:
         """Store a fresh result; return what waiters may share (_RETRY for one-shot results).
 
         *ready*: the method looks synchronous and its callers await what it
         returns, so a hit must be awaitable too: the value is stored wrapped.
         """
-        with self.lock:
-            if _one_shot(result):
+        if _one_shot(result):
+            with self.lock:
                 self.uncached += 1
-                return _RETRY
-            self.storage.put(key, Ready(result) if ready else result)
+            return _RETRY
+        self._store(key, generation, Ready(result) if ready else result)
         return result
 
-    def _keep_error(self, key: Any, error: Exception) -> Exception:
+    def _keep_error(self, key: Any, generation: int, error: Exception) -> Exception:
         if isinstance(error, self.options.cache_exceptions):
-            self._store(key, Raised(error))
+            self._store(key, generation, Raised(error))
         return error
 
     # -- the miss path (coroutines) ------------------------------------------
@@ -564,19 +653,29 @@ class CachedMethod:
     async def _amiss_loop(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], first: Any) -> Any:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
+        looked_again = False
+        finished = 0
         while True:
-            with self.lock:
+            if self.io_outside:
+                # Store I/O outside the lock; a flight that lands meanwhile shows in self.finished.
+                finished = self.finished
                 found = self._lookup(key)
+            with self.lock:
+                if not self.io_outside:
+                    found = self._lookup(key)
                 if found is not MISS:
                     self.other_hits += 1
                     hit = True
                 else:
                     hit = False
                     flight = self.aflights.get(key)
+                    if flight is None and finished != self.finished and self.io_outside and not looked_again:
+                        looked_again = True  # a flight landed since the store said "miss"
+                        continue
                     if flight is None or flight.loop is not loop or flight.loop.is_closed():
                         # A flight of another event loop cannot be awaited here:
                         # this loop gets its own.
-                        flight = _AsyncFlight(task, loop)
+                        flight = _AsyncFlight(task, loop, self.generation)
                         if key not in self.aflights or self.aflights[key].loop.is_closed():
                             self.aflights[key] = flight
                         role = "lead"
@@ -635,10 +734,10 @@ class CachedMethod:
             result = await _awaited(pending)
             del pending
             ok = True
-            shared = self._keep(key, result, ready=self.returns_awaitable)
+            shared = self._keep(key, flight.generation, result, ready=self.returns_awaitable)
             return result
         except Exception as error:
-            shared = self._keep_error(key, error)
+            shared = self._keep_error(key, flight.generation, error)
             raise
         finally:
             # Cancellation leaves shared at _RETRY: the key is not poisoned,
@@ -646,16 +745,46 @@ class CachedMethod:
             with self.lock:
                 if self.aflights.get(key) is flight:
                     del self.aflights[key]
+                self.finished += 1
             flight.finish(ok, shared)
             del flight, shared  # see _lead
 
 
-def _freezable(value: Any) -> bool:
+def unkeyable_error(
+    qualname: str, found: list[tuple[str, str, str]], err: Exception, *, what: str, attrs_fix: str, args_fix: str
+) -> TypeError:
+    """One error naming every argument and key attribute that cannot join the key, and the ways out."""
+    args = [name for kind, name, _ in found if kind == "argument"]
+    attrs = [name for kind, name, _ in found if kind == "key_attrs"]
+    nouns = {"argument": "argument", "key_attrs": "key attribute"}
+    if len(found) == 1:
+        kind, name, why = found[0]
+        subject = f"{nouns[kind]} {name!r} cannot {what} ({why})"
+    elif found:
+        groups = []
+        for kind, noun in nouns.items():
+            items = [f"{name!r} ({why})" for k, name, why in found if k == kind]
+            if items:
+                groups.append(f"{noun}{'s' if len(items) > 1 else ''} {', '.join(items)}")
+        subject = f"{' and '.join(groups)} cannot {what}"
+    else:
+        subject = f"an argument cannot {what} ({err})"
+    fixes = []
+    if args or not attrs:
+        fixes.append(f"Leave {'them' if len(args) > 1 else 'it'} out of the key with ignore={args or ['name']!r}, "
+                     + args_fix)
+    if attrs:
+        fixes.append(f"For key_attrs: {attrs_fix}")
+    return TypeError(f"{qualname}(): {subject}. {'. '.join(fixes)}")
+
+
+def freeze_problem(value: Any) -> str | None:
+    """Why *value* cannot be frozen into a memory key, or None."""
     try:
         freeze(value)
-    except UnkeyableError:
-        return False
-    return True
+    except UnkeyableError as error:
+        return str(error)
+    return None
 
 
 def check_ignore(signature: inspect.Signature | None, options: Options, qualname: str) -> None:
@@ -671,20 +800,34 @@ def check_ignore(signature: inspect.Signature | None, options: Options, qualname
 
 
 def _attrs_reader(attrs_of: Callable[[], Any], names: tuple[str, ...]) -> Callable[[], tuple[Any, ...]]:
-    """Read the ``key_attrs`` values that join every key, naming a missing one clearly."""
+    """Read the ``key_attrs`` values (names or dotted paths) that join every key, naming a missing one clearly."""
+    get = operator.attrgetter(*names)
+    one = len(names) == 1
 
     def read() -> tuple[Any, ...]:
         obj = attrs_of()
         try:
-            return tuple([getattr(obj, name) for name in names])
+            return (get(obj),) if one else get(obj)
         except AttributeError:
-            missing = next((n for n in names if not hasattr(obj, n)), names[0])
-            raise AttributeError(
-                f"key_attrs= names {missing!r}, but this {type(obj).__qualname__} has no attribute "
-                f"{missing!r}; key_attrs lists instance attributes whose values tell instances apart"
-            ) from None
+            raise _missing_attr(obj, names) from None
 
     return read
+
+
+def _missing_attr(obj: Any, names: tuple[str, ...]) -> AttributeError:
+    for name in names:
+        value = obj
+        for depth, part in enumerate(name.split(".")):
+            if not hasattr(value, part):
+                where = "this " + type(obj).__qualname__
+                if depth:
+                    where += f"'s {'.'.join(name.split('.')[:depth])} ({type(value).__qualname__})"
+                return AttributeError(
+                    f"key_attrs= names {name!r}, but {where} has no attribute {part!r}; "
+                    "key_attrs lists instance attributes (or dotted paths) whose values tell instances apart"
+                )
+            value = getattr(value, part)
+    return AttributeError(f"key_attrs= names {names!r}, and reading them raised AttributeError")
 
 
 def make_cached(

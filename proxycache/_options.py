@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable, MutableMapping
 from datetime import timedelta
 from typing import Any, TypeAlias
@@ -86,9 +87,17 @@ def make_options(base: Options | None = None, **given: Any) -> Options:
     if ttl is not None:
         if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
             raise TypeError(f"ttl must be seconds (a number or timedelta) or None, not {ttl!r}")
-        if not ttl > 0:
-            raise ValueError(f"ttl must be positive seconds, not {ttl!r}")
-        ttl = float(ttl)
+        try:
+            seconds = float(ttl)
+        except OverflowError:
+            seconds = math.inf
+        # inf would reach Redis as an expiry it refuses on every write; nan compares false to everything.
+        if not 0 < seconds < math.inf:
+            raise ValueError(
+                f"ttl must be a finite, positive number of seconds, not {ttl!r}; "
+                "for entries that never expire pass ttl=None"
+            )
+        ttl = seconds
     values["ttl"] = ttl
 
     policy = values["policy"]
@@ -154,7 +163,7 @@ def make_options(base: Options | None = None, **given: Any) -> Options:
 
     values["ignore"] = _names(values["ignore"], "ignore", "parameter")
     if values["key_attrs"] is not None:
-        values["key_attrs"] = tuple(sorted(_names(values["key_attrs"], "key_attrs", "attribute")))
+        values["key_attrs"] = tuple(sorted(_names(values["key_attrs"], "key_attrs", "attribute", dotted=True)))
 
     key = values["key"]
     if key is not None and not callable(key):
@@ -212,17 +221,22 @@ def make_options(base: Options | None = None, **given: Any) -> Options:
     return Options(**values)
 
 
-def _names(value: Any, option: str, what: str) -> frozenset[str]:
+def _names(value: Any, option: str, what: str, dotted: bool = False) -> frozenset[str]:
     if isinstance(value, str):
         value = (value,)
     try:
         names = frozenset(value)
     except TypeError:
         raise TypeError(f"{option} must be a {what} name or a list of {what} names, not {value!r}") from None
-    bad = [n for n in names if not isinstance(n, str) or not n.isidentifier()]
+    bad = [n for n in names if not isinstance(n, str) or not _is_name(n, dotted)]
     if bad:
-        raise TypeError(f"{option} must list {what} names (identifiers), not {bad[0]!r}")
+        paths = " or dotted paths ('meta.region_name')" if dotted else ""
+        raise TypeError(f"{option} must list {what} names (identifiers){paths}, not {bad[0]!r}")
     return names
+
+
+def _is_name(name: str, dotted: bool) -> bool:
+    return all(part.isidentifier() for part in name.split(".")) if dotted else name.isidentifier()
 
 
 _CHECKED_DEFAULT.append(make_options())

@@ -16,13 +16,14 @@ import errno
 import logging
 import threading
 import time
+import types
 import warnings
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._contract import MISS, StoreWarning
 from ._events import emit
-from ._keys import UnkeyableError, freeze, stable_digest
+from ._keys import _DEFAULT, UnkeyableError, freeze, stable_digest
 from ._options import Options
 from ._storage import Storage
 from .serializers import OutdatedEntry, PickleSerializer, serializer_for
@@ -42,18 +43,93 @@ _NAMES_KEPT = 256
 
 
 def namespace_for(state: CachedMethod, options: Options) -> str:
-    """``options.namespace`` or ``module.qualname`` of the method, plus ``@version``."""
+    """``options.namespace``, or ``module.Class.attribute`` of the class the method is looked up on; plus ``@version``.
+
+    The class is the instance's (the wrapped object's for a proxy), never
+    the function's own qualname, which decorators without ``functools.wraps``
+    and lambdas share. A default namespace already claimed in this process
+    by another function is refused: the two would answer each other's calls.
+    """
     namespace = options.namespace
     if namespace is None:
+        namespace = _default_namespace(state)
+        _claim(namespace, state)
+    if options.version is not None:
+        namespace = f"{namespace}@{options.version}"
+    return namespace
+
+
+def _default_namespace(state: CachedMethod) -> str:
+    owner = state.attrs_of() if state.attrs_of is not None else None
+    if owner is None:
+        # No instance (a static or class method, a plain function): its own name.
         module = getattr(state.wrapped, "__module__", None)
         if not isinstance(module, str):
             # Objects may answer any attribute with anything; a repr in the
             # namespace (an address) would differ between processes.
             module = type(state.wrapped).__module__
-        namespace = f"{module}.{state.qualname}" if module else state.qualname
-    if options.version is not None:
-        namespace = f"{namespace}@{options.version}"
-    return namespace
+        return f"{module}.{state.qualname}" if module else state.qualname
+    if isinstance(owner, types.ModuleType):
+        prefix = owner.__name__
+        heads = [type(owner).__qualname__ + "."]
+    else:
+        cls = owner if isinstance(owner, type) else type(owner)
+        prefix = f"{cls.__module__}.{cls.__qualname__}"
+        heads = [cls.__qualname__ + ".", type(owner).__qualname__ + "."]
+    bound_to = getattr(state.wrapped, "__self__", None)
+    if bound_to is not None and bound_to is not owner:
+        heads.append(type(bound_to).__qualname__ + ".")  # a nested object's method, named after that object
+    return f"{prefix}.{_attribute_path(state.qualname, heads, state.name)}"
+
+
+def _attribute_path(qualname: str, heads: list[str], name: str) -> str:
+    """The attribute path from the owner to the method: ``get``, or ``chat.completions.create`` for nested objects.
+
+    It comes from the qualname the entry point gives (``Owner.path.name``)
+    when that reads as one; a function's own qualname (``wrapper``,
+    ``Client.<lambda>``, a base class's ``Base.get``) gives just the name.
+    """
+    for head in heads:
+        if qualname.startswith(head):
+            rest = qualname[len(head):]
+            if (rest == name or rest.endswith("." + name)) and all(p.isidentifier() for p in rest.split(".")):
+                return rest
+    return name
+
+
+#: Default namespace -> (code of the function that claimed it, its qualname, the live functions with that code).
+_claims: dict[str, tuple[tuple[types.CodeType | None, ...], str, weakref.WeakSet[Any]]] = {}
+_claims_lock = threading.Lock()
+
+
+def _claim(namespace: str, state: CachedMethod) -> None:
+    func = getattr(state.wrapped, "__func__", state.wrapped)
+    code = getattr(func, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        return  # builtins and callable objects: nothing to compare
+    # A wrapper without functools.wraps has the same code for every method
+    # it wraps: what it closes over tells them apart.
+    codes = (code, *(_cell_code(cell) for cell in func.__closure__ or ()))
+    with _claims_lock:
+        held = _claims.get(namespace)
+        if held is None or (held[0] != codes and not held[2]):
+            # Free, or held by functions that are all gone (a class defined anew).
+            held = _claims[namespace] = (codes, getattr(func, "__qualname__", repr(func)), weakref.WeakSet())
+        elif held[0] != codes:
+            raise TypeError(
+                f"{state.qualname}: its default store namespace {namespace!r} is already used by another "
+                f"function in this process ({held[1]}); the two would answer each other's calls. "
+                f"Pass namespace= a name of its own (namespace={namespace + '2'!r})"
+            )
+        with contextlib.suppress(TypeError):  # a function that cannot be weakly referenced
+            held[2].add(func)
+
+
+def _cell_code(cell: Any) -> Any:
+    try:
+        return getattr(cell.cell_contents, "__code__", None)
+    except ValueError:  # an empty cell
+        return None
 
 
 class SharedStorage(Storage):
@@ -124,26 +200,60 @@ class SharedStorage(Storage):
                 # (namedtuples, hashable Pydantic models) are keyed by value.
                 return stable_digest(freeze(key))
             except UnkeyableError:
-                raise self._unkeyable(key, first) from None
+                try:
+                    return stable_digest(freeze(self._defaults_marked(key)))
+                except UnkeyableError:
+                    raise self.unkeyable(key, first) from None
 
-    def _unkeyable(self, key: Any, error: Exception) -> TypeError:
+    def unkeyable(self, key: Any, error: Exception) -> TypeError:
+        """The error naming every part of *key* that has no stable encoding."""
         state = self.state
-        found = state.key_culprit(key, _encodable)
         if state.options.key is not None:
-            where = "the key= function's result"
-        elif found is not None and found[0] == "key_attrs":
             return TypeError(
-                f"{state.qualname}(): key attribute {found[1]!r} cannot be part of a shared-store key "
-                f"({error}). Name attributes whose values are plain data in key_attrs=, or pass "
-                "key= a function that builds the key from values"
+                f"{state.qualname}(): the key= function's result cannot be part of a shared-store key ({error}). "
+                "Build the key from values (another process cannot know an object by identity)"
             )
-        else:
-            where = f"argument {found[1]!r}" if found else "an argument"
-        return TypeError(
-            f"{state.qualname}(): {where} cannot be part of a shared-store key ({error}). "
-            f"Leave it out of the key with ignore=[{found[1] if found else 'name'!r}], or pass key= a function "
-            "that builds the key from values (another process cannot know this object by identity)"
+        from ._method import unkeyable_error
+
+        return unkeyable_error(
+            state.qualname, state.key_culprits(self._defaults_marked(key), _encoding_problem), error,
+            what="be part of a shared-store key",
+            attrs_fix="name attributes whose values are plain data, or pass key= a function that builds the key",
+            args_fix="or pass key= a function that builds the key from values (another process cannot know "
+            "this object by identity)",
         )
+
+    def _defaults_marked(self, key: Any) -> Any:
+        """*key* with every argument that is its parameter's default object replaced by a marker.
+
+        Sentinel defaults (httpx's ``USE_CLIENT_DEFAULT``) have no stable
+        encoding, but an argument that *is* the default means "the default"
+        in every process. Plain defaults never get here: they encode as they are.
+        """
+        state = self.state
+        signature = state.signature
+        if state.options.key is not None or signature is None:
+            return key
+        has_attrs = bool(state.options.key_attrs)
+        attrs: Any = None
+        original = key
+        try:
+            if has_attrs:
+                # (arguments' key, *attribute values): the layout _codegen builds with key_attrs.
+                key, attrs = key[0], key[1:]
+            typed = state.options.typed
+            single = len(state.key_names) == 1 and not typed
+            parts = [key] if single else list(key)
+            step = 2 if typed else 1
+            params = signature.parameters
+            for i, name in enumerate(state.key_names):
+                param = params.get(name)
+                if param is not None and param.default is not param.empty and parts[i * step] is param.default:
+                    parts[i * step] = _DEFAULT
+        except (TypeError, ValueError, IndexError):
+            return original  # not the layout shape_of builds: nothing to mark
+        marked = parts[0] if single else tuple(parts)
+        return (marked, *attrs) if has_attrs else marked
 
     # -- reading ---------------------------------------------------------------
 
@@ -447,3 +557,14 @@ def _encodable(value: Any) -> bool:
         except UnkeyableError:
             return False
     return True
+
+
+def _encoding_problem(value: Any) -> str | None:
+    """Why *value* cannot be part of a shared-store key, or None."""
+    if _encodable(value):
+        return None
+    try:
+        stable_digest(value)
+    except UnkeyableError as error:
+        return str(error)
+    return None

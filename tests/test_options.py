@@ -87,6 +87,14 @@ def test_non_positive_ttl_is_refused(ttl: Any) -> None:
     assert "positive" in message
 
 
+@pytest.mark.parametrize("ttl", [float("inf"), float("nan"), 10**400, -(10**400)])
+def test_infinite_nan_and_huge_ttl_are_refused_naming_ttl(ttl: Any) -> None:
+    # inf made every Redis write fail; 10**400 raised OverflowError naming nothing.
+    message = wrap_error(ValueError, ttl=ttl)
+    assert message.startswith("ttl must be a finite, positive number of seconds")
+    assert "ttl=None" in message
+
+
 @pytest.mark.parametrize("ttl", ["10", True, [1], object()])
 def test_ttl_of_the_wrong_type_is_refused(ttl: Any) -> None:
     message = wrap_error(TypeError, ttl=ttl)

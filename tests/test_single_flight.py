@@ -338,3 +338,106 @@ def test_reentrant_call_with_the_same_key_does_not_deadlock(kind: str) -> None:
     assert value == ("outer", ("inner", {"key": 6}))
     assert obj.again(6) == value
     assert obj.calls == [("again", 6), ("again", 6), 6]
+
+
+# -- clear and invalidate win over a miss in flight ---------------------------------
+
+
+class Source:
+    """Reads ``data`` as the call starts; the first call then waits at a gate."""
+
+    def __init__(self) -> None:
+        self.data = "old"
+        self.calls = 0
+        self.inside = threading.Event()
+        self.gate = threading.Event()
+        self.via: Any = self
+
+    def read(self, key: str) -> str:
+        self.calls += 1
+        value = self.data
+        if self.calls == 1:
+            self.inside.set()
+            assert self.gate.wait(10), "the test never opened the gate"
+        return value
+
+
+def drop(obj: Any, how: str) -> None:
+    if how == "clear":
+        obj.read.cache_clear()
+    else:
+        assert obj.read.cache_invalidate("k") is False  # nothing stored yet: the miss is still running
+
+
+@entry_points
+@pytest.mark.parametrize("how", ["clear", "invalidate"])
+def test_a_call_after_a_clear_does_not_join_the_miss_in_flight(kind: str, how: str) -> None:
+    obj = make(kind, Source)
+    first: list[str] = []
+    computing = threading.Thread(target=lambda: first.append(obj.read("k")))
+    computing.start()
+    assert obj.inside.wait(10)
+    obj.data = "new"
+    drop(obj, how)
+    assert obj.read("k") == "new"  # computed afresh, not the flight that read "old"
+    obj.gate.set()
+    computing.join(10)
+    assert first == ["old"]  # the caller from before the clear gets what it computed...
+    assert obj.read("k") == "new"  # ...which was not stored over the newer entry
+    assert obj.calls == 2
+
+
+@entry_points
+@pytest.mark.parametrize("how", ["clear", "invalidate"])
+def test_a_miss_that_read_before_a_clear_is_not_stored(kind: str, how: str) -> None:
+    obj = make(kind, Source)
+    first: list[str] = []
+    computing = threading.Thread(target=lambda: first.append(obj.read("k")))
+    computing.start()
+    assert obj.inside.wait(10)
+    obj.data = "new"
+    drop(obj, how)
+    obj.gate.set()
+    computing.join(10)
+    assert first == ["old"]
+    assert obj.read("k") == "new"
+    assert obj.read("k") == "new"
+    assert obj.calls == 2
+
+
+class AsyncSource:
+    def __init__(self) -> None:
+        self.data = "old"
+        self.calls = 0
+        self.via: Any = self
+        self.inside: Any = None
+        self.gate: Any = None
+
+    async def read(self, key: str) -> str:
+        self.calls += 1
+        value = self.data
+        if self.calls == 1:
+            self.inside.set()
+            await self.gate.wait()
+        return value
+
+
+@entry_points
+@pytest.mark.parametrize("how", ["clear", "invalidate"])
+def test_clear_wins_over_a_task_in_flight(kind: str, how: str) -> None:
+    import asyncio
+
+    async def scenario() -> None:
+        obj = make(kind, AsyncSource)
+        obj.inside, obj.gate = asyncio.Event(), asyncio.Event()
+        computing = asyncio.ensure_future(obj.read("k"))
+        await asyncio.wait_for(obj.inside.wait(), 10)
+        obj.data = "new"
+        drop(obj, how)
+        assert await asyncio.wait_for(obj.read("k"), 10) == "new"  # not a join of the old task's flight
+        obj.gate.set()
+        assert await asyncio.wait_for(computing, 10) == "old"
+        assert await obj.read("k") == "new"  # the old result was not stored
+        assert obj.calls == 2
+
+    asyncio.run(scenario())
