@@ -47,8 +47,12 @@ class Tracker:
 
     def _connect(self) -> Any:
         # A connection of its own, outside the pool: tracking and subscriptions are per connection.
+        # RESP2 whatever the client speaks (redis-py 8 defaults to RESP3): invalidations then arrive
+        # as plain pub/sub messages, which every server since Redis 6 sends and this thread reads.
+        # (redis-py's maintenance notifications need RESP3, so they stay off here.)
         pool: Any = self._pool
-        return pool.connection_class(**pool.connection_kwargs)
+        settings = {k: v for k, v in pool.connection_kwargs.items() if not k.startswith("maint_notifications")}
+        return pool.connection_class(**settings, protocol=2)
 
     def stop(self) -> None:
         self._stopped.set()
@@ -67,7 +71,7 @@ class Tracker:
                     log.info("Redis client tracking is unavailable (%s); front entries live front_ttl", error)
                     self._lost()
                     return
-                log.debug("proxycache: Redis client tracking lost (%r); retrying", error)
+                log.debug("Redis client tracking lost (%r); retrying", error)
             finally:
                 self._lost()
                 for conn in (listen, track):
