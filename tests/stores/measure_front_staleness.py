@@ -37,11 +37,13 @@ class Source:
 def _reader(url: str, tracking: bool, seen: Any, ready: Any, stop: Any) -> None:
     store = RedisStore(url, front_maxsize=64, front_ttl=FRONT_TTL, tracking=tracking)
     if tracking:
-        assert store._tracker is not None and store._tracker.ready.wait(10)
+        assert store._tracker is not None
+        assert store._tracker.ready.wait(10)
     proxy = CachedProxy(Source(), store=store, key_attrs=(), namespace="measure.staleness")
     last = proxy.get(1)
     ready.set()
     while not stop.is_set():
+        time.sleep(0.0005)  # a busy application, not a loop that holds the GIL for the listening thread
         value = proxy.get(1)
         if value != last:
             seen.put((value, time.time()))

@@ -56,7 +56,7 @@ async def _while_ticking(call: Awaitable[Any], limit: float = 10.0) -> tuple[Bas
     error: BaseException | None = None
     try:
         await asyncio.wait_for(call, limit)
-    except BaseException as caught:  # noqa: BLE001 - the test inspects what the store raised
+    except BaseException as caught:
         error = caught
     task.cancel()
     return error, ticks
@@ -162,7 +162,7 @@ def test_a_store_from_a_url_serves_one_event_loop_after_another(redis_server: st
 )
 def test_bad_client_combinations_say_what_to_pass(make: Any, message: str) -> None:
     import redis
-    import redis.asyncio  # noqa: F401 - reached through the redis module
+    import redis.asyncio
 
     with pytest.raises((TypeError, ValueError), match=message):
         make(redis)

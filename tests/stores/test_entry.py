@@ -17,8 +17,10 @@ OTHER = "tests.Entry.get:" + "cd" * 20
 def test_make_sets_the_windows() -> None:
     entry = Entry.make({"a": 1}, ttl=10, stale=5, now=1000.0)
     assert (entry.created, entry.expires, entry.stale_until) == (1000.0, 1010.0, 1015.0)
-    assert entry.fresh(1009.9) and not entry.fresh(1010.0)
-    assert entry.servable(1014.9) and not entry.servable(1015.0)
+    assert entry.fresh(1009.9)
+    assert not entry.fresh(1010.0)
+    assert entry.servable(1014.9)
+    assert not entry.servable(1015.0)
     assert entry.store_ttl(now=1000.0) == 15.0  # the store keeps it through the stale window
     assert entry.store_ttl(now=2000.0) == 0.001  # never "no expiry" by accident
 
@@ -26,7 +28,8 @@ def test_make_sets_the_windows() -> None:
 def test_no_ttl_means_forever() -> None:
     entry = Entry.make("v", now=5.0)
     assert entry.expires == entry.stale_until == math.inf
-    assert entry.fresh(1e18) and entry.store_ttl() is None
+    assert entry.fresh(1e18)
+    assert entry.store_ttl() is None
 
 
 def test_bytes_round_trip_with_the_times() -> None:

@@ -33,8 +33,10 @@ def eventually(check: Callable[[], bool], limit: float = 10.0) -> bool:
 
 def tracked(url: str, **settings: Any) -> RedisStore:
     store = RedisStore(url, front_maxsize=64, front_ttl=600, **settings)
-    assert store._tracker is not None and store._tracker.ready.wait(10), "tracking was not established"
-    assert store.front is not None and store.front.tracking
+    assert store._tracker is not None
+    assert store._tracker.ready.wait(10), "tracking was not established"
+    assert store.front is not None
+    assert store.front.tracking
     return store
 
 
@@ -75,7 +77,9 @@ def test_a_flush_empties_the_front(redis_server: str) -> None:
 
 def test_without_tracking_the_front_waits_front_ttl(redis_server: str) -> None:
     store = RedisStore(redis_server, front_maxsize=64, front_ttl=600, tracking=False)
-    assert store._tracker is None and store.front is not None and not store.front.tracking
+    assert store._tracker is None
+    assert store.front is not None
+    assert not store.front.tracking
     client = CountingClient()
     proxy = CachedProxy(client, store=store, key_attrs=())
     proxy.echo("a")
@@ -98,7 +102,8 @@ def test_keys_outside_the_prefix_do_not_evict(redis_server: str) -> None:
     other.set(name, pickle.dumps("another application"))
     redis.Redis.from_url(redis_server).set("unrelated", b"1")
     time.sleep(0.3)
-    assert store.front is not None and store.front.epoch == before
+    assert store.front is not None
+    assert store.front.epoch == before
     assert proxy.echo("a") == "a"
 
 
