@@ -35,6 +35,10 @@ def open_existing(spec: str) -> DiskStore | RedisStore:
     if isinstance(store, RedisStore):
         try:
             store.client.ping()
+            # A node of a Redis Cluster holds only its slots: then list and clear every node.
+            if int(store.client.info("cluster").get("cluster_enabled", 0)):
+                store = open_store(spec, cluster=True)
+                store.client.ping()
         except Exception as error:
             raise ConnectionError(f"cannot reach {store!r}: {error}") from None
         return store
