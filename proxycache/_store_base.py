@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from math import inf
 from typing import Final
 
 from ._contract import DIGEST_LENGTH
@@ -68,8 +69,8 @@ def check_retry_after(value: float) -> float:
 
 
 def check_saved(saved_seconds: float) -> float:
-    if isinstance(saved_seconds, bool) or not isinstance(saved_seconds, (int, float)) or saved_seconds < 0:
-        raise ValueError(f"saved_seconds must be seconds >= 0, not {saved_seconds!r}")
+    if isinstance(saved_seconds, bool) or not isinstance(saved_seconds, (int, float)) or not 0 <= saved_seconds < inf:
+        raise ValueError(f"saved_seconds must be seconds >= 0 (finite), not {saved_seconds!r}")
     return float(saved_seconds)
 
 

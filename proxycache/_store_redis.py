@@ -482,7 +482,7 @@ def _ms(seconds: float) -> int:
 
 def _parse_stats(row: Any) -> NamespaceStats | None:
     """A stats hash read back; None when it is not one proxycache wrote (untrusted input)."""
-    if not isinstance(row, dict):
+    if not isinstance(row, dict) or not row:
         return None
     try:
         hits = int(row.get(b"hits", b"0"))
