@@ -11,11 +11,13 @@ Four ways in, one cached callable::
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from . import serializers as serializers  # a public submodule: proxycache.serializers.PickleSerializer
 from ._api import cache_clear, cache_info
 from ._bypass import bypass
-from ._contract import MISS, Serializer, Store, StoreWarning
+from ._contract import MISS, Miss, Serializer, Store, StoreWarning
 from ._decorator import cached_method
 from ._events import Event, add_listener
 from ._inplace import cache_methods, uncache_methods
@@ -23,7 +25,6 @@ from ._method import CacheInfo
 from ._mixin import CachingMixin
 from ._proxy import CachedProxy
 from ._select import DEFAULT_SKIP
-from ._stores import DiskStore, MemoryStore, RedisStore
 
 __all__ = [
     "DEFAULT_SKIP",
@@ -34,6 +35,7 @@ __all__ = [
     "DiskStore",
     "Event",
     "MemoryStore",
+    "Miss",
     "RedisStore",
     "Serializer",
     "Store",
@@ -46,6 +48,30 @@ __all__ = [
     "cached_method",
     "uncache_methods",
 ]
+
+if _TYPE_CHECKING:
+    from ._store_disk import DiskStore
+    from ._store_memory import MemoryStore
+    from ._store_redis import RedisStore
+
+#: Public names defined in modules loaded on first use (``import proxycache`` stays light).
+_LAZY = {"DiskStore": "._store_disk", "MemoryStore": "._store_memory", "RedisStore": "._store_redis"}
+
+
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'proxycache' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __version__ = "0.1.0"
 

@@ -30,8 +30,7 @@ import math
 import struct
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from ._front import FrontCache
@@ -97,8 +96,7 @@ class EntryError(ValueError):
     """Bytes that are not an entry envelope (truncated, another format): read as a miss."""
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """A value with the times stale serving needs, all wall-clock seconds (``time.time()``).
 
     *expires* is when the value stops being fresh (``inf``: never);
@@ -294,8 +292,7 @@ class AsyncLeaseStore(Protocol):
     async def arelease_lease(self, key: str, token: str) -> bool: ...
 
 
-@dataclass(frozen=True, slots=True)
-class NamespaceStats:
+class NamespaceStats(NamedTuple):
     """What the cache saved in one namespace, summed over every process that recorded it."""
 
     hits: int

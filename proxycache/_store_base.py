@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from math import inf
 from typing import Final
@@ -32,6 +31,8 @@ LEASE_SUFFIX: Final = "#lease"
 
 def new_token() -> str:
     """A lease token: unguessable, so only its holder can renew or release the lease."""
+    import secrets  # on first use: import proxycache stays light
+
     return secrets.token_hex(16)
 
 
