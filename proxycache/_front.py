@@ -44,7 +44,9 @@ class FrontCache:
 
     def drop(self, namespace: str | None = None) -> None:
         """Forget the entries of *namespace* (of every namespace when None)."""
-        for name, table in list(self._tables.items()):
+        with self._lock:
+            tables = list(self._tables.items())
+        for name, table in tables:
             if namespace is None or name == namespace:
                 table.clear()
 

@@ -130,5 +130,5 @@ class Tracker:
 
 
 def _unsupported(error: BaseException) -> bool:
-    text = str(error).lower()
-    return type(error).__name__ == "ResponseError" and ("unknown" in text or "tracking" in text)
+    """The server refused tracking (too old, or an ACL forbids it): asking again would not help."""
+    return any(cls.__name__ == "ResponseError" for cls in type(error).__mro__)

@@ -50,7 +50,10 @@ class Breaker:
     _down_because: BaseException | None = None
 
     def _check(self) -> None:
-        if self._down_until and time.monotonic() < self._down_until:
+        if self._down_until:
+            if time.monotonic() >= self._down_until:
+                self._down_until = 0.0  # retry time: the hit path goes back to its short way
+                return
             cause = self._down_because
             because = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
             error = StoreUnavailable(f"{self!r} failed recently{because}; trying again within {self.retry_after:g}s")

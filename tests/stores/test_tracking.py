@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import subprocess
@@ -131,6 +132,38 @@ def test_closing_the_store_ends_the_listening_thread(redis_server: str) -> None:
     store.close()
     thread.join(10)
     assert not thread.is_alive()
+
+
+def test_dropping_the_store_ends_the_listening_thread(redis_server: str) -> None:
+    store = tracked(redis_server)
+    thread = store._tracker._thread
+    del store
+    gc.collect()
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_a_server_that_refuses_tracking_leaves_the_front_to_front_ttl(redis_server: str) -> None:
+    import redis
+
+    # An ACL user that may read and write the store's keys but not run CLIENT TRACKING.
+    admin = redis.Redis.from_url(redis_server)
+    admin.acl_setuser("app", enabled=True, passwords=["+pw"], keys=["proxycache:*"],
+                      commands=["+@all", "-client"])
+    try:
+        port = redis_server.rsplit(":", 1)[1].split("/")[0]
+        store = RedisStore(f"redis://app:pw@127.0.0.1:{port}/0", front_maxsize=64, front_ttl=600)
+        thread = store._tracker._thread
+        thread.join(10)
+        assert not thread.is_alive()  # gave up for good: asking again would not help
+        assert store.front is not None
+        assert not store.front.tracking
+        proxy = CachedProxy(CountingClient(), store=store, key_attrs=())
+        assert proxy.get(1) == (1, 1)
+        assert proxy.get(1) == (1, 1)
+        assert proxy.__wrapped__.count("get") == 1
+    finally:
+        admin.acl_deluser("app")
 
 
 def test_the_staleness_measurement_runs(redis_server: str) -> None:
