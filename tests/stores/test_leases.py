@@ -158,3 +158,55 @@ def test_the_lease_of_a_killed_holder_lapses(make_store: Any, kind: str) -> None
     finally:
         proc.kill()
         proc.join(10)
+
+
+# -- a lease as a lock, renewed while held ---------------------------------------------
+
+
+def test_a_held_lease_outlives_its_ttl_while_renewed(any_store: Any) -> None:
+    from proxycache._lease import StoreLease
+
+    lease = StoreLease(any_store, key(9), ttl=0.3)
+    assert lease.acquire() is True
+    time.sleep(1.0)  # three times its ttl: renewed in the background
+    assert not lease.lost
+    assert any_store.acquire_lease(key(9), 30) is None
+    assert StoreLease(any_store, key(9), ttl=30).acquire() is False
+    assert lease.release() is True
+    assert lease.release() is False
+    with StoreLease(any_store, key(9), ttl=30) as held:
+        assert held is True
+    assert any_store.acquire_lease(key(9), 30) is not None  # released on leaving the block
+
+
+def test_a_lease_taken_over_is_reported_lost(any_store: Any) -> None:
+    from proxycache._lease import StoreLease
+
+    lease = StoreLease(any_store, key(10), ttl=0.3)
+    assert lease.acquire() is True
+    token = lease.token
+    assert token is not None
+    assert any_store.release_lease(key(10), token) is True  # as if it lapsed...
+    assert any_store.acquire_lease(key(10), 30) is not None  # ...and another process took it
+    deadline = time.monotonic() + 10
+    while not lease.lost and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert lease.lost
+    assert lease.release() is False  # never frees the new holder's lease
+    assert any_store.acquire_lease(key(10), 30) is None
+
+
+def test_an_async_lease_is_renewed_by_a_task(any_store: Any) -> None:
+    from proxycache._lease import AsyncStoreLease
+
+    async def main() -> None:
+        lease = AsyncStoreLease(any_store, key(11), ttl=0.3)
+        async with lease as held:
+            assert held is True
+            await asyncio.sleep(1.0)
+            assert not lease.lost
+            assert await any_store.aacquire_lease(key(11), 30) is None
+        assert lease.token is None
+        assert await any_store.aacquire_lease(key(11), 30) is not None
+
+    asyncio.run(main())
