@@ -115,3 +115,29 @@ def test_inspect_and_clear_find_a_cluster_by_its_url(redis_cluster: Any, capsys:
     assert main(["clear", redis_cluster.url]) == 0
     assert "removed 12 entries" in capsys.readouterr().out
     assert list(store.keys()) == []
+
+
+def _read_in_a_child(store: Any, names: list[str], out: Any) -> None:
+    out.put([store.get(name) for name in names])
+
+
+def test_a_pickled_cluster_store_reads_the_same_entries_in_another_process(redis_cluster: Any) -> None:
+    import multiprocessing
+    import pickle
+
+    store = RedisStore(redis_cluster.url, cluster=True, prefix="xproc:")
+    names = [key(n) for n in range(10)]
+    for name in names:
+        store.set(name, name.encode())
+    copy = pickle.loads(pickle.dumps(store))
+    assert copy.cluster
+    assert copy.prefix == "xproc:"
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    child = ctx.Process(target=_read_in_a_child, args=(store, names, out))
+    child.start()
+    try:
+        assert out.get(timeout=60) == [name.encode() for name in names]
+    finally:
+        child.join(30)
+    assert child.exitcode == 0
