@@ -244,9 +244,9 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     return make
 
 
-@pytest.fixture(params=STORE_KINDS)
+@pytest.fixture(params=ALL_KINDS)
 def store(request: pytest.FixtureRequest, make_store: Any) -> Any:
-    """Every kind of store, empty."""
+    """Every kind of store, a Redis Cluster too, empty."""
     return make_store(request.param)
 
 
