@@ -9,6 +9,16 @@ from typing import Any, ClassVar, TypeVar
 
 from ._contract import MISS, Miss, NamespaceStats
 from ._front import FrontCache
+from ._redis_clients import (
+    check_bytes,
+    client_from_url,
+    client_mode,
+    glob_escape,
+    hgetall,
+    hide_password,
+    millis,
+    parse_stats,
+)
 from ._store_base import (
     DIGEST_GLOB,
     Breaker,
@@ -106,13 +116,13 @@ class RedisStore(Breaker):
             self.url = url_or_client
             self.client = self._from_url(asynchronous=False)
         elif url_or_client is not None:
-            mode = _client_mode(url_or_client)
+            mode = client_mode(url_or_client)
             if mode is None:
                 raise TypeError(
                     "RedisStore takes a redis:// URL or a redis.Redis client (or redis.asyncio.Redis, "
                     f"redis.cluster.RedisCluster), not {url_or_client!r}"
                 )
-            _check_bytes(url_or_client)
+            check_bytes(url_or_client)
             if mode[0] == "async":
                 if async_client is not None:
                     raise TypeError("pass the sync client first and the async one as async_client=, not two async ones")
@@ -123,13 +133,13 @@ class RedisStore(Breaker):
         elif async_client is None:
             raise TypeError("RedisStore needs a redis:// URL or a redis client")
         if async_client is not None:
-            mode = _client_mode(async_client)
+            mode = client_mode(async_client)
             if mode is None or mode[0] != "async":
                 raise TypeError(
                     "async_client= takes a redis.asyncio.Redis or redis.asyncio.cluster.RedisCluster client, "
                     f"not {async_client!r}"
                 )
-            _check_bytes(async_client)
+            check_bytes(async_client)
             self.async_client = async_client
             self.cluster = self.cluster or mode[1]
         self._errors: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
@@ -140,39 +150,12 @@ class RedisStore(Breaker):
             self._tracker = Tracker(self, self.front)
 
     def _from_url(self, *, asynchronous: bool) -> Any:
-        url = self.url
-        assert url is not None
-        settings: dict[str, Any] = {
-            "socket_timeout": self.socket_timeout,
-            "socket_connect_timeout": self.socket_timeout,
-            "decode_responses": False,
-        }
-        if asynchronous:
-            from redis.asyncio.retry import Retry as AsyncRetry
-            from redis.backoff import NoBackoff
-
-            settings["retry"] = AsyncRetry(NoBackoff(), 1)
-            if self.cluster:
-                from redis.asyncio.cluster import RedisCluster as AsyncCluster
-
-                return AsyncCluster.from_url(url, **settings)
-            import redis.asyncio
-
-            return redis.asyncio.Redis.from_url(url, **settings)
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
-        settings["retry"] = Retry(NoBackoff(), 1)
-        if self.cluster:
-            from redis.cluster import RedisCluster
-
-            return RedisCluster.from_url(url, **settings)
-        return redis.Redis.from_url(url, **settings)
+        assert self.url is not None
+        return client_from_url(self.url, cluster=self.cluster, timeout=self.socket_timeout, asynchronous=asynchronous)
 
     def __repr__(self) -> str:
         if self.url is not None:
-            return f"RedisStore({_hide_password(self.url)!r}{', cluster=True' if self.cluster else ''})"
+            return f"RedisStore({hide_password(self.url)!r}{', cluster=True' if self.cluster else ''})"
         return f"RedisStore({self.client if self.client is not None else self.async_client!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -223,8 +206,8 @@ class RedisStore(Breaker):
     def _pattern(self, namespace: str | None) -> str:
         # Exactly a digest after "<namespace>:", so namespace "a" never takes "a:b:<digest>",
         # and keys under the prefix that proxycache did not write are left alone.
-        namespaced = "*:" if namespace is None else _glob_escape(namespace) + ":"
-        return _glob_escape(self._open) + namespaced + DIGEST_GLOB + "}"
+        namespaced = "*:" if namespace is None else glob_escape(namespace) + ":"
+        return glob_escape(self._open) + namespaced + DIGEST_GLOB + "}"
 
     # -- sync ------------------------------------------------------------------------
 
@@ -322,14 +305,14 @@ class RedisStore(Breaker):
 
     def acquire_lease(self, key: str, ttl: float) -> str | None:
         """``SET NX PX`` of a random token: the token if this caller now holds the lease on *key*, else None."""
-        ms = _ms(check_lease_ttl(ttl))
+        ms = millis(check_lease_ttl(ttl))
         token = new_token()
         name = self._lease_name(key)
         return token if self._call(lambda c: c.set(name, token, nx=True, px=ms)) else None
 
     def renew_lease(self, key: str, token: str, ttl: float) -> bool:
         """Extend the lease to *ttl* seconds from now; False unless *token* holds it and it has not lapsed."""
-        ms = _ms(check_lease_ttl(ttl))
+        ms = millis(check_lease_ttl(ttl))
         name = self._lease_name(key)
         return bool(self._call(lambda c: c.eval(_RENEW, 1, name, token, ms)))
 
@@ -360,12 +343,12 @@ class RedisStore(Breaker):
         if namespace is not None:
             names = [self._stats_name(namespace).encode()]
         else:
-            pattern = _glob_escape(self.prefix) + "stats:{*}"
+            pattern = glob_escape(self.prefix) + "stats:{*}"
             names = list(self._call(lambda c: list(c.scan_iter(match=pattern, count=1000))))
         found: dict[str, NamespaceStats] = {}
         for name in names:
-            row: Any = self._call(functools.partial(_hgetall, name=name))
-            parsed = _parse_stats(row)
+            row: Any = self._call(functools.partial(hgetall, name=name))
+            parsed = parse_stats(row)
             if parsed is not None:
                 found[name[len(self.prefix) + len("stats:{") : -1].decode("utf-8", "replace")] = parsed
         return dict(sorted(found.items()))
@@ -436,7 +419,7 @@ class RedisStore(Breaker):
         return await self._acall(clear, lambda: self.clear(namespace))
 
     async def aacquire_lease(self, key: str, ttl: float) -> str | None:
-        ms = _ms(check_lease_ttl(ttl))
+        ms = millis(check_lease_ttl(ttl))
         token = new_token()
         name = self._lease_name(key)
         got = await self._acall(lambda c: c.set(name, token, nx=True, px=ms), lambda: self.acquire_lease(key, ttl))
@@ -445,7 +428,7 @@ class RedisStore(Breaker):
         return token if got else None
 
     async def arenew_lease(self, key: str, token: str, ttl: float) -> bool:
-        ms = _ms(check_lease_ttl(ttl))
+        ms = millis(check_lease_ttl(ttl))
         name = self._lease_name(key)
         renewed = await self._acall(
             lambda c: c.eval(_RENEW, 1, name, token, ms), lambda: self.renew_lease(key, token, ttl)
@@ -472,67 +455,5 @@ class RedisStore(Breaker):
         await self._acall(count, lambda: self.record_hit(namespace, saved))
 
 
-def _hgetall(client: Any, name: bytes) -> Any:
-    return client.hgetall(name)
-
-
-def _ms(seconds: float) -> int:
-    return max(1, round(seconds * 1000))
-
-
-def _parse_stats(row: Any) -> NamespaceStats | None:
-    """A stats hash read back; None when it is not one proxycache wrote (untrusted input)."""
-    if not isinstance(row, dict) or not row:
-        return None
-    try:
-        hits = int(row.get(b"hits", b"0"))
-        saved = float(row.get(b"saved_seconds", b"0"))
-    except (TypeError, ValueError):
-        return None
-    if hits < 0 or not saved >= 0:
-        return None
-    return NamespaceStats(hits, saved)
-
-
-def _client_mode(client: Any) -> tuple[str, bool] | None:
-    """("sync" or "async", is a cluster) for the redis-py clients a store takes; None for anything else."""
-    import redis
-    import redis.asyncio
-    from redis.asyncio.cluster import RedisCluster as AsyncCluster
-    from redis.cluster import RedisCluster
-
-    if isinstance(client, RedisCluster):
-        return ("sync", True)
-    if isinstance(client, redis.Redis):
-        return ("sync", False)
-    if isinstance(client, AsyncCluster):
-        return ("async", True)
-    if isinstance(client, redis.asyncio.Redis):
-        return ("async", False)
-    return None
-
-
-def _check_bytes(client: Any) -> None:
-    pool = getattr(client, "connection_pool", None)
-    kwargs: Any = getattr(pool, "connection_kwargs", None)
-    if kwargs is None:
-        manager = getattr(client, "nodes_manager", None)
-        kwargs = getattr(manager, "connection_kwargs", None) or getattr(client, "connection_kwargs", None) or {}
-    if kwargs.get("decode_responses"):
-        raise ValueError("RedisStore needs a client built with decode_responses=False (entries are bytes)")
-
-
 def _rebuild_redis(url: str, settings: dict[str, Any]) -> RedisStore:
     return RedisStore(url, **settings)
-
-
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
-
-
-def _hide_password(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not at or ":" not in creds:
-        return url
-    return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
