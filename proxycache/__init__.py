@@ -26,15 +26,17 @@ from ._select import DEFAULT_SKIP
 
 if _typing.TYPE_CHECKING:
     from . import serializers as serializers  # a public submodule: proxycache.serializers.PickleSerializer
-    from ._stores import DiskStore, MemoryStore, RedisStore
+    from ._store_disk import DiskStore
+    from ._store_memory import MemoryStore
+    from ._store_redis import RedisStore
 
 # Loaded on first use (PEP 562): the stores and serializers bring json, pickle,
 # hashlib and hmac, which an in-memory cache never needs, so a plain
 # ``import proxycache`` costs only the core.
 _LAZY = {
-    "DiskStore": "._stores",
-    "MemoryStore": "._stores",
-    "RedisStore": "._stores",
+    "DiskStore": "._store_disk",
+    "MemoryStore": "._store_memory",
+    "RedisStore": "._store_redis",
     "serializers": ".serializers",
 }
 

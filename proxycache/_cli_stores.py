@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from ._cli import Progress, confirm, error, is_interactive
+from ._contract import NamespaceStats
 from ._stores import DiskStore, RedisStore, namespace_of, open_store
 
 _STORE_HELP = "disk:PATH or redis://HOST:PORT/DB (rediss:// and unix:// work too)"
@@ -16,7 +17,9 @@ _STORE_HELP = "disk:PATH or redis://HOST:PORT/DB (rediss:// and unix:// work too
 
 def add_commands(sub: Any) -> None:
     """Add the ``inspect`` and ``clear`` subcommands; each sets ``args.run``."""
-    p = sub.add_parser("inspect", help="list the namespaces of a disk or Redis store: entries and sizes")
+    p = sub.add_parser(
+        "inspect", help="list the namespaces of a disk or Redis store: entries, sizes, and hits where counted"
+    )
     p.add_argument("store", metavar="STORE", help=_STORE_HELP)
     p.add_argument("--namespace", metavar="NS", help="show only this namespace")
     p.set_defaults(run=inspect_command)
@@ -37,6 +40,10 @@ def open_existing(spec: str) -> DiskStore | RedisStore:
     if isinstance(store, RedisStore):
         try:
             store.client.ping()
+            # A node of a Redis Cluster holds only its slots: then list and clear every node.
+            if int(store.client.info("cluster").get("cluster_enabled", 0)):
+                store = RedisStore(spec, cluster=True)
+                store.client.ping()
         except Exception as error:
             raise ConnectionError(f"cannot reach {store!r}: {error}") from None
         return store
@@ -73,17 +80,36 @@ def _inspect(spec: str, namespace: str | None, out: TextIO) -> int:
             row[0] += 1
             row[1] += size
             progress.add()
+    # Hits and saved seconds, summed over every process, where stores were built with stats=True.
+    stats = store.hit_stats(namespace)
+    for name in stats:
+        totals.setdefault(name, [0, 0])
     print(f"store: {store!r}", file=out)
     if not totals:
         print("no entries" + (f" in namespace {namespace!r}" if namespace else ""), file=out)
         if namespace:
             _list_namespaces(store, out)
         return 0
+    header = ["namespace", "entries", "size"]
     rows = [[ns, str(n), _bytes(size)] for ns, (n, size) in sorted(totals.items())]
     if len(rows) > 1:
         rows.append(["(total)", str(sum(r[0] for r in totals.values())), _bytes(sum(r[1] for r in totals.values()))])
-    print(_table(rows, ["namespace", "entries", "size"]), file=out)
+    if stats:
+        header += ["hits", "saved"]
+        everything = NamespaceStats(sum(s.hits for s in stats.values()), sum(s.saved_seconds for s in stats.values()))
+        for line in rows:
+            found = everything if line[0] == "(total)" else stats.get(line[0])
+            line.extend(["-", "-"] if found is None else [str(found.hits), _seconds(found.saved_seconds)])
+    print(_table(rows, header), file=out)
     return 0
+
+
+def _seconds(n: float) -> str:
+    if n < 60:
+        return f"{n:.2f} s"
+    if n < 3600:
+        return f"{n / 60:.1f} min"
+    return f"{n / 3600:.1f} h"
 
 
 def _clear(spec: str, namespace: str | None, out: TextIO, assume_yes: bool = False) -> int:

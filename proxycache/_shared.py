@@ -162,6 +162,7 @@ class SharedStorage(Storage):
         front = getattr(store, "front", None)
         self.front: dict[Any, tuple[Any, float]] | None = None
         self.front_ttl = 0.0
+        self._front_cache: Any = front
         if front is not None:
             self.front = front.table(self.namespace)
             self.front_ttl = min(front.ttl, options.ttl or front.ttl)
@@ -297,6 +298,8 @@ class SharedStorage(Storage):
     peek = lookup
 
     def _fetch(self, key: Any, name: str) -> Any:
+        # An invalidation from another process while this read is on its way may concern it.
+        epoch = self._front_cache.epoch if self._front_cache is not None else 0
         try:
             data = self.store.get(name)
         except Exception as error:
@@ -315,7 +318,7 @@ class SharedStorage(Storage):
             except Exception as error:
                 self._fault("decode", error)
                 return MISS
-        if self.front is not None:
+        if self.front is not None and self._front_cache.epoch == epoch:
             self._remember(key, value)
         return value
 

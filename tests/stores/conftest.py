@@ -1,8 +1,10 @@
 """Fixtures for the store tests: real disk directories and a real redis-server.
 
 ``redis_server`` starts ``redis-server`` on a free port of 127.0.0.1 (no
-persistence, a temporary directory). Without the binary the Redis tests skip,
-unless ``PROXYCACHE_REQUIRE_REDIS=1`` (CI), where they fail instead.
+persistence, a temporary directory); ``redis_cluster`` starts three of them
+with ``--cluster-enabled yes`` and joins them with ``redis-cli --cluster
+create``. Without the binaries the Redis tests skip, unless
+``PROXYCACHE_REQUIRE_REDIS=1`` (CI), where they fail instead.
 """
 
 from __future__ import annotations
@@ -31,10 +33,25 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _redis_binary() -> str:
-    binary = shutil.which("redis-server")
+def _cluster_port() -> int:
+    # A cluster node also listens on its port + 10000 (the cluster bus).
+    for _ in range(100):
+        port = _free_port()
+        if port + 10000 < 65536:
+            try:
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+def _redis_binary(name: str = "redis-server") -> str:
+    binary = shutil.which(name)
     if binary is None:
-        reason = "redis-server is not installed (apt-get install redis-server)"
+        package = "redis-tools" if name == "redis-cli" else "redis-server"
+        reason = f"{name} is not installed (apt-get install {package})"
         if os.environ.get("PROXYCACHE_REQUIRE_REDIS") == "1":
             pytest.fail(f"{reason}, and PROXYCACHE_REQUIRE_REDIS=1 says the Redis tests must run")
         pytest.skip(f"{reason}; set PROXYCACHE_REQUIRE_REDIS=1 to make this a failure")
@@ -44,11 +61,11 @@ def _redis_binary() -> str:
 class RedisServer:
     """A redis-server process on 127.0.0.1 that tests may stop and start again (same port)."""
 
-    def __init__(self, binary: str, directory: str, *args: str) -> None:
+    def __init__(self, binary: str, directory: str, *args: str, port: int | None = None) -> None:
         self.binary = binary
         self.directory = directory
         self.args = args
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -140,7 +157,73 @@ def redis_with_password(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
+class RedisCluster:
+    """Three redis-server processes on 127.0.0.1 joined into one Redis Cluster (no replicas)."""
+
+    def __init__(self, directory: str) -> None:
+        self.nodes: list[RedisServer] = []
+        binary = _redis_binary()
+        self.cli = _redis_binary("redis-cli")
+        for i in range(3):
+            port = _cluster_port()
+            node_dir = os.path.join(directory, f"node{i}")
+            os.makedirs(node_dir)
+            self.nodes.append(RedisServer(
+                binary, node_dir, "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
+                "--cluster-node-timeout", "5000", port=port,
+            ))
+        self.url = f"redis://127.0.0.1:{self.nodes[0].port}/0"
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        subprocess.run(
+            [self.cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, capture_output=True, timeout=60,
+        )
+        deadline = time.monotonic() + 30
+        while not all(self._ok(node.port) for node in self.nodes):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Redis Cluster did not reach cluster_state:ok within 30s")
+            time.sleep(0.05)
+
+    def _ok(self, port: int) -> bool:
+        done = subprocess.run(
+            [self.cli, "-p", str(port), "cluster", "info"], capture_output=True, text=True, timeout=10
+        )
+        return "cluster_state:ok" in done.stdout
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def flush(self) -> None:
+        for node in self.nodes:
+            node.flush()
+
+
+@pytest.fixture(scope="session")
+def _cluster_session() -> Iterator[RedisCluster]:
+    with tempfile.TemporaryDirectory(prefix="proxycache-cluster-") as directory:
+        cluster = RedisCluster(directory)
+        try:
+            cluster.start()
+            yield cluster
+        finally:
+            cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster(_cluster_session: RedisCluster) -> RedisCluster:
+    """A running three-node Redis Cluster, emptied for this test (``.url`` names its first node)."""
+    _cluster_session.flush()
+    return _cluster_session
+
+
 STORE_KINDS = ["memory", "disk", pytest.param("redis", marks=pytest.mark.redis)]
+#: Every store, a Redis Cluster too: for the checks that do not go through the whole cache.
+ALL_KINDS = [*STORE_KINDS, pytest.param("cluster", marks=pytest.mark.redis)]
 
 
 @pytest.fixture
@@ -154,14 +237,22 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
             return DiskStore(tmp_path / "disk", **settings)
         if kind == "redis":
             return RedisStore(request.getfixturevalue("redis_server"), **settings)
+        if kind == "cluster":
+            return RedisStore(request.getfixturevalue("redis_cluster").url, cluster=True, **settings)
         raise AssertionError(kind)
 
     return make
 
 
-@pytest.fixture(params=STORE_KINDS)
+@pytest.fixture(params=ALL_KINDS)
 def store(request: pytest.FixtureRequest, make_store: Any) -> Any:
-    """Every kind of store, empty."""
+    """Every kind of store, a Redis Cluster too, empty."""
+    return make_store(request.param)
+
+
+@pytest.fixture(params=ALL_KINDS)
+def any_store(request: pytest.FixtureRequest, make_store: Any) -> Any:
+    """Every kind of store, a Redis Cluster too, empty."""
     return make_store(request.param)
 
 

@@ -169,7 +169,8 @@ def test_a_miss_asks_redis_once_and_a_hit_once(redis_server: str, client: Counti
 def test_front_cache_serves_hot_hits_and_sees_other_writers_after_front_ttl(
     redis_server: str, client: CountingClient
 ) -> None:
-    store = RedisStore(redis_server, front_maxsize=16, front_ttl=0.2)
+    # Without client tracking (tests/stores/test_tracking.py has it), front_ttl bounds the staleness.
+    store = RedisStore(redis_server, front_maxsize=16, front_ttl=0.2, tracking=False)
     proxy = CachedProxy(client, store=store, key_attrs=())
     assert proxy.echo("a") == "a"
     (name,) = store.keys(None)

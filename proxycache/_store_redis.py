@@ -1,0 +1,459 @@
+"""``RedisStore``: entries in Redis or a Redis Cluster, shared by processes and machines."""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, ClassVar, TypeVar
+
+from ._contract import MISS, MissType, NamespaceStats
+from ._front import FrontCache
+from ._redis_clients import (
+    check_bytes,
+    client_from_url,
+    client_mode,
+    glob_escape,
+    hgetall,
+    hide_password,
+    millis,
+    parse_stats,
+)
+from ._store_base import (
+    DIGEST_GLOB,
+    Breaker,
+    check_lease_ttl,
+    check_retry_after,
+    check_saved,
+    namespace_of,
+    new_token,
+    require,
+)
+
+_T = TypeVar("_T")
+
+# Owner-only lease changes: compare the token and act in one step on the server.
+_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+#: Keys scanned and removed per round trip by clear and scan.
+_BATCH = 500
+
+
+class RedisStore(Breaker):
+    """Entries in Redis or a Redis Cluster, shared by processes and machines; TTL is kept by the server.
+
+    Pass a URL (``redis://host:6379/0``, ``rediss://``, ``unix://``; with
+    ``cluster=True`` the URL of any node of a Redis Cluster) or a client built
+    with ``decode_responses=False``: ``redis.Redis``,
+    ``redis.asyncio.Redis``, ``redis.cluster.RedisCluster`` or
+    ``redis.asyncio.cluster.RedisCluster``; pass a sync client and an async
+    one together with ``async_client=``. From a URL, socket timeouts are
+    short (*socket_timeout*) and a failed command is retried once, so a dead
+    server costs little; after a connection error the store fails fast for
+    *retry_after* seconds, then tries again.
+
+    The ``a``-prefixed coroutines (``aget``, ``aset``, ``aacquire_lease``...)
+    never block the event loop: they go through ``redis.asyncio`` (a client
+    per event loop when built from a URL), or run the sync client in a worker
+    thread when that is all the store has.
+
+    Layout: an entry is ``<prefix>{<namespace>:<digest>}``, its lease
+    ``<prefix>lease:{<namespace>:<digest>}`` (the hash tag puts both on one
+    cluster slot, while a namespace's entries spread over the nodes), and
+    with ``stats=True`` the hits of a namespace ``<prefix>stats:{<namespace>}``.
+    ``clear`` and ``keys`` use SCAN (never KEYS) on every node, and UNLINK.
+
+    ``front_maxsize`` > 0 adds an in-process :class:`FrontCache`; with
+    *tracking* (the default) and Redis 6 or later, the server tells this
+    process about other processes' writes (client tracking in broadcast
+    mode), which evict front entries at once; without it (a cluster, an
+    older server, an async client alone) they are seen after *front_ttl*.
+    ``pip install 'proxycache[redis]'``.
+    """
+
+    shared: ClassVar[bool] = True
+    holds_objects: ClassVar[bool] = False
+    kind: ClassVar[str] = "redis"
+
+    def __init__(
+        self,
+        url_or_client: Any = None,
+        *,
+        async_client: Any = None,
+        cluster: bool = False,
+        prefix: str = "proxycache:",
+        socket_timeout: float = 0.5,
+        retry_after: float = 1.0,
+        front_maxsize: int = 0,
+        front_ttl: float = 1.0,
+        tracking: bool = True,
+        stats: bool = False,
+    ) -> None:
+        require("redis", "RedisStore", "redis")
+        import redis
+
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str, not {prefix!r}")
+        self.prefix = prefix
+        self._open = prefix + "{"
+        self.socket_timeout = float(socket_timeout)
+        self.retry_after = check_retry_after(retry_after)
+        self.front = FrontCache(front_maxsize, front_ttl) if front_maxsize else None
+        self._front_args = (front_maxsize, front_ttl)
+        self.tracking = bool(tracking)
+        self.stats = bool(stats)
+        self.url: str | None = None
+        self.client: Any = None
+        self.async_client: Any = None
+        self.cluster = bool(cluster)
+        self._async_per_loop: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        if isinstance(url_or_client, str):
+            if not url_or_client.startswith(("redis://", "rediss://", "unix://")):
+                raise ValueError(
+                    "RedisStore needs a redis://, rediss:// or unix:// URL or a redis client, "
+                    f"not {url_or_client!r}"
+                )
+            self.url = url_or_client
+            self.client = self._from_url(asynchronous=False)
+        elif url_or_client is not None:
+            mode = client_mode(url_or_client)
+            if mode is None:
+                raise TypeError(
+                    "RedisStore takes a redis:// URL or a redis.Redis client (or redis.asyncio.Redis, "
+                    f"redis.cluster.RedisCluster), not {url_or_client!r}"
+                )
+            check_bytes(url_or_client)
+            if mode[0] == "async":
+                if async_client is not None:
+                    raise TypeError("pass the sync client first and the async one as async_client=, not two async ones")
+                self.async_client = url_or_client
+            else:
+                self.client = url_or_client
+            self.cluster = mode[1]
+        elif async_client is None:
+            raise TypeError("RedisStore needs a redis:// URL or a redis client")
+        if async_client is not None:
+            mode = client_mode(async_client)
+            if mode is None or mode[0] != "async":
+                raise TypeError(
+                    "async_client= takes a redis.asyncio.Redis or redis.asyncio.cluster.RedisCluster client, "
+                    f"not {async_client!r}"
+                )
+            check_bytes(async_client)
+            self.async_client = async_client
+            self.cluster = self.cluster or mode[1]
+        self._errors: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
+        self._tracker: Any = None
+        if self.front is not None and self.tracking and self.client is not None and not self.cluster:
+            from ._redis_tracking import Tracker
+
+            self._tracker = Tracker(self, self.front)
+
+    def _from_url(self, *, asynchronous: bool) -> Any:
+        assert self.url is not None
+        return client_from_url(self.url, cluster=self.cluster, timeout=self.socket_timeout, asynchronous=asynchronous)
+
+    def __repr__(self) -> str:
+        if self.url is not None:
+            return f"RedisStore({hide_password(self.url)!r}{', cluster=True' if self.cluster else ''})"
+        return f"RedisStore({self.client if self.client is not None else self.async_client!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self.url is None:
+            raise TypeError(
+                "a RedisStore built from a client object cannot be pickled; build it from a URL "
+                "(RedisStore('redis://host:6379/0')) to pickle proxies that use it"
+            )
+        settings = {
+            "cluster": self.cluster,
+            "prefix": self.prefix,
+            "socket_timeout": self.socket_timeout,
+            "retry_after": self.retry_after,
+            "front_maxsize": self._front_args[0],
+            "front_ttl": self._front_args[1],
+            "tracking": self.tracking,
+            "stats": self.stats,
+        }
+        return (_rebuild_redis, (self.url, settings))
+
+    def __copy__(self) -> RedisStore:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> RedisStore:
+        return self
+
+    def close(self) -> None:
+        """Stop listening for invalidations and close the clients this store built (reopened on next use)."""
+        if self._tracker is not None:
+            self._tracker.stop()
+        if self.url is not None and self.client is not None:
+            self.client.close()
+
+    # -- names ---------------------------------------------------------------------
+
+    def _name(self, key: str) -> str:
+        return self._open + key + "}"
+
+    def _lease_name(self, key: str) -> str:
+        return f"{self.prefix}lease:{{{key}}}"
+
+    def _stats_name(self, namespace: str) -> str:
+        return f"{self.prefix}stats:{{{namespace}}}"
+
+    def _key_of(self, name: bytes) -> str:
+        return name[len(self._open) : -1].decode("utf-8", "replace")
+
+    def _pattern(self, namespace: str | None) -> str:
+        # Exactly a digest after "<namespace>:", so namespace "a" never takes "a:b:<digest>",
+        # and keys under the prefix that proxycache did not write are left alone.
+        namespaced = "*:" if namespace is None else glob_escape(namespace) + ":"
+        return glob_escape(self._open) + namespaced + DIGEST_GLOB + "}"
+
+    # -- sync ------------------------------------------------------------------------
+
+    def _sync(self) -> Any:
+        client = self.client
+        if client is None:
+            raise TypeError(
+                f"{self!r} has only an async client, so it serves coroutine methods only; pass a sync client "
+                "too (RedisStore(redis.Redis(...), async_client=...)) or a URL"
+            )
+        self._check()
+        return client
+
+    def _failed(self, error: BaseException) -> None:
+        if isinstance(error, self._errors):
+            self._trip(error)
+
+    def _call(self, action: Callable[[Any], _T]) -> _T:
+        client = self._sync()
+        try:
+            return action(client)
+        except Exception as error:
+            self._failed(error)
+            raise
+
+    def get(self, key: str) -> bytes | MissType:
+        client = self.client
+        if client is None or self._down_until:
+            client = self._sync()
+        try:
+            value: Any = client.get(self._open + key + "}")
+        except Exception as error:
+            self._failed(error)
+            raise
+        return MISS if value is None else value
+
+    def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        name = self._name(key)
+        px = None if ttl is None else max(1, round(ttl * 1000))
+        self._call(lambda c: c.set(name, value, px=px))
+
+    def delete(self, key: str) -> bool:
+        if self.front is not None:
+            self.front.drop(namespace_of(key))
+        name = self._name(key)
+        return bool(self._call(lambda c: c.unlink(name)))
+
+    def clear(self, namespace: str | None = None) -> int:
+        if self.front is not None:
+            self.front.drop(namespace)
+        removed = 0
+        batch: list[bytes] = []
+        for name in self._scan_names(namespace):
+            batch.append(name)
+            if len(batch) >= _BATCH:
+                removed += self._unlink(batch)
+                batch = []
+        if batch:
+            removed += self._unlink(batch)
+        return removed
+
+    def _unlink(self, names: list[bytes]) -> int:
+        # A cluster client splits a many-key UNLINK by slot and sums the replies.
+        return int(self._call(lambda c: c.unlink(*names)))
+
+    def keys(self, namespace: str | None = None) -> Iterator[str]:
+        for name in self._scan_names(namespace):
+            yield self._key_of(name)
+
+    def scan(self, namespace: str | None = None) -> Iterator[tuple[str, int]]:
+        """(key, size in bytes) of the entries, via SCAN (every node of a cluster) and pipelined STRLEN."""
+        names = list(self._scan_names(namespace))
+        for start in range(0, len(names), _BATCH):
+            chunk = names[start : start + _BATCH]
+
+            def sizes(c: Any, chunk: list[bytes] = chunk) -> list[Any]:
+                pipe = c.pipeline(transaction=False)
+                for name in chunk:
+                    pipe.strlen(name)
+                return list(pipe.execute())
+
+            for name, size in zip(chunk, self._call(sizes), strict=True):
+                if size:
+                    yield self._key_of(name), int(size)
+
+    def _scan_names(self, namespace: str | None) -> Iterator[bytes]:
+        client = self._sync()
+        try:
+            yield from client.scan_iter(match=self._pattern(namespace), count=1000)
+        except Exception as error:
+            self._failed(error)
+            raise
+
+    # -- leases ----------------------------------------------------------------------
+
+    def acquire_lease(self, key: str, ttl: float) -> str | None:
+        """``SET NX PX`` of a random token: the token if this caller now holds the lease on *key*, else None."""
+        ms = millis(check_lease_ttl(ttl))
+        token = new_token()
+        name = self._lease_name(key)
+        return token if self._call(lambda c: c.set(name, token, nx=True, px=ms)) else None
+
+    def renew_lease(self, key: str, token: str, ttl: float) -> bool:
+        """Extend the lease to *ttl* seconds from now; False unless *token* holds it and it has not lapsed."""
+        ms = millis(check_lease_ttl(ttl))
+        name = self._lease_name(key)
+        return bool(self._call(lambda c: c.eval(_RENEW, 1, name, token, ms)))
+
+    def release_lease(self, key: str, token: str) -> bool:
+        """Give the lease up; False unless *token* holds it (a lapsed lease is nobody's to release)."""
+        name = self._lease_name(key)
+        return bool(self._call(lambda c: c.eval(_RELEASE, 1, name, token)))
+
+    # -- statistics --------------------------------------------------------------------
+
+    def record_hit(self, namespace: str, saved_seconds: float = 0.0) -> None:
+        """Count a hit in *namespace* that saved *saved_seconds*: one pipelined round trip (none without ``stats``)."""
+        if not self.stats:
+            return
+        saved = check_saved(saved_seconds)
+        name = self._stats_name(namespace)
+
+        def count(c: Any) -> None:
+            pipe = c.pipeline(transaction=False)
+            pipe.hincrby(name, "hits", 1)
+            pipe.hincrbyfloat(name, "saved_seconds", saved)
+            pipe.execute()
+
+        self._call(count)
+
+    def hit_stats(self, namespace: str | None = None) -> dict[str, NamespaceStats]:
+        """Hits and saved seconds per namespace, summed over every process (of *namespace* only when given)."""
+        if namespace is not None:
+            names = [self._stats_name(namespace).encode()]
+        else:
+            pattern = glob_escape(self.prefix) + "stats:{*}"
+            names = list(self._call(lambda c: list(c.scan_iter(match=pattern, count=1000))))
+        found: dict[str, NamespaceStats] = {}
+        for name in names:
+            row: Any = self._call(functools.partial(hgetall, name=name))
+            parsed = parse_stats(row)
+            if parsed is not None:
+                found[name[len(self.prefix) + len("stats:{") : -1].decode("utf-8", "replace")] = parsed
+        return dict(sorted(found.items()))
+
+    # -- coroutines ------------------------------------------------------------------------
+
+    def _async(self) -> Any:
+        """The async client for the running loop, or None when only a sync client serves (in a thread)."""
+        if self.async_client is not None:
+            return self.async_client
+        if self.url is None:
+            return None
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        client = self._async_per_loop.get(loop)
+        if client is None:
+            # redis.asyncio connections belong to the loop that opened them.
+            client = self._async_per_loop[loop] = self._from_url(asynchronous=True)
+        return client
+
+    async def _acall(self, action: Callable[[Any], Awaitable[_T]], fallback: Callable[[], _T]) -> _T:
+        client = self._async()
+        if client is None:
+            import asyncio
+
+            return await asyncio.to_thread(fallback)
+        self._check()
+        try:
+            return await action(client)
+        except Exception as error:
+            self._failed(error)
+            raise
+
+    async def aget(self, key: str) -> bytes | MissType:
+        name = self._name(key)
+        value: Any = await self._acall(lambda c: c.get(name), lambda: self.get(key))
+        return MISS if value is None else value
+
+    async def aset(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        name = self._name(key)
+        px = None if ttl is None else max(1, round(ttl * 1000))
+        await self._acall(lambda c: c.set(name, value, px=px), lambda: self.set(key, value, ttl))
+
+    async def adelete(self, key: str) -> bool:
+        if self.front is not None:
+            self.front.drop(namespace_of(key))
+        name = self._name(key)
+        return bool(await self._acall(lambda c: c.unlink(name), lambda: self.delete(key)))
+
+    async def aclear(self, namespace: str | None = None) -> int:
+        if self.front is not None:
+            self.front.drop(namespace)
+        pattern = self._pattern(namespace)
+
+        async def clear(c: Any) -> int:
+            removed = 0
+            batch: list[bytes] = []
+            async for name in c.scan_iter(match=pattern, count=1000):
+                batch.append(name)
+                if len(batch) >= _BATCH:
+                    removed += int(await c.unlink(*batch))
+                    batch = []
+            if batch:
+                removed += int(await c.unlink(*batch))
+            return removed
+
+        return await self._acall(clear, lambda: self.clear(namespace))
+
+    async def aacquire_lease(self, key: str, ttl: float) -> str | None:
+        ms = millis(check_lease_ttl(ttl))
+        token = new_token()
+        name = self._lease_name(key)
+        got = await self._acall(lambda c: c.set(name, token, nx=True, px=ms), lambda: self.acquire_lease(key, ttl))
+        if isinstance(got, str):  # the sync fallback made its own token
+            return got
+        return token if got else None
+
+    async def arenew_lease(self, key: str, token: str, ttl: float) -> bool:
+        ms = millis(check_lease_ttl(ttl))
+        name = self._lease_name(key)
+        renewed = await self._acall(
+            lambda c: c.eval(_RENEW, 1, name, token, ms), lambda: self.renew_lease(key, token, ttl)
+        )
+        return bool(renewed)
+
+    async def arelease_lease(self, key: str, token: str) -> bool:
+        name = self._lease_name(key)
+        released = await self._acall(lambda c: c.eval(_RELEASE, 1, name, token), lambda: self.release_lease(key, token))
+        return bool(released)
+
+    async def arecord_hit(self, namespace: str, saved_seconds: float = 0.0) -> None:
+        if not self.stats:
+            return
+        saved = check_saved(saved_seconds)
+        name = self._stats_name(namespace)
+
+        async def count(c: Any) -> None:
+            pipe = c.pipeline(transaction=False)
+            pipe.hincrby(name, "hits", 1)
+            pipe.hincrbyfloat(name, "saved_seconds", saved)
+            await pipe.execute()
+
+        await self._acall(count, lambda: self.record_hit(namespace, saved))
+
+
+def _rebuild_redis(url: str, settings: dict[str, Any]) -> RedisStore:
+    return RedisStore(url, **settings)

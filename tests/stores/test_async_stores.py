@@ -1,0 +1,168 @@
+"""Coroutine store calls never block the event loop: redis.asyncio, or a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from proxycache import MISS
+from proxycache._contract import AsyncBytesStore
+from proxycache._stores import DiskStore, RedisStore
+
+NS = "tests.Async.get"
+
+
+def key(n: int, ns: str = NS) -> str:
+    return f"{ns}:{n:040x}"
+
+
+def test_async_calls_match_the_sync_ones(any_store: Any) -> None:
+    async def main() -> None:
+        assert await any_store.aget(key(1)) is MISS
+        await any_store.aset(key(1), b"one")
+        await any_store.aset(key(2), b"two", ttl=60)
+        await any_store.aset(key(3, "tests.Other.get"), b"three")
+        assert await any_store.aget(key(1)) == b"one"
+        assert any_store.get(key(2)) == b"two"  # the same entries as the sync calls
+        assert await any_store.adelete(key(1)) is True
+        assert await any_store.adelete(key(1)) is False
+        assert await any_store.aclear(NS) == 1
+        assert list(any_store.keys()) == [key(3, "tests.Other.get")]
+        assert await any_store.aclear() == 1
+
+    assert isinstance(any_store, AsyncBytesStore)
+    asyncio.run(main())
+
+
+async def _while_ticking(call: Awaitable[Any], limit: float = 10.0) -> tuple[BaseException | None, int]:
+    """Await *call* (bounded by *limit*) while a ticker task runs; what it raised, and how often the ticker ran."""
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    error: BaseException | None = None
+    try:
+        await asyncio.wait_for(call, limit)
+    except BaseException as caught:
+        error = caught
+    task.cancel()
+    return error, ticks
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("client", ["url", "sync-client-in-a-thread", "async-client"])
+def test_a_stopped_redis_never_blocks_the_loop(redis_process: Any, client: str) -> None:
+    import redis
+    import redis.asyncio
+
+    if client == "url":
+        store = RedisStore(redis_process.url)
+    elif client == "sync-client-in-a-thread":
+        store = RedisStore(redis.Redis.from_url(redis_process.url, socket_timeout=0.5))
+    else:
+        store = RedisStore(redis.asyncio.Redis.from_url(redis_process.url, socket_timeout=0.5))
+    assert redis_process.process is not None
+    pid = redis_process.process.pid
+
+    async def main() -> tuple[BaseException | None, int]:
+        # One loop throughout: a redis.asyncio client belongs to the loop that opened its connections.
+        await store.aset(key(1), b"before")
+        assert await store.aget(key(1)) == b"before"
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            return await _while_ticking(store.aget(key(1)))
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    error, ticks = asyncio.run(main())
+    # The call failed (the cached method counts a fault and runs the method) instead of hanging...
+    assert isinstance(error, (redis.TimeoutError, redis.ConnectionError)), repr(error)
+    # ...and the loop kept running all the while.
+    assert ticks >= 10
+
+
+def test_a_busy_disk_store_never_blocks_the_loop(tmp_path: Path) -> None:
+    import diskcache
+
+    store = DiskStore(tmp_path / "disk", timeout=0.3)
+    asyncio.run(store.aset(key(1), b"before"))
+    holder = diskcache.Cache(store.path)
+    holding = threading.Event()
+    done = threading.Event()
+
+    def hold() -> None:
+        with holder.transact():  # another writer holds the database
+            holding.set()
+            done.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        error, ticks = asyncio.run(_while_ticking(store.aset(key(1), b"after")))
+    finally:
+        done.set()
+        thread.join(10)
+        holder.close()
+    assert isinstance(error, diskcache.Timeout), repr(error)
+    assert ticks >= 10
+    assert store.get(key(1)) == b"before"
+
+
+@pytest.mark.redis
+def test_an_async_client_alone_serves_coroutines_only(redis_server: str) -> None:
+    import redis.asyncio
+
+    store = RedisStore(redis.asyncio.Redis.from_url(redis_server))
+    asyncio.run(store.aset(key(1), b"v"))
+    with pytest.raises(TypeError, match="has only an async client, so it serves coroutine methods only"):
+        store.get(key(1))
+
+
+@pytest.mark.redis
+def test_a_sync_and_an_async_client_together(redis_server: str) -> None:
+    import redis
+    import redis.asyncio
+
+    store = RedisStore(redis.Redis.from_url(redis_server), async_client=redis.asyncio.Redis.from_url(redis_server))
+    store.set(key(1), b"sync")
+    assert asyncio.run(store.aget(key(1))) == b"sync"
+
+
+@pytest.mark.redis
+def test_a_store_from_a_url_serves_one_event_loop_after_another(redis_server: str) -> None:
+    store = RedisStore(redis_server)
+    for n in range(3):  # each asyncio.run is a new loop; connections never cross loops
+        asyncio.run(store.aset(key(n), b"x"))
+        assert asyncio.run(store.aget(key(n))) == b"x"
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda r: RedisStore(async_client=r.Redis()), "takes a redis.asyncio.Redis"),
+        (lambda r: RedisStore(r.asyncio.Redis(), async_client=r.asyncio.Redis()), "not two async ones"),
+        (lambda r: RedisStore(r.asyncio.Redis(decode_responses=True)), "decode_responses=False"),
+        (lambda r: RedisStore(), "needs a redis:// URL or a redis client"),
+    ],
+)
+def test_bad_client_combinations_say_what_to_pass(make: Any, message: str) -> None:
+    import redis
+    import redis.asyncio
+
+    with pytest.raises((TypeError, ValueError), match=message):
+        make(redis)

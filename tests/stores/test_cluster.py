@@ -1,0 +1,143 @@
+"""RedisStore over a real three-node Redis Cluster: caching, clear and inspect span every node."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from proxycache import CachedProxy, cache_info
+from proxycache.__main__ import main
+from proxycache._stores import RedisStore
+
+from ..conftest import CountingClient
+
+pytestmark = pytest.mark.redis
+
+NS = "tests.Cluster.get"
+
+
+def key(n: int, ns: str = NS) -> str:
+    return f"{ns}:{n:040x}"
+
+
+def node_of(client: Any, name: str) -> str:
+    return str(client.get_node_from_key(name).name)
+
+
+def test_a_cluster_client_or_url(redis_cluster: Any) -> None:
+    from redis.cluster import RedisCluster
+
+    for store in (RedisStore(RedisCluster.from_url(redis_cluster.url)), RedisStore(redis_cluster.url, cluster=True)):
+        assert store.cluster
+        store.set(key(1), b"one", ttl=60)
+        assert store.get(key(1)) == b"one"
+        assert store.delete(key(1)) is True
+
+
+def test_a_namespace_spreads_over_the_nodes_and_clear_spans_them(redis_cluster: Any) -> None:
+    store = RedisStore(redis_cluster.url, cluster=True)
+    names = [key(n) for n in range(60)]
+    for name in names:
+        store.set(name, b"x")
+    store.set(key(1, "tests.Other.get"), b"y")
+    nodes = {node_of(store.client, store._name(name)) for name in names}
+    assert len(nodes) == 3  # no hash tag per namespace: one method's entries use every node
+    assert sorted(store.keys(NS)) == sorted(names)
+    assert len(dict(store.scan())) == 61
+    assert store.clear(NS) == 60
+    assert list(store.keys()) == [key(1, "tests.Other.get")]
+
+
+def test_a_lease_shares_its_entrys_slot(redis_cluster: Any) -> None:
+    from redis.cluster import RedisCluster
+
+    store = RedisStore(redis_cluster.url, cluster=True)
+    client: RedisCluster = store.client
+    for n in range(20):
+        entry, lease = store._name(key(n)), store._lease_name(key(n))
+        assert client.keyslot(entry) == client.keyslot(lease)
+    token = store.acquire_lease(key(1), 30)
+    assert token is not None
+    assert store.release_lease(key(1), token) is True
+
+
+def test_caching_through_a_cluster(redis_cluster: Any) -> None:
+    client = CountingClient()
+    store = RedisStore(redis_cluster.url, cluster=True)
+    proxy = CachedProxy(client, store=store, key_attrs=())
+    for n in range(30):
+        proxy.get(n)
+    other = CachedProxy(CountingClient(), store=RedisStore(redis_cluster.url, cluster=True), key_attrs=())
+    assert [other.get(n) for n in range(30)] == [(n, 1) for n in range(30)]
+    assert other.__wrapped__.count("get") == 0
+    assert cache_info(other)["get"].currsize == 30  # counted over every node
+    other.get.cache_clear()
+    proxy.get(1)
+    assert client.count("get") == 31
+
+
+def test_an_async_cluster_client(redis_cluster: Any) -> None:
+    from redis.asyncio.cluster import RedisCluster as AsyncCluster
+
+    async def main() -> None:
+        store = RedisStore(AsyncCluster.from_url(redis_cluster.url))
+        assert store.cluster
+        for n in range(30):
+            await store.aset(key(n), b"v")
+        assert await store.aget(key(3)) == b"v"
+        token = await store.aacquire_lease(key(3), 30)
+        assert token is not None
+        assert await store.aacquire_lease(key(3), 30) is None
+        assert await store.arelease_lease(key(3), token) is True
+        assert await store.aclear(NS) == 30
+
+    asyncio.run(main())
+
+
+def test_a_cluster_store_from_a_url_in_coroutines(redis_cluster: Any) -> None:
+    store = RedisStore(redis_cluster.url, cluster=True)
+    asyncio.run(store.aset(key(1), b"async"))
+    assert store.get(key(1)) == b"async"
+    assert asyncio.run(store.aclear()) == 1
+
+
+def test_inspect_and_clear_find_a_cluster_by_its_url(redis_cluster: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    store = RedisStore(redis_cluster.url, cluster=True)
+    for n in range(12):
+        store.set(key(n), b"12345")
+    assert main(["inspect", redis_cluster.url]) == 0
+    out = capsys.readouterr().out
+    assert "cluster=True" in out
+    (row,) = [line.split() for line in out.splitlines() if line.startswith(NS)]
+    assert row[1:] == ["12", "60", "B"]
+    assert main(["clear", redis_cluster.url]) == 0
+    assert "removed 12 entries" in capsys.readouterr().out
+    assert list(store.keys()) == []
+
+
+def _read_in_a_child(store: Any, names: list[str], out: Any) -> None:
+    out.put([store.get(name) for name in names])
+
+
+def test_a_pickled_cluster_store_reads_the_same_entries_in_another_process(redis_cluster: Any) -> None:
+    import multiprocessing
+    import pickle
+
+    store = RedisStore(redis_cluster.url, cluster=True, prefix="xproc:")
+    names = [key(n) for n in range(10)]
+    for name in names:
+        store.set(name, name.encode())
+    copy = pickle.loads(pickle.dumps(store))
+    assert copy.cluster
+    assert copy.prefix == "xproc:"
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    child = ctx.Process(target=_read_in_a_child, args=(store, names, out))
+    child.start()
+    try:
+        assert out.get(timeout=60) == [name.encode() for name in names]
+    finally:
+        child.join(30)
+    assert child.exitcode == 0

@@ -1,0 +1,77 @@
+"""The entry envelope: a value with its times, bytes whose header a signature covers."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import pytest
+
+from proxycache._contract import HEADER_SIZE, Entry, EntryError, dump_entry, load_entry, signing_key
+from proxycache.serializers import JsonSerializer, PickleSerializer, SignatureError
+
+KEY = "tests.Entry.get:" + "ab" * 20
+OTHER = "tests.Entry.get:" + "cd" * 20
+
+
+def test_make_sets_the_windows() -> None:
+    entry = Entry.make({"a": 1}, ttl=10, stale=5, now=1000.0)
+    assert (entry.created, entry.expires, entry.stale_until) == (1000.0, 1010.0, 1015.0)
+    assert entry.fresh(1009.9)
+    assert not entry.fresh(1010.0)
+    assert entry.servable(1014.9)
+    assert not entry.servable(1015.0)
+    assert entry.store_ttl(now=1000.0) == 15.0  # the store keeps it through the stale window
+    assert entry.store_ttl(now=2000.0) == 0.001  # never "no expiry" by accident
+
+
+def test_no_ttl_means_forever() -> None:
+    entry = Entry.make("v", now=5.0)
+    assert entry.expires == entry.stale_until == math.inf
+    assert entry.fresh(1e18)
+    assert entry.store_ttl() is None
+
+
+def test_bytes_round_trip_with_the_times() -> None:
+    entry = Entry.make([1, 2], ttl=60, stale=30, now=100.0)
+    data = dump_entry(JsonSerializer(), KEY, entry)
+    assert len(entry.header()) == HEADER_SIZE == 28
+    assert data.startswith(entry.header())
+    assert load_entry(JsonSerializer(), KEY, data) == entry
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"pce1", b"x" * 40, struct.pack(">4sddd", b"pce1", 10.0, 5.0, 20.0) + b"1"],
+    ids=["empty", "short", "other-format", "times-out-of-order"],
+)
+def test_other_bytes_are_refused(data: bytes) -> None:
+    with pytest.raises(EntryError):
+        load_entry(JsonSerializer(), KEY, data)
+
+
+def test_a_signature_covers_the_times() -> None:
+    signer = PickleSerializer(secret="s3cret")
+    entry = Entry.make({"answer": 42}, ttl=60, stale=0, now=100.0)
+    data = dump_entry(signer, KEY, entry)
+    assert load_entry(signer, KEY, data).value == {"answer": 42}
+    # Someone with write access makes the entry live forever: the signature no longer checks out.
+    forever = Entry(None, entry.created, math.inf, math.inf).header() + data[HEADER_SIZE:]
+    with pytest.raises(SignatureError):
+        load_entry(signer, KEY, forever)
+    later = Entry(None, entry.created, entry.expires + 3600, entry.stale_until + 3600).header() + data[HEADER_SIZE:]
+    with pytest.raises(SignatureError):
+        load_entry(signer, KEY, later)
+
+
+def test_a_signed_entry_copied_to_another_key_is_refused() -> None:
+    signer = PickleSerializer(secret="s3cret")
+    data = dump_entry(signer, KEY, Entry.make("mine", ttl=60))
+    with pytest.raises(SignatureError):
+        load_entry(signer, OTHER, data)
+
+
+def test_the_signed_identity_is_the_key_and_the_header() -> None:
+    entry = Entry.make(None, ttl=1, now=0.0)
+    assert signing_key(KEY, entry) == KEY + "\x00" + entry.header().hex()
+    assert signing_key(KEY, entry) != signing_key(KEY, Entry.make(None, ttl=2, now=0.0))

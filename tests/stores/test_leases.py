@@ -1,0 +1,212 @@
+"""Leases, for single flight across processes: every store, a Redis Cluster too, and real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import time
+from typing import Any
+
+import pytest
+
+from proxycache._contract import AsyncLeaseStore, LeaseStore
+
+NS = "tests.Leases.get"
+
+
+def key(n: int, ns: str = NS) -> str:
+    return f"{ns}:{n:040x}"
+
+
+def test_meets_the_lease_protocols(any_store: Any) -> None:
+    assert isinstance(any_store, LeaseStore)
+    assert isinstance(any_store, AsyncLeaseStore)
+
+
+def test_one_holder_at_a_time(any_store: Any) -> None:
+    token = any_store.acquire_lease(key(1), 30)
+    assert isinstance(token, str)
+    assert len(token) >= 32
+    assert any_store.acquire_lease(key(1), 30) is None
+    other = any_store.acquire_lease(key(2), 30)  # another key: its own lease
+    assert other is not None
+    assert other != token
+
+
+def test_only_the_owner_releases(any_store: Any) -> None:
+    token = any_store.acquire_lease(key(1), 30)
+    assert token is not None
+    assert any_store.release_lease(key(1), "not-the-token") is False
+    assert any_store.acquire_lease(key(1), 30) is None  # still held
+    assert any_store.release_lease(key(1), token) is True
+    assert any_store.release_lease(key(1), token) is False  # released once
+    assert any_store.acquire_lease(key(1), 30) is not None
+
+
+def test_only_the_owner_renews(any_store: Any) -> None:
+    token = any_store.acquire_lease(key(1), 30)
+    assert token is not None
+    assert any_store.renew_lease(key(1), "not-the-token", 30) is False
+    assert any_store.renew_lease(key(1), token, 30) is True
+
+
+def test_a_lapsed_lease_can_be_taken_and_is_nobodys(any_store: Any) -> None:
+    token = any_store.acquire_lease(key(1), 0.05)
+    assert token is not None
+    time.sleep(0.2)
+    assert any_store.renew_lease(key(1), token, 30) is False
+    successor = any_store.acquire_lease(key(1), 30)
+    assert successor is not None
+    assert any_store.release_lease(key(1), token) is False  # the old holder cannot free the new lease
+    assert any_store.acquire_lease(key(1), 30) is None
+
+
+def test_renew_extends_the_lease(any_store: Any) -> None:
+    token = any_store.acquire_lease(key(1), 0.3)
+    assert token is not None
+    for _ in range(4):  # well past the first 0.3s, kept alive by renewals
+        time.sleep(0.1)
+        assert any_store.renew_lease(key(1), token, 0.3) is True
+    assert any_store.acquire_lease(key(1), 30) is None
+    time.sleep(0.5)  # no more renewals: it lapses
+    assert any_store.acquire_lease(key(1), 30) is not None
+
+
+def test_leases_are_not_entries(any_store: Any) -> None:
+    any_store.set(key(1), b"value")
+    assert any_store.acquire_lease(key(1), 30) is not None
+    assert any_store.acquire_lease(key(2), 30) is not None
+    assert list(any_store.keys()) == [key(1)]
+    assert any_store.get(key(2)) is not None
+    assert not any_store.get(key(2))
+    assert any_store.clear() == 1
+    assert any_store.acquire_lease(key(1), 30) is None  # clearing entries leaves leases to their holders
+
+
+@pytest.mark.parametrize("ttl", [0, -1, True, "1"])
+def test_a_lease_needs_positive_seconds(any_store: Any, ttl: Any) -> None:
+    with pytest.raises(ValueError, match="lease ttl must be positive seconds"):
+        any_store.acquire_lease(key(1), ttl)
+
+
+def test_async_leases(any_store: Any) -> None:
+    async def main() -> None:
+        token = await any_store.aacquire_lease(key(1), 30)
+        assert token is not None
+        assert await any_store.aacquire_lease(key(1), 30) is None
+        assert await any_store.arenew_lease(key(1), "nope", 30) is False
+        assert await any_store.arenew_lease(key(1), token, 30) is True
+        assert await any_store.arelease_lease(key(1), "nope") is False
+        assert await any_store.arelease_lease(key(1), token) is True
+        # A lease taken by a coroutine is the same lease the sync calls see.
+        assert any_store.acquire_lease(key(1), 30) is not None
+        assert await any_store.aacquire_lease(key(1), 30) is None
+
+    asyncio.run(main())
+
+
+# -- between processes --------------------------------------------------------------
+
+
+def _contend(store: Any, name: str, start: Any, results: Any) -> None:
+    start.wait(30)
+    results.put(store.acquire_lease(name, 30))
+
+
+@pytest.mark.parametrize("kind", ["disk", pytest.param("redis", marks=pytest.mark.redis)])
+def test_processes_racing_for_a_lease_elect_one(make_store: Any, kind: str) -> None:
+    store = make_store(kind)
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_contend, args=(store, key(7), start, results)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    start.set()
+    tokens = [results.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    winners = [t for t in tokens if t is not None]
+    assert len(winners) == 1
+    assert store.release_lease(key(7), winners[0]) is True  # a token taken elsewhere releases here
+
+
+def _hold_and_die(store: Any, name: str, held: Any) -> None:
+    held.put(store.acquire_lease(name, 0.5))
+    time.sleep(60)  # killed before this ends
+
+
+@pytest.mark.parametrize("kind", ["disk", pytest.param("redis", marks=pytest.mark.redis)])
+def test_the_lease_of_a_killed_holder_lapses(make_store: Any, kind: str) -> None:
+    store = make_store(kind)
+    ctx = multiprocessing.get_context("spawn")
+    held = ctx.Queue()
+    proc = ctx.Process(target=_hold_and_die, args=(store, key(8), held))
+    proc.start()
+    try:
+        assert held.get(timeout=60) is not None
+        proc.kill()
+        proc.join(10)
+        assert store.acquire_lease(key(8), 30) is None  # still within the dead holder's 0.5s
+        deadline = time.monotonic() + 10
+        token = None
+        while token is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            token = store.acquire_lease(key(8), 30)
+        assert token is not None
+    finally:
+        proc.kill()
+        proc.join(10)
+
+
+# -- a lease as a lock, renewed while held ---------------------------------------------
+
+
+def test_a_held_lease_outlives_its_ttl_while_renewed(any_store: Any) -> None:
+    from proxycache._lease import StoreLease
+
+    lease = StoreLease(any_store, key(9), ttl=0.3)
+    assert lease.acquire() is True
+    time.sleep(1.0)  # three times its ttl: renewed in the background
+    assert not lease.lost
+    assert any_store.acquire_lease(key(9), 30) is None
+    assert StoreLease(any_store, key(9), ttl=30).acquire() is False
+    assert lease.release() is True
+    assert lease.release() is False
+    with StoreLease(any_store, key(9), ttl=30) as held:
+        assert held is True
+    assert any_store.acquire_lease(key(9), 30) is not None  # released on leaving the block
+
+
+def test_a_lease_taken_over_is_reported_lost(any_store: Any) -> None:
+    from proxycache._lease import StoreLease
+
+    lease = StoreLease(any_store, key(10), ttl=0.3)
+    assert lease.acquire() is True
+    token = lease.token
+    assert token is not None
+    assert any_store.release_lease(key(10), token) is True  # as if it lapsed...
+    assert any_store.acquire_lease(key(10), 30) is not None  # ...and another process took it
+    deadline = time.monotonic() + 10
+    while not lease.lost and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert lease.lost
+    assert lease.release() is False  # never frees the new holder's lease
+    assert any_store.acquire_lease(key(10), 30) is None
+
+
+def test_an_async_lease_is_renewed_by_a_task(any_store: Any) -> None:
+    from proxycache._lease import AsyncStoreLease
+
+    async def main() -> None:
+        lease = AsyncStoreLease(any_store, key(11), ttl=0.3)
+        async with lease as held:
+            assert held is True
+            await asyncio.sleep(1.0)
+            assert not lease.lost
+            assert await any_store.aacquire_lease(key(11), 30) is None
+        assert lease.token is None
+        assert await any_store.aacquire_lease(key(11), 30) is not None
+
+    asyncio.run(main())
