@@ -22,6 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ._flags import CODE_GLOBALS
+from ._keys import _BOOL, generic_key, kwkey, kwtypes, tagged, types_of
+from ._outcome import Raised, trim
 
 _P = inspect.Parameter
 
@@ -274,7 +276,10 @@ def _pc_factory(_pc_bindings):
 {prelude}        _pc_key = {key}
 {guard}
 {postlude}        if _pc_flag:
-            return {await_}_pc_slow(_pc_FLAGGED, _pc_key, {argt}, {kwd})
+            try:
+                return {await_}_pc_slow(_pc_FLAGGED, _pc_key, {argt}, {kwd})
+            except BaseException as _pc_error:
+                raise _pc_error.with_traceback(_pc_trim(_pc_error.__traceback__))
 {lookup}
 {front}
     def _pc_keyof({params}):
@@ -300,7 +305,10 @@ _FRONT = """
     {async_}def _pc_cached({params}):
         nonlocal _pc_hits
         if {rare}:
-            return {await_}_pc_careful({call})
+            try:
+                return {await_}_pc_careful({call})
+            except BaseException as _pc_error:
+                raise _pc_error.with_traceback(_pc_trim(_pc_error.__traceback__))
 {read}{lookup}
 """
 
@@ -308,7 +316,10 @@ _FRONT = """
 # attribute takes the careful way, which names it.
 _FRONT_READ = """        try:
 {lines}        except AttributeError:
-            return {await_}_pc_careful({call})
+            try:
+                return {await_}_pc_careful({call})
+            except BaseException as _pc_error:
+                raise _pc_error.with_traceback(_pc_trim(_pc_error.__traceback__))
 """
 
 # The lookup both functions end with: a hit returns from inside the try (see
@@ -322,7 +333,11 @@ _LOOKUP = """        try:
         except TypeError:
 {uncount}            _pc_why = _pc_UNHASHABLE
 {else_counted}
-        return {await_}_pc_slow(_pc_why, {key}, {argt}, {kwd})"""
+        try:
+            return {await_}_pc_slow(_pc_why, {key}, {argt}, {kwd})
+        except BaseException as _pc_error:
+            # Raised again from here, its traceback shows this one frame of ours, not the miss path's.
+            raise _pc_error.with_traceback(_pc_trim(_pc_error.__traceback__))"""
 
 # A cached exception is raised, which happens outside the try, or
 # a cached KeyError or TypeError would pass for a miss.
@@ -338,11 +353,22 @@ else:
 MISSED, UNHASHABLE, FLAGGED = 0, 1, 2
 
 #: The globals of every generated function: process-wide names (fewer closure
-#: cells to copy on every call), filled in by ``_method``, and ``_pc_flag``,
+#: cells to copy on every call), declared below, and ``_pc_flag``,
 #: which ``_flags`` keeps current. One dict for all, so one store updates them all.
 GLOBALS: dict[str, Any] = CODE_GLOBALS
 # Builtins go by _pc_ names too: a parameter named ``type`` must not shadow them.
 GLOBALS.update(_pc_MISSED=MISSED, _pc_UNHASHABLE=UNHASHABLE, _pc_FLAGGED=FLAGGED, _pc_type=type)
+# What the key expressions and the hit path call: every global the generated source names is declared here.
+GLOBALS.update(
+    _pc_Raised=Raised,
+    _pc_trim=trim,
+    _pc_BOOL=_BOOL,
+    _pc_tagged=tagged,
+    _pc_kwkey=kwkey,
+    _pc_types=types_of,
+    _pc_kwtypes=kwtypes,
+    _pc_generic_key=generic_key,
+)
 
 
 def _counted(hit: str, raises: bool) -> tuple[str, str]:
