@@ -9,8 +9,6 @@ key errors (``_keyerror``) and what may be stored (``_outcome``) live apart.
 
 from __future__ import annotations
 
-import _thread
-import asyncio
 import inspect
 import logging
 import operator
@@ -24,6 +22,7 @@ from . import _bypass, _codegen
 from ._codegen import FLAGGED, MISSED
 from ._contract import MISS
 from ._events import LISTENERS, emit
+from ._flight import RETRY, AsyncFlight, Flight, finish_lock
 from ._keyerror import unkeyable_error
 from ._keys import UnkeyableError, freeze
 from ._options import Options
@@ -35,67 +34,8 @@ from ._storage import Storage, make_storage
 log = logging.getLogger("proxycache")
 
 
-class _Retry:
-    """Outcome telling waiters to compute for themselves (the result was not shareable)."""
-
-
-_RETRY = _Retry()
-
-
-_allocate_lock = _thread.allocate_lock
-#: Serializes finish() between a leader and a waiter that found the leader gone.
-_finish_lock = _allocate_lock()
-
-
-class _Flight:
-    """A computation in progress that concurrent callers of the same key wait on.
-
-    Every miss makes one, and most never see a waiter, so it is cheap: a
-    plain lock held from creation until ``finish`` (a ``threading.Event``
-    costs several times more to build). Waiters take the lock and hand it on.
-    """
-
-    __slots__ = ("done", "gate", "generation", "ok", "owner", "value")
-
-    def __init__(self) -> None:
-        self.generation = 0
-        self.owner = threading.get_ident()
-        self.gate = _allocate_lock()
-        self.gate.acquire()
-        self.done = False
-        self.ok = True
-        self.value: Any = _RETRY
-
-    def finish(self, ok: bool, value: Any) -> None:
-        with _finish_lock:
-            if self.done:
-                return
-            self.ok, self.value, self.done = ok, value, True
-        self.gate.release()
-
-    def wait(self) -> None:
-        # Re-check now and then that the computing thread still lives: a
-        # waiter must never hang on a leader that vanished without finishing
-        # (in a forked child, only the forking thread survives).
-        while not self.gate.acquire(timeout=0.5):
-            if self.owner not in {t.ident for t in threading.enumerate()}:
-                self.finish(True, _RETRY)
-        self.gate.release()
-
-
-class _AsyncFlight:
-    __slots__ = ("future", "generation", "loop", "task")
-
-    def __init__(self, task: asyncio.Task[Any] | None, loop: asyncio.AbstractEventLoop, generation: int) -> None:
-        self.generation = generation
-        self.task = task
-        self.loop = loop
-        self.future: asyncio.Future[tuple[bool, Any]] = loop.create_future()
-
-    def finish(self, ok: bool, value: Any) -> None:
-        if not self.future.done():
-            self.future.set_result((ok, value))
-
+#: What a caller of a key does next (see CachedMethod._enter).
+_HIT, _LEAD, _WAIT, _REENTER, _AGAIN = range(5)
 
 #: Every CachedMethod alive, for the fork handler below.
 _LIVE: weakref.WeakSet[CachedMethod] = weakref.WeakSet()
@@ -108,7 +48,7 @@ def _after_fork_in_child() -> None:
     other thread will never finish: drop them, and their callers' keys are
     computed afresh.
     """
-    _finish_lock._at_fork_reinit()  # type: ignore[attr-defined]
+    finish_lock._at_fork_reinit()  # type: ignore[attr-defined]
     me = threading.get_ident()
     for state in list(_LIVE):
         if not state.lock._is_owned():  # type: ignore[attr-defined]  # held by the forking thread: it releases it
@@ -154,8 +94,8 @@ class CachedMethod:
         #: Set when a method classed as sync returned an awaitable: its misses take the async path.
         self.returns_awaitable = False
         self.lock = threading.RLock()
-        self.flights: dict[Any, _Flight] = {}
-        self.aflights: dict[Any, _AsyncFlight] = {}
+        self.flights: dict[Any, Flight] = {}
+        self.aflights: dict[Any, AsyncFlight] = {}
         #: Bumped by cache_clear()/cache_invalidate(): a result computed under
         #: an older generation is never stored, and its flight is never joined.
         self.generation = 0
@@ -273,8 +213,8 @@ class CachedMethod:
         with self.lock:
             self._new_generation(key)
             if not self.io_outside:
-                return self._delete(key)
-        return self._delete(key)
+                return self.storage.delete(key)
+        return self.storage.delete(key)
 
     def cache_refresh(self, *args: Any, **kwargs: Any) -> Any:
         """Call the method now and store the result, whatever the cache holds."""
@@ -304,9 +244,6 @@ class CachedMethod:
 
     # -- storage access (under the lock) -------------------------------------
 
-    def _lookup(self, key: Any) -> Any:
-        return self.storage.lookup(key)
-
     def _store(self, key: Any, generation: int, value: Any) -> None:
         """Store *value* unless a clear or invalidate came after *generation* began."""
         with self.lock:
@@ -322,9 +259,6 @@ class CachedMethod:
             # A clear or invalidate ran while this was being written, maybe
             # before it landed: it wins, so take the entry out again.
             self.storage.delete(key)
-
-    def _delete(self, key: Any) -> bool:
-        return self.storage.delete(key)
 
     @staticmethod
     def _deliver(value: Any) -> Any:
@@ -351,78 +285,100 @@ class CachedMethod:
             key = self._hashable(key)
         return await self._amiss(key, args, kwargs)
 
-    # -- the miss path (threads) ---------------------------------------------
+    # -- get-or-compute: one protocol (_enter, _settle, _land), a driver per mode --
+    #
+    # Only the call, the wait and the store I/O differ between _miss (threads)
+    # and _amiss (coroutines); what a caller does next is decided in _enter.
+
+    def _enter(
+        self, key: Any, flights: dict[Any, Any], new: Any, found: Any, finished: int, looked_again: bool
+    ) -> tuple[int, Any]:
+        """What a caller of *key* does next (``_HIT``, ``_LEAD``, ``_WAIT``, ``_REENTER``, ``_AGAIN``), with what.
+
+        *found* is what the store held when it was read outside the lock
+        (stores), *finished* the count of finished flights before that read.
+        """
+        with self.lock:
+            if not self.io_outside:
+                found = self.storage.lookup(key)
+            if found is not MISS:
+                self.counters.other_hits += 1
+                return _HIT, found
+            flight = flights.get(key)
+            if flight is None and finished != self.finished and self.io_outside and not looked_again:
+                return _AGAIN, None  # a flight landed since the store said "miss"
+            if flight is None or not flight.joinable():
+                lead = new(self.generation)
+                if lead.replaces(flight):
+                    flights[key] = lead
+                self.counters.misses += 1
+                return _LEAD, lead
+            if flight.mine():
+                self.counters.misses += 1  # the method calling itself with the same key
+                return _REENTER, None
+            return _WAIT, flight
+
+    def _settle(self, key: Any, flights: dict[Any, Any], flight: Any, ok: bool, value: Any) -> bool:
+        """After a wait: False when the caller goes round again, else count what it got."""
+        with self.lock:
+            if value is RETRY:
+                # A leader that could not share (or vanished without finishing:
+                # its thread is gone in a forked child) may have left its
+                # flight behind: drop it so this retry can lead instead.
+                if flights.get(key) is flight:
+                    del flights[key]
+                return False
+            if ok:
+                self.counters.other_hits += 1
+            else:
+                self.counters.misses += 1
+        return True
+
+    def _land(self, key: Any, flights: dict[Any, Any], flight: Any, ok: bool, shared: Any) -> None:
+        """The leader's last step, however it ended: the key is free and waiters get *shared*."""
+        with self.lock:
+            if flights.get(key) is flight:
+                del flights[key]
+            self.finished += 1
+        flight.finish(ok, shared)
 
     def _miss(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         looked_again = False
-        finished = 0
         while True:
+            found, finished = MISS, self.finished
             if self.io_outside:
-                # Store I/O outside the lock; a flight that lands meanwhile shows in self.finished.
-                finished = self.finished
-                found = self._lookup(key)
-            with self.lock:
-                if not self.io_outside:
-                    found = self._lookup(key)
-                if found is not MISS:
-                    self.counters.other_hits += 1
-                    hit = True
-                else:
-                    hit = False
-                    flight = self.flights.get(key)
-                    if flight is None and finished != self.finished and self.io_outside and not looked_again:
-                        looked_again = True  # a flight landed since the store said "miss"
-                        continue
-                    if flight is None:
-                        flight = self.flights[key] = _Flight()
-                        flight.generation = self.generation
-                        role = "lead"
-                        self.counters.misses += 1
-                    elif flight.owner == threading.get_ident():
-                        role = "reenter"  # the method calling itself with the same key
-                        self.counters.misses += 1
-                    else:
-                        role = "wait"
-            if hit:
+                found = self.storage.lookup(key)  # store I/O outside the lock
+            role, item = self._enter(key, self.flights, Flight, found, finished, looked_again)
+            if role == _HIT:
                 if LISTENERS:
                     emit("hit", self.qualname)
-                return self._deliver(found)
-            if role == "reenter":
+                return self._deliver(item)
+            if role == _AGAIN:
+                looked_again = True
+                continue
+            if role == _REENTER:
                 return self.call(*args, **kwargs)
-            assert flight is not None  # for type checkers: every other branch set it
-            if role == "wait":
-                flight.wait()
-                if flight.value is _RETRY:
-                    # A leader that vanished without finishing (its thread is
-                    # gone in a forked child) left its flight behind: drop it
-                    # so this retry can lead instead of waiting on it again.
-                    with self.lock:
-                        if self.flights.get(key) is flight:
-                            del self.flights[key]
+            if role == _WAIT:
+                ok, value = item.wait()
+                if not self._settle(key, self.flights, item, ok, value):
                     continue
-                with self.lock:
-                    if flight.ok:
-                        self.counters.other_hits += 1
-                    else:
-                        self.counters.misses += 1
-                if flight.ok:
-                    return flight.value
-                error = flight.value
-                del flight
+                del item
+                if ok:
+                    return value
                 try:
-                    raise error
+                    raise value
                 finally:
-                    del error  # see _lead
+                    del value  # see _lead
             try:
-                return self._lead(key, flight, args, kwargs)
+                return self._lead(key, item, args, kwargs)
             finally:
-                del flight  # see _lead
+                del item  # see _lead
 
-    def _lead(self, key: Any, flight: _Flight, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _lead(self, key: Any, flight: Flight, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if LISTENERS:
             emit("miss", self.qualname)
         ok = False
-        shared: Any = _RETRY
+        shared: Any = RETRY
         try:
             result = self.call(*args, **kwargs)
             ok = True
@@ -431,7 +387,7 @@ class CachedMethod:
                 # plain wrapper over a coroutine function): from now on its
                 # misses take the async path, which awaits and caches the
                 # value with single flight among tasks. Waiting threads retry.
-                ok, shared = True, _RETRY
+                ok, shared = True, RETRY
                 with self.lock:
                     self.returns_awaitable = True
                     self.counters.misses -= 1  # the async path counts this miss
@@ -443,26 +399,22 @@ class CachedMethod:
             raise
         finally:
             # BaseException (KeyboardInterrupt, SystemExit) leaves shared at
-            # _RETRY: waiters compute for themselves rather than inherit it.
-            with self.lock:
-                if self.flights.get(key) is flight:
-                    del self.flights[key]
-                self.finished += 1
-            flight.finish(ok, shared)
+            # RETRY: waiters compute for themselves rather than inherit it.
+            self._land(key, self.flights, flight, ok, shared)
             # An error's traceback holds this frame (and the caller's): a
             # local still naming the error, or the flight that holds it,
             # would make a cycle keeping the instance alive until gc runs.
             del flight, shared
 
     def _keep(self, key: Any, generation: int, result: Any, ready: bool = False) -> Any:
-        """Store a fresh result; return what waiters may share (_RETRY for one-shot results).
+        """Store a fresh result; return what waiters may share (RETRY for one-shot results).
 
         *ready*: the method looks synchronous and its callers await what it
         returns, so a hit must be awaitable too: the value is stored wrapped.
         """
         if not may_store(result):
             self.counters.uncached_result()
-            return _RETRY
+            return RETRY
         self._store(key, generation, Ready(result) if ready else result)
         return result
 
@@ -471,8 +423,6 @@ class CachedMethod:
             self._store(key, generation, Raised(error))
         return error
 
-    # -- the miss path (coroutines) ------------------------------------------
-
     async def _amiss(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], first: Any = MISS) -> Any:
         try:
             return await self._amiss_loop(key, args, kwargs, first)
@@ -480,81 +430,49 @@ class CachedMethod:
             del first
 
     async def _amiss_loop(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], first: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
         looked_again = False
-        finished = 0
         while True:
+            found, finished = MISS, self.finished
             if self.io_outside:
-                # Store I/O outside the lock; a flight that lands meanwhile shows in self.finished.
-                finished = self.finished
-                found = self._lookup(key)
-            with self.lock:
-                if not self.io_outside:
-                    found = self._lookup(key)
-                if found is not MISS:
-                    self.counters.other_hits += 1
-                    hit = True
-                else:
-                    hit = False
-                    flight = self.aflights.get(key)
-                    if flight is None and finished != self.finished and self.io_outside and not looked_again:
-                        looked_again = True  # a flight landed since the store said "miss"
-                        continue
-                    if flight is None or flight.loop is not loop or flight.loop.is_closed():
-                        # A flight of another event loop cannot be awaited here:
-                        # this loop gets its own.
-                        flight = _AsyncFlight(task, loop, self.generation)
-                        if key not in self.aflights or self.aflights[key].loop.is_closed():
-                            self.aflights[key] = flight
-                        role = "lead"
-                        self.counters.misses += 1
-                    elif flight.task is task:
-                        role = "reenter"
-                        self.counters.misses += 1
-                    else:
-                        role = "wait"
-            if hit:
+                found = self.storage.lookup(key)  # store I/O outside the lock
+            role, item = self._enter(key, self.aflights, AsyncFlight, found, finished, looked_again)
+            if role == _HIT:
                 discard(first)
                 if LISTENERS:
                     emit("hit", self.qualname)
-                found = self._deliver(found)
-                return found.value if type(found) is Ready else found
-            if role == "reenter":
+                item = self._deliver(item)
+                return item.value if type(item) is Ready else item
+            if role == _AGAIN:
+                looked_again = True
+                continue
+            if role == _REENTER:
                 pending, first = (self.call(*args, **kwargs) if first is MISS else first), MISS
                 return await awaited(pending)
-            assert flight is not None  # for type checkers: every other branch set it
-            if role == "wait":
-                # shield: a cancelled waiter must not cancel the shared computation.
-                ok, value = await asyncio.shield(flight.future)
-                if value is _RETRY:
+            if role == _WAIT:
+                ok, value = await item.wait()
+                if not self._settle(key, self.aflights, item, ok, value):
                     continue
                 discard(first)
-                with self.lock:
-                    if ok:
-                        self.counters.other_hits += 1
-                    else:
-                        self.counters.misses += 1
+                del item
                 if ok:
                     return value.value if type(value) is Ready else value
-                del flight
                 try:
                     raise value
                 finally:
                     del value  # see _lead
             pending, first = first, MISS
             try:
-                return await self._alead(key, flight, args, kwargs, pending)
+                return await self._alead(key, item, args, kwargs, pending)
             finally:
-                del flight, pending  # see _lead
+                del item, pending  # see _lead
 
     async def _alead(
-        self, key: Any, flight: _AsyncFlight, args: tuple[Any, ...], kwargs: dict[str, Any], pending: Any = MISS
+        self, key: Any, flight: AsyncFlight, args: tuple[Any, ...], kwargs: dict[str, Any], pending: Any = MISS
     ) -> Any:
         if LISTENERS:
             emit("miss", self.qualname)
         ok = False
-        shared: Any = _RETRY
+        shared: Any = RETRY
         try:
             if pending is MISS:
                 pending = self.call(*args, **kwargs)
@@ -569,13 +487,9 @@ class CachedMethod:
             shared = self._keep_error(key, flight.generation, error)
             raise
         finally:
-            # Cancellation leaves shared at _RETRY: the key is not poisoned,
+            # Cancellation leaves shared at RETRY: the key is not poisoned,
             # waiters retry and one of them computes.
-            with self.lock:
-                if self.aflights.get(key) is flight:
-                    del self.aflights[key]
-                self.finished += 1
-            flight.finish(ok, shared)
+            self._land(key, self.aflights, flight, ok, shared)
             del flight, shared  # see _lead
 
 
