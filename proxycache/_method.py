@@ -119,7 +119,6 @@ class CachedMethod:
         self.func, self.keyof, self._get_hits, self._set_hits = _codegen.build(
             plan.shape,
             hit=self.storage.HIT,
-            lock_on_hit=self.storage.LOCK_ON_HIT,
             is_async=is_async,
             raises=bool(options.cache_exceptions),
             bindings=bindings,

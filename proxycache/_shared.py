@@ -19,8 +19,9 @@ import time
 import types
 import warnings
 import weakref
-from typing import Any, ClassVar
+from typing import Any
 
+from ._codegen import Hit
 from ._contract import MISS, StoreWarning
 from ._events import emit
 from ._keyerror import defaults_marked, unkeyable_error
@@ -140,7 +141,6 @@ class SharedStorage(Storage):
     the store (a scan; an estimate while others write).
     """
 
-    LOCK_ON_HIT: ClassVar[bool] = False
     #: Stores have their own size budget; per method there is no maxsize.
     maxsize: int | None = None
 
@@ -170,16 +170,9 @@ class SharedStorage(Storage):
             self.front_ttl = min(front.ttl, options.ttl or front.ttl)
             self.front_maxsize: int = front.maxsize
             # The front is checked inline; only its misses call into this object.
-            self.HIT = (  # type: ignore[misc]
-                "try:\n"
-                "    _pc_result, _pc_expires = _pc_front[_pc_key]\n"
-                "    if _pc_expires <= _pc_now():\n"
-                "        raise KeyError\n"
-                "except KeyError:\n"
-                "    _pc_result = _pc_get(_pc_key)"
-            )
+            self.HIT = Hit("_pc_front[{key}]", expires=True, fallback="_pc_get({key})")  # type: ignore[misc]
         else:
-            self.HIT = "_pc_result = _pc_get(_pc_key)"  # type: ignore[misc]
+            self.HIT = Hit("_pc_get({key})")  # type: ignore[misc]
         # What the hit path of this thread just found missing, so the miss path
         # that follows does not ask the store a second time (and does not
         # count a second fault). _generation tells whether anything was stored since.
