@@ -1,0 +1,301 @@
+"""``streams="replay"``: record a one-shot stream while its caller consumes it, then replay it.
+
+A method that returns a stream (a generator, an async generator, openai's
+``Stream`` and ``AsyncStream``, any iterator) hands its first caller a
+:class:`Recorder` (or :class:`AsyncRecorder`) in the stream's place: each
+item is passed on as it arrives and remembered. Only when the stream ends
+does the recorder report a :class:`Recording` (what the cache stores); a
+partial read (``break``, ``close()``, leaving ``with`` early, dropping it) or
+an exception reports ``None``, and nothing is stored.
+
+A stored :class:`Recording` is never handed out itself: every hit gets a
+fresh :class:`Replay` (or :class:`AsyncReplay`) of its items, which keeps the
+protocol code that streams already uses: ``for``/``async for``, ``next()``,
+``with``/``async with``, ``close()``/``aclose()``.
+
+The recorder reports through one callback, ``finish(recording or None)``,
+called exactly once: that is where the cached method stores the recording
+and releases the callers waiting on the same key (single flight).
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any
+
+#: Reported once by a recorder: the recording when the stream ended, None when it did not.
+Finish = Callable[["Recording | None"], None]
+
+#: Generator methods that steer the stream from outside: using one ends the recording.
+_STEERING = frozenset({"send", "throw", "asend", "athrow"})
+_PLAIN = frozenset({type(None), bool, int, float, str, bytes, bytearray, tuple, list, dict, set, frozenset})
+
+
+class Recording:
+    """The items of a stream consumed to its end: what the cache stores for it.
+
+    Pickles as its items and whether the stream was async, so the items go
+    through the store's serializer. :meth:`replay` gives a fresh iterator.
+    """
+
+    __slots__ = ("is_async", "items")
+
+    def __init__(self, items: Iterable[Any], is_async: bool = False) -> None:
+        self.items = tuple(items)
+        self.is_async = bool(is_async)
+
+    def replay(self) -> Replay | AsyncReplay:
+        """A fresh iterator of the items: async when the recorded stream was."""
+        return AsyncReplay(self.items) if self.is_async else Replay(self.items)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Recording, (self.items, self.is_async))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Recording and other.is_async == self.is_async and other.items == self.items
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<recorded {'async ' if self.is_async else ''}stream of {len(self.items)} items>"
+
+
+class Replay(Iterator[Any]):
+    """A replayed stream: iterate it, use it in ``with``, ``close()`` it, as the original."""
+
+    __slots__ = ("_it", "_size")
+
+    def __init__(self, items: tuple[Any, ...]) -> None:
+        self._it = iter(items)
+        self._size = len(items)
+
+    def __iter__(self) -> Iterator[Any]:
+        # The tuple's own iterator: a for loop runs at its speed, not through __next__.
+        return self._it
+
+    def __next__(self) -> Any:
+        return next(self._it)
+
+    def close(self) -> None:
+        """Stop: later iteration ends at once, as after closing a generator."""
+        self._it.__setstate__(self._size)  # type: ignore[attr-defined]  # a loop already running ends too
+
+    def __enter__(self) -> Replay:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<replayed stream of {self._size} items>"
+
+
+async def _items(items: tuple[Any, ...]) -> Any:
+    for item in items:
+        yield item
+
+
+class AsyncReplay(AsyncIterator[Any]):
+    """A replayed async stream: ``async for``, ``async with``, ``aclose()`` and openai's ``await close()``."""
+
+    __slots__ = ("_gen", "_size")
+
+    def __init__(self, items: tuple[Any, ...]) -> None:
+        self._gen = _items(items)
+        self._size = len(items)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        # The generator itself: async for steps it directly, one call fewer per item.
+        return self._gen  # type: ignore[no-any-return]
+
+    def __anext__(self) -> Any:
+        return self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop: later iteration ends at once."""
+        await self._gen.aclose()
+
+    close = aclose  # openai's AsyncStream closes with ``await stream.close()``
+
+    async def __aenter__(self) -> AsyncReplay:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<replayed async stream of {self._size} items>"
+
+
+class _Recorder:
+    """What both recorders share: the live stream, the items so far, and the one report."""
+
+    __slots__ = ("_finish", "_items", "_source")
+
+    def __init__(self, source: Any, finish: Finish) -> None:
+        self._source = source
+        self._items: list[Any] = []
+        self._finish: Finish | None = finish
+
+    def _report(self, ended: bool, is_async: bool) -> None:
+        finish, self._finish = self._finish, None
+        if finish is not None:
+            items, self._items = self._items, []
+            finish(Recording(items, is_async) if ended else None)
+
+    @property
+    def recording(self) -> bool:
+        """Whether the stream is still being recorded (neither ended nor abandoned)."""
+        return self._finish is not None
+
+    def __getattr__(self, name: str) -> Any:
+        # The stream's other attributes (openai's ``stream.response``) stay reachable.
+        if name.startswith("__") or name in _Recorder.__slots__:
+            raise AttributeError(name)
+        if name in _STEERING:
+            # Values sent into a generator steer what it yields: a replay could not repeat that.
+            self._report(False, False)
+        return getattr(self._source, name)
+
+    def __del__(self) -> None:
+        # Dropped before its end: a partial read. Waiters must not wait for ever.
+        try:
+            finish = self._finish
+        except AttributeError:  # __init__ never ran
+            return
+        if finish is not None:
+            self._finish = None
+            finish(None)
+
+
+class Recorder(_Recorder, Iterator[Any]):
+    """Stands in for a live stream, passing each item on and recording it; see the module docstring."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> Recorder:
+        return self
+
+    def __next__(self) -> Any:
+        if self._finish is None:
+            return next(self._source)  # reported already: the stream's own behaviour from here
+        try:
+            item = next(self._source)
+        except StopIteration:
+            self._report(True, False)
+            raise
+        except BaseException:
+            self._report(False, False)
+            raise
+        self._items.append(item)
+        return item
+
+    def close(self) -> Any:
+        """Stop recording (nothing is stored) and close the stream."""
+        self._report(False, False)
+        close = getattr(self._source, "close", None)
+        return close() if callable(close) else None
+
+    def __enter__(self) -> Recorder:
+        enter = getattr(type(self._source), "__enter__", None)
+        if enter is not None:
+            enter(self._source)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        self._report(False, False)  # a stream read to its end has reported already
+        exit_ = getattr(type(self._source), "__exit__", None)
+        if exit_ is not None:
+            return exit_(self._source, *exc_info)
+        close = getattr(self._source, "close", None)
+        if callable(close):
+            close()
+        return None
+
+    def __repr__(self) -> str:
+        return f"<recording {self._source!r}>"
+
+
+class AsyncRecorder(_Recorder, AsyncIterator[Any]):
+    """The async :class:`Recorder`: ``async for``, ``async with``, ``aclose()`` and ``await close()``."""
+
+    __slots__ = ()
+
+    def __aiter__(self) -> AsyncRecorder:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._finish is None:
+            return await self._source.__anext__()
+        try:
+            item = await self._source.__anext__()
+        except StopAsyncIteration:
+            self._report(True, True)
+            raise
+        except BaseException:  # cancellation too: the stream did not end
+            self._report(False, True)
+            raise
+        self._items.append(item)
+        return item
+
+    async def aclose(self) -> None:
+        """Stop recording (nothing is stored) and close the stream."""
+        self._report(False, True)
+        close = getattr(self._source, "aclose", None) or getattr(self._source, "close", None)
+        if callable(close):
+            result = close()
+            if inspect.isawaitable(result):
+                await result
+
+    close = aclose
+
+    async def __aenter__(self) -> AsyncRecorder:
+        enter = getattr(type(self._source), "__aenter__", None)
+        if enter is not None:
+            await enter(self._source)
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        self._report(False, True)
+        exit_ = getattr(type(self._source), "__aexit__", None)
+        if exit_ is not None:
+            return await exit_(self._source, *exc_info)
+        await self.aclose()
+        return None
+
+    def __repr__(self) -> str:
+        return f"<recording {self._source!r}>"
+
+
+def stream_kind(value: Any) -> str | None:
+    """``"sync"`` or ``"async"`` for a result that can be recorded, else None.
+
+    Files are iterators too, but code reads them with ``read()`` and
+    ``seek()``, which a replay of their lines would not have: they stay
+    one-shot results, returned uncached.
+    """
+    if type(value) in _PLAIN or isinstance(value, io.IOBase):
+        return None
+    if isinstance(value, Iterator):
+        return "sync"
+    if isinstance(value, AsyncIterator):
+        return "async"
+    return None
+
+
+def record(value: Any, finish: Finish) -> Recorder | AsyncRecorder | None:
+    """A recorder standing in for *value*, which reports to *finish*; None when *value* is not a stream."""
+    kind = stream_kind(value)
+    if kind is None:
+        return None
+    return Recorder(value, finish) if kind == "sync" else AsyncRecorder(value, finish)
+
+
+def replayed(value: Any) -> Any:
+    """What a caller gets for a stored *value*: a fresh replay of a recording, anything else as it is."""
+    return value.replay() if type(value) is Recording else value
