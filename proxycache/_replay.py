@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import inspect
 import io
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
+
+log = logging.getLogger("proxycache")
 
 #: Reported once by a recorder: the recording when the stream ended, None when it did not.
 Finish = Callable[["Recording | None"], None]
@@ -170,7 +173,10 @@ class _Recorder:
             return
         if finish is not None:
             self._finish = None
-            finish(None)
+            try:
+                finish(None)
+            except Exception:  # a finalizer has nobody to raise to
+                log.exception("proxycache: releasing an abandoned recording failed")
 
 
 class Recorder(_Recorder, Iterator[Any]):

@@ -32,7 +32,8 @@ def cached_llm(base_url: str, redis_url: str) -> Any:
         openai.AsyncOpenAI(base_url=base_url, api_key="test", max_retries=0),
         include=["chat.completions.create"],
         store=RedisStore(redis_url),
-        key_attrs=("base_url.host", "base_url.port"),  # one set of entries per endpoint
+        key_attrs=["base_url.host"],  # entries per API host
+        serializer="pydantic",  # completions and chunks are Pydantic models: no pickle in Redis
         streams="replay",
         ttl=24 * 3600,
     )
