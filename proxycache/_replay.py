@@ -20,9 +20,12 @@ and releases the callers waiting on the same key (single flight).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import io
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
@@ -276,6 +279,98 @@ class AsyncRecorder(_Recorder, AsyncIterator[Any]):
 
     def __repr__(self) -> str:
         return f"<recording {self._source!r}>"
+
+
+class Ending:
+    """How a recording in progress ends (its recording, or None), for tasks to await without blocking their loop.
+
+    Set once, from any thread (a recorder may be dropped and finalized
+    anywhere); every task waiting on it resumes in its own event loop.
+    """
+
+    __slots__ = ("_done", "_lock", "_waiters", "value")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done = False
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Recording | None]]] = []
+        self.value: Recording | None = None
+
+    def set(self, value: Recording | None) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.value, self._done = value, True
+            waiters, self._waiters = self._waiters, []
+        for loop, future in waiters:
+            with contextlib.suppress(RuntimeError):  # a loop closed meanwhile has nobody left to wake
+                loop.call_soon_threadsafe(_settle, future, value)
+
+    async def wait(self) -> Recording | None:
+        """The recording once the stream ends (None: it did not end, nothing was recorded)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._done:
+                return self.value
+            future: asyncio.Future[Recording | None] = loop.create_future()
+            self._waiters.append((loop, future))
+        # shield: a waiter cancelled here must not cancel what the others wait for.
+        return await asyncio.shield(future)
+
+
+def _settle(future: asyncio.Future[Recording | None], value: Recording | None) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+class AsyncFollower(AsyncIterator[Any]):
+    """What a caller gets for an async stream another caller of its thread is recording.
+
+    The call itself cannot wait (it is a plain call that returns the stream),
+    so the stream does: its first step awaits the recording's end, then
+    replays it, or, when nothing was recorded, reads a stream of its own
+    from *fallback*.
+    """
+
+    __slots__ = ("_ending", "_fallback", "_stream")
+
+    def __init__(self, ending: Ending, fallback: Callable[[], Any]) -> None:
+        self._ending = ending
+        self._fallback = fallback
+        self._stream: Any = None
+
+    async def _opened(self) -> Any:
+        if self._stream is None:
+            recording = await self._ending.wait()
+            self._stream = recording.replay() if recording is not None else self._fallback()
+        return self._stream
+
+    def __aiter__(self) -> AsyncFollower:
+        return self
+
+    async def __anext__(self) -> Any:
+        stream = self._stream if self._stream is not None else await self._opened()
+        return await stream.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop: later iteration ends at once."""
+        stream, self._stream = self._stream, AsyncReplay(())
+        close = getattr(stream, "aclose", None) or getattr(stream, "close", None)
+        if callable(close):
+            result = close()
+            if inspect.isawaitable(result):
+                await result
+
+    close = aclose
+
+    async def __aenter__(self) -> AsyncFollower:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return "<stream waiting for a recording in progress>"
 
 
 def stream_kind(value: Any) -> str | None:

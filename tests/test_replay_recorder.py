@@ -280,3 +280,49 @@ def test_a_recording_is_not_a_list() -> None:
     assert recording != [1, 2]
     assert len(recording) == 2
     assert "2 items" in repr(recording)
+
+
+def test_a_follower_waits_for_the_recording_then_replays() -> None:
+    from proxycache._replay import AsyncFollower, Ending
+
+    async def main() -> tuple[list[int], list[int], list[int]]:
+        ending = Ending()
+        calls: list[int] = []
+
+        def fallback() -> AsyncIterator[int]:
+            calls.append(1)
+            return anumbers(2)
+
+        rec = record(anumbers(3), ending.set)
+        assert isinstance(rec, AsyncRecorder)
+        follower = AsyncFollower(ending, fallback)
+        started = asyncio.ensure_future(alist(follower))
+        await asyncio.sleep(0)
+        assert not started.done()
+        got = [i async for i in rec]
+        replayed_items = await started
+        # Nothing recorded: the follower reads a stream of its own.
+        abandoned = Ending()
+        abandoned.set(None)
+        own = await alist(AsyncFollower(abandoned, fallback))
+        assert calls == [1]
+        return got, replayed_items, own
+
+    assert asyncio.run(main()) == ([0, 1, 2], [0, 1, 2], [0, 1])
+
+
+def test_an_ending_set_from_another_thread_wakes_the_loop() -> None:
+    import threading
+
+    from proxycache._replay import Ending
+
+    async def main() -> Recording | None:
+        ending = Ending()
+        threading.Timer(0.01, ending.set, args=(Recording([1]),)).start()
+        return await ending.wait()
+
+    assert asyncio.run(main()) == Recording([1])
+
+
+async def alist(stream: Any) -> list[Any]:
+    return [item async for item in stream]
