@@ -277,3 +277,42 @@ def test_a_recording_in_redis_is_shared(where: str, request: pytest.FixtureReque
 
     assert asyncio.run(main()) == [["row 0", "row 1"]] * 2
     assert (one.calls, two.calls) == (1, 0)
+
+
+@wired
+def test_refresh_records_a_fresh_stream_and_invalidate_drops_it() -> None:
+    feed = make("proxy")
+    assert list(feed.rows(2)) == ["row 0", "row 1"]
+    fresh = feed.rows.cache_refresh(2)
+    assert list(fresh) == ["row 0", "row 1"]  # read live (a second call), then stored
+    assert calls(feed) == 2
+    assert list(feed.rows(2)) == ["row 0", "row 1"]
+    assert calls(feed) == 2
+    assert feed.rows.cache_invalidate(2) is True
+    assert list(feed.rows(2)) == ["row 0", "row 1"]
+    assert calls(feed) == 3
+
+
+@wired
+def test_an_async_generator_method_called_from_two_threads_records_once() -> None:
+    feed = make("proxy")
+    started, release = threading.Event(), threading.Event()
+
+    async def leader() -> list[str]:
+        stream = feed.arows(3)
+        first = await stream.__anext__()
+        started.set()
+        while not release.is_set():
+            await asyncio.sleep(0.001)
+        return [first, *await alist(stream)]
+
+    def other() -> list[str]:
+        assert started.wait(10)
+        stream = feed.arows(3)  # returns at once: the waiting happens in this thread's loop
+        release.set()
+        return asyncio.run(alist(stream))
+
+    runner = Runner()
+    runner.start([lambda: asyncio.run(leader()), other])
+    assert runner.join() == [(True, ["row 0", "row 1", "row 2"])] * 2
+    assert calls(feed) == 1
