@@ -29,6 +29,8 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
+from ._flight import RETRY
+
 log = logging.getLogger("proxycache")
 
 #: Reported once by a recorder: the recording when the stream ended, None when it did not.
@@ -398,5 +400,117 @@ def record(value: Any, finish: Finish) -> Recorder | AsyncRecorder | None:
 
 
 def replayed(value: Any) -> Any:
-    """What a caller gets for a stored *value*: a fresh replay of a recording, anything else as it is."""
-    return value.replay() if type(value) is Recording else value
+    """What a caller gets for a stored or shared *value*: a fresh replay of a recording, anything else as it is."""
+    return value.replay() if type(value) is Recording or type(value) is Following else value
+
+
+# -- wiring: what the cached method calls -------------------------------------------
+
+
+class Following:
+    """What a flight hands its waiters while an async stream is recorded: each gets a follower of it."""
+
+    __slots__ = ("ending", "fallback")
+
+    def __init__(self, ending: Ending, fallback: Callable[[], Any]) -> None:
+        self.ending = ending
+        self.fallback = fallback
+
+    def replay(self) -> AsyncFollower:
+        return AsyncFollower(self.ending, self.fallback)
+
+
+class FollowFlight:
+    """The flight of a key whose async stream a sync call is recording (a generator method's).
+
+    Its callers are tasks, maybe of the recording's own thread: they must
+    not block on it. Waiting on it returns at once with a :class:`Following`,
+    whose followers await the recording in their own loops. The protocol is
+    ``_flight.Flight``'s.
+    """
+
+    __slots__ = ("following", "generation")
+
+    def __init__(self, following: Following, generation: int) -> None:
+        self.following = following
+        self.generation = generation
+
+    def mine(self) -> bool:
+        return False  # never re-entered: a task of the recording's thread follows it too
+
+    def joinable(self) -> bool:
+        return True
+
+    def replaces(self, other: Any) -> bool:
+        return True
+
+    def finish(self, ok: bool, value: Any) -> None:
+        self.following.ending.set(value if type(value) is Recording else None)
+
+    def wait(self) -> tuple[bool, Any]:
+        return True, self.following
+
+
+#: What a leader shares when its flight lands later: when the stream it hands back ends.
+LATER: Any = type("_Later", (), {"__repr__": lambda self: "LATER"})()
+
+
+class StreamReplay:
+    """``streams="replay"`` for one cached method: a stream result becomes a recorder, its flight lands at its end.
+
+    It calls back the cached method it is given: ``_keep_recording`` stores a
+    recording (or counts an abandoned one, None) under the generation the
+    call began in, ``_land`` ends the flight. Holding no method itself, it is
+    one object for every cached method.
+    """
+
+    __slots__ = ()
+
+    def record(self, method: Any, result: Any, key: Any, flights: dict[Any, Any], flight: Any,
+               call: Callable[[], Any], sync_driver: bool) -> Recorder | AsyncRecorder | None:
+        """A recorder standing in for a stream *result* (None for anything else); see the class docstring."""
+        kind = stream_kind(result)
+        if kind is None:
+            return None
+        generation = flight.generation
+        if kind == "async" and sync_driver:
+            # Tasks call a generator method without awaiting the call: hand them a
+            # flight that never blocks, whose waiters follow the recording.
+            following = Following(Ending(), call)
+            follow = FollowFlight(following, generation)
+            with method.lock:
+                if flights.get(key) is flight:
+                    flights[key] = follow
+            method._land(key, flights, flight, True, following)  # threads already waiting follow too
+            flight = follow
+        keep, land = method._keep_recording, method._land
+
+        def finish(recording: Recording | None) -> None:
+            try:
+                keep(key, generation, recording)
+            finally:
+                land(key, flights, flight, True, RETRY if recording is None else recording)
+
+        return record(result, finish)
+
+    def refresh(self, method: Any, result: Any, key: Any, generation: int) -> Recorder | AsyncRecorder | None:
+        """For ``cache_refresh``: a recorder that stores the recording at its end, no flight involved."""
+        keep = method._keep_recording
+        return record(result, lambda recording: keep(key, generation, recording))
+
+
+class NoStreams:
+    """``streams="skip"``: stream results are not recorded (they are returned uncached)."""
+
+    __slots__ = ()
+
+    def record(self, method: Any, result: Any, key: Any, flights: dict[Any, Any], flight: Any,
+               call: Callable[[], Any], sync_driver: bool) -> None:
+        return None
+
+    def refresh(self, method: Any, result: Any, key: Any, generation: int) -> None:
+        return None
+
+
+NO_STREAMS = NoStreams()
+STREAMS = StreamReplay()

@@ -26,7 +26,6 @@ from .test_single_flight import Runner, parked_in_proxycache, wait_until
 
 ENTRY_POINTS = ("proxy", "inplace", "mixin", "decorator")
 entry_points = pytest.mark.parametrize("kind", ENTRY_POINTS)
-wired = pytest.mark.xfail(strict=True, reason="wired in stage B")
 
 
 class Feed:
@@ -93,7 +92,6 @@ async def alist(stream: Any) -> list[Any]:
     return [item async for item in stream]
 
 
-@wired
 @entry_points
 @pytest.mark.parametrize("method", ["rows", "listed"])
 def test_a_stream_read_to_its_end_is_replayed(kind: str, method: str) -> None:
@@ -114,7 +112,6 @@ def test_a_stream_read_to_its_end_is_replayed(kind: str, method: str) -> None:
     assert calls(feed) == 2  # other arguments: another entry
 
 
-@wired
 @entry_points
 @pytest.mark.parametrize("method", ["arows", "opened"])
 def test_an_async_stream_read_to_its_end_is_replayed(kind: str, method: str) -> None:
@@ -134,7 +131,6 @@ def test_an_async_stream_read_to_its_end_is_replayed(kind: str, method: str) -> 
     assert calls(feed) == 1
 
 
-@wired
 @entry_points
 @pytest.mark.parametrize("how", ["break", "close", "with", "drop", "error"])
 def test_a_partial_read_or_an_error_stores_nothing(kind: str, how: str) -> None:
@@ -180,7 +176,6 @@ def test_bad_streams_values_fail_at_wrap_time(tmp_path: Path) -> None:
     assert CachedProxy(Feed(), streams="replay").listed.cache_parameters()["streams"] == "replay"
 
 
-@wired
 def test_callers_arriving_during_the_recording_wait_then_replay() -> None:
     feed = make("proxy")
     gate = feed.gate = threading.Event()
@@ -196,7 +191,6 @@ def test_callers_arriving_during_the_recording_wait_then_replay() -> None:
     assert cache_info(feed)["rows"].hits == 4
 
 
-@wired
 def test_an_abandoned_recording_releases_the_waiters() -> None:
     feed = make("proxy")
     gate = feed.gate = threading.Event()
@@ -220,7 +214,6 @@ def test_an_abandoned_recording_releases_the_waiters() -> None:
     assert calls(feed) == 2  # the waiter computed for itself
 
 
-@wired
 def test_tasks_arriving_during_the_recording_wait_then_replay() -> None:
     feed = make("proxy")
 
@@ -242,7 +235,6 @@ def _read_back(path: str, out: Any) -> None:
     out.put((list(feed.rows(3)), feed.calls))
 
 
-@wired
 def test_a_recording_in_a_disk_store_replays_in_another_process(tmp_path: Path) -> None:
     feed = CachedProxy(Feed(), store=DiskStore(tmp_path), key_attrs=(), streams="replay", namespace="feed.rows")
     assert list(feed.rows(3)) == ["row 0", "row 1", "row 2"]
@@ -258,7 +250,6 @@ def test_a_recording_in_a_disk_store_replays_in_another_process(tmp_path: Path) 
             proc.kill()
 
 
-@wired
 @pytest.mark.parametrize("where", ["server", "cluster"])
 def test_a_recording_in_redis_is_shared(where: str, request: pytest.FixtureRequest) -> None:
     from proxycache import RedisStore
@@ -279,7 +270,6 @@ def test_a_recording_in_redis_is_shared(where: str, request: pytest.FixtureReque
     assert (one.calls, two.calls) == (1, 0)
 
 
-@wired
 def test_refresh_records_a_fresh_stream_and_invalidate_drops_it() -> None:
     feed = make("proxy")
     assert list(feed.rows(2)) == ["row 0", "row 1"]
@@ -293,7 +283,6 @@ def test_refresh_records_a_fresh_stream_and_invalidate_drops_it() -> None:
     assert calls(feed) == 3
 
 
-@wired
 def test_an_async_generator_method_called_from_two_threads_records_once() -> None:
     feed = make("proxy")
     started, release = threading.Event(), threading.Event()

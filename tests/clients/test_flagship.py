@@ -14,7 +14,6 @@ import multiprocessing
 from typing import Any
 
 import openai
-import pytest
 from pydantic import BaseModel
 
 from proxycache import CachedProxy, RedisStore
@@ -23,7 +22,6 @@ from .fakeserver import FakeServer
 
 CHAT = "/v1/chat/completions"
 MESSAGES = [{"role": "user", "content": "Ada Lovelace"}]
-wired = pytest.mark.xfail(strict=True, reason="wired in stage B")
 
 
 def cached_llm(base_url: str, redis_url: str) -> Any:
@@ -101,7 +99,6 @@ def test_concurrent_requests_one_call_and_a_changed_model_misses(server: FakeSer
     assert server.count(CHAT) == 3
 
 
-@wired
 def test_streams_replay_and_a_restart_reads_everything_back(server: FakeServer, redis_server: str) -> None:
     base_url = f"{server.url}/v1"
     llm = cached_llm(base_url, redis_server)
