@@ -9,7 +9,6 @@ key errors (``_keyerror``) and what may be stored (``_outcome``) live apart.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import logging
 import operator
@@ -410,8 +409,7 @@ class CachedMethod:
                     self.returns_awaitable = True
                     self.counters.misses -= 1  # the async path counts this miss
                 return self._amiss(key, args, kwargs, first=result)
-            call = functools.partial(self.call, *args, **kwargs)
-            stream = self.streams.record(self, result, key, self.flights, flight, call, True)
+            stream = self.streams.record(self, result, key, self.flights, flight, args, kwargs)
             if stream is not None:
                 shared = LATER
                 return stream
@@ -511,7 +509,7 @@ class CachedMethod:
             result = await awaited(pending)
             del pending
             ok = True
-            stream = self.streams.record(self, result, key, self.aflights, flight, result, False)
+            stream = self.streams.record(self, result, key, self.aflights, flight, args, kwargs)
             if stream is not None:
                 shared = LATER
                 return stream

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import io
 import logging
@@ -467,16 +468,17 @@ class StreamReplay:
     __slots__ = ()
 
     def record(self, method: Any, result: Any, key: Any, flights: dict[Any, Any], flight: Any,
-               call: Callable[[], Any], sync_driver: bool) -> Recorder | AsyncRecorder | None:
+               args: tuple[Any, ...], kwargs: dict[str, Any]) -> Recorder | AsyncRecorder | None:
         """A recorder standing in for a stream *result* (None for anything else); see the class docstring."""
         kind = stream_kind(result)
         if kind is None:
             return None
         generation = flight.generation
-        if kind == "async" and sync_driver:
-            # Tasks call a generator method without awaiting the call: hand them a
-            # flight that never blocks, whose waiters follow the recording.
-            following = Following(Ending(), call)
+        if kind == "async" and flights is method.flights:
+            # Tasks call a generator method without awaiting the call (a thread flight):
+            # hand them a flight that never blocks, whose waiters follow the recording.
+            # Same key, same call: a follower left without a recording makes the leader's.
+            following = Following(Ending(), functools.partial(method.call, *args, **kwargs))
             follow = FollowFlight(following, generation)
             with method.lock:
                 if flights.get(key) is flight:
@@ -505,7 +507,7 @@ class NoStreams:
     __slots__ = ()
 
     def record(self, method: Any, result: Any, key: Any, flights: dict[Any, Any], flight: Any,
-               call: Callable[[], Any], sync_driver: bool) -> None:
+               args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         return None
 
     def refresh(self, method: Any, result: Any, key: Any, generation: int) -> None:
