@@ -33,7 +33,7 @@ RESULTS = HERE / "results"
 README = HERE / "README.md"
 #: Where results go unless --json says otherwise: outside the checkout.
 DEFAULT_JSON = Path(tempfile.gettempdir()) / "proxycache-bench" / "latest.json"
-GROUPS = ("hit", "keyword", "unhashable", "key_attrs", "args3", "miss", "evict", "policy", "setup", "store")
+GROUPS = ("hit", "keyword", "unhashable", "key_attrs", "args3", "miss", "evict", "policy", "setup", "replay", "store")
 TITLES = {
     "hit": "Cache hit, one positional argument, default options (ratio to the floor)",
     "keyword": "Hit with a keyword argument (ratio to the same entry point's positional hit)",
@@ -44,6 +44,7 @@ TITLES = {
     "evict": "Evicting miss by policy, maxsize=1000, over the bare call (ratio to cachetools, same policy)",
     "policy": "Other policies (ratio to cachetools.cachedmethod with the same policy)",
     "setup": "Per-instance setup (first access over making the instance; ratio to the lru_cache wrap)",
+    "replay": "streams='replay': a replayed stream of 100 chunks, hit included (ratio to iterating a list)",
     "store": "Shared stores (ratio to the store's raw get plus deserialization)",
 }
 

@@ -513,6 +513,71 @@ def _store_pair(kind: str, open_store: Callable[[], Any]) -> list[Case]:
     ]
 
 
+#: Items per stream in the replay group: a reply of a few hundred tokens arrives in about as many chunks.
+CHUNKS = 100
+
+
+class Streamer:
+    """A client whose methods stream (as an LLM client's ``create(stream=True)`` does)."""
+
+    def __init__(self) -> None:
+        self.items = tuple(range(CHUNKS))
+
+    def chunks(self, n: int) -> Any:
+        yield from self.items[:n]
+
+    async def achunks(self, n: int) -> Any:
+        for item in self.items[:n]:
+            yield item
+
+
+async def _agen(items: Any) -> Any:
+    for item in items:
+        yield item
+
+
+async def _adrain(stream: Any) -> None:
+    async for _ in stream:
+        pass
+
+
+def _drive(coro: Any) -> None:
+    """Run a coroutine that never suspends to its end, without an event loop (whose overhead would dominate)."""
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    raise RuntimeError("the coroutine suspended")
+
+
+def _replaying() -> Any:
+    o = proxycache.CachedProxy(Streamer(), streams="replay")
+    for _ in o.chunks(CHUNKS):  # recorded while consumed, stored at its end
+        pass
+    _drive(_adrain(o.achunks(CHUNKS)))
+    if type(o.chunks(CHUNKS)).__name__ != "Replay":
+        raise Unavailable("streams='replay' does not replay streams in this version")
+    return o
+
+
+def replay_cases() -> list[Case]:
+    # A replayed stream of CHUNKS items (the hit that hands it out included),
+    # against iterating the same items in a list: (ns - list's ns) / CHUNKS is
+    # the overhead per chunk.
+    items = {"items": list(range(CHUNKS)), "drive": _drive, "adrain": _adrain, "agen": _agen}
+    sync_ref, async_ref = "replay/list", "replay/async generator over a list"
+    return [
+        _case(sync_ref, "replay", f"for item in a list of {CHUNKS}", dict, stmt="for _ in items: pass",
+              extra=items, ref=None),
+        _case("replay/CachedProxy", "replay", f"for chunk in a replay of {CHUNKS} (CachedProxy)", _replaying,
+              stmt=f"for _ in o.chunks({CHUNKS}): pass", extra=items, ref=sync_ref),
+        _case(async_ref, "replay", f"async for over an async generator of a list of {CHUNKS}", dict,
+              stmt="drive(adrain(agen(items)))", extra=items, ref=None),
+        _case("replay/CachedProxy async", "replay", f"async for chunk in a replay of {CHUNKS} (CachedProxy)",
+              _replaying, stmt=f"drive(adrain(o.achunks({CHUNKS})))", extra=items, ref=async_ref),
+    ]
+
+
 def store_cases(redis_url: str | None, tmpdir: str | None = None) -> list[Case]:
     directory = tmpdir or tempfile.mkdtemp(prefix="proxycache-bench-")
     cases = _store_pair("disk", lambda: _entry("DiskStore")(directory))
@@ -533,6 +598,7 @@ def all_cases(redis_url: str | None, groups: set[str] | None = None) -> list[Cas
         "evict": evict_cases,
         "policy": policy_cases,
         "setup": setup_cases,
+        "replay": replay_cases,
         "store": lambda: store_cases(redis_url),
     }
     every: list[Case] = []

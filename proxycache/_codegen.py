@@ -24,6 +24,7 @@ from typing import Any
 from ._flags import CODE_GLOBALS
 from ._keys import _BOOL, generic_key, kwkey, kwtypes, tagged, types_of
 from ._outcome import Raised, trim
+from ._replay import Recording
 
 _P = inspect.Parameter
 
@@ -340,14 +341,18 @@ _LOOKUP = """        try:
             raise _pc_error.with_traceback(_pc_trim(_pc_error.__traceback__))"""
 
 # A cached exception is raised, which happens outside the try, or
-# a cached KeyError or TypeError would pass for a miss.
-_ELSE_COUNTED = """\
-else:
-    _pc_hits += 1.0
+# a cached KeyError or TypeError would pass for a miss. A recorded stream
+# (streams="replay") is never handed out itself: each hit gets a fresh replay.
+_ELSE_HEAD = "else:\n    _pc_hits += 1.0\n"
+_ELSE_RAISES = """\
     if _pc_type(_pc_result) is _pc_Raised:
         raise _pc_result.error.with_traceback(_pc_result.tb)
-    return _pc_result
 """
+_ELSE_REPLAYS = """\
+    if _pc_type(_pc_result) is _pc_Recording:
+        return _pc_result.replay()
+"""
+_ELSE_TAIL = "    return _pc_result\n"
 
 #: Why the hit path handed over to the slow path (first argument of ``_pc_slow``).
 MISSED, UNHASHABLE, FLAGGED = 0, 1, 2
@@ -361,6 +366,7 @@ GLOBALS.update(_pc_MISSED=MISSED, _pc_UNHASHABLE=UNHASHABLE, _pc_FLAGGED=FLAGGED
 # What the key expressions and the hit path call: every global the generated source names is declared here.
 GLOBALS.update(
     _pc_Raised=Raised,
+    _pc_Recording=Recording,
     _pc_trim=trim,
     _pc_BOOL=_BOOL,
     _pc_tagged=tagged,
@@ -440,6 +446,7 @@ def build(
     is_async: bool,
     raises: bool,
     bindings: dict[str, Any],
+    replays: bool = False,
 ) -> tuple[Callable[..., Any], Callable[..., Any], Callable[[], int], Callable[[int], None]]:
     """Instantiate the cached callable for *shape* with *bindings*.
 
@@ -448,14 +455,14 @@ def build(
     """
     # Per shape, then by what the storage and options add: hashing the
     # shape's whole source key on every instance would cost more than the rest.
-    cache_key = (hit, is_async, raises, tuple(bindings))
+    cache_key = (hit, is_async, raises, replays, tuple(bindings))
     factory = shape.built.get(cache_key)
     if factory is None:
         full_key = (shape.source_key, *cache_key)
         factory = _built.get(full_key)
         if factory is None:
             factory = _built[full_key] = _factory(
-                shape, hit=hit, is_async=is_async, raises=raises, bindings=bindings
+                shape, hit=hit, is_async=is_async, raises=raises, bindings=bindings, replays=replays
             )
         shape.built[cache_key] = factory
     if shape.defaults:
@@ -471,17 +478,22 @@ def _factory(
     is_async: bool,
     raises: bool,
     bindings: dict[str, Any],
+    replays: bool = False,
 ) -> Callable[[dict[str, Any]], Any]:
     """Render and compile the factory for one shape."""
     names = sorted({k for k in bindings if k not in GLOBALS} | {name for name, _ in shape.defaults})
     await_ = "await " if is_async else ""
+    special = raises or replays  # a hit that may hold a cached exception or a recording
+    else_counted = ""
+    if special:
+        else_counted = _ELSE_HEAD + (_ELSE_RAISES if raises else "") + (_ELSE_REPLAYS if replays else "") + _ELSE_TAIL
 
     def lookup(key: str) -> str:
-        source, uncount = _hit_source(hit, key, raises)
+        source, uncount = _hit_source(hit, key, special)
         return _LOOKUP.format(
             hit=textwrap.indent(source, " " * 12),
             uncount=textwrap.indent(uncount, " " * 12),
-            else_counted=textwrap.indent(_ELSE_COUNTED, " " * 8) if raises else "",
+            else_counted=textwrap.indent(else_counted, " " * 8),
             await_=await_,
             key=key,
             argt=shape.argt,

@@ -203,7 +203,7 @@ def cached_method(func: Any = None, /, **options: Any) -> Any:
 def _decorate(func: Any, options: Options) -> Any:
     if isinstance(func, (staticmethod, classmethod)):
         inner = func.__func__
-        _check_cacheable(inner)
+        _check_cacheable(inner, options)
         cached = make_cached(inner, options, name=inner.__name__, qualname=inner.__qualname__)
         return type(func)(cached)
     if isinstance(func, property) or hasattr(type(func), "__set__"):
@@ -213,14 +213,14 @@ def _decorate(func: Any, options: Options) -> Any:
         )
     if not callable(func):
         raise TypeError(f"cached_method needs a function, not {func!r}")
-    _check_cacheable(func)
+    _check_cacheable(func, options)
     # The method is known now: check ignore= at decoration, not at first call.
     check_ignore(method_signature(func), options, getattr(func, "__qualname__", repr(func)))
     return CachedMethodDescriptor(func, options)
 
 
-def _check_cacheable(func: Any) -> None:
-    reason = uncacheable_reason(func)
+def _check_cacheable(func: Any, options: Options) -> None:
+    reason = uncacheable_reason(func, options)
     if reason:
         raise TypeError(f"cannot cache {getattr(func, '__qualname__', func)!r}: {reason}")
 

@@ -110,6 +110,18 @@ class AsyncFlight:
         return other is None or other.loop.is_closed()
 
     def finish(self, ok: bool, value: Any) -> None:
+        try:
+            here = asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            here = False
+        if here:
+            if not self.future.done():
+                self.future.set_result((ok, value))
+        elif not self.loop.is_closed():
+            # From another thread (a stream recorder finalized there): through its loop.
+            self.loop.call_soon_threadsafe(self._settle, ok, value)
+
+    def _settle(self, ok: bool, value: Any) -> None:
         if not self.future.done():
             self.future.set_result((ok, value))
 

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from . import _instance
 from ._method import make_cached, state_of
-from ._options import check_option_names, make_options
+from ._options import Options, check_option_names, make_options
 from ._plan import uncacheable_reason
 from ._select import Selection, is_cacheable_value, is_dunder, is_property
 
@@ -47,7 +47,7 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
     # Callables copied here from another instance's dict (a __copy__ that
     # copies __dict__) are that instance's: drop them before choosing.
     _instance.disown(obj)
-    chosen = list(names) if names else _public_methods(obj, Selection(opts.include, opts.exclude))
+    chosen = list(names) if names else _public_methods(obj, Selection(opts.include, opts.exclude), opts)
     plan: list[tuple[str, Any]] = []
     for name in chosen:
         if not isinstance(name, str):
@@ -79,7 +79,7 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
                 f"cache_methods: {where} is not a method (it is {kind}); name only methods "
                 "(CachedProxy(obj) caches every public method and leaves other attributes alone)"
             )
-        reason = uncacheable_reason(value)
+        reason = uncacheable_reason(value, opts)
         if reason:
             raise TypeError(f"cache_methods: cannot cache {type(obj).__qualname__}.{name}: {reason}")
         plan.append((name, value))
@@ -124,7 +124,7 @@ def uncache_methods(obj: T, *names: str) -> T:
     return obj
 
 
-def _public_methods(obj: Any, selection: Selection) -> list[str]:
+def _public_methods(obj: Any, selection: Selection, options: Options) -> list[str]:
     names = []
     for name in dir(obj):
         if not selection.wants(name) or is_property(type(obj), name):
@@ -133,7 +133,7 @@ def _public_methods(obj: Any, selection: Selection) -> list[str]:
             value = getattr(obj, name)
         except Exception:
             continue
-        if is_cacheable_value(value) and uncacheable_reason(value) is None and state_of(value) is None:
+        if is_cacheable_value(value) and uncacheable_reason(value, options) is None and state_of(value) is None:
             names.append(name)
     return names
 

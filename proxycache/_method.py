@@ -28,6 +28,7 @@ from ._keys import UnkeyableError, freeze
 from ._options import Options
 from ._outcome import Raised, Ready, awaited, discard, is_awaitable_result, may_store
 from ._plan import Plan, _MethodType, attrs_reader, cached_signature
+from ._replay import LATER, NO_STREAMS, STREAMS, Recording, replayed
 from ._stats import CacheInfo, Counters
 from ._storage import Storage, make_storage
 
@@ -106,6 +107,8 @@ class CachedMethod:
         self.io_outside = options.store is not None
         _LIVE.add(self)
         self.counters = Counters()
+        #: streams="replay": a stream result is recorded, stored at its end and replayed (``_replay``).
+        self.streams = STREAMS if options.streams == "replay" else NO_STREAMS
         self.storage: Storage = self._make_storage(plan, options)
         key_attrs = options.key_attrs or ()
         bindings = {
@@ -122,6 +125,7 @@ class CachedMethod:
             is_async=is_async,
             raises=bool(options.cache_exceptions),
             bindings=bindings,
+            replays=self.streams is STREAMS,  # a stored recording is replayed on a hit
         )
 
     def _make_storage(self, plan: Plan, options: Options) -> Storage:
@@ -229,6 +233,9 @@ class CachedMethod:
         if is_awaitable_result(result):
             self.returns_awaitable = True
             return self._arefresh(key, generation, result)
+        stream = self.streams.refresh(self, result, key, generation)
+        if stream is not None:
+            return stream  # stored once read to its end
         self._keep(key, generation, result)
         return result
 
@@ -238,6 +245,9 @@ class CachedMethod:
         except Exception as error:
             self._keep_error(key, generation, error)
             raise
+        stream = self.streams.refresh(self, result, key, generation)
+        if stream is not None:
+            return stream
         self._keep(key, generation, result, ready=self.returns_awaitable)
         return result
 
@@ -263,6 +273,8 @@ class CachedMethod:
     def _deliver(value: Any) -> Any:
         if type(value) is Raised:
             raise value.error.with_traceback(value.tb)
+        if type(value) is Recording:
+            return value.replay()
         return value
 
     # -- everything but a plain hit ------------------------------------------
@@ -334,7 +346,13 @@ class CachedMethod:
         return True
 
     def _land(self, key: Any, flights: dict[Any, Any], flight: Any, ok: bool, shared: Any) -> None:
-        """The leader's last step, however it ended: the key is free and waiters get *shared*."""
+        """The leader's last step, however it ended: the key is free and waiters get *shared*.
+
+        A leader that hands back a stream being recorded shares LATER: its
+        recorder lands the flight when the stream ends (``_replay``).
+        """
+        if shared is LATER:
+            return
         with self.lock:
             if flights.get(key) is flight:
                 del flights[key]
@@ -363,7 +381,7 @@ class CachedMethod:
                     continue
                 del item
                 if ok:
-                    return value
+                    return replayed(value)
                 try:
                     raise value
                 finally:
@@ -391,6 +409,10 @@ class CachedMethod:
                     self.returns_awaitable = True
                     self.counters.misses -= 1  # the async path counts this miss
                 return self._amiss(key, args, kwargs, first=result)
+            stream = self.streams.record(self, result, key, self.flights, flight, args, kwargs)
+            if stream is not None:
+                shared = LATER
+                return stream
             shared = self._keep(key, flight.generation, result)
             return result
         except Exception as error:
@@ -416,6 +438,13 @@ class CachedMethod:
             return RETRY
         self._store(key, generation, Ready(result) if ready else result)
         return result
+
+    def _keep_recording(self, key: Any, generation: int, recording: Recording | None) -> None:
+        """A stream's end: store its recording; one read in part (None) was returned uncached."""
+        if recording is None:
+            self.counters.uncached_result()
+        else:
+            self._store(key, generation, recording)
 
     def _keep_error(self, key: Any, generation: int, error: Exception) -> Exception:
         if isinstance(error, self.options.cache_exceptions):
@@ -454,7 +483,7 @@ class CachedMethod:
                 discard(first)
                 del item
                 if ok:
-                    return value.value if type(value) is Ready else value
+                    return value.value if type(value) is Ready else replayed(value)
                 try:
                     raise value
                 finally:
@@ -480,6 +509,10 @@ class CachedMethod:
             result = await awaited(pending)
             del pending
             ok = True
+            stream = self.streams.record(self, result, key, self.aflights, flight, args, kwargs)
+            if stream is not None:
+                shared = LATER
+                return stream
             shared = self._keep(key, flight.generation, result, ready=self.returns_awaitable)
             return result
         except Exception as error:

@@ -41,7 +41,7 @@ class CachingMixin:
         cls.__proxycache_options__ = given
         selection = Selection(resolved.include, resolved.exclude)
         for name, func, inherited in _methods(cls):
-            if selection.wants(name) and uncacheable_reason(func) is None:
+            if selection.wants(name) and uncacheable_reason(func, resolved) is None:
                 descriptor = CachedMethodDescriptor(func, resolved, name)
                 descriptor.__set_name__(cls, name)
                 descriptor.from_mixin = True

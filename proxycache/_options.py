@@ -13,6 +13,7 @@ Selector: TypeAlias = str | Iterable[str] | Callable[[str], bool]
 
 POLICIES = ("lru", "lfu", "fifo", "rr")
 SERIALIZER_NAMES = ("pickle", "json", "pydantic")
+STREAMS = ("skip", "replay")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Options:
     serializer: Any = None
     namespace: str | None = None
     version: str | int | None = None
+    streams: str = "skip"
 
     def replace(self, **changes: Any) -> Options:
         """A copy with *changes* applied and validated."""
@@ -217,6 +219,19 @@ def make_options(base: Options | None = None, **given: Any) -> Options:
     ver = values["version"]
     if ver is not None and (isinstance(ver, bool) or not isinstance(ver, (str, int))):
         raise TypeError(f"version must be a string or an int, not {ver!r}")
+
+    streams = values["streams"]
+    if streams not in STREAMS:
+        raise ValueError(
+            f"streams must be 'skip' (one-shot results are returned uncached) or 'replay' "
+            f"(record them as they are consumed, replay them to later callers), not {streams!r}"
+        )
+    if streams == "replay" and serializer == "json":
+        raise TypeError(
+            "streams='replay' stores the recorded items, which JSON cannot hold as they were "
+            "(a stream's chunks are objects, not JSON values); use serializer='pickle' (the default) "
+            "or 'pydantic' for Pydantic chunks such as openai's"
+        )
 
     return Options(**values)
 

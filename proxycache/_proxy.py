@@ -223,7 +223,7 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
             selection.wants(name)
             and is_cacheable_value(value)
             and not is_property(type(wrapped), name)
-            and uncacheable_reason(value) is None
+            and uncacheable_reason(value, self._self_options) is None
         )
         paths = selection.nested_paths(name)
         if paths is not None:

@@ -28,6 +28,7 @@ import weakref
 from typing import Any, ClassVar
 
 from ._contract import Serializer
+from ._replay import Recording
 
 __all__ = [
     "JsonSerializer",
@@ -219,6 +220,8 @@ class PydanticSerializer:
                 "s": _schema_of(cls),
                 "v": value.model_dump(mode="json", by_alias=True, round_trip=True),
             }
+        if type(value) is Recording:  # streams="replay": the recorded items
+            return {"r": [self._encode(v) for v in value.items], "a": value.is_async}
         if isinstance(value, list):
             return {"l": [self._encode(v) for v in value]}
         if isinstance(value, tuple):
@@ -240,6 +243,8 @@ class PydanticSerializer:
             if node.get("s") != _schema_of(cls):
                 raise OutdatedEntry(f"entry written for another version of model class {node['m']}")
             return cls.model_validate(node["v"])
+        if "r" in node:
+            return Recording([self._decode(v) for v in node["r"]], node.get("a") is True)
         if "l" in node:
             return [self._decode(v) for v in node["l"]]
         if "t" in node:
@@ -281,6 +286,10 @@ def _difference(given: Any, back: Any, where: str) -> str | None:
     """Where *back* differs from *given* (type or value), or None when it is the same."""
     if type(given) is not type(back):
         return f"{where} (a {type(given).__qualname__}, given back as a {type(back).__qualname__})"
+    if type(given) is Recording:
+        if given.is_async != back.is_async:
+            return where
+        given, back = given.items, back.items
     if type(given) in (list, tuple):
         if len(given) != len(back):
             return where
