@@ -40,6 +40,23 @@ REJECT: Final[Any] = _Reject()
 OPTION: Final[Any] = object()
 
 
+class Expired:
+    """A lookup's answer for an entry past its ``ttl`` that may still be served stale.
+
+    *now* is when the storage read it, by the clock its times are in (the
+    cache's clock in memory, the wall clock in a shared store).
+    """
+
+    __slots__ = ("entry", "now")
+
+    def __init__(self, entry: Entry, now: float) -> None:
+        self.entry = entry
+        self.now = now
+
+    def __repr__(self) -> str:
+        return f"Expired({self.entry!r}, now={self.now!r})"
+
+
 class Lifetime:
     """The storing rules of one method: ``cache_if``, ``ttl`` and the stale window after it.
 
@@ -63,8 +80,9 @@ class Lifetime:
         return self.cache_if is not None or self.ttl_of is not None
 
     def admit(self, result: Any) -> Any:
-        """Seconds to keep *result* fresh (None: no expiry), or :data:`REJECT` to return it unstored.
+        """Seconds to keep *result* fresh (None: no expiry), :data:`OPTION` for the ``ttl`` option's, or :data:`REJECT`.
 
+        :data:`REJECT`: the result is returned, not stored.
         A predicate or ``ttl`` callable that raises, or a ``ttl`` callable
         that answers something other than seconds, rejects the result (and
         is logged): the caller still gets the result, and a broken rule never
@@ -81,11 +99,26 @@ class Lifetime:
                 return REJECT
         ttl_of = self.ttl_of
         if ttl_of is None:
-            return self.ttl
+            return OPTION
         try:
             seconds = ttl_of(result)
         except Exception:
             log.exception("%s: ttl=%r raised; the result was returned uncached", self.qualname, ttl_of)
+            return REJECT
+        return self._seconds(seconds, ttl_of)
+
+    def admit_error(self, error: BaseException) -> Any:
+        """Like :meth:`admit`, for an exception ``cache_exceptions=`` keeps: a ``ttl`` callable is given the exception.
+
+        ``cache_if`` does not apply (``cache_exceptions`` chose it); a ``ttl``
+        callable that cannot read an exception (it raises) leaves it unstored.
+        """
+        ttl_of = self.ttl_of
+        if ttl_of is None:
+            return OPTION
+        try:
+            seconds = ttl_of(error)
+        except Exception:
             return REJECT
         return self._seconds(seconds, ttl_of)
 
@@ -153,18 +186,19 @@ class TimedStorage(TTLStorage):
             heapq.heapify(self._heap)
         return stored
 
-    def stale_entry(self, key: Any) -> Entry | None:
-        """The entry for *key* if it has expired but may still be served stale; None otherwise."""
-        found = self.inner.peek(key)
-        held = self.times.get(key)
-        if found is MISS or held is None:
-            return None
+    def lookup(self, key: Any) -> Any:
+        """The value for *key* while fresh; :class:`Expired` while it may be served stale; else MISS."""
+        found = self.inner.lookup(key)
+        if found is MISS:
+            return MISS
         value, expires = found
-        created, stale_until, _ = held
         now = self.timer()
-        if expires <= now < stale_until:
-            return Entry(value, created, expires, stale_until)
-        return None
+        if now < expires:
+            return value
+        held = self.times.get(key)
+        if held is not None and now < held[1]:
+            return Expired(Entry(value, held[0], expires, held[1]), now)
+        return MISS
 
     def delete(self, key: Any) -> bool:
         live = self.peek(key) is not MISS

@@ -30,34 +30,51 @@ log = logging.getLogger("proxycache")
 
 
 class StaleServing:
-    """When an expired entry of one method may be served instead of a computed one."""
+    """When an expired entry of one method is served instead of a computed value.
 
-    __slots__ = ("if_error", "qualname", "refresher", "revalidate", "served")
+    The storages answer a lookup of such an entry with ``_lifetime.Expired``
+    (the :class:`Entry` and the time it was read); this decides what it is
+    good for, and counts what it served.
+    """
+
+    __slots__ = ("_lock", "if_error", "qualname", "refresher", "revalidate", "served")
 
     def __init__(self, options: Options, qualname: str) -> None:
         self.qualname = qualname
         self.if_error = options.stale_if_error or 0.0
         self.revalidate = options.stale_while_revalidate or 0.0
         self.refresher = Refresher(qualname)
+        self._lock = threading.Lock()
         #: Calls answered with a stale value (``cache_stats()["stale"]``).
         self.served = 0
 
     def __bool__(self) -> bool:
         return True
 
-    def serve_at_once(self, entry: Entry | None, now: float) -> bool:
-        """Whether *entry* (expired) is within ``stale_while_revalidate``: return it now, refresh behind."""
-        return entry is not None and now < entry.expires + self.revalidate
+    def at_once(self, entry: Entry, now: float) -> bool:
+        """Whether *entry* (expired, read at *now*) is returned now while a refresh runs: ``stale_while_revalidate``."""
+        if now < entry.expires + self.revalidate:
+            self._count("revalidate", entry, now)
+            return True
+        return False
 
-    def serve_on_error(self, entry: Entry | None, now: float) -> bool:
-        """Whether *entry* (expired) is within ``stale_if_error``: return it in place of the error."""
-        return entry is not None and now < entry.expires + self.if_error
+    def on_error(self, entry: Entry, now: float) -> bool:
+        """Whether *entry* (expired, read at *now*) is returned in place of an error: ``stale_if_error``."""
+        if now < entry.expires + self.if_error:
+            self._count("error", entry, now)
+            return True
+        return False
 
-    def count(self, reason: str, entry: Entry, now: float) -> None:
-        """One call answered stale, because of *reason* (``"revalidate"`` or ``"error"``)."""
-        self.served += 1
+    def _count(self, reason: str, entry: Entry, now: float) -> None:
+        with self._lock:
+            self.served += 1
         if LISTENERS:
             emit("stale", self.qualname, {"reason": reason, "age": max(0.0, now - entry.expires)})
+
+    def reset(self) -> None:
+        """Statistics back to zero (``cache_clear()``)."""
+        with self._lock:
+            self.served = 0
 
 
 class _NoStale:
@@ -69,11 +86,14 @@ class _NoStale:
     def __bool__(self) -> bool:
         return False
 
-    def serve_at_once(self, entry: Entry | None, now: float) -> bool:
+    def at_once(self, entry: Entry, now: float) -> bool:
         return False
 
-    def serve_on_error(self, entry: Entry | None, now: float) -> bool:
+    def on_error(self, entry: Entry, now: float) -> bool:
         return False
+
+    def reset(self) -> None:
+        pass
 
 
 NO_STALE: Any = _NoStale()
@@ -158,6 +178,9 @@ class Refresher:
             error: BaseException | None = None
             try:
                 await refresh()
+            except asyncio.CancelledError as caught:  # the loop closed under it: report, then go
+                error = caught
+                raise
             except Exception as caught:
                 error = caught
             finally:

@@ -10,19 +10,28 @@ import asyncio
 import logging
 import math
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from proxycache import Event, add_listener
-from proxycache._contract import Entry, EntryError
-from proxycache._lifetime import OPTION, REJECT, EntryCodec, Lifetime, TimedStorage
+from proxycache._contract import MISS, Entry, EntryError
+from proxycache._lifetime import OPTION, REJECT, EntryCodec, Expired, Lifetime, TimedStorage
 from proxycache._options import make_options
 from proxycache._stale import NO_STALE, Refresher, stale_serving
 from proxycache._storage import FIFOStorage, LFUStorage, LRUStorage, RRStorage
 from proxycache.serializers import JsonSerializer, PickleSerializer
 from proxycache.testing import FakeClock
+
+
+@pytest.fixture
+def events() -> Iterator[list[Event]]:
+    seen: list[Event] = []
+    remove = add_listener(seen.append)
+    yield seen
+    remove()
 
 
 def lifetime(**options: Any) -> Lifetime:
@@ -32,14 +41,15 @@ def lifetime(**options: Any) -> Lifetime:
 # -- Lifetime: what is stored, and for how long ---------------------------------
 
 
-def test_a_fixed_ttl_is_the_lifetime_of_every_result() -> None:
-    assert lifetime(ttl=5).admit("x") == 5.0
-    assert lifetime().admit("x") is None
+def test_without_rules_every_result_gets_the_ttl_option() -> None:
+    assert lifetime(ttl=5).admit("x") is OPTION
+    assert lifetime().admit("x") is OPTION
+    assert lifetime(ttl=5).admit_error(ValueError()) is OPTION
 
 
 def test_cache_if_rejects_what_it_returns_false_for() -> None:
     rules = lifetime(ttl=5, cache_if=lambda r: r["status"] == 200)
-    assert rules.admit({"status": 200}) == 5.0
+    assert rules.admit({"status": 200}) is OPTION
     assert rules.admit({"status": 503}) is REJECT
 
 
@@ -50,6 +60,8 @@ def test_ttl_callable_reads_the_lifetime_from_the_result() -> None:
     assert rules.admit({}) is None  # None: no expiry
     assert rules.admit({"expires_in": 0}) is REJECT  # already expired
     assert rules.admit({"expires_in": -3}) is REJECT
+    assert rules.admit_error(ValueError()) is REJECT  # an exception has no .get: not kept
+    assert lifetime(ttl=lambda r: 7).admit_error(ValueError()) == 7.0
 
 
 def test_broken_rules_reject_and_log(caplog: pytest.LogCaptureFixture) -> None:
@@ -78,14 +90,14 @@ def test_timed_storage_keeps_expired_entries_for_their_stale_window(policy: Any)
     storage = TimedStorage(policy(8, None), lifetime(ttl=10, stale_if_error=20), clock)
     storage.put("k", "v")
     assert storage.lookup("k") == "v"
-    assert storage.stale_entry("k") is None
     clock.advance(10)
-    assert storage.lookup("k") is not None
-    assert storage.peek("k") is not None
-    assert storage.stale_entry("k") == Entry("v", 0.0, 10.0, 30.0)
+    expired = storage.lookup("k")
+    assert isinstance(expired, Expired)
+    assert (expired.entry, expired.now) == (Entry("v", 0.0, 10.0, 30.0), 10.0)
+    assert storage.peek("k") is MISS  # peek and the hit lines see only fresh entries
     assert storage.currsize() == 1  # still held
     clock.advance(20)
-    assert storage.stale_entry("k") is None
+    assert storage.lookup("k") is MISS
     assert storage.currsize() == 0  # purged at the end of its window
 
 
@@ -164,17 +176,24 @@ def test_a_signed_envelope_cannot_be_moved_or_made_to_live_longer() -> None:
 
 def test_no_options_no_stale_serving() -> None:
     assert stale_serving(make_options(ttl=5), "f") is NO_STALE
-    assert not NO_STALE.serve_at_once(Entry("v", 0, 1, 2), 1.5)
+    assert not NO_STALE.at_once(Entry("v", 0, 1, 2), 1.5)
+    assert not NO_STALE.on_error(Entry("v", 0, 1, 2), 1.5)
 
 
-def test_windows_after_expiry() -> None:
+def test_windows_after_expiry_and_what_was_served(events: list[Event]) -> None:
     stale = stale_serving(make_options(ttl=10, stale_if_error=60, stale_while_revalidate=5), "f")
     entry = Entry("v", 0.0, 10.0, 70.0)
-    assert stale.serve_at_once(entry, 12)
-    assert stale.serve_on_error(entry, 12)
-    assert not stale.serve_at_once(entry, 16)
-    assert stale.serve_on_error(entry, 16)
-    assert not stale.serve_on_error(entry, 71)
+    assert stale.at_once(entry, 12)
+    assert stale.on_error(entry, 12)
+    assert not stale.at_once(entry, 16)
+    assert stale.on_error(entry, 16)
+    assert not stale.on_error(entry, 71)
+    assert stale.served == 3
+    assert [(e.kind, e.detail["reason"], e.detail["age"]) for e in events] == [
+        ("stale", "revalidate", 2.0), ("stale", "error", 2.0), ("stale", "error", 6.0),
+    ]
+    stale.reset()
+    assert stale.served == 0
 
 
 def test_refresher_runs_one_refresh_per_key_and_logs_failures(caplog: pytest.LogCaptureFixture) -> None:
