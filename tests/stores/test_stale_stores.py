@@ -20,8 +20,8 @@ from proxycache import CachedProxy, Event, add_listener, cache_of
 from ..test_stale import WAYS, Service, build, refreshed, wait_for
 
 #: Short lifetimes: a sleep of EXPIRE puts an entry made now past its ttl.
-TTL = 0.25
-EXPIRE = 0.35
+TTL = 0.1
+EXPIRE = 0.15
 
 WIRED = pytest.mark.xfail(strict=True, reason="wired in stage B")
 
@@ -182,18 +182,35 @@ def test_an_edited_expiry_in_a_signed_entry_is_a_miss(bytes_store: Any) -> None:
     assert obj.get(1) == (1, 1)  # forged: a miss (and a fault), never served
 
 
+class Gated(Service):
+    """Its calls after the first wait for ``gate``: a refresh that runs until the test lets it finish."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def get(self, item: Any) -> tuple[Any, int]:
+        if self.calls["get"]:
+            self.gate.wait(10)
+        return super().get(item)
+
+
 @WIRED
-def test_a_refresh_is_shared_with_concurrent_callers(make_store: Any, events: list[Event]) -> None:
-    store = make_store("disk")
-    obj = CachedProxy(Service(), store=store, key_attrs=(), ttl=TTL, stale_while_revalidate=30)
+@pytest.mark.parametrize("kind", ["disk", pytest.param("redis", marks=pytest.mark.redis)])
+def test_one_refresh_serves_concurrent_callers(make_store: Any, kind: str, events: list[Event]) -> None:
+    service = Gated()
+    obj = CachedProxy(service, store=make_store(kind), key_attrs=(), ttl=TTL, stale_while_revalidate=30)
     obj.get(1)
     time.sleep(EXPIRE)
+    service.version = 1
     answers: list[Any] = []
     threads = [threading.Thread(target=lambda: answers.append(obj.get(1))) for _ in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(10)
+    assert answers == [(1, 0)] * 6  # all at once, while the one refresh waits at the gate
+    service.gate.set()
     wait_for(refreshed(events), "the background refresh")
-    assert len(answers) == 6
-    assert obj.calls["get"] == 2
+    assert service.calls["get"] == 2
+    assert stats(obj.get)["stale"] == 6
