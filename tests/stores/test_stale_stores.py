@@ -214,3 +214,14 @@ def test_one_refresh_serves_concurrent_callers(make_store: Any, kind: str, event
     wait_for(refreshed(events), "the background refresh")
     assert service.calls["get"] == 2
     assert stats(obj.get)["stale"] == 6
+
+
+def test_entries_with_and_without_times_read_each_other(store: Any) -> None:
+    timed = CachedProxy(Service(), store=store, key_attrs=(), ttl=60, stale_if_error=60, namespace="svc")
+    plain = CachedProxy(Service(), store=store, key_attrs=(), ttl=60, namespace="svc")
+    assert timed.get(1) == (1, 0)
+    assert plain.get(1) == (1, 0)
+    plain.get(2)
+    timed.get(2)
+    assert (timed.calls["get"], plain.calls["get"]) == (1, 1)
+    assert stats(timed.get)["faults"] == stats(plain.get)["faults"] == 0
