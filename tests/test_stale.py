@@ -354,3 +354,31 @@ def test_ttl_callable_with_stale_if_error(way: str, clock: FakeClock) -> None:
         return await obj.aget(1)
 
     assert asyncio.run(main()) == (1, 0)
+
+
+@WIRED
+def test_cache_refresh_follows_cache_if(way: str, events: list[Event]) -> None:
+    obj = build(way, cache_if=lambda r: r["status"] == 200)
+    obj.reply.cache_refresh(503)
+    obj.reply(503)
+    assert obj.calls["reply"] == 2
+    assert [e.detail for e in events if e.kind == "uncached"] == [{"reason": "cache_if or ttl"}] * 2
+
+
+@WIRED
+def test_cached_exceptions_get_their_lifetime_from_the_ttl_callable(clock: FakeClock) -> None:
+    def lifetime(outcome: Any) -> float:
+        return 5.0 if isinstance(outcome, ConnectionError) else 60.0
+
+    obj = CachedProxy(Service(), ttl=lifetime, cache_exceptions=ConnectionError)
+    obj.down = True
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            obj.get(1)
+    assert obj.calls["get"] == 1  # the error was cached...
+    clock.advance(6)
+    obj.down = False
+    assert obj.get(1) == (1, 0)  # ...for the 5 s the callable gave it
+    clock.advance(30)
+    assert obj.get(1) == (1, 0)
+    assert obj.calls["get"] == 2
