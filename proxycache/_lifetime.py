@@ -138,6 +138,28 @@ class Lifetime:
         return None if math.isinf(seconds) else float(seconds)
 
 
+class _NoRules:
+    """The null :class:`Lifetime`: every result is stored for the ``ttl`` option's time."""
+
+    __slots__ = ()
+
+    def admit(self, result: Any) -> Any:
+        return OPTION
+
+    def admit_error(self, error: BaseException) -> Any:
+        return OPTION
+
+
+NO_RULES: Final[Any] = _NoRules()
+
+
+def storing_rules(options: Options, qualname: str) -> Any:
+    """A :class:`Lifetime` when results are looked at before they are stored, else :data:`NO_RULES`."""
+    if options.cache_if is None and not callable(options.ttl):
+        return NO_RULES
+    return Lifetime(options, qualname)
+
+
 class TimedStorage(TTLStorage):
     """A :class:`TTLStorage` whose entries each have their own lifetime, and are kept through a stale window.
 

@@ -116,9 +116,6 @@ def refreshed(events: list[Event], count: int = 1) -> Callable[[], bool]:
     return lambda: sum(e.kind == "refresh" for e in events) >= count
 
 
-WIRED = pytest.mark.xfail(strict=True, reason="wired in stage B")
-
-
 # -- options are checked at wrap time ------------------------------------------------
 
 
@@ -151,7 +148,6 @@ def test_options_accept_timedelta_and_show_in_parameters(way: str) -> None:
 # -- stale_if_error ---------------------------------------------------------------------
 
 
-@WIRED
 def test_stale_if_error_serves_the_expired_value_when_the_call_raises(way: str, clock: FakeClock) -> None:
     obj = build(way, ttl=10, stale_if_error=60)
     assert obj.get(1) == (1, 0)
@@ -168,7 +164,6 @@ def test_stale_if_error_serves_the_expired_value_when_the_call_raises(way: str, 
     assert obj.get(1) == (1, 1)
 
 
-@WIRED
 def test_stale_if_error_for_coroutine_methods(way: str, clock: FakeClock) -> None:
     obj = build(way, ttl=10, stale_if_error=60)
 
@@ -184,7 +179,6 @@ def test_stale_if_error_for_coroutine_methods(way: str, clock: FakeClock) -> Non
     assert stats(obj.aget)["stale"] >= 1
 
 
-@WIRED
 def test_stale_if_error_recomputes_and_stores_when_the_call_succeeds(way: str, clock: FakeClock) -> None:
     obj = build(way, ttl=10, stale_if_error=60)
     obj.get(1)
@@ -199,7 +193,6 @@ def test_stale_if_error_recomputes_and_stores_when_the_call_succeeds(way: str, c
 # -- stale_while_revalidate -------------------------------------------------------------
 
 
-@WIRED
 def test_stale_while_revalidate_answers_at_once_and_refreshes_once(
     way: str, clock: FakeClock, events: list[Event]
 ) -> None:
@@ -223,7 +216,6 @@ def test_stale_while_revalidate_answers_at_once_and_refreshes_once(
     assert [e.detail["ok"] for e in events if e.kind == "refresh"] == [True]
 
 
-@WIRED
 def test_stale_while_revalidate_refreshes_coroutines_in_a_task(way: str, clock: FakeClock, events: list[Event]) -> None:
     obj = build(way, ttl=10, stale_while_revalidate=30)
 
@@ -243,7 +235,6 @@ def test_stale_while_revalidate_refreshes_coroutines_in_a_task(way: str, clock: 
     assert stats(obj.aget)["stale"] == 3
 
 
-@WIRED
 def test_a_failed_refresh_is_logged_never_raised(
     way: str, clock: FakeClock, events: list[Event], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -263,7 +254,6 @@ def test_a_failed_refresh_is_logged_never_raised(
     assert obj.calls["get"] == 4
 
 
-@WIRED
 def test_past_the_revalidate_window_the_call_computes(way: str, clock: FakeClock) -> None:
     obj = build(way, ttl=10, stale_while_revalidate=5, stale_if_error=60)
     obj.get(1)
@@ -273,7 +263,6 @@ def test_past_the_revalidate_window_the_call_computes(way: str, clock: FakeClock
     assert stats(obj.get)["stale"] == 0
 
 
-@WIRED
 @pytest.mark.parametrize("policy", ["lru", "lfu", "fifo", "rr", cachetools.LRUCache])
 def test_every_policy_serves_stale(policy: Any, clock: FakeClock) -> None:
     obj = CachedProxy(Service(), ttl=10, stale_if_error=60, policy=policy, maxsize=4)
@@ -300,7 +289,6 @@ def test_clear_and_invalidate_drop_stale_entries(way: str, clock: FakeClock) -> 
 # -- cache_if and ttl from the result ---------------------------------------------------
 
 
-@WIRED
 def test_cache_if_returns_rejected_results_unstored(way: str) -> None:
     obj = build(way, cache_if=lambda r: r["status"] == 200)
     assert obj.reply(503)["status"] == 503
@@ -313,7 +301,6 @@ def test_cache_if_returns_rejected_results_unstored(way: str) -> None:
     assert obj.reply.cache_info().currsize == 1
 
 
-@WIRED
 def test_cache_if_for_coroutine_methods(way: str) -> None:
     obj = build(way, cache_if=lambda r: r["status"] == 200)
 
@@ -326,7 +313,6 @@ def test_cache_if_for_coroutine_methods(way: str) -> None:
     assert obj.calls["areply"] == 3
 
 
-@WIRED
 def test_ttl_callable_reads_each_lifetime_from_the_result(way: str, clock: FakeClock) -> None:
     obj = build(way, ttl=lambda r: r["expires_in"])
     obj.reply(200, 5)
@@ -343,7 +329,6 @@ def test_ttl_callable_reads_each_lifetime_from_the_result(way: str, clock: FakeC
     assert obj.calls["reply"] == 6
 
 
-@WIRED
 def test_ttl_callable_with_stale_if_error(way: str, clock: FakeClock) -> None:
     obj = build(way, ttl=lambda r: r[1] + 10, stale_if_error=60)
 
@@ -356,7 +341,6 @@ def test_ttl_callable_with_stale_if_error(way: str, clock: FakeClock) -> None:
     assert asyncio.run(main()) == (1, 0)
 
 
-@WIRED
 def test_cache_refresh_follows_cache_if(way: str, events: list[Event]) -> None:
     obj = build(way, cache_if=lambda r: r["status"] == 200)
     obj.reply.cache_refresh(503)
@@ -365,7 +349,6 @@ def test_cache_refresh_follows_cache_if(way: str, events: list[Event]) -> None:
     assert [e.detail for e in events if e.kind == "uncached"] == [{"reason": "cache_if or ttl"}] * 2
 
 
-@WIRED
 def test_cached_exceptions_get_their_lifetime_from_the_ttl_callable(clock: FakeClock) -> None:
     def lifetime(outcome: Any) -> float:
         return 5.0 if isinstance(outcome, ConnectionError) else 60.0

@@ -18,10 +18,19 @@ import pytest
 
 from proxycache import Event, add_listener
 from proxycache._contract import MISS, Entry, EntryError
-from proxycache._lifetime import OPTION, REJECT, EntryCodec, Expired, Lifetime, TimedStorage
+from proxycache._lifetime import (
+    NO_RULES,
+    OPTION,
+    REJECT,
+    EntryCodec,
+    Expired,
+    Lifetime,
+    TimedStorage,
+    storing_rules,
+)
 from proxycache._options import make_options
 from proxycache._stale import NO_STALE, Refresher, stale_serving
-from proxycache._storage import FIFOStorage, LFUStorage, LRUStorage, RRStorage
+from proxycache._storage import FIFOStorage, LFUStorage, LRUStorage, RRStorage, TTLStorage
 from proxycache.serializers import JsonSerializer, PickleSerializer
 from proxycache.testing import FakeClock
 
@@ -42,6 +51,10 @@ def lifetime(**options: Any) -> Lifetime:
 
 
 def test_without_rules_every_result_gets_the_ttl_option() -> None:
+    assert storing_rules(make_options(ttl=5), "f") is NO_RULES
+    assert NO_RULES.admit("x") is OPTION
+    assert NO_RULES.admit_error(ValueError()) is OPTION
+    assert isinstance(storing_rules(make_options(cache_if=bool), "f"), Lifetime)
     assert lifetime(ttl=5).admit("x") is OPTION
     assert lifetime().admit("x") is OPTION
     assert lifetime(ttl=5).admit_error(ValueError()) is OPTION
@@ -101,16 +114,12 @@ def test_timed_storage_keeps_expired_entries_for_their_stale_window(policy: Any)
     assert storage.currsize() == 0  # purged at the end of its window
 
 
-def test_timed_storage_hit_lines_treat_expired_entries_as_misses() -> None:
-    clock = FakeClock()
-    storage = TimedStorage(LRUStorage(8, None), lifetime(ttl=10, stale_while_revalidate=5), clock)
-    storage.put("k", "v")
-    namespace = {**storage.bindings(), "_pc_key": "k"}
-    exec(storage.HIT, namespace)
-    assert namespace["_pc_result"] == "v"
-    clock.advance(10)
-    with pytest.raises(KeyError):
-        exec(storage.HIT, namespace)
+def test_timed_storage_hits_exactly_as_a_plain_ttl() -> None:
+    timed = TimedStorage(LRUStorage(8, None), lifetime(ttl=10, stale_while_revalidate=5), FakeClock())
+    plain = TTLStorage(LRUStorage(8, None), 10.0, FakeClock())
+    assert timed.HIT == plain.HIT  # the same generated hit: past expires_at, a miss
+    assert timed.HIT.expires
+    assert timed.bindings().keys() == plain.bindings().keys()
 
 
 def test_lifetimes_from_results_expire_out_of_write_order() -> None:

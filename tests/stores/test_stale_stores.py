@@ -23,9 +23,6 @@ from ..test_stale import WAYS, Service, build, refreshed, wait_for
 TTL = 0.1
 EXPIRE = 0.15
 
-WIRED = pytest.mark.xfail(strict=True, reason="wired in stage B")
-
-
 @pytest.fixture
 def events() -> Iterator[list[Event]]:
     seen: list[Event] = []
@@ -42,7 +39,6 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-@WIRED
 @pytest.mark.parametrize("way", WAYS)
 def test_stale_if_error_with_every_store(store: Any, way: str) -> None:
     obj = build(way, store=store, key_attrs=(), ttl=TTL, stale_if_error=30)
@@ -58,7 +54,6 @@ def test_stale_if_error_with_every_store(store: Any, way: str) -> None:
     assert obj.calls["get"] == 3
 
 
-@WIRED
 def test_stale_if_error_for_coroutine_methods_with_every_store(store: Any) -> None:
     obj = CachedProxy(Service(), store=store, key_attrs=(), ttl=TTL, stale_if_error=30)
 
@@ -72,7 +67,6 @@ def test_stale_if_error_for_coroutine_methods_with_every_store(store: Any) -> No
     assert stats(obj.aget)["stale"] == 1
 
 
-@WIRED
 def test_stale_while_revalidate_with_every_store(store: Any, events: list[Event]) -> None:
     obj = CachedProxy(Service(), store=store, key_attrs=(), ttl=TTL, stale_while_revalidate=30)
     obj.get(1)
@@ -84,7 +78,6 @@ def test_stale_while_revalidate_with_every_store(store: Any, events: list[Event]
     assert obj.calls["get"] == 2
 
 
-@WIRED
 def test_stale_while_revalidate_for_coroutine_methods_with_every_store(store: Any, events: list[Event]) -> None:
     obj = CachedProxy(Service(), store=store, key_attrs=(), ttl=TTL, stale_while_revalidate=30)
 
@@ -103,7 +96,6 @@ def test_stale_while_revalidate_for_coroutine_methods_with_every_store(store: An
     assert obj.calls["aget"] == 2
 
 
-@WIRED
 def test_a_failed_refresh_with_a_store_is_logged(
     store: Any, events: list[Event], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -117,7 +109,6 @@ def test_a_failed_refresh_with_a_store_is_logged(
     assert "background refresh failed" in caplog.text
 
 
-@WIRED
 def test_cache_if_keeps_rejected_results_out_of_every_store(store: Any) -> None:
     obj = CachedProxy(Service(), store=store, key_attrs=(), cache_if=lambda r: r["status"] == 200)
     obj.reply(503)
@@ -137,7 +128,6 @@ def test_cache_if_keeps_rejected_results_out_of_every_store(store: Any) -> None:
     assert obj.calls["reply"] == 3
 
 
-@WIRED
 def test_ttl_callable_with_every_store(store: Any) -> None:
     obj = CachedProxy(Service(), store=store, key_attrs=(), ttl=lambda r: r["expires_in"])
     obj.reply(200, TTL)
@@ -150,7 +140,6 @@ def test_ttl_callable_with_every_store(store: Any) -> None:
     assert obj.calls["reply"] == 4  # only the short one again
 
 
-@WIRED
 @pytest.mark.redis
 @pytest.mark.parametrize("kind", ["redis", "cluster"])
 def test_redis_keeps_the_entry_through_the_stale_window(make_store: Any, kind: str) -> None:
@@ -195,7 +184,6 @@ class Gated(Service):
         return super().get(item)
 
 
-@WIRED
 @pytest.mark.parametrize("kind", ["disk", pytest.param("redis", marks=pytest.mark.redis)])
 def test_one_refresh_serves_concurrent_callers(make_store: Any, kind: str, events: list[Event]) -> None:
     service = Gated()
