@@ -53,8 +53,23 @@ def test_every_floor_is_pinned_in_the_ci_floors_file() -> None:
 
 def test_ci_runs_the_suite_with_the_floors() -> None:
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    install = re.search(r'^.*pip" install .*--constraint \.ci/floors\.txt .*"\.\[test\]".*$', script, re.MULTILINE)
-    assert install, ".ci/run should install .[test] constrained by .ci/floors.txt"
+    install = re.search(r'^.*pip" install .*--constraint \.ci/floors\.txt .*"\.\[test-core\]".*$', script, re.MULTILINE)
+    assert install, ".ci/run should install .[test-core] constrained by .ci/floors.txt"
     venv = re.search(r'"(\$\w+)/bin/pip"', install[0])
     assert venv
     assert f'"{venv[1]}/bin/python" -m pytest' in script[install.end() :]
+
+
+def _extra(name: str) -> str:
+    match = re.search(rf"^{re.escape(name)} = \[(.*?)\]$", PYPROJECT, re.MULTILINE | re.DOTALL)
+    assert match, f"pyproject.toml should define the {name!r} extra"
+    return re.sub(r"#.*", "", match[1])
+
+
+def test_the_floors_extra_leaves_out_only_the_sdks() -> None:
+    sdks = set(re.findall(r'"([A-Za-z0-9_.-]+)"', _extra("sdk")))
+    assert sdks == {"openai", "httpx", "requests", "boto3", "instructor"}
+    core = _extra("test-core")
+    assert not [name for name in sdks if f'"{name}' in core], "the SDKs belong in the sdk extra only"
+    # README's `pip install -e ".[test]"` still installs everything, so no SDK test skips there.
+    assert re.fullmatch(r'\s*"proxycache\[test-core,sdk\]"\s*', _extra("test"))

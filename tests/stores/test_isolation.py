@@ -19,7 +19,6 @@ from decimal import Decimal
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-import httpx
 import pytest
 from pydantic import BaseModel, Field, PrivateAttr
 
@@ -273,6 +272,8 @@ def test_a_changed_response_model_misses(store: Any) -> None:
 
 
 # -- real httpx signatures: sentinel defaults, every unkeyable parameter at once --------
+# (httpx is imported in each test: the run at the dependency floors installs no SDKs and
+# leaves these tests out, the rest of this module still runs there)
 
 
 class _Counted(http.server.BaseHTTPRequestHandler):
@@ -305,6 +306,8 @@ def server() -> Iterator[tuple[str, type[_Counted]]]:
 
 
 def test_httpx_sentinel_defaults_key_as_the_default(store: Any, server: tuple[str, Any]) -> None:
+    import httpx
+
     url, handler = server
     with httpx.Client(base_url=url) as client:
         proxy = CachedProxy(client, include=["get"], store=store, key_attrs=("base_url.host", "base_url.port"))
@@ -318,6 +321,8 @@ def test_httpx_sentinel_defaults_key_as_the_default(store: Any, server: tuple[st
 
 
 def test_one_error_names_every_unkeyable_parameter(store: Any, server: tuple[str, Any]) -> None:
+    import httpx
+
     url, handler = server
 
     def auth(request: httpx.Request) -> httpx.Request:  # a function: keyed by identity
@@ -340,6 +345,8 @@ def test_one_error_names_every_unkeyable_parameter(store: Any, server: tuple[str
 
 
 def test_dotted_key_attrs_tell_clients_apart(store: Any, server: tuple[str, Any]) -> None:
+    import httpx
+
     url, handler = server
     port = url.rsplit(":", 1)[1]
     with httpx.Client(base_url=url) as one, httpx.Client(base_url=f"http://localhost:{port}") as two:
