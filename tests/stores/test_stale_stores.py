@@ -7,6 +7,7 @@ so these tests sleep: lifetimes are a fraction of a second.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -213,3 +214,32 @@ def test_entries_with_and_without_times_read_each_other(store: Any) -> None:
     timed.get(2)
     assert (timed.calls["get"], plain.calls["get"]) == (1, 1)
     assert stats(timed.get)["faults"] == stats(plain.get)["faults"] == 0
+
+
+#: Another process reads the entry this one wrote, with its service down.
+STALE_CHILD = """
+import json, sys
+from proxycache import CachedProxy, cache_of
+from proxycache._stores import open_store
+
+
+class Service:
+    def get(self, item):
+        raise ConnectionError("service down")
+
+
+Service.__module__, Service.__qualname__ = "svc", "Service"
+proxy = CachedProxy(Service(), store=open_store(sys.argv[1]), key_attrs=(), ttl=0.1, stale_if_error=60, namespace="svc")
+print(json.dumps({"value": proxy.get(1), "stale": cache_of(proxy.get).cache_stats()["stale"]}))
+"""
+
+
+def test_another_process_serves_the_entry_stale_from_its_times(bytes_store: Any) -> None:
+    from .conftest import run_python
+    from .test_cross_process import spec_of
+
+    writer = CachedProxy(Service(), store=bytes_store, key_attrs=(), ttl=0.1, stale_if_error=60, namespace="svc")
+    assert writer.get(1) == (1, 0)
+    time.sleep(0.15)
+    outcome = json.loads(run_python(STALE_CHILD, spec_of(bytes_store)).stdout)
+    assert outcome == {"value": [1, 0], "stale": 1}
