@@ -9,12 +9,16 @@ core dependency, but it is imported only by those who name its classes.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
 
-def check_policy_class(policy: type, maxsize: int | None, ttl: float | None) -> None:
-    """Fail at wrap time on a class that cannot serve as ``policy=``."""
+def check_policy_class(policy: type, maxsize: int | None, ttl: float | None, per_entry: Sequence[str] = ()) -> None:
+    """Fail at wrap time on a class that cannot serve as ``policy=``.
+
+    *per_entry* names the options that time each entry on its own (stale
+    windows, ``ttl`` as a callable), which a cachetools ``TTLCache`` cannot.
+    """
     import cachetools
 
     if not issubclass(policy, cachetools.Cache):
@@ -26,6 +30,12 @@ def check_policy_class(policy: type, maxsize: int | None, ttl: float | None) -> 
         raise TypeError(
             f"policy={policy.__qualname__} needs a ttu function per entry: pass "
             f"cache=lambda: cachetools.TLRUCache(maxsize, ttu=...) instead"
+        )
+    if is_timed(policy) and per_entry:
+        raise TypeError(
+            f"policy={policy.__qualname__} times every entry alike, so {' and '.join(per_entry)} cannot be "
+            f"used with it; pass policy='lru' (or a cachetools class without a ttl, such as cachetools.LRUCache) "
+            "and proxycache times the entries"
         )
     if is_timed(policy) and ttl is None:
         raise TypeError(f"policy={policy.__qualname__} needs ttl= (seconds or a timedelta)")

@@ -12,7 +12,11 @@ log = logging.getLogger("proxycache")
 
 
 class Event(NamedTuple):
-    """What happened (``"hit"``, ``"miss"``, ``"fault"``, ``"uncached"``), to which method, and details."""
+    """What happened, to which method, and details.
+
+    *kind*: ``"hit"``, ``"miss"``, ``"fault"``, ``"uncached"``, ``"stale"``
+    (an expired entry served) or ``"refresh"`` (a background refresh ended).
+    """
 
     kind: str
     method: str

@@ -9,6 +9,7 @@ key errors (``_keyerror``) and what may be stored (``_outcome``) live apart.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import operator
@@ -25,10 +26,12 @@ from ._events import LISTENERS, emit
 from ._flight import RETRY, AsyncFlight, Flight, finish_lock
 from ._keyerror import unkeyable_error
 from ._keys import UnkeyableError, freeze
+from ._lifetime import OPTION, REJECT, Expired, storing_rules
 from ._options import Options
 from ._outcome import Raised, Ready, awaited, discard, is_awaitable_result, may_store
 from ._plan import Plan, _MethodType, attrs_reader, cached_signature
 from ._replay import LATER, NO_STREAMS, STREAMS, Recording, replayed
+from ._stale import stale_serving
 from ._stats import CacheInfo, Counters
 from ._storage import Storage, make_storage
 
@@ -36,7 +39,7 @@ log = logging.getLogger("proxycache")
 
 
 #: What a caller of a key does next (see CachedMethod._enter).
-_HIT, _LEAD, _WAIT, _REENTER, _AGAIN = range(5)
+_HIT, _LEAD, _WAIT, _REENTER, _AGAIN, _STALE = range(6)
 
 #: Every CachedMethod alive, for the fork handler below.
 _LIVE: weakref.WeakSet[CachedMethod] = weakref.WeakSet()
@@ -110,6 +113,9 @@ class CachedMethod:
         #: streams="replay": a stream result is recorded, stored at its end and replayed (``_replay``).
         self.streams = STREAMS if options.streams == "replay" else NO_STREAMS
         self.storage: Storage = self._make_storage(plan, options)
+        #: cache_if and ttl from the result; stale_if_error and stale_while_revalidate (null objects without them).
+        self.rules = storing_rules(options, qualname)
+        self.stale = stale_serving(options, qualname)
         key_attrs = options.key_attrs or ()
         bindings = {
             **self.storage.bindings(),
@@ -153,7 +159,8 @@ class CachedMethod:
         """``cache_info()`` plus store faults and results returned uncached."""
         info = self.cache_info()._asdict()
         counters = self.counters
-        info.update(faults=counters.faults, uncached=counters.uncached, policy=self.storage.policy)
+        info.update(faults=counters.faults, uncached=counters.uncached, stale=self.stale.served,
+                    policy=self.storage.policy)
         return info
 
     def cache_clear(self) -> None:
@@ -169,6 +176,7 @@ class CachedMethod:
                 self.storage.clear()
             self._set_hits(0)
             self.counters.reset()
+            self.stale.reset()
         if self.io_outside:
             self.storage.clear()
 
@@ -253,15 +261,17 @@ class CachedMethod:
 
     # -- storage access (under the lock) -------------------------------------
 
-    def _store(self, key: Any, generation: int, value: Any) -> None:
-        """Store *value* unless a clear or invalidate came after *generation* began."""
+    def _store(self, key: Any, generation: int, value: Any, ttl: Any = OPTION) -> None:
+        """Store *value* (fresh for *ttl* seconds) unless a clear or invalidate came after *generation* began."""
+        # A lifetime of its own goes to the timed storages (_lifetime.TimedStorage, SharedStorage).
+        lifetime: dict[str, Any] = {} if ttl is OPTION else {"ttl": ttl}
         with self.lock:
             if generation != self.generation:
                 return
             if not self.io_outside:
-                self.storage.put(key, value)
+                self.storage.put(key, value, **lifetime)
                 return
-        self.storage.put(key, value)  # store I/O: other keys' misses go on meanwhile
+        self.storage.put(key, value, **lifetime)  # store I/O: other keys' misses go on meanwhile
         with self.lock:
             overtaken = generation != self.generation
         if overtaken:
@@ -312,6 +322,10 @@ class CachedMethod:
         with self.lock:
             if not self.io_outside:
                 found = self.storage.lookup(key)
+            if type(found) is Expired:
+                if self.stale.at_once(found.entry, found.now):
+                    return _STALE, found.entry.value
+                found = MISS
             if found is not MISS:
                 self.counters.other_hits += 1
                 return _HIT, found
@@ -370,6 +384,9 @@ class CachedMethod:
                 if LISTENERS:
                     emit("hit", self.qualname)
                 return self._deliver(item)
+            if role == _STALE:
+                self.stale.refresher.start(key, functools.partial(self._refresh, key, args, kwargs))
+                return self._deliver(item)
             if role == _AGAIN:
                 looked_again = True
                 continue
@@ -384,10 +401,20 @@ class CachedMethod:
                     return replayed(value)
                 try:
                     raise value
+                except Exception:
+                    value = self._stale_on_error(key)
+                    if value is MISS:
+                        raise
+                    return value
                 finally:
                     del value  # see _lead
             try:
                 return self._lead(key, item, args, kwargs)
+            except Exception:
+                found = self._stale_on_error(key)
+                if found is MISS:
+                    raise
+                return found
             finally:
                 del item  # see _lead
 
@@ -436,7 +463,13 @@ class CachedMethod:
         if not may_store(result):
             self.counters.uncached_result()
             return RETRY
-        self._store(key, generation, Ready(result) if ready else result)
+        ttl = self.rules.admit(result)
+        if ttl is REJECT:
+            self.counters.uncached_result()
+            if LISTENERS:
+                emit("uncached", self.qualname, {"reason": "cache_if or ttl"})
+            return result  # waiting callers may share it: only storing it was refused
+        self._store(key, generation, Ready(result) if ready else result, ttl)
         return result
 
     def _keep_recording(self, key: Any, generation: int, recording: Recording | None) -> None:
@@ -448,8 +481,49 @@ class CachedMethod:
 
     def _keep_error(self, key: Any, generation: int, error: Exception) -> Exception:
         if isinstance(error, self.options.cache_exceptions):
-            self._store(key, generation, Raised(error))
+            ttl = self.rules.admit_error(error)
+            if ttl is not REJECT:
+                self._store(key, generation, Raised(error), ttl)
         return error
+
+    # -- stale serving: what a failed or expired call may get instead ----------
+
+    def _stale_on_error(self, key: Any) -> Any:
+        """The value to return instead of the error just raised (``stale_if_error``), or MISS."""
+        if not self.stale:
+            return MISS
+        if self.io_outside:
+            found = self.storage.lookup(key)
+        else:
+            with self.lock:
+                found = self.storage.lookup(key)
+        if type(found) is Expired and self.stale.on_error(found.entry, found.now):
+            return self._deliver(found.entry.value)
+        return MISS
+
+    def _lead_refresh(self, key: Any, flights: dict[Any, Any], new: Any) -> Any:
+        """A flight to recompute *key* in the background, or None when a caller already computes it."""
+        with self.lock:
+            flight = flights.get(key)
+            if flight is not None and flight.joinable():
+                return None
+            lead = new(self.generation)
+            if lead.replaces(flight):
+                flights[key] = lead
+            self.counters.misses += 1
+            return lead
+
+    def _refresh(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """``stale_while_revalidate``'s background refresh (a thread): lead *key*'s flight unless one runs."""
+        flight = self._lead_refresh(key, self.flights, Flight)
+        if flight is not None:
+            self._lead(key, flight, args, kwargs)
+
+    async def _arefresh_key(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """The same as a task, for coroutine methods."""
+        flight = self._lead_refresh(key, self.aflights, AsyncFlight)
+        if flight is not None:
+            await self._alead(key, flight, args, kwargs)
 
     async def _amiss(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], first: Any = MISS) -> Any:
         try:
@@ -464,9 +538,11 @@ class CachedMethod:
             if self.io_outside:
                 found = self.storage.lookup(key)  # store I/O outside the lock
             role, item = self._enter(key, self.aflights, AsyncFlight, found, finished, looked_again)
-            if role == _HIT:
+            if role in (_HIT, _STALE):
                 discard(first)
-                if LISTENERS:
+                if role == _STALE:
+                    self.stale.refresher.astart(key, functools.partial(self._arefresh_key, key, args, kwargs))
+                elif LISTENERS:
                     emit("hit", self.qualname)
                 item = self._deliver(item)
                 return item.value if type(item) is Ready else item
@@ -482,15 +558,25 @@ class CachedMethod:
                     continue
                 discard(first)
                 del item
-                if ok:
-                    return value.value if type(value) is Ready else replayed(value)
-                try:
-                    raise value
-                finally:
-                    del value  # see _lead
+                if not ok:
+                    try:
+                        raise value
+                    except Exception:
+                        ok, value = True, self._stale_on_error(key)
+                        if value is MISS:
+                            raise
+                    finally:
+                        if not ok:
+                            del value  # see _lead
+                return value.value if type(value) is Ready else replayed(value)
             pending, first = first, MISS
             try:
                 return await self._alead(key, item, args, kwargs, pending)
+            except Exception:
+                found = self._stale_on_error(key)
+                if found is MISS:
+                    raise
+                return found.value if type(found) is Ready else found
             finally:
                 del item, pending  # see _lead
 

@@ -21,7 +21,8 @@ class Options:
     """Every caching option, normalized. Shared by all entry points."""
 
     maxsize: int | None = 128
-    ttl: float | None = None
+    #: Seconds (a float), a callable reading them from the result (see ``_lifetime``), or None.
+    ttl: Any = None
     policy: str | type[MutableMapping[Any, Any]] = "lru"
     cache: Callable[[], MutableMapping[Any, Any]] | None = None
     getsizeof: Callable[[Any], int] | None = None
@@ -36,6 +37,9 @@ class Options:
     serializer: Any = None
     namespace: str | None = None
     version: str | int | None = None
+    cache_if: Callable[[Any], Any] | None = None
+    stale_if_error: float | None = None
+    stale_while_revalidate: float | None = None
     streams: str = "skip"
 
     def replace(self, **changes: Any) -> Options:
@@ -84,29 +88,18 @@ def make_options(base: Options | None = None, **given: Any) -> Options:
             raise ValueError(f"maxsize must be >= 0 or None (unbounded), not {maxsize!r}")
 
     ttl = values["ttl"]
-    if isinstance(ttl, timedelta):
-        ttl = ttl.total_seconds()
-    if ttl is not None:
-        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
-            raise TypeError(f"ttl must be seconds (a number or timedelta) or None, not {ttl!r}")
-        try:
-            seconds = float(ttl)
-        except OverflowError:
-            seconds = math.inf
-        # inf would reach Redis as an expiry it refuses on every write; nan compares false to everything.
-        if not 0 < seconds < math.inf:
-            raise ValueError(
-                f"ttl must be a finite, positive number of seconds, not {ttl!r}; "
-                "for entries that never expire pass ttl=None"
-            )
-        ttl = seconds
-    values["ttl"] = ttl
+    if not callable(ttl):
+        ttl = values["ttl"] = _seconds(ttl, "ttl", "a number, a timedelta, a callable taking the result")
+    _check_stale_options(values, given)
 
     policy = values["policy"]
     if isinstance(policy, type):
         from ._cachetools import check_policy_class  # only for those who name a cachetools class
 
-        check_policy_class(policy, maxsize, ttl)
+        timed_by_entry = [n for n in ("stale_if_error", "stale_while_revalidate") if values[n] is not None]
+        if callable(ttl):
+            timed_by_entry.insert(0, "ttl as a callable")
+        check_policy_class(policy, maxsize, None if callable(ttl) else ttl, timed_by_entry)
     elif policy not in POLICIES:
         raise ValueError(
             f"unknown policy {policy!r}; choose one of {', '.join(map(repr, POLICIES))}, "
@@ -234,6 +227,47 @@ def make_options(base: Options | None = None, **given: Any) -> Options:
         )
 
     return Options(**values)
+
+
+def _seconds(value: Any, name: str, kinds: str = "a number or a timedelta") -> float | None:
+    """*value* as finite positive seconds (None stays None), or an error naming option *name*."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be seconds ({kinds}) or None, not {value!r}")
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf
+    # inf would reach Redis as an expiry it refuses on every write; nan compares false to everything.
+    if not 0 < seconds < math.inf:
+        raise ValueError(
+            f"{name} must be a finite, positive number of seconds, not {value!r}; "
+            f"for no {name} pass {name}=None"
+        )
+    return seconds
+
+
+def _check_stale_options(values: dict[str, Any], given: dict[str, Any]) -> None:
+    """``stale_if_error``, ``stale_while_revalidate`` (seconds after ``ttl``) and ``cache_if`` (a predicate)."""
+    for name in ("stale_if_error", "stale_while_revalidate"):
+        values[name] = _seconds(values[name], name)
+        if values[name] is not None and values["ttl"] is None:
+            raise TypeError(
+                f"{name}= counts seconds after an entry expires, so it needs ttl= as well "
+                f"(ttl=60, {name}=300), or ttl= a callable reading the lifetime from the result"
+            )
+        if values[name] is not None and values["cache"] is not None:
+            raise TypeError(
+                f"{name}= cannot be combined with cache=: the mapping the factory returns times its entries"
+            )
+    cache_if = values["cache_if"]
+    if cache_if is not None and not callable(cache_if):
+        raise TypeError(
+            f"cache_if must be a predicate taking the result (lambda result: result.ok), or None, not {cache_if!r}"
+        )
 
 
 def _names(value: Any, option: str, what: str, dotted: bool = False) -> frozenset[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import math
 import threading
 import time
 import types
@@ -22,10 +23,11 @@ import weakref
 from typing import Any
 
 from ._codegen import Hit
-from ._contract import MISS, StoreWarning
+from ._contract import MISS, Entry, EntryError, StoreWarning
 from ._events import emit
 from ._keyerror import defaults_marked, unkeyable_error
 from ._keys import UnkeyableError, freeze, stable_digest
+from ._lifetime import ENVELOPE_MAGIC, OPTION, EntryCodec, Expired
 from ._options import Options
 from ._plan import Plan
 from ._stats import Counters
@@ -152,10 +154,11 @@ class SharedStorage(Storage):
         #: Where faults and unstorable results are reported.
         self.counters = counters
         self.store = store
-        self.ttl = options.ttl
         self.serializer = None if getattr(store, "holds_objects", False) else serializer_for(options.serializer)
         # Such a serializer binds each entry to its store key (namespace, version, arguments).
         self._binds_key = bool(getattr(self.serializer, "binds_key", False))
+        #: Writes a result with its times (when the options time entries one by one) and reads either form.
+        self.codec = EntryCodec(self.serializer, options)
         if isinstance(self.serializer, PickleSerializer) and not self.serializer.signed:
             _warn_unsigned(store)
         self.namespace = namespace_for(plan, options)
@@ -167,7 +170,7 @@ class SharedStorage(Storage):
         self._front_cache: Any = front
         if front is not None:
             self.front = front.table(self.namespace)
-            self.front_ttl = min(front.ttl, options.ttl or front.ttl)
+            self.front_ttl = min(front.ttl, self.codec.ttl or front.ttl)
             self.front_maxsize: int = front.maxsize
             # The front is checked inline; only its misses call into this object.
             self.HIT = Hit("_pc_front[{key}]", expires=True, fallback="_pc_get({key})")  # type: ignore[misc]
@@ -232,15 +235,28 @@ class SharedStorage(Storage):
         if getattr(note, "key", _NOTHING) is key:
             note.key = _NOTHING
             if note.generation == self._generation:
-                return MISS  # the hit path asked the store a moment ago
+                return self._expired(key)  # the hit path asked the store a moment ago
         front = self.front
         if front is not None:
             entry = front.get(key)
             if entry is not None and entry[1] > time.monotonic():
                 return entry[0]
-        return self._fetch(key, self._name(key))
+        value = self._fetch(key, self._name(key))
+        return self._expired(key) if value is MISS else value
 
-    peek = lookup
+    def _expired(self, key: Any) -> Any:
+        """What the last read of *key* in this thread left for stale serving: ``Expired``, or MISS."""
+        note = self._note
+        found = getattr(note, "expired", None)
+        if found is None:
+            return MISS
+        note.expired = None
+        return found[1] if found[0] == key else MISS
+
+    def peek(self, key: Any) -> Any:
+        """The value for *key* while fresh, or MISS."""
+        found = self.lookup(key)
+        return MISS if type(found) is Expired else found
 
     def _fetch(self, key: Any, name: str) -> Any:
         # An invalidation from another process while this read is on its way may concern it.
@@ -253,6 +269,8 @@ class SharedStorage(Storage):
         if data is MISS:
             return MISS
         serializer: Any = self.serializer  # dumps/loads take key= when it binds_key
+        if self.codec.timed or (serializer is None and type(data) is Entry):
+            return self._fetched_entry(key, name, data, epoch)
         if serializer is None:
             value = data
         else:
@@ -261,44 +279,69 @@ class SharedStorage(Storage):
             except OutdatedEntry:
                 return MISS  # written for another shape or format: recomputed and overwritten, no fault
             except Exception as error:
+                if data[:4] == ENVELOPE_MAGIC:
+                    # Written with its times (by a method with stale serving or ttl from results).
+                    return self._fetched_entry(key, name, data, epoch)
                 self._fault("decode", error)
                 return MISS
         if self.front is not None and self._front_cache.epoch == epoch:
             self._remember(key, value)
         return value
 
-    def _remember(self, key: Any, value: Any) -> None:
+    def _fetched_entry(self, key: Any, name: str, data: Any, epoch: int) -> Any:
+        """The value of an entry stored with its times while fresh; MISS once expired.
+
+        An expired entry still within its stale window is left in this
+        thread's note for the miss path (``lookup``), which may serve it.
+        """
+        try:
+            entry = self.codec.load(name, data)
+        except (OutdatedEntry, EntryError):
+            return MISS  # written for another shape or format: recomputed and overwritten, no fault
+        except Exception as error:
+            self._fault("decode", error)
+            return MISS
+        now = time.time()
+        if entry.expires <= now:
+            if now < entry.stale_until:
+                self._note.expired = (key, Expired(entry, now))
+            return MISS
+        if self.front is not None and self._front_cache.epoch == epoch:
+            self._remember(key, entry.value, time.monotonic() + (entry.expires - now))  # in the front's clock
+        return entry.value
+
+    def _remember(self, key: Any, value: Any, expires: float = math.inf) -> None:
+        """Keep *value* in the front cache for ``front_ttl``, and never past *expires* (monotonic)."""
         front = self.front
         assert front is not None
         if len(front) >= self.front_maxsize and key not in front:
             # StopIteration/RuntimeError: emptied or resized by another thread meanwhile.
             with contextlib.suppress(StopIteration, RuntimeError):
                 front.pop(next(iter(front)), None)
-        front[key] = (value, time.monotonic() + self.front_ttl)
+        front[key] = (value, min(time.monotonic() + self.front_ttl, expires))
 
     # -- writing ---------------------------------------------------------------
 
-    def put(self, key: Any, value: Any) -> bool:
-        """Store *value*; False (and the caller still gets it) when it cannot be stored."""
+    def put(self, key: Any, value: Any, ttl: Any = OPTION) -> bool:
+        """Store *value* fresh for *ttl* seconds (default: the option's); False (still returned) if it cannot."""
         name = self._name(key)
-        data = value
-        serializer: Any = self.serializer  # dumps/loads take key= when it binds_key
-        if serializer is not None:
-            try:
-                data = serializer.dumps(value, key=name) if self._binds_key else serializer.dumps(value)
-            except Exception as error:
-                self._unserializable(value, error)
-                return False
+        try:
+            data, keep = self.codec.dump(name, value, ttl, time.time())
+        except Exception as error:
+            self._unserializable(value, error)
+            return False
         self._generation += 1
         if self.front is not None:
             self.front.pop(key, None)
         try:
-            self.store.set(name, data, self.ttl)
+            self.store.set(name, data, keep)
         except Exception as error:
             self._fault("write", error)
             return False
         if self.front is not None:
-            self._remember(key, value)
+            if ttl is OPTION:
+                ttl = self.codec.ttl
+            self._remember(key, value, math.inf if ttl is None else time.monotonic() + ttl)
         return True
 
     def delete(self, key: Any) -> bool:

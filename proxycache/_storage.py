@@ -425,9 +425,18 @@ def make_storage(options: Options) -> Storage:
         storage = UnboundedStorage(None, None)
     else:
         storage = _POLICIES[options.policy](options.maxsize, options.getsizeof)
-    if options.ttl is not None:
-        storage = TTLStorage(storage, options.ttl)
-    return storage
+    return _timed(storage, options)
+
+
+def _timed(storage: Storage, options: Options) -> Storage:
+    """*storage* with its entries timed: by ``ttl``, or one by one (``ttl`` from results, stale windows)."""
+    if options.ttl is None:
+        return storage
+    if callable(options.ttl) or options.stale_if_error or options.stale_while_revalidate:
+        from ._lifetime import Lifetime, TimedStorage  # only for those who ask for it
+
+        return TimedStorage(storage, Lifetime(options, ""))
+    return TTLStorage(storage, options.ttl)
 
 
 def _cachetools_storage(policy: type, options: Options) -> Storage:
@@ -435,7 +444,7 @@ def _cachetools_storage(policy: type, options: Options) -> Storage:
     from ._cachetools import build, is_timed
 
     getsizeof, timer = options.getsizeof, _clock.current()
-    if options.ttl is None or is_timed(policy):
+    if options.ttl is None or is_timed(policy):  # a TTLCache times every entry alike: checked at wrap time
         storage = MappingStorage(build(policy, options.maxsize, getsizeof, ttl=options.ttl, timer=timer))
         storage.maxsize = options.maxsize  # not the math.inf that stands for None in cachetools
         return storage
@@ -443,4 +452,4 @@ def _cachetools_storage(policy: type, options: Options) -> Storage:
     sizeof = None if getsizeof is None else (lambda entry: getsizeof(entry[0]))
     inner = MappingStorage(build(policy, options.maxsize, sizeof, timer=timer))
     inner.maxsize = options.maxsize
-    return TTLStorage(inner, options.ttl)
+    return _timed(inner, options)

@@ -147,6 +147,7 @@ def test_cache_parameters_reports_every_option(ticker: Ticker) -> None:
     expected = {
         "maxsize", "ttl", "policy", "cache", "getsizeof", "include", "exclude", "typed", "ignore",
         "key_attrs", "key", "cache_exceptions", "store", "serializer", "namespace", "version",
+        "cache_if", "stale_if_error", "stale_while_revalidate",
         "streams",
     }
     assert set(params) == expected
