@@ -35,6 +35,7 @@ class Options:
     serializer: Any = None
     namespace: str | None = None
     version: str | int | None = None
+    single_flight: str | bool | None = None
 
     def replace(self, **changes: Any) -> Options:
         """A copy with *changes* applied and validated."""
@@ -218,7 +219,51 @@ def make_options(base: Options | None = None, **given: Any) -> Options:
     if ver is not None and (isinstance(ver, bool) or not isinstance(ver, (str, int))):
         raise TypeError(f"version must be a string or an int, not {ver!r}")
 
+    _check_single_flight(values["single_flight"], store)
+
     return Options(**values)
+
+
+SINGLE_FLIGHTS = ("process", "store")
+
+
+def _check_single_flight(mode: Any, store: Any) -> None:
+    if mode is None or mode is False:
+        return
+    if mode not in SINGLE_FLIGHTS:
+        raise ValueError(
+            f"single_flight must be 'process' (threads and tasks of this process), 'store' (every process "
+            f"using the store, through a lease in it), False (no single flight) or None (the default), "
+            f"not {mode!r}"
+        )
+    if mode == "store":
+        if store is None:
+            raise TypeError("single_flight='store' needs store=: the lease lives in the store; "
+                            "without one, single_flight='process' is what a per-instance cache can do")
+        missing = [m for m in ("acquire_lease", "renew_lease", "release_lease")
+                   if not callable(getattr(store, m, None))]
+        if missing:
+            raise TypeError(
+                f"single_flight='store' needs a store with leases (DiskStore, RedisStore, MemoryStore, or one "
+                f"with acquire_lease/renew_lease/release_lease); {store!r} has no {', '.join(missing)}. "
+                "Pass single_flight='process' to coalesce within this process only"
+            )
+
+
+def flight_mode(options: Options) -> str | None:
+    """Who shares a computation: ``"store"``, ``"process"``, or None (nobody; ``single_flight=False``).
+
+    The default is ``"store"`` with a shared store that has leases, else ``"process"``.
+    """
+    mode = options.single_flight
+    if mode is False:
+        return None
+    if mode is None:
+        store = options.store
+        if store is not None and getattr(store, "shared", True) and callable(getattr(store, "acquire_lease", None)):
+            return "store"
+        return "process"
+    return str(mode)
 
 
 def _names(value: Any, option: str, what: str, dotted: bool = False) -> frozenset[str]:

@@ -1,0 +1,241 @@
+"""Single flight across processes: one lease per key in the store (``single_flight="store"``).
+
+The local flight runs first and elects one caller per key in this process
+(threads and tasks); only that caller comes here, so a process holds at most
+one lease per key. Here it either takes the key's lease and computes (the
+lease is renewed while it runs, see ``_lease``), or another process holds it:
+then it polls the store for the value and returns it when it lands, and
+takes the lease itself when the lease lapses (a holder that died) or is
+given up without a value (the holder raised, or its result was not stored).
+
+The decisions are written once, as a generator of store operations
+(:meth:`StoreFlight._steps`); :meth:`StoreFlight.run` and
+:meth:`StoreFlight.arun` only carry them out, blocking or awaiting. A fault
+anywhere in the lock path (the store is down, a lease call raises) ends the
+flight: the caller computes on its own, as with the local flight alone, and
+the call never fails because of the lock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, Final, NamedTuple
+
+from ._contract import MISS
+from ._lease import AsyncStoreLease, StoreLease
+
+#: Seconds a lease lives unless renewed (the holder renews it every third of
+#: this while it computes): how long waiters wait for a holder that died.
+LEASE_TTL: Final = 10.0
+#: First and longest pause between two looks of a waiter at the store.
+POLL_FIRST: Final = 0.005
+POLL_MAX: Final = 0.1
+
+# The operations _steps asks for, and its two verdicts.
+_ACQUIRE: Final = "acquire"
+_LOOK: Final = "look"
+_SLEEP: Final = "sleep"
+_COMPUTE: Final = "compute"
+_FOUND: Final = "found"
+
+
+class _Fault:
+    """What a store operation raised, handed back to the steps instead of a result."""
+
+    __slots__ = ("error", "op")
+
+    def __init__(self, op: str, error: Exception) -> None:
+        self.op = op
+        self.error = error
+
+
+class Waited(NamedTuple):
+    """How a wait on another process's lease ended, for statistics and listeners."""
+
+    seconds: float
+    #: ``"value"`` (it landed), ``"lapsed"`` (the lease came free without one) or ``"fault"``.
+    outcome: str
+
+
+_Steps = Generator[tuple[str, float], Any, tuple[str, Any]]
+
+
+def lease_ttl_of(store: Any) -> float:
+    """The store's ``lease_ttl`` when it has a valid one, else :data:`LEASE_TTL`."""
+    ttl = getattr(store, "lease_ttl", None)
+    if isinstance(ttl, (int, float)) and not isinstance(ttl, bool) and 0 < ttl < float("inf"):
+        return float(ttl)
+    return LEASE_TTL
+
+
+class StoreFlight:
+    """Elects one computation per key among the processes sharing *store*, through a lease per key.
+
+    *on_fault* ``(op, error)`` is told of a failed lease call or look (the
+    caller then computes unleased); *on_wait* ``(Waited)`` of every wait on
+    another process's lease. Both are optional and must not raise.
+    """
+
+    __slots__ = ("on_fault", "on_wait", "store", "ttl")
+
+    def __init__(
+        self,
+        store: Any,
+        *,
+        ttl: float | None = None,
+        on_fault: Callable[[str, Exception], None] | None = None,
+        on_wait: Callable[[Waited], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.ttl = lease_ttl_of(store) if ttl is None else float(ttl)
+        self.on_fault = on_fault
+        self.on_wait = on_wait
+
+    def __repr__(self) -> str:
+        return f"<StoreFlight on {self.store!r}, lease {self.ttl:g}s>"
+
+    # -- the decisions, once for both modes ----------------------------------
+
+    def _steps(self) -> _Steps:
+        """Ask for store operations (``yield (op, seconds)`` gets the result back); return the verdict.
+
+        ``(_COMPUTE, None)``: compute (holding the lease if the driver got
+        it); ``(_FOUND, value)``: another process's value landed.
+        """
+        started = 0.0
+        delay = POLL_FIRST
+        while True:
+            held = yield _ACQUIRE, 0.0
+            if isinstance(held, _Fault):
+                return self._gave_up(held, started)
+            # Holding the lease or not, look first: the holder may have stored
+            # the value and let go between the caller's miss and this point.
+            found = yield _LOOK, 0.0
+            if isinstance(found, _Fault):
+                return self._gave_up(found, started)
+            if found is not MISS:
+                self._waited(started, "value")
+                return _FOUND, found
+            if held:
+                if started:
+                    self._waited(started, "lapsed")
+                return _COMPUTE, None
+            if not started:
+                started = time.monotonic()
+            yield _SLEEP, delay
+            delay = min(delay * 2, POLL_MAX)
+
+    def _gave_up(self, fault: _Fault, started: float) -> tuple[str, Any]:
+        if self.on_fault is not None:
+            self.on_fault(fault.op, fault.error)
+        if started:
+            self._waited(started, "fault")
+        return _COMPUTE, None
+
+    def _waited(self, started: float, outcome: str) -> None:
+        if started and self.on_wait is not None:
+            self.on_wait(Waited(time.monotonic() - started, outcome))
+
+    # -- the two drivers ------------------------------------------------------
+
+    def run(self, name: str, look: Callable[[], Any], compute: Callable[[], Any]) -> tuple[bool, Any]:
+        """``(True, compute())`` when this process computed, ``(False, value)`` when another's value landed.
+
+        *name* is the entry's store key; *look* reads it (the value, or
+        :data:`~proxycache.MISS`); *compute* calls the method and stores the
+        result, and runs while the lease is held when it could be taken.
+        """
+        lease = StoreLease(self.store, name, self.ttl)
+        steps = self._steps()
+        reply: Any = None
+        try:
+            while True:
+                op, seconds = steps.send(reply)
+                try:
+                    if op is _ACQUIRE:
+                        reply = lease.acquire()
+                    elif op is _LOOK:
+                        reply = look()
+                    else:
+                        time.sleep(seconds)
+                        reply = None
+                except Exception as error:
+                    reply = _Fault(op, error)
+        except StopIteration as stop:
+            verdict, value = stop.value
+        try:
+            if verdict is _FOUND:
+                return False, value
+            return True, compute()
+        finally:
+            if lease.token is not None:
+                try:
+                    lease.release()
+                except Exception as error:
+                    if self.on_fault is not None:
+                        self.on_fault("release", error)
+
+    async def arun(
+        self, name: str, look: Callable[[], Awaitable[Any]], compute: Callable[[], Awaitable[Any]]
+    ) -> tuple[bool, Any]:
+        """:meth:`run` for coroutines: every store call is awaited, and the loop never blocks."""
+        import asyncio
+
+        lease: Any = (
+            AsyncStoreLease(self.store, name, self.ttl)
+            if callable(getattr(self.store, "aacquire_lease", None))
+            else _ThreadLease(StoreLease(self.store, name, self.ttl))
+        )
+        steps = self._steps()
+        reply: Any = None
+        try:
+            while True:
+                op, seconds = steps.send(reply)
+                try:
+                    if op is _ACQUIRE:
+                        reply = await lease.acquire()
+                    elif op is _LOOK:
+                        reply = await look()
+                    else:
+                        await asyncio.sleep(seconds)
+                        reply = None
+                except Exception as error:
+                    reply = _Fault(op, error)
+        except StopIteration as stop:
+            verdict, value = stop.value
+        try:
+            if verdict is _FOUND:
+                return False, value
+            return True, await compute()
+        finally:
+            if lease.token is not None:
+                try:
+                    # shield: a cancelled caller still gives the lease up.
+                    await asyncio.shield(lease.release())
+                except Exception as error:
+                    if self.on_fault is not None:
+                        self.on_fault("release", error)
+
+
+class _ThreadLease:
+    """A sync :class:`StoreLease` driven from a coroutine, for stores without async lease calls."""
+
+    __slots__ = ("lease",)
+
+    def __init__(self, lease: StoreLease) -> None:
+        self.lease = lease
+
+    @property
+    def token(self) -> str | None:
+        return self.lease.token
+
+    async def acquire(self) -> bool:
+        import asyncio
+
+        return await asyncio.to_thread(self.lease.acquire)
+
+    async def release(self) -> bool:
+        import asyncio
+
+        return await asyncio.to_thread(self.lease.release)
