@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Modules only the stores and serializers need.
 LAZY = ("json", "pickle", "hashlib", "hmac", "difflib", "proxycache.serializers", "proxycache._stores",
+        "proxycache._store_disk", "proxycache._store_memory", "proxycache._store_redis",
         "proxycache._shared", "proxycache._cli_stores", "diskcache", "redis")
 
 
@@ -66,4 +67,5 @@ def test_lazy_names_load_on_first_use() -> None:
         "else:\n"
         "    raise AssertionError('no AttributeError')\n"
     )
-    assert {"proxycache._stores", "proxycache.serializers"} <= loaded
+    stores = {"proxycache._store_disk", "proxycache._store_memory", "proxycache._store_redis"}
+    assert {*stores, "proxycache.serializers"} <= loaded
