@@ -6,8 +6,8 @@ cached method whose call costs nothing, through a ``DiskStore`` and a
 ``single_flight="process"`` and with ``single_flight="store"``, in
 interleaved rounds; the difference of the medians is the lease's cost per
 miss. A miss with the lease makes three more store calls than one without
-(take the lease, look once more under it, give it back), and starts the
-thread that would renew the lease if the call ran long.
+(take the lease, look once more under it, give it back); one thread per
+process renews the leases of calls that run long.
 """
 
 from __future__ import annotations

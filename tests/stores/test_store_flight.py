@@ -17,6 +17,11 @@ from proxycache._flight_store import StoreFlight, Waited
 NS = "tests.Flight.get"
 
 
+@pytest.fixture(params=["disk", pytest.param("redis", marks=pytest.mark.redis)])
+def kind_of_lease_store(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 def key(n: int) -> str:
     return f"{NS}:{n:040x}"
 
@@ -97,6 +102,21 @@ def test_a_waiter_computes_when_a_dead_holders_lease_lapses(any_store: Any) -> N
     got = rec.flight(any_store).run(key(5), lambda: any_store.get(key(5)), lambda: b"mine")
     assert got == (True, b"mine")
     assert [w.outcome for w in rec.waits] == ["lapsed"]
+
+
+def test_the_lease_is_renewed_while_a_long_computation_runs(make_store: Any, kind_of_lease_store: str) -> None:
+    store = make_store(kind_of_lease_store, lease_ttl=0.3)
+    held_meanwhile: list[bool] = []
+
+    def compute() -> bytes:
+        for _ in range(6):  # 1.2 s: four times the lease's lifetime
+            time.sleep(0.2)
+            held_meanwhile.append(store.acquire_lease(key(13), 30) is None)
+        return b"v"
+
+    assert StoreFlight(store).run(key(13), lambda: store.get(key(13)), compute) == (True, b"v")
+    assert held_meanwhile == [True] * 6
+    assert store.acquire_lease(key(13), 30) is not None
 
 
 def test_an_error_of_the_computation_gives_the_lease_back(any_store: Any) -> None:
