@@ -147,6 +147,7 @@ def test_cache_parameters_reports_every_option(ticker: Ticker) -> None:
     expected = {
         "maxsize", "ttl", "policy", "cache", "getsizeof", "include", "exclude", "typed", "ignore",
         "key_attrs", "key", "cache_exceptions", "store", "serializer", "namespace", "version",
+        "single_flight",
     }
     assert set(params) == expected
     params["maxsize"] = 1  # a copy: changing it changes nothing
