@@ -19,10 +19,10 @@ from ._contract import MISS, MissType, Serializer, Store, StoreWarning
 from ._decorator import cached_method
 from ._events import Event, add_listener
 from ._inplace import cache_methods, uncache_methods
-from ._method import CacheInfo
 from ._mixin import CachingMixin
 from ._proxy import CachedProxy
 from ._select import DEFAULT_SKIP
+from ._stats import CacheInfo
 
 if _typing.TYPE_CHECKING:
     from . import serializers as serializers  # a public submodule: proxycache.serializers.PickleSerializer

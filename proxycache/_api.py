@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from ._method import CacheInfo, state_of
+from ._method import state_of
+from ._stats import CacheInfo
 
 if TYPE_CHECKING:
     from .typing import CachedCallable

@@ -13,15 +13,17 @@ and instantiated per instance by calling a small factory with the bindings.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import keyword
-import re
 import textwrap
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from ._flags import CODE_GLOBALS
+from ._keys import _BOOL, generic_key, kwkey, kwtypes, tagged, types_of
+from ._outcome import Raised, trim
 
 _P = inspect.Parameter
 
@@ -274,7 +276,10 @@ def _pc_factory(_pc_bindings):
 {prelude}        _pc_key = {key}
 {guard}
 {postlude}        if _pc_flag:
-            return {await_}_pc_slow(_pc_FLAGGED, _pc_key, {argt}, {kwd})
+            try:
+                return {await_}_pc_slow(_pc_FLAGGED, _pc_key, {argt}, {kwd})
+            except BaseException as _pc_error:
+                raise _pc_error.with_traceback(_pc_trim(_pc_error.__traceback__))
 {lookup}
 {front}
     def _pc_keyof({params}):
@@ -300,7 +305,10 @@ _FRONT = """
     {async_}def _pc_cached({params}):
         nonlocal _pc_hits
         if {rare}:
-            return {await_}_pc_careful({call})
+            try:
+                return {await_}_pc_careful({call})
+            except BaseException as _pc_error:
+                raise _pc_error.with_traceback(_pc_trim(_pc_error.__traceback__))
 {read}{lookup}
 """
 
@@ -308,11 +316,14 @@ _FRONT = """
 # attribute takes the careful way, which names it.
 _FRONT_READ = """        try:
 {lines}        except AttributeError:
-            return {await_}_pc_careful({call})
+            try:
+                return {await_}_pc_careful({call})
+            except BaseException as _pc_error:
+                raise _pc_error.with_traceback(_pc_trim(_pc_error.__traceback__))
 """
 
 # The lookup both functions end with: a hit returns from inside the try (see
-# _counted); a miss or an unhashable key leaves it for the slow path. The
+# _hit_source); a miss or an unhashable key leaves it for the slow path. The
 # call is outside the except blocks, so the method's own exceptions do not
 # carry our lookup's KeyError as their __context__.
 _LOOKUP = """        try:
@@ -322,7 +333,11 @@ _LOOKUP = """        try:
         except TypeError:
 {uncount}            _pc_why = _pc_UNHASHABLE
 {else_counted}
-        return {await_}_pc_slow(_pc_why, {key}, {argt}, {kwd})"""
+        try:
+            return {await_}_pc_slow(_pc_why, {key}, {argt}, {kwd})
+        except BaseException as _pc_error:
+            # Raised again from here, its traceback shows this one frame of ours, not the miss path's.
+            raise _pc_error.with_traceback(_pc_trim(_pc_error.__traceback__))"""
 
 # A cached exception is raised, which happens outside the try, or
 # a cached KeyError or TypeError would pass for a miss.
@@ -338,30 +353,76 @@ else:
 MISSED, UNHASHABLE, FLAGGED = 0, 1, 2
 
 #: The globals of every generated function: process-wide names (fewer closure
-#: cells to copy on every call), filled in by ``_method``, and ``_pc_flag``,
+#: cells to copy on every call), declared below, and ``_pc_flag``,
 #: which ``_flags`` keeps current. One dict for all, so one store updates them all.
 GLOBALS: dict[str, Any] = CODE_GLOBALS
 # Builtins go by _pc_ names too: a parameter named ``type`` must not shadow them.
 GLOBALS.update(_pc_MISSED=MISSED, _pc_UNHASHABLE=UNHASHABLE, _pc_FLAGGED=FLAGGED, _pc_type=type)
+# What the key expressions and the hit path call: every global the generated source names is declared here.
+GLOBALS.update(
+    _pc_Raised=Raised,
+    _pc_trim=trim,
+    _pc_BOOL=_BOOL,
+    _pc_tagged=tagged,
+    _pc_kwkey=kwkey,
+    _pc_types=types_of,
+    _pc_kwtypes=kwtypes,
+    _pc_generic_key=generic_key,
+)
 
 
-def _counted(hit: str, raises: bool) -> tuple[str, str]:
+@dataclasses.dataclass(frozen=True)
+class Hit:
+    """How a storage's cache hit reads an entry: the recipe the cached callable is composed from.
+
+    Every part is source text in which ``{key}`` stands for the key (a
+    variable, or the argument itself) and other names are the storage's
+    bindings or the globals declared here.
+    """
+
+    #: An expression giving the entry; it raises KeyError for a missing key (TypeError for an unhashable one).
+    read: str
+    #: Statements run after a read that found the entry (the policy's bookkeeping: LRU order, LFU counts).
+    after: tuple[str, ...] = ()
+    #: The read and what follows it run under the method's lock (mappings that change on reads).
+    lock: bool = False
+    #: The entry is ``(value, expires_at)``: dead, a miss, once ``_pc_now()`` reaches ``expires_at``.
+    expires: bool = False
+    #: An expression read when ``read`` misses or has expired (a store behind a front cache).
+    fallback: str | None = None
+
+
+def _hit_source(hit: Hit, key: str, raises: bool) -> tuple[str, str]:
     """The try block of a hit, and the line that undoes its count on a miss.
 
-    The hit is counted first and returns from inside the try: a final
-    ``_pc_result = X`` becomes ``return X``, two instructions fewer, and there
-    is no jump over the except clauses. A miss takes the count back. With
-    cached exceptions the count and the return stay in the ``else`` clause
-    (raising there, not in the try, keeps a cached KeyError from passing for a miss).
+    The hit is counted first and returns from inside the try: a read that is
+    the whole hit becomes ``return <read>``, two instructions fewer than
+    storing and loading ``_pc_result``, and there is no jump over the except
+    clauses. A miss takes the count back. With cached exceptions the count
+    and the return stay in the ``else`` clause (raising there, not in the
+    try, keeps a cached KeyError from passing for a miss).
     """
+    read = hit.read.format(key=key)
+    # Unpack the entry where it is read (one store and load fewer than unpacking _pc_result).
+    lines = [f"{'_pc_result, _pc_expires' if hit.expires else '_pc_result'} = {read}"]
+    lines += [line.format(key=key) for line in hit.after]
+    if hit.expires:
+        lines += ["if _pc_expires <= _pc_now():", "    raise KeyError"]
+    if hit.fallback is not None:
+        lines = ["try:", *_indented(lines), "except KeyError:", f"    _pc_result = {hit.fallback.format(key=key)}"]
+    if hit.lock:
+        lines = ["with _pc_lock:", *_indented(lines)]
     if raises:
-        return hit, ""
-    lines = hit.rstrip("\n").split("\n")
-    if lines[-1].startswith("_pc_result = "):  # not indented: every way through the hit ends there
-        lines[-1] = "return " + lines[-1][len("_pc_result = ") :]
+        return "\n".join(lines), ""
+    if len(lines) == 1 and not hit.expires:
+        lines = [f"return {read}"]
     else:
         lines.append("return _pc_result")
     return "\n".join(["_pc_hits += 1.0", *lines]), "_pc_hits -= 1.0\n"
+
+
+def _indented(lines: list[str]) -> list[str]:
+    return ["    " + line for line in lines]
 
 
 _factories: dict[str, Callable[..., Any]] = {}
@@ -375,8 +436,7 @@ _built: dict[tuple[Any, ...], Callable[[dict[str, Any]], Any]] = {}
 def build(
     shape: Shape,
     *,
-    hit: str,
-    lock_on_hit: bool,
+    hit: Hit,
     is_async: bool,
     raises: bool,
     bindings: dict[str, Any],
@@ -388,14 +448,14 @@ def build(
     """
     # Per shape, then by what the storage and options add: hashing the
     # shape's whole source key on every instance would cost more than the rest.
-    cache_key = (hit, lock_on_hit, is_async, raises, tuple(bindings))
+    cache_key = (hit, is_async, raises, tuple(bindings))
     factory = shape.built.get(cache_key)
     if factory is None:
         full_key = (shape.source_key, *cache_key)
         factory = _built.get(full_key)
         if factory is None:
             factory = _built[full_key] = _factory(
-                shape, hit=hit, lock_on_hit=lock_on_hit, is_async=is_async, raises=raises, bindings=bindings
+                shape, hit=hit, is_async=is_async, raises=raises, bindings=bindings
             )
         shape.built[cache_key] = factory
     if shape.defaults:
@@ -407,22 +467,19 @@ def build(
 def _factory(
     shape: Shape,
     *,
-    hit: str,
-    lock_on_hit: bool,
+    hit: Hit,
     is_async: bool,
     raises: bool,
     bindings: dict[str, Any],
 ) -> Callable[[dict[str, Any]], Any]:
     """Render and compile the factory for one shape."""
-    if lock_on_hit:
-        hit = "with _pc_lock:\n" + textwrap.indent(hit, "    ")
     names = sorted({k for k in bindings if k not in GLOBALS} | {name for name, _ in shape.defaults})
     await_ = "await " if is_async else ""
-    hit, uncount = _counted(hit, raises)
 
-    def lookup(hit: str, key: str) -> str:
+    def lookup(key: str) -> str:
+        source, uncount = _hit_source(hit, key, raises)
         return _LOOKUP.format(
-            hit=textwrap.indent(hit, " " * 12),
+            hit=textwrap.indent(source, " " * 12),
             uncount=textwrap.indent(uncount, " " * 12),
             else_counted=textwrap.indent(_ELSE_COUNTED, " " * 8) if raises else "",
             await_=await_,
@@ -443,10 +500,10 @@ def _factory(
                 values = "".join(f"_pc_obj.{n}, " for n in inline)
                 lines = f"_pc_obj = _pc_owner()\n_pc_key = ({shape.key}, {values})\n"
             read = _FRONT_READ.format(lines=textwrap.indent(lines, " " * 12), await_=await_, call=shape.call)
-            front_lookup = lookup(hit, "_pc_key")
+            front_lookup = lookup("_pc_key")
         else:
             # The argument itself is the key: no key variable on this path.
-            front_lookup = lookup(re.sub(r"\b_pc_key\b", shape.key, hit), shape.key)
+            front_lookup = lookup(shape.key)
         front = _FRONT.format(
             async_="async " if is_async else "",
             await_=await_,
@@ -467,7 +524,7 @@ def _factory(
         guard=textwrap.indent(shape.guard, " " * 8) if shape.guard else "",
         argt=shape.argt,
         kwd=shape.kwd,
-        lookup=lookup(hit, "_pc_key"),
+        lookup=lookup("_pc_key"),
         front=front,
     )
     factory = _factories.get(source)

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, overload
 
 from . import _instance
-from ._method import check_ignore, make_cached, method_signature, state_of, uncacheable_reason
+from ._method import make_cached, state_of
 from ._options import Options, check_option_names, make_options
+from ._outcome import trim
+from ._plan import check_ignore, method_signature, uncacheable_reason
 
 if TYPE_CHECKING:
     from .typing import CachedMethodDescriptor as TypedDescriptor
@@ -152,7 +154,11 @@ class BoundCached(functools.partial):  # type: ignore[type-arg]
 
 
 async def _await_holding(func: Callable[..., Any], instance: Any, /, *args: Any, **kwargs: Any) -> Any:
-    return await func(*args, **kwargs)
+    try:
+        return await func(*args, **kwargs)
+    except BaseException as error:
+        # The one frame of ours a traceback shows between the caller and the method.
+        raise error.with_traceback(trim(error.__traceback__))  # noqa: B904  # the same error, not a new one
 
 
 @overload

@@ -6,8 +6,9 @@ import inspect
 from typing import Any, TypeVar
 
 from . import _instance
-from ._method import make_cached, state_of, uncacheable_reason
+from ._method import make_cached, state_of
 from ._options import check_option_names, make_options
+from ._plan import uncacheable_reason
 from ._select import Selection, is_cacheable_value, is_dunder, is_property
 
 T = TypeVar("T")

@@ -131,7 +131,7 @@ def _type_id(cls: type) -> str:
 # -- stable encoding ---------------------------------------------------------
 
 
-def stable_digest(key: Any, *, param: str | None = None) -> str:
+def stable_digest(key: Any) -> str:
     """A hex digest of *key* that is the same in every process and Python run.
 
     Only values with a canonical encoding are accepted: None, bool, int, float,
@@ -291,3 +291,32 @@ def class_shape(cls: type) -> str:
     with contextlib.suppress(TypeError):  # a class that cannot be weakly referenced is worked out each time
         _shapes[cls] = shape
     return shape
+
+
+# -- parts of the keys the generated callables build ---------------------------
+
+
+def tagged(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    return typed_bools(values)  # type: ignore[no-any-return]
+
+
+def kwkey(kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    # Tag the values, not the (name, value) pairs: f(x=True) and f(x=1) differ.
+    return tuple(sorted((k, (_BOOL, v) if v is True or v is False else v) for k, v in kwargs.items()))
+
+
+def types_of(values: Any) -> tuple[type, ...]:
+    return tuple(map(type, values))
+
+
+def kwtypes(kwargs: dict[str, Any]) -> tuple[type, ...]:
+    # In name order, like kwkey: f(a=1, b=1.0) and f(b=1, a=1.0) differ.
+    return tuple(type(kwargs[k]) for k in sorted(kwargs))
+
+
+def generic_key(args: tuple[Any, ...], kwargs: dict[str, Any], typed: bool = False) -> Any:
+    # The marker keeps f(x, y) apart from f(x, **kw) whose parts happen to look alike.
+    key = (typed_bools(args), _KWARGS, kwkey(kwargs)) if kwargs else typed_bools(args)
+    if typed:
+        return (key, types_of(args), kwtypes(kwargs))
+    return key

@@ -7,8 +7,8 @@ import types
 from typing import Any, ClassVar
 
 from ._decorator import CachedMethodDescriptor
-from ._method import uncacheable_reason
 from ._options import OPTION_NAMES, Options, check_option_names, make_options
+from ._plan import uncacheable_reason
 from ._select import Selection
 
 

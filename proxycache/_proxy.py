@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import wrapt
 
-from ._method import make_cached, uncacheable_reason
+from ._method import CACHE_API, make_cached
 from ._options import DEFAULT as DEFAULT_OPTIONS
 from ._options import Options, make_options
+from ._plan import uncacheable_reason
 from ._select import Selection, is_cacheable_value, is_property
 
 T = TypeVar("T")
@@ -404,27 +405,22 @@ class _CallableProxy(CachedProxy[T]):
             raise TypeError(f"calls of {self._self_prefix.rstrip('.')} are not cached (only paths below it are)")
         return call
 
-    def cache_info(self) -> Any:
-        return self._self_cached().cache_info()
-
-    def cache_stats(self) -> Any:
-        return self._self_cached().cache_stats()
-
-    def cache_clear(self) -> None:
-        self._self_cached().cache_clear()
-
-    def cache_parameters(self) -> Any:
-        return self._self_cached().cache_parameters()
-
-    def cache_invalidate(self, *args: Any, **kwargs: Any) -> bool:
-        return self._self_cached().cache_invalidate(*args, **kwargs)  # type: ignore[no-any-return]
-
-    def cache_refresh(self, *args: Any, **kwargs: Any) -> Any:
-        return self._self_cached().cache_refresh(*args, **kwargs)
-
     @property
     def __proxycache__(self) -> Any:
         return getattr(self._self_call, "__proxycache__", None)
+
+
+def _forward(name: str) -> Any:
+    def control(self: _CallableProxy[Any], *args: Any, **kwargs: Any) -> Any:
+        return getattr(self._self_cached(), name)(*args, **kwargs)
+
+    control.__name__ = control.__qualname__ = name
+    return control
+
+
+for _name in CACHE_API:
+    setattr(_CallableProxy, _name, _forward(_name))
+del _name
 
 
 # The class body's docstring becomes the class-level value of the descriptor.

@@ -19,17 +19,18 @@ import time
 import types
 import warnings
 import weakref
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
+from ._codegen import Hit
 from ._contract import MISS, StoreWarning
 from ._events import emit
-from ._keys import _DEFAULT, UnkeyableError, freeze, stable_digest
+from ._keyerror import defaults_marked, unkeyable_error
+from ._keys import UnkeyableError, freeze, stable_digest
 from ._options import Options
+from ._plan import Plan
+from ._stats import Counters
 from ._storage import Storage
 from .serializers import OutdatedEntry, PickleSerializer, serializer_for
-
-if TYPE_CHECKING:
-    from ._method import CachedMethod
 
 log = logging.getLogger("proxycache")
 
@@ -42,7 +43,7 @@ _NOTHING = object()
 _NAMES_KEPT = 256
 
 
-def namespace_for(state: CachedMethod, options: Options) -> str:
+def namespace_for(plan: Plan, options: Options) -> str:
     """``options.namespace``, or ``module.Class.attribute`` of the class the method is looked up on; plus ``@version``.
 
     The class is the instance's (the wrapped object's for a proxy), never
@@ -52,23 +53,23 @@ def namespace_for(state: CachedMethod, options: Options) -> str:
     """
     namespace = options.namespace
     if namespace is None:
-        namespace = _default_namespace(state)
-        _claim(namespace, state)
+        namespace = _default_namespace(plan)
+        _claim(namespace, plan)
     if options.version is not None:
         namespace = f"{namespace}@{options.version}"
     return namespace
 
 
-def _default_namespace(state: CachedMethod) -> str:
-    owner = state.attrs_of() if state.attrs_of is not None else None
+def _default_namespace(plan: Plan) -> str:
+    owner = plan.attrs_of() if plan.attrs_of is not None else None
     if owner is None:
         # No instance (a static or class method, a plain function): its own name.
-        module = getattr(state.wrapped, "__module__", None)
+        module = getattr(plan.wrapped, "__module__", None)
         if not isinstance(module, str):
             # Objects may answer any attribute with anything; a repr in the
             # namespace (an address) would differ between processes.
-            module = type(state.wrapped).__module__
-        return f"{module}.{state.qualname}" if module else state.qualname
+            module = type(plan.wrapped).__module__
+        return f"{module}.{plan.qualname}" if module else plan.qualname
     if isinstance(owner, types.ModuleType):
         prefix = owner.__name__
         heads = [type(owner).__qualname__ + "."]
@@ -76,10 +77,10 @@ def _default_namespace(state: CachedMethod) -> str:
         cls = owner if isinstance(owner, type) else type(owner)
         prefix = f"{cls.__module__}.{cls.__qualname__}"
         heads = [cls.__qualname__ + ".", type(owner).__qualname__ + "."]
-    bound_to = getattr(state.wrapped, "__self__", None)
+    bound_to = getattr(plan.wrapped, "__self__", None)
     if bound_to is not None and bound_to is not owner:
         heads.append(type(bound_to).__qualname__ + ".")  # a nested object's method, named after that object
-    return f"{prefix}.{_attribute_path(state.qualname, heads, state.name)}"
+    return f"{prefix}.{_attribute_path(plan.qualname, heads, plan.name)}"
 
 
 def _attribute_path(qualname: str, heads: list[str], name: str) -> str:
@@ -102,8 +103,8 @@ _claims: dict[str, tuple[tuple[types.CodeType | None, ...], str, weakref.WeakSet
 _claims_lock = threading.Lock()
 
 
-def _claim(namespace: str, state: CachedMethod) -> None:
-    func = getattr(state.wrapped, "__func__", state.wrapped)
+def _claim(namespace: str, plan: Plan) -> None:
+    func = getattr(plan.wrapped, "__func__", plan.wrapped)
     code = getattr(func, "__code__", None)
     if not isinstance(code, types.CodeType):
         return  # builtins and callable objects: nothing to compare
@@ -117,7 +118,7 @@ def _claim(namespace: str, state: CachedMethod) -> None:
             held = _claims[namespace] = (codes, getattr(func, "__qualname__", repr(func)), weakref.WeakSet())
         elif held[0] != codes:
             raise TypeError(
-                f"{state.qualname}: its default store namespace {namespace!r} is already used by another "
+                f"{plan.qualname}: its default store namespace {namespace!r} is already used by another "
                 f"function in this process ({held[1]}); the two would answer each other's calls. "
                 f"Pass namespace= a name of its own (namespace={namespace + '2'!r})"
             )
@@ -140,15 +141,16 @@ class SharedStorage(Storage):
     the store (a scan; an estimate while others write).
     """
 
-    LOCK_ON_HIT: ClassVar[bool] = False
     #: Stores have their own size budget; per method there is no maxsize.
     maxsize: int | None = None
 
-    def __init__(self, state: CachedMethod, options: Options) -> None:
+    def __init__(self, plan: Plan, counters: Counters, options: Options) -> None:
         # Storage's per-entry bookkeeping is not used: the store keeps the entries.
         super().__init__(None, None)
         store = options.store
-        self.state = state
+        self.plan = plan
+        #: Where faults and unstorable results are reported.
+        self.counters = counters
         self.store = store
         self.ttl = options.ttl
         self.serializer = None if getattr(store, "holds_objects", False) else serializer_for(options.serializer)
@@ -156,7 +158,7 @@ class SharedStorage(Storage):
         self._binds_key = bool(getattr(self.serializer, "binds_key", False))
         if isinstance(self.serializer, PickleSerializer) and not self.serializer.signed:
             _warn_unsigned(store)
-        self.namespace = namespace_for(state, options)
+        self.namespace = namespace_for(plan, options)
         self.prefix = self.namespace + ":"
         self.policy = str(getattr(store, "kind", type(store).__name__))  # type: ignore[misc]
         front = getattr(store, "front", None)
@@ -168,16 +170,9 @@ class SharedStorage(Storage):
             self.front_ttl = min(front.ttl, options.ttl or front.ttl)
             self.front_maxsize: int = front.maxsize
             # The front is checked inline; only its misses call into this object.
-            self.HIT = (  # type: ignore[misc]
-                "try:\n"
-                "    _pc_result, _pc_expires = _pc_front[_pc_key]\n"
-                "    if _pc_expires <= _pc_now():\n"
-                "        raise KeyError\n"
-                "except KeyError:\n"
-                "    _pc_result = _pc_get(_pc_key)"
-            )
+            self.HIT = Hit("_pc_front[{key}]", expires=True, fallback="_pc_get({key})")  # type: ignore[misc]
         else:
-            self.HIT = "_pc_result = _pc_get(_pc_key)"  # type: ignore[misc]
+            self.HIT = Hit("_pc_get({key})")  # type: ignore[misc]
         # What the hit path of this thread just found missing, so the miss path
         # that follows does not ask the store a second time (and does not
         # count a second fault). _generation tells whether anything was stored since.
@@ -202,59 +197,9 @@ class SharedStorage(Storage):
                 return stable_digest(freeze(key))
             except UnkeyableError:
                 try:
-                    return stable_digest(freeze(self._defaults_marked(key)))
+                    return stable_digest(freeze(defaults_marked(self.plan, key)))
                 except UnkeyableError:
-                    raise self.unkeyable(key, first) from None
-
-    def unkeyable(self, key: Any, error: Exception) -> TypeError:
-        """The error naming every part of *key* that has no stable encoding."""
-        state = self.state
-        if state.options.key is not None:
-            return TypeError(
-                f"{state.qualname}(): the key= function's result cannot be part of a shared-store key ({error}). "
-                "Build the key from values (another process cannot know an object by identity)"
-            )
-        from ._method import unkeyable_error
-
-        return unkeyable_error(
-            state.qualname, state.key_culprits(self._defaults_marked(key), _encoding_problem), error,
-            what="be part of a shared-store key",
-            attrs_fix="name attributes whose values are plain data, or pass key= a function that builds the key",
-            args_fix="or pass key= a function that builds the key from values (another process cannot know "
-            "this object by identity)",
-        )
-
-    def _defaults_marked(self, key: Any) -> Any:
-        """*key* with every argument that is its parameter's default object replaced by a marker.
-
-        Sentinel defaults (httpx's ``USE_CLIENT_DEFAULT``) have no stable
-        encoding, but an argument that *is* the default means "the default"
-        in every process. Plain defaults never get here: they encode as they are.
-        """
-        state = self.state
-        signature = state.signature
-        if state.options.key is not None or signature is None:
-            return key
-        has_attrs = bool(state.options.key_attrs)
-        attrs: Any = None
-        original = key
-        try:
-            if has_attrs:
-                # (arguments' key, *attribute values): the layout _codegen builds with key_attrs.
-                key, attrs = key[0], key[1:]
-            typed = state.options.typed
-            single = len(state.key_names) == 1 and not typed
-            parts = [key] if single else list(key)
-            step = 2 if typed else 1
-            params = signature.parameters
-            for i, name in enumerate(state.key_names):
-                param = params.get(name)
-                if param is not None and param.default is not param.empty and parts[i * step] is param.default:
-                    parts[i * step] = _DEFAULT
-        except (TypeError, ValueError, IndexError):
-            return original  # not the layout shape_of builds: nothing to mark
-        marked = parts[0] if single else tuple(parts)
-        return (marked, *attrs) if has_attrs else marked
+                    raise unkeyable_error(self.plan, key, first) from None
 
     # -- reading ---------------------------------------------------------------
 
@@ -388,7 +333,7 @@ class SharedStorage(Storage):
         except Exception as error:
             # Statistics only: a store that cannot be scanned reports 0 and
             # is not counted as a fault of the method's calls.
-            log.debug("%s: %r scan failed: %r", self.state.qualname, self.store, error)
+            log.debug("%s: %r scan failed: %r", self.plan.qualname, self.store, error)
             return []
 
     def currsize(self) -> int:
@@ -400,10 +345,9 @@ class SharedStorage(Storage):
     # -- trouble ---------------------------------------------------------------
 
     def _fault(self, op: str, error: Exception) -> None:
-        state = self.state
-        with state.lock:
-            state.faults += 1
-        emit("fault", state.qualname, {"op": op, "store": repr(self.store), "error": error})
+        qualname = self.plan.qualname
+        self.counters.fault()
+        emit("fault", qualname, {"op": op, "store": repr(self.store), "error": error})
         reason = fault_reason(error)
         first = _faults.get(self.store) is None
         _faults.put(self.store, reason)
@@ -411,7 +355,7 @@ class SharedStorage(Storage):
             detail = f"{type(error).__name__}: {error}"
             why = detail if reason == type(error).__name__ else f"{reason} ({detail})"
             _warn(
-                f"{state.qualname}(): {self.store!r} {op} failed: {why}; calls go on uncached "
+                f"{qualname}(): {self.store!r} {op} failed: {why}; calls go on uncached "
                 "(later faults of this store are counted in cache_stats()['faults'] and logged on the "
                 "'proxycache' logger, not warned again)"
             )
@@ -424,7 +368,7 @@ class SharedStorage(Storage):
         _logged[id(self.store)] = [now, 0]
         log.warning(
             "%s: %s %s failed (%s: %s); the call went on without the cache%s",
-            state.qualname,
+            qualname,
             repr(self.store),
             op,
             type(error).__name__,
@@ -433,15 +377,14 @@ class SharedStorage(Storage):
         )
 
     def _unserializable(self, value: Any, error: Exception) -> None:
-        state = self.state
-        with state.lock:
-            state.uncached += 1
-        emit("uncached", state.qualname, {"reason": "unserializable", "error": error})
+        qualname = self.plan.qualname
+        self.counters.uncached_result()
+        emit("uncached", qualname, {"reason": "unserializable", "error": error})
         if self.namespace in _warned:
             return
         _warned.add(self.namespace)
         _warn(
-            f"{state.qualname}() returned a {type(value).__qualname__} that {self.serializer!r} cannot store "
+            f"{qualname}() returned a {type(value).__qualname__} that {self.serializer!r} cannot store "
             f"({type(error).__name__}: {error}); it was returned uncached. Pass serializer= one that can "
             "(pickle handles most objects), or return plain data. (Warned once per method.)",
             RuntimeWarning,
@@ -550,24 +493,3 @@ def _warn(message: str, category: type[Warning] = StoreWarning) -> None:
     except Exception as error:
         log.warning("%s (raised as %s by the warnings filter; the call went on)", message, type(error).__name__)
 
-
-def _encodable(value: Any) -> bool:
-    try:
-        stable_digest(value)
-    except UnkeyableError:
-        try:
-            stable_digest(freeze(value))
-        except UnkeyableError:
-            return False
-    return True
-
-
-def _encoding_problem(value: Any) -> str | None:
-    """Why *value* cannot be part of a shared-store key, or None."""
-    if _encodable(value):
-        return None
-    try:
-        stable_digest(value)
-    except UnkeyableError as error:
-        return str(error)
-    return None

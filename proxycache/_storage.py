@@ -1,12 +1,10 @@
 """In-memory storage for one cached method of one instance, one class per policy.
 
-Each storage states its cache hit as a few lines of Python (``HIT``) that the
-cached callable inlines: a hit is then a dict lookup in the caller's frame,
-not a method call. Everything else (insert, evict, delete) runs on a miss,
-under the cached method's lock.
-
-``HIT`` reads ``_pc_key`` and the storage's bindings, sets ``_pc_result``,
-and raises ``KeyError`` when the key holds nothing usable.
+Each storage states its cache hit as a recipe (``HIT``, a ``_codegen.Hit``:
+the read expression, the bookkeeping after it, whether it needs the lock,
+whether entries expire) that the cached callable is composed from: a hit is
+then a dict lookup in the caller's frame, not a method call. Everything else
+(insert, evict, delete) runs on a miss, under the cached method's lock.
 """
 
 from __future__ import annotations
@@ -16,9 +14,11 @@ import itertools
 import random
 from collections import OrderedDict
 from collections.abc import Callable, MutableMapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from . import _clock
+from ._codegen import Hit
 from ._contract import MISS
 from ._options import Options
 
@@ -26,9 +26,7 @@ from ._options import Options
 class Storage:
     """Base: a dict of entries plus the bookkeeping its policy needs."""
 
-    HIT: ClassVar[str] = "_pc_result = _pc_data[_pc_key]"
-    #: Whether the hit lines must run under the method's lock.
-    LOCK_ON_HIT: ClassVar[bool] = False
+    HIT: ClassVar[Hit] = Hit("_pc_data[{key}]")
     policy: ClassVar[str] = "lru"
 
     def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
@@ -138,7 +136,7 @@ class LRUStorage(Storage):
 
     # Read first: on an empty OrderedDict, move_to_end raises KeyError even for
     # an unhashable key, which would then pass for a plain miss.
-    HIT = "_pc_result = _pc_data[_pc_key]\n_pc_touch(_pc_key)"
+    HIT = Hit("_pc_data[{key}]", after=("_pc_touch({key})",))
     policy = "lru"
 
     def _new_data(self) -> dict[Any, Any]:
@@ -215,7 +213,7 @@ class LFUStorage(Storage):
     eviction O(log n) amortized.
     """
 
-    HIT = "_pc_result = _pc_data[_pc_key]\n_pc_uses[_pc_key] += 1"
+    HIT = Hit("_pc_data[{key}]", after=("_pc_uses[{key}] += 1",))
     policy = "lfu"
 
     def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
@@ -274,8 +272,7 @@ class MappingStorage(Storage):
     policy, and any other mapping ``"custom"``.
     """
 
-    HIT = "_pc_result = _pc_data[_pc_key]"
-    LOCK_ON_HIT = True
+    HIT = Hit("_pc_data[{key}]", lock=True)
     policy = "custom"
 
     def __init__(self, mapping: MutableMapping[Any, Any]) -> None:
@@ -337,14 +334,7 @@ class TTLStorage(Storage):
         # Bound once: the hit path calls it by a local name (see ``_clock``).
         self.timer = timer if timer is not None else _clock.current()
         self.expiry: OrderedDict[Any, float] = OrderedDict()
-        # Unpack the entry where the inner hit reads it (one store and load fewer).
-        head, found, read = inner.HIT.rpartition("_pc_result = ")
-        if found:
-            hit = f"{head}_pc_result, _pc_expires = {read}"
-        else:
-            hit = f"{inner.HIT}\n_pc_result, _pc_expires = _pc_result"
-        self.HIT = hit + "\nif _pc_expires <= _pc_now():\n    raise KeyError"  # type: ignore[misc]
-        self.LOCK_ON_HIT = inner.LOCK_ON_HIT  # type: ignore[misc]
+        self.HIT = replace(inner.HIT, expires=True)  # type: ignore[misc]
         self.policy = inner.policy  # type: ignore[misc]
         self.maxsize = inner.maxsize
         self.data = inner.data

@@ -14,7 +14,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, overload
 
 from typing_extensions import Self
 
-from ._method import CacheInfo
+from ._stats import CacheInfo
 
 P = ParamSpec("P")
 R = TypeVar("R")

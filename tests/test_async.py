@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from proxycache import CachedProxy, CachingMixin, cache_methods, cached_method
-from proxycache._method import uncacheable_reason
+from proxycache._plan import uncacheable_reason
 
 # -- the four entry points, one factory ----------------------------------------
 

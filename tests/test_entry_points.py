@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import pickle
+import traceback
 import types
 from collections import Counter
 from datetime import timedelta
@@ -171,6 +172,52 @@ def test_exceptions_carry_no_trace_of_the_cache_lookup(way: str) -> None:
     # No "During handling of the above exception (KeyError ...)" in the user's traceback.
     assert caught.value.__context__ is None
     assert caught.value.__cause__ is None
+
+
+def _frames_between(error: BaseException, method: str) -> list[str]:
+    """The traceback's frames after this test's own and before the method's frame."""
+    names = [frame.name for frame in traceback.extract_tb(error.__traceback__)]
+    return names[1 : names.index(method)]
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"cache_exceptions": (ValueError,)}, {"ttl": 60}], ids=["plain", "cached", "ttl"]
+)
+def test_an_exception_shows_one_frame_of_the_cache(way: str, options: dict[str, Any]) -> None:
+    obj = build(way, **options)
+    for argument in ("boom", True, ["unhashable"]):  # the common way, a boolean key, an unhashable key
+        for _ in range(2):  # a miss, then (with cache_exceptions) a hit
+            with pytest.raises(ValueError) as caught:
+                obj.fail(argument)
+            assert len(_frames_between(caught.value, "fail")) == 1, traceback.format_tb(caught.value.__traceback__)
+
+
+class _Async:
+    async def afail(self, value: Any) -> Any:
+        await asyncio.sleep(0)
+        raise ValueError(value)
+
+
+class _AsyncDecorated:
+    @cached_method
+    async def afail(self, value: Any) -> Any:
+        await asyncio.sleep(0)
+        raise ValueError(value)
+
+
+@pytest.mark.parametrize("make", [lambda: CachedProxy(_Async()), lambda: cache_methods(_Async()), _AsyncDecorated],
+                         ids=["proxy", "inplace", "decorator"])
+def test_an_exception_from_a_coroutine_shows_one_frame_of_the_cache(make: Any) -> None:
+    obj = make()
+
+    async def main(argument: Any) -> None:
+        await obj.afail(argument)
+
+    for argument in ("boom", True):
+        with pytest.raises(ValueError) as caught:
+            asyncio.run(main(argument))
+        names = [frame.name for frame in traceback.extract_tb(caught.value.__traceback__)]
+        assert len(names[names.index("main") + 1 : names.index("afail")]) == 1, names
 
 
 def test_exceptions_are_cached_when_asked(way: str) -> None:

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from proxycache import CachedProxy, cache_methods, cached_method
-from proxycache._method import _cached_signature, _signature
+from proxycache._plan import _signature
+from proxycache._plan import cached_signature as _cached_signature
 
 
 class Shapes:

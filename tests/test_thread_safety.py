@@ -215,7 +215,7 @@ def least_yields(func: Any) -> int:
     (cachetools 5.0's LFU makes almost none): any number will do there.
     """
     storage = state(func).storage
-    if storage.LOCK_ON_HIT:
+    if storage.HIT.lock:
         return 0
     return MIN_YIELDS if storage.maxsize is not None else MIN_YIELDS_UNBOUNDED
 

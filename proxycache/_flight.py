@@ -1,0 +1,118 @@
+"""Single flight: while one caller computes a key, the other callers of that key wait for its outcome.
+
+A flight is one small protocol, the same for threads and coroutines (the
+shape of dogpile's ``lock.py``):
+
+- a caller *enters* a key (``CachedMethod._enter``): it finds the value (a
+  hit), *leads* a new flight, *waits* on another caller's, or *re-enters*
+  its own (the method calling itself with the same key);
+- the leader *finishes* the flight with the outcome, ``(ok, value)``, or
+  with :data:`RETRY` when the value may not be shared (a one-shot result,
+  an interrupted or vanished leader): its waiters then go round again.
+
+A flight is a gate the leader holds from creation until it finishes:
+something with acquire and release. Only how a waiter waits on that gate
+differs by mode: a thread blocks on a plain lock (:class:`Flight`), a task
+awaits an asyncio future (:class:`AsyncFlight`); a store lease that waiters
+poll fits the same shape. This is the only module of proxycache that imports
+asyncio.
+"""
+
+from __future__ import annotations
+
+import _thread
+import asyncio
+import threading
+from typing import Any
+
+
+class _Retry:
+    """Outcome telling waiters to compute for themselves (the result was not shareable)."""
+
+
+RETRY: Any = _Retry()
+
+_allocate_lock = _thread.allocate_lock
+#: Serializes finish() between a leader and a waiter that found the leader gone.
+finish_lock = _allocate_lock()
+
+
+class Flight:
+    """A computation in progress that threads calling the same key wait on.
+
+    Every miss makes one, and most never see a waiter, so it is cheap: a
+    plain lock held from creation until ``finish`` (a ``threading.Event``
+    costs several times more to build). Waiters take the lock and hand it on.
+    """
+
+    __slots__ = ("done", "gate", "generation", "ok", "owner", "value")
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self.owner = threading.get_ident()
+        self.gate = _allocate_lock()
+        self.gate.acquire()
+        self.done = False
+        self.ok = True
+        self.value: Any = RETRY
+
+    def mine(self) -> bool:
+        """Whether the caller is this flight's leader (it re-enters)."""
+        return self.owner == threading.get_ident()
+
+    def joinable(self) -> bool:
+        """Whether the caller can wait on this flight."""
+        return True
+
+    def replaces(self, other: Any) -> bool:
+        """Whether this new flight takes the key over from *other* (None: no flight)."""
+        return True
+
+    def finish(self, ok: bool, value: Any) -> None:
+        with finish_lock:
+            if self.done:
+                return
+            self.ok, self.value, self.done = ok, value, True
+        self.gate.release()
+
+    def wait(self) -> tuple[bool, Any]:
+        """Block until the flight finishes; its outcome."""
+        # Re-check now and then that the computing thread still lives: a
+        # waiter must never hang on a leader that vanished without finishing
+        # (in a forked child, only the forking thread survives).
+        while not self.gate.acquire(timeout=0.5):
+            if self.owner not in {t.ident for t in threading.enumerate()}:
+                self.finish(True, RETRY)
+        self.gate.release()
+        return self.ok, self.value
+
+
+class AsyncFlight:
+    """A computation in progress that tasks of one event loop calling the same key await."""
+
+    __slots__ = ("future", "generation", "loop", "task")
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        self.future: asyncio.Future[tuple[bool, Any]] = self.loop.create_future()
+
+    def mine(self) -> bool:
+        return self.task is asyncio.current_task()
+
+    def joinable(self) -> bool:
+        # A flight of another event loop cannot be awaited here: this loop gets its own.
+        return self.loop is asyncio.get_running_loop() and not self.loop.is_closed()
+
+    def replaces(self, other: Any) -> bool:
+        # A flight of another live loop keeps the key; this one runs beside it, unregistered.
+        return other is None or other.loop.is_closed()
+
+    def finish(self, ok: bool, value: Any) -> None:
+        if not self.future.done():
+            self.future.set_result((ok, value))
+
+    async def wait(self) -> tuple[bool, Any]:
+        # shield: a cancelled waiter must not cancel the shared computation.
+        return await asyncio.shield(self.future)

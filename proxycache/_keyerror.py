@@ -1,0 +1,157 @@
+"""The one error for arguments that cannot join a key, naming each of them and the ways out.
+
+A key held in memory needs hashable values (or values ``freeze`` can make
+hashable); a key in a shared store needs values with a stable encoding
+(``stable_digest``), a superset of refusals: both are told in one message
+built here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ._keys import _DEFAULT, UnkeyableError, freeze, stable_digest
+from ._plan import Plan
+
+
+def unkeyable_error(plan: Plan, key: Any, error: Exception) -> TypeError:
+    """The error for a call whose *key* cannot be used (*error* says why the first part failed)."""
+    qualname = plan.qualname
+    if plan.options.store is None:
+        return _message(
+            qualname, key_culprits(plan, key, freeze_problem), error,
+            what="be used in a cache key",
+            attrs_fix="name attributes with hashable values, or pass key= a function",
+            args_fix="or pass key= a function that builds a hashable key",
+        )
+    if plan.options.key is not None:
+        return TypeError(
+            f"{qualname}(): the key= function's result cannot be part of a shared-store key ({error}). "
+            "Build the key from values (another process cannot know an object by identity)"
+        )
+    return _message(
+        qualname, key_culprits(plan, defaults_marked(plan, key), encoding_problem), error,
+        what="be part of a shared-store key",
+        attrs_fix="name attributes whose values are plain data, or pass key= a function that builds the key",
+        args_fix="or pass key= a function that builds the key from values (another process cannot know "
+        "this object by identity)",
+    )
+
+
+def _message(
+    qualname: str, found: list[tuple[str, str, str]], err: Exception, *, what: str, attrs_fix: str, args_fix: str
+) -> TypeError:
+    """One error naming every argument and key attribute that cannot join the key, and the ways out."""
+    args = [name for kind, name, _ in found if kind == "argument"]
+    attrs = [name for kind, name, _ in found if kind == "key_attrs"]
+    nouns = {"argument": "argument", "key_attrs": "key attribute"}
+    if len(found) == 1:
+        kind, name, why = found[0]
+        subject = f"{nouns[kind]} {name!r} cannot {what} ({why})"
+    elif found:
+        groups = []
+        for kind, noun in nouns.items():
+            items = [f"{name!r} ({why})" for k, name, why in found if k == kind]
+            if items:
+                groups.append(f"{noun}{'s' if len(items) > 1 else ''} {', '.join(items)}")
+        subject = f"{' and '.join(groups)} cannot {what}"
+    else:
+        subject = f"an argument cannot {what} ({err})"
+    fixes = []
+    if args or not attrs:
+        fixes.append(f"Leave {'them' if len(args) > 1 else 'it'} out of the key with ignore={args or ['name']!r}, "
+                     + args_fix)
+    if attrs:
+        fixes.append(f"For key_attrs: {attrs_fix}")
+    return TypeError(f"{qualname}(): {subject}. {'. '.join(fixes)}")
+
+
+def key_culprits(plan: Plan, key: Any, problem: Callable[[Any], str | None]) -> list[tuple[str, str, str]]:
+    """Every part of *key* that has a *problem*: ``("argument" or "key_attrs", name, problem)``.
+
+    Reads the key's layout as ``_codegen.shape_of`` builds it: one bare
+    value for a single parameter, else one item per parameter (each
+    followed by its type when typed), followed by the key_attrs values.
+    """
+    options = plan.options
+    if options.key is not None:
+        return []  # the user's key function decides the layout
+    key_attrs = options.key_attrs or ()
+    attr_values: tuple[Any, ...] = ()
+    if key_attrs and type(key) is tuple and len(key) == 1 + len(key_attrs):
+        key, attr_values = key[0], key[1:]
+    names = plan.key_names
+    if len(names) == 1 and not options.typed:
+        parts: tuple[Any, ...] = (key,)
+    elif type(key) is tuple:
+        parts = key[::2] if options.typed else key
+    else:
+        parts = ()
+    # ignore= takes the bare name of *args/**kwargs
+    found = [("argument", name.lstrip("*"), problem(part)) for name, part in zip(names, parts, strict=False)]
+    found += [("key_attrs", attr, problem(value)) for attr, value in zip(key_attrs, attr_values, strict=False)]
+    return [(kind, name, why) for kind, name, why in found if why is not None]
+
+
+def defaults_marked(plan: Plan, key: Any) -> Any:
+    """*key* with every argument that is its parameter's default object replaced by a marker.
+
+    Sentinel defaults (httpx's ``USE_CLIENT_DEFAULT``) have no stable
+    encoding, but an argument that *is* the default means "the default"
+    in every process. Plain defaults never get here: they encode as they are.
+    """
+    signature = plan.signature
+    if plan.options.key is not None or signature is None:
+        return key
+    has_attrs = bool(plan.options.key_attrs)
+    attrs: Any = None
+    original = key
+    try:
+        if has_attrs:
+            # (arguments' key, *attribute values): the layout _codegen builds with key_attrs.
+            key, attrs = key[0], key[1:]
+        typed = plan.options.typed
+        single = len(plan.key_names) == 1 and not typed
+        parts = [key] if single else list(key)
+        step = 2 if typed else 1
+        params = signature.parameters
+        for i, name in enumerate(plan.key_names):
+            param = params.get(name)
+            if param is not None and param.default is not param.empty and parts[i * step] is param.default:
+                parts[i * step] = _DEFAULT
+    except (TypeError, ValueError, IndexError):
+        return original  # not the layout shape_of builds: nothing to mark
+    marked = parts[0] if single else tuple(parts)
+    return (marked, *attrs) if has_attrs else marked
+
+
+def freeze_problem(value: Any) -> str | None:
+    """Why *value* cannot be frozen into a memory key, or None."""
+    try:
+        freeze(value)
+    except UnkeyableError as error:
+        return str(error)
+    return None
+
+
+def _encodable(value: Any) -> bool:
+    try:
+        stable_digest(value)
+    except UnkeyableError:
+        try:
+            stable_digest(freeze(value))
+        except UnkeyableError:
+            return False
+    return True
+
+
+def encoding_problem(value: Any) -> str | None:
+    """Why *value* cannot be part of a shared-store key, or None."""
+    if _encodable(value):
+        return None
+    try:
+        stable_digest(value)
+    except UnkeyableError as error:
+        return str(error)
+    return None

@@ -1,0 +1,120 @@
+"""What a call's outcome becomes in the cache, and what may be stored at all.
+
+A cached exception is stored as :class:`Raised`, the result of a method that
+returned an awaitable as :class:`Ready`. :func:`may_store` is the one place
+that decides whether a result is kept: today it refuses one-shot results
+(iterators, generator context managers, awaitables); a ``cache_if=``
+predicate and a TTL worked out from the result belong here too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+from collections.abc import AsyncIterator, Iterator
+from types import TracebackType
+from typing import Any
+
+#: Where proxycache's frames come from: its modules and its generated code.
+_OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_GENERATED = "<proxycache cached method>"
+
+
+def trim(tb: TracebackType | None) -> TracebackType | None:
+    """*tb* without the proxycache frames it starts with: it then starts at the user's frame.
+
+    The cached callable re-raises the user's exception with it, so a
+    traceback shows one proxycache frame (the cached callable's) between
+    the caller and the method, not the whole miss path.
+    """
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename != _GENERATED and not filename.startswith(_OWN_DIR):
+            break
+        tb = tb.tb_next
+    return tb
+
+
+class Raised:
+    """A cached exception (``cache_exceptions=``): raised again on a hit."""
+
+    __slots__ = ("error", "tb")
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        # Every raise adds the raising frames to the error's traceback: each
+        # hit re-raises from the traceback as stored, or it grows without end.
+        self.tb = trim(error.__traceback__)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Raised, (self.error,))  # tracebacks do not pickle
+
+
+
+_PLAIN_RESULTS = frozenset({type(None), bool, int, float, str, bytes, tuple, list, dict, set, frozenset})
+
+# What @contextmanager and @asynccontextmanager return: one generator each, spent
+# by its first ``with`` (a second one raises from the spent generator).
+_GENERATOR_CMS: tuple[type, ...] = tuple(
+    t for t in (getattr(contextlib, "_GeneratorContextManagerBase", None),) if isinstance(t, type)
+) or (contextlib._GeneratorContextManager, contextlib._AsyncGeneratorContextManager)
+
+
+class Ready:
+    """The stored result of a method that returned an awaitable: awaiting it gives the value, as often as asked.
+
+    A method that looks synchronous but returns a coroutine (a plain wrapper
+    over a coroutine function, a lambda) hands its callers something to
+    await; a hit hands them this, so ``await client.method()`` keeps working.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Any:
+        return self.value
+        yield  # a generator: every await gets a fresh one
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Ready, (self.value,))
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Ready and other.value == self.value
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<awaitable result {self.value!r}>"
+
+
+def one_shot(value: Any) -> bool:
+    """Results that can be consumed only once are never cached."""
+    if type(value) in _PLAIN_RESULTS:
+        return False
+    return (
+        isinstance(value, (Iterator, AsyncIterator, _GENERATOR_CMS))
+        or inspect.isawaitable(value)
+    )
+
+
+def is_awaitable_result(value: Any) -> bool:
+    return type(value) not in _PLAIN_RESULTS and inspect.isawaitable(value)
+
+
+async def awaited(value: Any) -> Any:
+    return await value if is_awaitable_result(value) else value
+
+
+def discard(awaitable: Any) -> None:
+    # A coroutine that will never run: close it, or Python warns it was never awaited.
+    close = getattr(awaitable, "close", None) if inspect.iscoroutine(awaitable) else None
+    if close is not None:
+        close()
+
+
+def may_store(result: Any) -> bool:
+    """Whether a fresh *result* may be stored (and shared with callers waiting for it)."""
+    return not one_shot(result)

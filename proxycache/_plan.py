@@ -1,0 +1,220 @@
+"""The plan of one cached method: what is settled before its first call.
+
+Its names, options, signature and key layout (:class:`Plan`), the checks of
+``ignore=`` and ``key_attrs=`` at wrap time, and the signature cache that
+makes setting up a method for every new instance cheap. The compiled
+factory of the cached callable is cached per key layout in ``_codegen``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+import types
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from . import _codegen
+from ._options import Options
+
+
+class Plan:
+    """What the key, its errors and a shared store's namespace need to know about one cached method."""
+
+    __slots__ = ("attrs_of", "key_names", "name", "options", "qualname", "shape", "signature", "wrapped")
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        qualname: str,
+        options: Options,
+        signature: inspect.Signature | None,
+        attrs_of: Callable[[], Any] | None,
+        wrapped: Any,
+        strict_ignore: bool = True,
+    ) -> None:
+        self.name = name
+        self.qualname = qualname
+        self.options = options
+        self.signature = signature
+        #: The owner whose ``key_attrs`` join the key (None for plain functions).
+        self.attrs_of = attrs_of
+        #: What the method is looked up as (its module and qualname name a default namespace).
+        self.wrapped = wrapped
+        if strict_ignore:
+            # Strict for one named method; an option applied to many methods
+            # (a proxy, a mixin) ignores only the parameters each one has.
+            check_ignore(signature, options, qualname)
+        ignore, typed, custom_key = options.ignore, options.typed, options.key is not None
+        key_attrs = options.key_attrs or ()
+        try:
+            shape = _codegen.shape_of(signature, ignore=ignore, typed=typed, custom_key=custom_key, key_attrs=key_attrs)
+        except _codegen.NoShape:
+            shape = _codegen.shape_of(None, ignore=ignore, typed=typed, custom_key=custom_key, key_attrs=key_attrs)
+        #: The key layout and source parts of the cached callable (cached per signature in ``_codegen``).
+        self.shape = shape
+        #: The parameters whose values make up the key, in key order.
+        self.key_names = shape.key_names
+
+
+def check_ignore(signature: inspect.Signature | None, options: Options, qualname: str) -> None:
+    """Fail when ``ignore=`` names a parameter the method does not take."""
+    if not options.ignore or signature is None:
+        return
+    unknown = sorted(options.ignore - set(signature.parameters))
+    if unknown:
+        raise TypeError(
+            f"ignore= names {', '.join(map(repr, unknown))}, which {qualname}() does not take; "
+            f"its parameters are: {', '.join(signature.parameters) or '(none)'}"
+        )
+
+
+def attrs_reader(attrs_of: Callable[[], Any], names: tuple[str, ...]) -> Callable[[], tuple[Any, ...]]:
+    """Read the ``key_attrs`` values (names or dotted paths) that join every key, naming a missing one clearly."""
+    get = operator.attrgetter(*names)
+    one = len(names) == 1
+
+    def read() -> tuple[Any, ...]:
+        obj = attrs_of()
+        try:
+            return (get(obj),) if one else get(obj)
+        except AttributeError:
+            raise _missing_attr(obj, names) from None
+
+    return read
+
+
+def _missing_attr(obj: Any, names: tuple[str, ...]) -> AttributeError:
+    for name in names:
+        value = obj
+        for depth, part in enumerate(name.split(".")):
+            if not hasattr(value, part):
+                where = "this " + type(obj).__qualname__
+                if depth:
+                    where += f"'s {'.'.join(name.split('.')[:depth])} ({type(value).__qualname__})"
+                return AttributeError(
+                    f"key_attrs= names {name!r}, but {where} has no attribute {part!r}; "
+                    "key_attrs lists instance attributes (or dotted paths) whose values tell instances apart"
+                )
+            value = getattr(value, part)
+    return AttributeError(f"key_attrs= names {names!r}, and reading them raised AttributeError")
+
+
+
+def method_signature(func: Any) -> inspect.Signature | None:
+    """The signature of a plain method without its first (self) parameter, or None."""
+    return _signature(func, drop_first=True)
+
+
+#: Signatures of plain functions, per function: working one out is the
+#: costliest part of setting up a cached method, and every instance of a class
+#: asks for the same ones. An entry is used while the function's code and
+#: defaults are the ones it was made from: ``[code, defaults, kwdefaults,
+#: is_async, signature, as a bound method's, without self]`` (the last two
+#: filled on first use).
+_signatures: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
+# Read through the underlying dict: WeakKeyDictionary.get is a Python call,
+# and weakref.ref(func) hands back the function's existing reference.
+_signatures_data: dict[Any, list[Any]] = _signatures.data  # type: ignore[attr-defined]
+_weakref = weakref.ref
+_FunctionType = types.FunctionType
+_MethodType = types.MethodType
+_UNSET: Any = object()
+
+
+def cached_signature(target: Any, drop_first: bool) -> tuple[inspect.Signature | None, bool]:
+    """``(_signature(target, drop_first), _is_async(target))``, from the cache for plain functions and methods."""
+    func = target
+    bound = type(target) is _MethodType
+    if bound:
+        func = target.__func__
+    if type(func) is not _FunctionType or (bound and drop_first):
+        return _signature(target, drop_first), _is_async(target)
+    own = func.__dict__
+    if own and ("__signature__" in own or "_partialmethod" in own):
+        return _signature(target, drop_first), _is_async(target)
+    entry = _signatures_data.get(_weakref(func))
+    if (
+        entry is None
+        or entry[0] is not func.__code__
+        or entry[1] is not func.__defaults__
+        or entry[2] is not func.__kwdefaults__
+    ):
+        entry = [func.__code__, func.__defaults__, func.__kwdefaults__, _is_async(func), _signature(func, False),
+                 _UNSET, _UNSET]
+        _signatures[func] = entry
+    if bound:
+        if entry[5] is _UNSET:
+            entry[5] = _without_first(entry[4], True)
+        return entry[5], entry[3]
+    if drop_first:
+        if entry[6] is _UNSET:
+            entry[6] = _without_first(entry[4], False)
+        return entry[6], entry[3]
+    return entry[4], entry[3]
+
+
+def _without_first(sig: inspect.Signature | None, bound: bool) -> inspect.Signature | None:
+    """*sig* as a bound method's (``bound``, as ``inspect.signature`` has it) or as ``_signature`` drops self."""
+    if sig is None:
+        return None
+    params = list(sig.parameters.values())
+    if params and params[0].kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        return sig.replace(parameters=params[1:])
+    if bound and params and params[0].kind is inspect.Parameter.VAR_POSITIONAL:
+        return sig  # self arrives in *args
+    return None  # inspect.signature raises for such a bound method; _signature gives up
+
+
+def _signature(target: Any, drop_first: bool) -> inspect.Signature | None:
+    try:
+        # follow_wrapped=False: we call the outer callable, so we mirror its real signature.
+        sig = inspect.signature(target, follow_wrapped=False)
+    except (TypeError, ValueError):
+        return None
+    if drop_first:
+        params = list(sig.parameters.values())
+        if not params or params[0].kind not in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        ):
+            return None
+        sig = sig.replace(parameters=params[1:])
+    return sig
+
+
+def _is_async(target: Any) -> bool:
+    """Whether calling *target* gives a coroutine, also through plain ``functools.wraps`` decorators.
+
+    SDKs (openai's ``AsyncCompletions.create``) put a sync wrapper with
+    ``functools.wraps`` over a coroutine function; the chain of
+    ``__wrapped__`` tells. Only functions' own ``__wrapped__`` is followed:
+    dynamic objects answer any attribute (xmlrpc's remote methods would
+    name a remote ``__wrapped__`` method, and so on without end).
+    """
+    if inspect.iscoroutinefunction(target):
+        return True
+    func = getattr(target, "__func__", target)
+    for _ in range(32):  # a __wrapped__ cycle must not hang the wrap
+        if inspect.iscoroutinefunction(func):
+            return True
+        if not inspect.isfunction(func):
+            return False
+        func = func.__dict__.get("__wrapped__")
+        func = getattr(func, "__func__", func)
+    return False
+
+
+_GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
+
+
+def uncacheable_reason(value: Any) -> str | None:
+    """Why *value* (an attribute) must not be wrapped at all, or None."""
+    func = getattr(value, "__func__", value)
+    if type(func) is _FunctionType and not func.__code__.co_flags & _GENERATOR_FLAGS:
+        return None  # the common case, without inspect's unwrapping (on every first access)
+    if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+        return "it is a generator function (its results are one-shot iterators)"
+    return None

@@ -1,0 +1,59 @@
+"""Statistics of one cached method: what ``cache_info()`` and ``cache_stats()`` report.
+
+The hit count lives in the generated callable (one float add on a hit); the
+rest lives in one :class:`Counters` object. The miss path counts misses and
+hits it served under the method's lock; a storage reports its faults and the
+results it could not keep here, under the counters' own lock, so it never
+needs the method.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import NamedTuple
+
+
+class CacheInfo(NamedTuple):
+    """Statistics of one cached method, as in ``functools``."""
+
+    hits: int
+    misses: int
+    maxsize: int | None
+    currsize: int
+
+
+class Counters:
+    """The counts of one cached method besides the generated callable's hits.
+
+    ``misses`` and ``other_hits`` are written by the miss path under the
+    method's lock; ``faults`` and ``uncached`` through :meth:`fault` and
+    :meth:`uncached_result`, from anywhere.
+    """
+
+    __slots__ = ("_lock", "faults", "misses", "other_hits", "uncached")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.misses = 0
+        #: Hits served by the miss path (found on a second look, or shared by a flight).
+        self.other_hits = 0
+        self.faults = 0
+        self.uncached = 0
+
+    def fault(self) -> None:
+        """A store operation failed (the call went on uncached)."""
+        with self._lock:
+            self.faults += 1
+
+    def uncached_result(self) -> None:
+        """A result was handed back but not stored (one-shot, or it could not be serialized)."""
+        with self._lock:
+            self.uncached += 1
+
+    def reset(self) -> None:
+        """Back to zero (``cache_clear()``; called under the method's lock)."""
+        with self._lock:
+            self.misses = self.other_hits = self.faults = self.uncached = 0
+
+    def at_fork_reinit(self) -> None:
+        self._lock = threading.Lock()
