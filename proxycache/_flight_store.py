@@ -370,3 +370,49 @@ class _Keeper:
 
 
 _keeper = _Keeper()
+
+
+# -- the lease step of a miss, as the cached method sees it ------------------------------------
+
+
+class NoLease:
+    """The lease step of a miss without ``single_flight="store"``: the leader just computes."""
+
+    __slots__ = ()
+
+    def run(self, key: Any, compute: Callable[[], Any]) -> tuple[bool, Any]:
+        """``(True, compute())``."""
+        return True, compute()
+
+    async def arun(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
+        """``(True, await compute())``."""
+        return True, await compute()
+
+
+NO_LEASE: Final = NoLease()
+
+
+class KeyLease:
+    """The lease step of a miss with ``single_flight="store"``: a :class:`StoreFlight` over the key's entry.
+
+    *storage* is the method's store-backed storage: it names the key's entry
+    (``store_key``) and reads whether a value landed (``landed``, ``alanded``).
+    """
+
+    __slots__ = ("flight", "storage")
+
+    def __init__(self, storage: Any, flight: StoreFlight) -> None:
+        self.storage = storage
+        self.flight = flight
+
+    def run(self, key: Any, compute: Callable[[], Any]) -> tuple[bool, Any]:
+        """:meth:`StoreFlight.run` for *key*: ``(True, computed)`` or ``(False, another process's value)``."""
+        storage = self.storage
+        name = storage.store_key(key)
+        return self.flight.run(name, lambda: storage.landed(key, name), compute)
+
+    async def arun(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
+        """:meth:`StoreFlight.arun` for *key*."""
+        storage = self.storage
+        name = storage.store_key(key)
+        return await self.flight.arun(name, lambda: storage.alanded(key, name), compute)

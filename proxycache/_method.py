@@ -9,23 +9,26 @@ key errors (``_keyerror``) and what may be stored (``_outcome``) live apart.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import operator
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
 
-from . import _bypass, _codegen
+from . import _bypass, _clock, _codegen
 from ._codegen import FLAGGED, MISSED
 from ._contract import MISS
 from ._events import LISTENERS, emit
-from ._flight import RETRY, AsyncFlight, Flight, finish_lock
+from ._flight import RETRY, AsyncFlight, Flight, LoneAsyncFlight, LoneFlight, finish_lock
+from ._flight_store import NO_LEASE, KeyLease, StoreFlight, Waited
 from ._keyerror import unkeyable_error
 from ._keys import UnkeyableError, freeze
-from ._options import Options
+from ._options import Options, flight_mode
 from ._outcome import Raised, Ready, awaited, discard, is_awaitable_result, may_store
 from ._plan import Plan, _MethodType, attrs_reader, cached_signature
 from ._stats import CacheInfo, Counters
@@ -106,7 +109,18 @@ class CachedMethod:
         self.io_outside = options.store is not None
         _LIVE.add(self)
         self.counters = Counters()
+        #: Misses are timed on it: what a hit saves is their mean.
+        self.clock = _clock.current()
         self.storage: Storage = self._make_storage(plan, options)
+        # Who shares a computation (single_flight=): the flight kinds the
+        # drivers hand to _enter, and the lease step a leader goes through.
+        mode = flight_mode(options)
+        self.flight_kind, self.aflight_kind = (Flight, AsyncFlight) if mode else (LoneFlight, LoneAsyncFlight)
+        self.lease: Any = NO_LEASE
+        if mode == "store":
+            self.lease = KeyLease(
+                self.storage, StoreFlight(options.store, on_fault=self._lease_fault, on_wait=self._lease_wait)
+            )
         key_attrs = options.key_attrs or ()
         bindings = {
             **self.storage.bindings(),
@@ -128,7 +142,7 @@ class CachedMethod:
         if options.store is not None:
             from ._shared import SharedStorage  # loaded by those who pass store=
 
-            return SharedStorage(plan, self.counters, options)
+            return SharedStorage(plan, self.counters, options, is_async=self.is_async)
         return make_storage(options)
 
     # -- statistics ----------------------------------------------------------
@@ -149,8 +163,24 @@ class CachedMethod:
         """``cache_info()`` plus store faults and results returned uncached."""
         info = self.cache_info()._asdict()
         counters = self.counters
-        info.update(faults=counters.faults, uncached=counters.uncached, policy=self.storage.policy)
+        info.update(
+            faults=counters.faults,
+            uncached=counters.uncached,
+            coalesced=counters.coalesced,
+            saved_seconds=info["hits"] * counters.saved_per_hit(),
+            policy=self.storage.policy,
+        )
         return info
+
+    def _lease_fault(self, op: str, error: Exception) -> None:
+        """A lease call failed: the leader computes without it (counted and logged like any store fault)."""
+        fault = getattr(self.storage, "_fault", None)
+        if fault is not None:
+            fault(f"lease {op}", error)
+
+    def _lease_wait(self, waited: Waited) -> None:
+        if LISTENERS:
+            emit("wait", self.qualname, {"scope": "store", "seconds": waited.seconds, "outcome": waited.outcome})
 
     def cache_clear(self) -> None:
         """Drop every entry and reset the statistics.
@@ -236,9 +266,9 @@ class CachedMethod:
         try:
             result = await awaited(pending)
         except Exception as error:
-            self._keep_error(key, generation, error)
+            await self._akeep_error(key, generation, error)
             raise
-        self._keep(key, generation, result, ready=self.returns_awaitable)
+        await self._akeep(key, generation, result, ready=self.returns_awaitable)
         return result
 
     # -- storage access (under the lock) -------------------------------------
@@ -317,8 +347,11 @@ class CachedMethod:
                 return _REENTER, None
             return _WAIT, flight
 
-    def _settle(self, key: Any, flights: dict[Any, Any], flight: Any, ok: bool, value: Any) -> bool:
-        """After a wait: False when the caller goes round again, else count what it got."""
+    def _settle(self, key: Any, flights: dict[Any, Any], flight: Any, ok: bool, value: Any, since: float) -> bool:
+        """After a wait (begun at *since*, 0.0 unless listeners are on): False to go round again, else count it."""
+        if since and LISTENERS:
+            outcome = "retry" if value is RETRY else "value"
+            emit("wait", self.qualname, {"scope": "process", "seconds": time.monotonic() - since, "outcome": outcome})
         with self.lock:
             if value is RETRY:
                 # A leader that could not share (or vanished without finishing:
@@ -329,6 +362,7 @@ class CachedMethod:
                 return False
             if ok:
                 self.counters.other_hits += 1
+                self.counters.coalesced += 1
             else:
                 self.counters.misses += 1
         return True
@@ -347,7 +381,7 @@ class CachedMethod:
             found, finished = MISS, self.finished
             if self.io_outside:
                 found = self.storage.lookup(key)  # store I/O outside the lock
-            role, item = self._enter(key, self.flights, Flight, found, finished, looked_again)
+            role, item = self._enter(key, self.flights, self.flight_kind, found, finished, looked_again)
             if role == _HIT:
                 if LISTENERS:
                     emit("hit", self.qualname)
@@ -358,8 +392,9 @@ class CachedMethod:
             if role == _REENTER:
                 return self.call(*args, **kwargs)
             if role == _WAIT:
+                since = time.monotonic() if LISTENERS else 0.0
                 ok, value = item.wait()
-                if not self._settle(key, self.flights, item, ok, value):
+                if not self._settle(key, self.flights, item, ok, value, since):
                     continue
                 del item
                 if ok:
@@ -379,22 +414,20 @@ class CachedMethod:
         ok = False
         shared: Any = RETRY
         try:
-            result = self.call(*args, **kwargs)
+            # The lease step (single_flight="store"): compute, or take the value another process computed.
+            compute = functools.partial(self._compute, key, flight.generation, args, kwargs)
+            computed, outcome = self.lease.run(key, compute)
+            del compute
+            if not computed:
+                shared = self._from_elsewhere(outcome)
+                ok = True
+                return self._deliver(outcome)
+            result, shared = outcome
             ok = True
-            if is_awaitable_result(result):
-                # Classed as sync, but it hands back something to await (a
-                # plain wrapper over a coroutine function): from now on its
-                # misses take the async path, which awaits and caches the
-                # value with single flight among tasks. Waiting threads retry.
-                ok, shared = True, RETRY
-                with self.lock:
-                    self.returns_awaitable = True
-                    self.counters.misses -= 1  # the async path counts this miss
-                return self._amiss(key, args, kwargs, first=result)
-            shared = self._keep(key, flight.generation, result)
             return result
         except Exception as error:
-            shared = self._keep_error(key, flight.generation, error)
+            if shared is RETRY:
+                shared = self._keep_error(key, flight.generation, error)
             raise
         finally:
             # BaseException (KeyboardInterrupt, SystemExit) leaves shared at
@@ -404,6 +437,30 @@ class CachedMethod:
             # local still naming the error, or the flight that holds it,
             # would make a cycle keeping the instance alive until gc runs.
             del flight, shared
+
+    def _compute(self, key: Any, generation: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+        """``(result, what waiters share)``: call the method, time it, and keep what it returned."""
+        started = self.clock()
+        result = self.call(*args, **kwargs)
+        if is_awaitable_result(result):
+            # Classed as sync, but it hands back something to await (a
+            # plain wrapper over a coroutine function): from now on its
+            # misses take the async path, which awaits and caches the
+            # value with single flight among tasks. Waiting threads retry.
+            with self.lock:
+                self.returns_awaitable = True
+                self.counters.misses -= 1  # the async path counts this miss
+            return self._amiss(key, args, kwargs, first=result), RETRY
+        self.counters.timed(self.clock() - started)
+        return result, self._keep(key, generation, result)
+
+    def _from_elsewhere(self, value: Any) -> Any:
+        """Count a value another process computed (single_flight="store"); what waiters share: it, or its error."""
+        with self.lock:
+            self.counters.misses -= 1  # a hit after all: the other process's miss
+            self.counters.other_hits += 1
+            self.counters.coalesced += 1
+        return value.error if type(value) is Raised else value
 
     def _keep(self, key: Any, generation: int, result: Any, ready: bool = False) -> Any:
         """Store a fresh result; return what waiters may share (RETRY for one-shot results).
@@ -433,8 +490,8 @@ class CachedMethod:
         while True:
             found, finished = MISS, self.finished
             if self.io_outside:
-                found = self.storage.lookup(key)  # store I/O outside the lock
-            role, item = self._enter(key, self.aflights, AsyncFlight, found, finished, looked_again)
+                found = await self.storage.alookup(key)  # store I/O outside the lock, awaited
+            role, item = self._enter(key, self.aflights, self.aflight_kind, found, finished, looked_again)
             if role == _HIT:
                 discard(first)
                 if LISTENERS:
@@ -448,8 +505,9 @@ class CachedMethod:
                 pending, first = (self.call(*args, **kwargs) if first is MISS else first), MISS
                 return await awaited(pending)
             if role == _WAIT:
+                since = time.monotonic() if LISTENERS else 0.0
                 ok, value = await item.wait()
-                if not self._settle(key, self.aflights, item, ok, value):
+                if not self._settle(key, self.aflights, item, ok, value, since):
                     continue
                 discard(first)
                 del item
@@ -473,23 +531,69 @@ class CachedMethod:
         ok = False
         shared: Any = RETRY
         try:
-            if pending is MISS:
-                pending = self.call(*args, **kwargs)
-            # A coroutine function seen through a wrapper may return a plain
-            # value after all: take it as it is.
-            result = await awaited(pending)
+            compute = functools.partial(self._acompute, key, flight.generation, args, kwargs, pending)
             del pending
+            computed, outcome = await self.lease.arun(key, compute)
+            if not computed:
+                discard(compute.args[-1])  # a coroutine a sync-looking leader handed over, never awaited
+                shared = self._from_elsewhere(outcome)
+                ok = True
+                outcome = self._deliver(outcome)
+                return outcome.value if type(outcome) is Ready else outcome
+            del compute
+            result, shared = outcome
             ok = True
-            shared = self._keep(key, flight.generation, result, ready=self.returns_awaitable)
             return result
         except Exception as error:
-            shared = self._keep_error(key, flight.generation, error)
+            if shared is RETRY:
+                shared = await self._akeep_error(key, flight.generation, error)
             raise
         finally:
             # Cancellation leaves shared at RETRY: the key is not poisoned,
             # waiters retry and one of them computes.
             self._land(key, self.aflights, flight, ok, shared)
             del flight, shared  # see _lead
+
+    async def _acompute(
+        self, key: Any, generation: int, args: tuple[Any, ...], kwargs: dict[str, Any], pending: Any
+    ) -> tuple[Any, Any]:
+        """``(result, what waiters share)``: call (or finish) the method, time it, and keep what it returned."""
+        started = self.clock()
+        if pending is MISS:
+            pending = self.call(*args, **kwargs)
+        # A coroutine function seen through a wrapper may return a plain
+        # value after all: take it as it is.
+        result = await awaited(pending)
+        del pending
+        self.counters.timed(self.clock() - started)
+        return result, await self._akeep(key, generation, result, ready=self.returns_awaitable)
+
+    async def _akeep(self, key: Any, generation: int, result: Any, ready: bool = False) -> Any:
+        """:meth:`_keep` for the coroutine driver: the store awaited."""
+        if not may_store(result):
+            self.counters.uncached_result()
+            return RETRY
+        await self._astore(key, generation, Ready(result) if ready else result)
+        return result
+
+    async def _akeep_error(self, key: Any, generation: int, error: Exception) -> Exception:
+        if isinstance(error, self.options.cache_exceptions):
+            await self._astore(key, generation, Raised(error))
+        return error
+
+    async def _astore(self, key: Any, generation: int, value: Any) -> None:
+        """:meth:`_store` for the coroutine driver: the store awaited."""
+        if not self.io_outside:
+            self._store(key, generation, value)  # memory: nothing to await
+            return
+        with self.lock:
+            if generation != self.generation:
+                return
+        await self.storage.aput(key, value)
+        with self.lock:
+            overtaken = generation != self.generation
+        if overtaken:
+            await self.storage.adelete(key)  # see _store
 
 
 def make_cached(

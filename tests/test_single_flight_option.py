@@ -91,3 +91,37 @@ def test_the_default_is_store_with_a_shared_store_with_leases_else_process(tmp_p
 def test_cache_parameters_show_it() -> None:
     proxy = CachedProxy(CountingClient(), single_flight=False)
     assert proxy.get.cache_parameters()["single_flight"] is False
+
+
+def test_false_lets_every_concurrent_caller_compute() -> None:
+    import threading
+
+    gate = threading.Event()
+    entered = threading.Semaphore(0)
+
+    class Slow:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def get(self, x: int) -> int:
+            self.calls += 1
+            entered.release()
+            gate.wait(30)
+            return x
+
+    shared = CachedProxy(Slow())
+    lone = CachedProxy(Slow(), single_flight=False)
+    for proxy in (shared, lone):
+        threads = [threading.Thread(target=proxy.get, args=(1,)) for _ in range(3)]
+        for t in threads:
+            t.start()
+        assert entered.acquire(timeout=30)
+        if proxy is lone:
+            assert entered.acquire(timeout=30)  # a second caller computes beside the first...
+            assert entered.acquire(timeout=30)  # ...and a third
+        gate.set()
+        for t in threads:
+            t.join(30)
+        gate.clear()
+    assert shared.calls == 1
+    assert lone.calls == 3

@@ -21,8 +21,6 @@ import pytest
 
 from proxycache import CachedProxy, CachingMixin, cache_methods, cached_method
 
-WIRED = pytest.mark.xfail(strict=True, reason="wired in stage B")
-
 
 def _record(calls: str) -> None:
     with open(calls, "a") as f:
@@ -122,7 +120,6 @@ def _fleet(make_store: Any, kind: str, tmp_path: Path, *, entry: str = "proxy", 
 STORES = ["disk", pytest.param("redis", marks=pytest.mark.redis), pytest.param("cluster", marks=pytest.mark.redis)]
 
 
-@WIRED
 @pytest.mark.parametrize("kind", STORES)
 def test_four_processes_of_four_threads_on_one_cold_key_make_one_call(
     make_store: Any, kind: str, tmp_path: Path
@@ -132,7 +129,6 @@ def test_four_processes_of_four_threads_on_one_cold_key_make_one_call(
     assert calls == 1
 
 
-@WIRED
 @pytest.mark.parametrize("entry", ["cache_methods", "mixin", "decorator"])
 def test_every_entry_point_shares_one_call_between_processes(make_store: Any, entry: str, tmp_path: Path) -> None:
     got, calls = _fleet(make_store, "disk", tmp_path, entry=entry)
@@ -140,7 +136,6 @@ def test_every_entry_point_shares_one_call_between_processes(make_store: Any, en
     assert calls == 1
 
 
-@WIRED
 @pytest.mark.parametrize("kind", ["disk", pytest.param("redis", marks=pytest.mark.redis)])
 def test_four_processes_of_four_tasks_on_one_cold_key_make_one_call(
     make_store: Any, kind: str, tmp_path: Path
@@ -150,7 +145,6 @@ def test_four_processes_of_four_tasks_on_one_cold_key_make_one_call(
     assert calls == 1
 
 
-@WIRED
 @pytest.mark.parametrize("coroutine", [False, True], ids=["threads", "tasks"])
 @pytest.mark.parametrize("kind", ["disk", pytest.param("redis", marks=pytest.mark.redis)])
 def test_a_killed_leader_process_leaves_the_others_to_finish(
@@ -191,7 +185,6 @@ def test_a_killed_leader_process_leaves_the_others_to_finish(
 # -- a stopped Redis never stops the loop ---------------------------------------------------
 
 
-@WIRED
 @pytest.mark.redis
 @pytest.mark.parametrize("mode", ["store", "process"])
 def test_a_cached_coroutine_waiting_on_a_stopped_redis_leaves_the_loop_ticking(

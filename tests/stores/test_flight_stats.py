@@ -14,8 +14,6 @@ import proxycache
 from proxycache import CachedProxy, CachingMixin, DiskStore, Event, add_listener, cache_methods, cached_method
 from proxycache.testing import FakeClock, use_clock
 
-WIRED = pytest.mark.xfail(strict=True, reason="wired in stage B")
-
 
 class Priced:
     """Each real call costs *cost* seconds of the fake clock (and optionally waits for a gate)."""
@@ -66,7 +64,6 @@ def build(way: str, *args: Any, **options: Any) -> Any:
 WAYS = ["proxy", "cache_methods", "mixin", "decorator"]
 
 
-@WIRED
 @pytest.mark.parametrize("way", WAYS)
 def test_threads_that_share_a_result_are_counted_as_coalesced(way: str) -> None:
     gate = threading.Event()
@@ -90,7 +87,6 @@ def test_threads_that_share_a_result_are_counted_as_coalesced(way: str) -> None:
     assert stats["hits"] == 7  # a shared result is a hit too
 
 
-@WIRED
 @pytest.mark.parametrize("way", WAYS)
 def test_tasks_that_share_a_result_are_counted_as_coalesced(way: str) -> None:
     obj = build(way)
@@ -103,7 +99,6 @@ def test_tasks_that_share_a_result_are_counted_as_coalesced(way: str) -> None:
     assert (stats["misses"], stats["coalesced"]) == (1, 4)
 
 
-@WIRED
 @pytest.mark.parametrize("way", WAYS)
 def test_saved_seconds_are_hits_times_the_measured_miss_durations(way: str) -> None:
     with use_clock() as clock:
@@ -119,7 +114,6 @@ def test_saved_seconds_are_hits_times_the_measured_miss_durations(way: str) -> N
         assert proxycache.cache_stats(obj, "get")["saved_seconds"] == pytest.approx(8.0)
 
 
-@WIRED
 def test_module_level_cache_stats_sits_beside_cache_info() -> None:
     obj = CachedProxy(Priced(), include=["get"])
     assert proxycache.cache_stats(obj) == {}
@@ -135,7 +129,6 @@ def test_module_level_cache_stats_sits_beside_cache_info() -> None:
     assert "cache_stats" in proxycache.__all__
 
 
-@WIRED
 def test_a_lock_wait_is_an_event_for_listeners() -> None:
     gate = threading.Event()
     obj = CachedProxy(Priced(None, 0.0, gate), include=["get"])
@@ -166,7 +159,6 @@ def test_a_lock_wait_is_an_event_for_listeners() -> None:
 # -- across processes: a value another process is computing ---------------------------------
 
 
-@WIRED
 def test_a_value_computed_by_another_holder_of_the_lease_is_coalesced(tmp_path: Path) -> None:
     store = DiskStore(tmp_path / "disk")
     gate = threading.Event()
@@ -206,7 +198,6 @@ def _store(kind: str, tmp_path: Path, request: pytest.FixtureRequest, **settings
     return RedisStore(request.getfixturevalue("redis_server"), **settings)
 
 
-@WIRED
 @pytest.mark.parametrize("kind", ["disk", pytest.param("redis", marks=pytest.mark.redis)])
 def test_hits_are_recorded_in_a_store_with_stats(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     with use_clock() as clock:
