@@ -397,22 +397,55 @@ class KeyLease:
 
     *storage* is the method's store-backed storage: it names the key's entry
     (``store_key``) and reads whether a value landed (``landed``, ``alanded``).
+    The local flight lets one caller per key lead; a second one leads beside
+    it only after ``cache_clear()`` or ``cache_invalidate()`` (whose callers
+    must not wait for a computation that began before them) or from another
+    event loop: it computes without waiting for this method's own lease.
     """
 
-    __slots__ = ("flight", "storage")
+    __slots__ = ("_leading", "_lock", "flight", "storage")
 
     def __init__(self, storage: Any, flight: StoreFlight) -> None:
         self.storage = storage
         self.flight = flight
+        self._lock = threading.Lock()
+        self._leading: dict[str, int] = {}  # store key -> leaders of this method inside run/arun
+
+    def _enter(self, name: str) -> bool:
+        """Count a leader in; True if it is the only one of this method for *name* (it takes the lease)."""
+        with self._lock:
+            n = self._leading.get(name, 0)
+            self._leading[name] = n + 1
+            return n == 0
+
+    def _leave(self, name: str) -> None:
+        with self._lock:
+            n = self._leading[name] - 1
+            if n:
+                self._leading[name] = n
+            else:
+                del self._leading[name]
 
     def run(self, key: Any, compute: Callable[[], Any]) -> tuple[bool, Any]:
         """:meth:`StoreFlight.run` for *key*: ``(True, computed)`` or ``(False, another process's value)``."""
         storage = self.storage
         name = storage.store_key(key)
-        return self.flight.run(name, lambda: storage.landed(key, name), compute)
+        first = self._enter(name)
+        try:
+            if not first:
+                return True, compute()
+            return self.flight.run(name, lambda: storage.landed(key, name), compute)
+        finally:
+            self._leave(name)
 
     async def arun(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
         """:meth:`StoreFlight.arun` for *key*."""
         storage = self.storage
         name = storage.store_key(key)
-        return await self.flight.arun(name, lambda: storage.alanded(key, name), compute)
+        first = self._enter(name)
+        try:
+            if not first:
+                return True, await compute()
+            return await self.flight.arun(name, lambda: storage.alanded(key, name), compute)
+        finally:
+            self._leave(name)

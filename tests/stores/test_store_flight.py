@@ -198,6 +198,7 @@ def test_async_waiter_takes_the_value_and_the_loop_keeps_running(any_store: Any)
             await any_store.aset(key(9), b"theirs")
             await any_store.arelease_lease(key(9), token)
 
+        await any_store.aget(key(99))  # the loop's client connected before the race starts
         tick = asyncio.create_task(ticker())
         hold = asyncio.create_task(holder())
         got = await rec.flight(any_store).arun(key(9), look, compute)
