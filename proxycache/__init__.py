@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import typing as _typing
 
-from ._api import cache_clear, cache_info, cache_of
+from ._api import cache_clear, cache_info, cache_of, cache_stats
 from ._bypass import bypass
 from ._contract import MISS, MissType, Serializer, Store, StoreWarning
 from ._decorator import cached_method
@@ -58,6 +58,7 @@ __all__ = [
     "bypass",
     "cache_clear",
     "cache_info",
+    "cache_stats",
     "cache_methods",
     "cache_of",
     "cached_method",

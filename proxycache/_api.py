@@ -78,6 +78,29 @@ def cache_info(obj: object, name: str | None = None, /) -> dict[str, CacheInfo] 
     return {method: func.cache_info() for method, func in cached_methods(obj).items()}
 
 
+@overload
+def cache_stats(obj: object, /) -> dict[str, dict[str, Any]]: ...
+
+
+@overload
+def cache_stats(obj: object, name: str, /) -> dict[str, Any]: ...
+
+
+def cache_stats(obj: object, name: str | None = None, /) -> dict[str, dict[str, Any]] | dict[str, Any]:
+    """``cache_stats()`` of *obj*'s cached methods, as :func:`cache_info` gives their ``cache_info()``.
+
+    ``cache_stats(obj)``: every method cached so far, by (dotted) name;
+    ``cache_stats(obj, "method")``: that method's. Beside ``cache_info()``'s
+    counts they hold ``coalesced`` (callers handed another caller's
+    result), ``saved_seconds`` (hits times the mean measured miss),
+    ``faults``, ``uncached`` and ``policy``.
+    """
+    if name is not None:
+        stats: dict[str, Any] = cached_method_of(obj, name).cache_stats()
+        return stats
+    return {method: func.cache_stats() for method, func in cached_methods(obj).items()}
+
+
 def cache_of(method: Callable[P, R], /) -> CachedCallable[P, R]:
     """The cache controls of a cached method, typed: ``cache_of(proxy.get).cache_info()``.
 

@@ -128,3 +128,21 @@ class AsyncFlight:
     async def wait(self) -> tuple[bool, Any]:
         # shield: a cancelled waiter must not cancel the shared computation.
         return await asyncio.shield(self.future)
+
+
+class LoneFlight(Flight):
+    """A thread's flight that nobody joins (``single_flight=False``): every caller computes for itself."""
+
+    __slots__ = ()
+
+    def replaces(self, other: Any) -> bool:
+        return False
+
+
+class LoneAsyncFlight(AsyncFlight):
+    """A task's flight that nobody joins (``single_flight=False``)."""
+
+    __slots__ = ()
+
+    def replaces(self, other: Any) -> bool:
+        return False

@@ -15,19 +15,21 @@ import logging
 import operator
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
 
-from . import _bypass, _codegen
+from . import _bypass, _clock, _codegen
 from ._codegen import FLAGGED, MISSED
 from ._contract import MISS
 from ._events import LISTENERS, emit
-from ._flight import RETRY, AsyncFlight, Flight, finish_lock
+from ._flight import RETRY, AsyncFlight, Flight, LoneAsyncFlight, LoneFlight, finish_lock
+from ._flight_store import NO_LEASE, KeyLease, StoreFlight, Waited
 from ._keyerror import unkeyable_error
 from ._keys import UnkeyableError, freeze
 from ._lifetime import OPTION, REJECT, Expired, storing_rules
-from ._options import Options
+from ._options import Options, flight_mode
 from ._outcome import Raised, Ready, awaited, discard, is_awaitable_result, may_store
 from ._plan import Plan, _MethodType, attrs_reader, cached_signature
 from ._replay import LATER, NO_STREAMS, STREAMS, Recording, replayed
@@ -40,6 +42,8 @@ log = logging.getLogger("proxycache")
 
 #: What a caller of a key does next (see CachedMethod._enter).
 _HIT, _LEAD, _WAIT, _REENTER, _AGAIN, _STALE = range(6)
+#: What a compute step shares when the leader must first see whether its result is a stream to record.
+_RECORD = object()
 
 #: Every CachedMethod alive, for the fork handler below.
 _LIVE: weakref.WeakSet[CachedMethod] = weakref.WeakSet()
@@ -110,12 +114,23 @@ class CachedMethod:
         self.io_outside = options.store is not None
         _LIVE.add(self)
         self.counters = Counters()
+        #: Misses are timed on it: what a hit saves is their mean.
+        self.clock = _clock.current()
         #: streams="replay": a stream result is recorded, stored at its end and replayed (``_replay``).
         self.streams = STREAMS if options.streams == "replay" else NO_STREAMS
         self.storage: Storage = self._make_storage(plan, options)
         #: cache_if and ttl from the result; stale_if_error and stale_while_revalidate (null objects without them).
         self.rules = storing_rules(options, qualname)
         self.stale = stale_serving(options, qualname)
+        # Who shares a computation (single_flight=): the flight kinds the
+        # drivers hand to _enter, and the lease step a leader goes through.
+        mode = flight_mode(options)
+        self.flight_kind, self.aflight_kind = (Flight, AsyncFlight) if mode else (LoneFlight, LoneAsyncFlight)
+        self.lease: Any = NO_LEASE
+        if mode == "store":
+            self.lease = KeyLease(
+                self.storage, StoreFlight(options.store, on_fault=self._lease_fault, on_wait=self._lease_wait)
+            )
         key_attrs = options.key_attrs or ()
         bindings = {
             **self.storage.bindings(),
@@ -138,7 +153,7 @@ class CachedMethod:
         if options.store is not None:
             from ._shared import SharedStorage  # loaded by those who pass store=
 
-            return SharedStorage(plan, self.counters, options)
+            return SharedStorage(plan, self.counters, options, is_async=self.is_async)
         return make_storage(options)
 
     # -- statistics ----------------------------------------------------------
@@ -159,9 +174,25 @@ class CachedMethod:
         """``cache_info()`` plus store faults and results returned uncached."""
         info = self.cache_info()._asdict()
         counters = self.counters
-        info.update(faults=counters.faults, uncached=counters.uncached, stale=self.stale.served,
-                    policy=self.storage.policy)
+        info.update(
+            faults=counters.faults,
+            uncached=counters.uncached,
+            stale=self.stale.served,
+            coalesced=counters.coalesced,
+            saved_seconds=info["hits"] * counters.saved_per_hit(),
+            policy=self.storage.policy,
+        )
         return info
+
+    def _lease_fault(self, op: str, error: Exception) -> None:
+        """A lease call failed: the leader computes without it (counted and logged like any store fault)."""
+        fault = getattr(self.storage, "_fault", None)
+        if fault is not None:
+            fault(f"lease {op}", error)
+
+    def _lease_wait(self, waited: Waited) -> None:
+        if LISTENERS:
+            emit("wait", self.qualname, {"scope": "store", "seconds": waited.seconds, "outcome": waited.outcome})
 
     def cache_clear(self) -> None:
         """Drop every entry and reset the statistics.
@@ -251,12 +282,12 @@ class CachedMethod:
         try:
             result = await awaited(pending)
         except Exception as error:
-            self._keep_error(key, generation, error)
+            await self._akeep_error(key, generation, error)
             raise
         stream = self.streams.refresh(self, result, key, generation)
         if stream is not None:
             return stream
-        self._keep(key, generation, result, ready=self.returns_awaitable)
+        await self._akeep(key, generation, result, ready=self.returns_awaitable)
         return result
 
     # -- storage access (under the lock) -------------------------------------
@@ -343,8 +374,11 @@ class CachedMethod:
                 return _REENTER, None
             return _WAIT, flight
 
-    def _settle(self, key: Any, flights: dict[Any, Any], flight: Any, ok: bool, value: Any) -> bool:
-        """After a wait: False when the caller goes round again, else count what it got."""
+    def _settle(self, key: Any, flights: dict[Any, Any], flight: Any, ok: bool, value: Any, since: float) -> bool:
+        """After a wait (begun at *since*, 0.0 unless listeners are on): False to go round again, else count it."""
+        if since and LISTENERS:
+            outcome = "retry" if value is RETRY else "value"
+            emit("wait", self.qualname, {"scope": "process", "seconds": time.monotonic() - since, "outcome": outcome})
         with self.lock:
             if value is RETRY:
                 # A leader that could not share (or vanished without finishing:
@@ -355,6 +389,7 @@ class CachedMethod:
                 return False
             if ok:
                 self.counters.other_hits += 1
+                self.counters.coalesced += 1
             else:
                 self.counters.misses += 1
         return True
@@ -379,7 +414,7 @@ class CachedMethod:
             found, finished = MISS, self.finished
             if self.io_outside:
                 found = self.storage.lookup(key)  # store I/O outside the lock
-            role, item = self._enter(key, self.flights, Flight, found, finished, looked_again)
+            role, item = self._enter(key, self.flights, self.flight_kind, found, finished, looked_again)
             if role == _HIT:
                 if LISTENERS:
                     emit("hit", self.qualname)
@@ -393,8 +428,9 @@ class CachedMethod:
             if role == _REENTER:
                 return self.call(*args, **kwargs)
             if role == _WAIT:
+                since = time.monotonic() if LISTENERS else 0.0
                 ok, value = item.wait()
-                if not self._settle(key, self.flights, item, ok, value):
+                if not self._settle(key, self.flights, item, ok, value, since):
                     continue
                 del item
                 if ok:
@@ -423,36 +459,64 @@ class CachedMethod:
             emit("miss", self.qualname)
         ok = False
         shared: Any = RETRY
+        compute: Any = None
         try:
-            result = self.call(*args, **kwargs)
+            # The lease step (single_flight="store"): compute, or take the value another process computed.
+            compute = functools.partial(self._compute, key, flight.generation, args, kwargs)
+            computed, outcome = self.lease.run(key, compute)
+            if not computed:
+                shared = self._from_elsewhere(outcome)
+                ok = True
+                return self._deliver(outcome)
+            result, shared = outcome
             ok = True
-            if is_awaitable_result(result):
-                # Classed as sync, but it hands back something to await (a
-                # plain wrapper over a coroutine function): from now on its
-                # misses take the async path, which awaits and caches the
-                # value with single flight among tasks. Waiting threads retry.
-                ok, shared = True, RETRY
-                with self.lock:
-                    self.returns_awaitable = True
-                    self.counters.misses -= 1  # the async path counts this miss
-                return self._amiss(key, args, kwargs, first=result)
-            stream = self.streams.record(self, result, key, self.flights, flight, args, kwargs)
-            if stream is not None:
-                shared = LATER
-                return stream
-            shared = self._keep(key, flight.generation, result)
+            if shared is _RECORD:
+                # streams="replay": a stream is recorded as it is read and lands the flight at its end.
+                stream = self.streams.record(self, result, key, self.flights, flight, args, kwargs)
+                if stream is not None:
+                    shared = LATER
+                    return stream
+                shared = self._keep(key, flight.generation, result)
             return result
         except Exception as error:
-            shared = self._keep_error(key, flight.generation, error)
+            if shared is RETRY or shared is _RECORD:
+                shared = self._keep_error(key, flight.generation, error)
             raise
         finally:
             # BaseException (KeyboardInterrupt, SystemExit) leaves shared at
             # RETRY: waiters compute for themselves rather than inherit it.
             self._land(key, self.flights, flight, ok, shared)
             # An error's traceback holds this frame (and the caller's): a
-            # local still naming the error, or the flight that holds it,
-            # would make a cycle keeping the instance alive until gc runs.
-            del flight, shared
+            # local still naming the error, or the flight that holds it (the
+            # compute step holds the flight too), would make a cycle keeping
+            # the instance alive until gc runs.
+            del flight, shared, compute
+
+    def _compute(self, key: Any, generation: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+        """``(result, what waiters share)``: call the method, time it, and keep what it returned."""
+        started = self.clock()
+        result = self.call(*args, **kwargs)
+        if is_awaitable_result(result):
+            # Classed as sync, but it hands back something to await (a
+            # plain wrapper over a coroutine function): from now on its
+            # misses take the async path, which awaits and caches the
+            # value with single flight among tasks. Waiting threads retry.
+            with self.lock:
+                self.returns_awaitable = True
+                self.counters.misses -= 1  # the async path counts this miss
+            return self._amiss(key, args, kwargs, first=result), RETRY
+        self.counters.timed(self.clock() - started)
+        if self.streams is STREAMS:
+            return result, _RECORD  # the leader records it, or keeps it if it is no stream
+        return result, self._keep(key, generation, result)
+
+    def _from_elsewhere(self, value: Any) -> Any:
+        """Count a value another process computed (single_flight="store"); what waiters share: it, or its error."""
+        with self.lock:
+            self.counters.misses -= 1  # a hit after all: the other process's miss
+            self.counters.other_hits += 1
+            self.counters.coalesced += 1
+        return value.error if type(value) is Raised else value
 
     def _keep(self, key: Any, generation: int, result: Any, ready: bool = False) -> Any:
         """Store a fresh result; return what waiters may share (RETRY for one-shot results).
@@ -465,12 +529,16 @@ class CachedMethod:
             return RETRY
         ttl = self.rules.admit(result)
         if ttl is REJECT:
-            self.counters.uncached_result()
-            if LISTENERS:
-                emit("uncached", self.qualname, {"reason": "cache_if or ttl"})
+            self._rejected()
             return result  # waiting callers may share it: only storing it was refused
         self._store(key, generation, Ready(result) if ready else result, ttl)
         return result
+
+    def _rejected(self) -> None:
+        """cache_if= or ttl= from the result refused to store a result (it is still returned)."""
+        self.counters.uncached_result()
+        if LISTENERS:
+            emit("uncached", self.qualname, {"reason": "cache_if or ttl"})
 
     def _keep_recording(self, key: Any, generation: int, recording: Recording | None) -> None:
         """A stream's end: store its recording; one read in part (None) was returned uncached."""
@@ -515,13 +583,13 @@ class CachedMethod:
 
     def _refresh(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """``stale_while_revalidate``'s background refresh (a thread): lead *key*'s flight unless one runs."""
-        flight = self._lead_refresh(key, self.flights, Flight)
+        flight = self._lead_refresh(key, self.flights, self.flight_kind)
         if flight is not None:
             self._lead(key, flight, args, kwargs)
 
     async def _arefresh_key(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """The same as a task, for coroutine methods."""
-        flight = self._lead_refresh(key, self.aflights, AsyncFlight)
+        flight = self._lead_refresh(key, self.aflights, self.aflight_kind)
         if flight is not None:
             await self._alead(key, flight, args, kwargs)
 
@@ -536,8 +604,8 @@ class CachedMethod:
         while True:
             found, finished = MISS, self.finished
             if self.io_outside:
-                found = self.storage.lookup(key)  # store I/O outside the lock
-            role, item = self._enter(key, self.aflights, AsyncFlight, found, finished, looked_again)
+                found = await self.storage.alookup(key)  # store I/O outside the lock, awaited
+            role, item = self._enter(key, self.aflights, self.aflight_kind, found, finished, looked_again)
             if role in (_HIT, _STALE):
                 discard(first)
                 if role == _STALE:
@@ -553,8 +621,9 @@ class CachedMethod:
                 pending, first = (self.call(*args, **kwargs) if first is MISS else first), MISS
                 return await awaited(pending)
             if role == _WAIT:
+                since = time.monotonic() if LISTENERS else 0.0
                 ok, value = await item.wait()
-                if not self._settle(key, self.aflights, item, ok, value):
+                if not self._settle(key, self.aflights, item, ok, value, since):
                     continue
                 discard(first)
                 del item
@@ -587,29 +656,88 @@ class CachedMethod:
             emit("miss", self.qualname)
         ok = False
         shared: Any = RETRY
+        compute: Any = None
         try:
-            if pending is MISS:
-                pending = self.call(*args, **kwargs)
-            # A coroutine function seen through a wrapper may return a plain
-            # value after all: take it as it is.
-            result = await awaited(pending)
+            compute = functools.partial(self._acompute, key, flight.generation, args, kwargs, pending)
             del pending
+            computed, outcome = await self.lease.arun(key, compute)
+            if not computed:
+                discard(compute.args[-1])  # a coroutine a sync-looking leader handed over, never awaited
+                shared = self._from_elsewhere(outcome)
+                ok = True
+                outcome = self._deliver(outcome)
+                return outcome.value if type(outcome) is Ready else outcome
+            result, shared = outcome
             ok = True
-            stream = self.streams.record(self, result, key, self.aflights, flight, args, kwargs)
-            if stream is not None:
-                shared = LATER
-                return stream
-            shared = self._keep(key, flight.generation, result, ready=self.returns_awaitable)
+            if shared is _RECORD:
+                # streams="replay": a stream is recorded as it is read and lands the flight at its end.
+                stream = self.streams.record(self, result, key, self.aflights, flight, args, kwargs)
+                if stream is not None:
+                    shared = LATER
+                    return stream
+                shared = await self._akeep(key, flight.generation, result, ready=self.returns_awaitable)
             return result
         except Exception as error:
-            shared = self._keep_error(key, flight.generation, error)
+            if shared is RETRY or shared is _RECORD:
+                shared = await self._akeep_error(key, flight.generation, error)
             raise
         finally:
             # Cancellation leaves shared at RETRY: the key is not poisoned,
             # waiters retry and one of them computes.
             self._land(key, self.aflights, flight, ok, shared)
-            del flight, shared  # see _lead
+            del flight, shared, compute  # see _lead
 
+    async def _acompute(
+        self, key: Any, generation: int, args: tuple[Any, ...], kwargs: dict[str, Any], pending: Any
+    ) -> tuple[Any, Any]:
+        """``(result, what waiters share)``: call (or finish) the method, time it, and keep what it returned."""
+        started = self.clock()
+        if pending is MISS:
+            pending = self.call(*args, **kwargs)
+        # A coroutine function seen through a wrapper may return a plain
+        # value after all: take it as it is.
+        result = await awaited(pending)
+        del pending
+        self.counters.timed(self.clock() - started)
+        if self.streams is STREAMS:
+            return result, _RECORD  # the leader records it, or keeps it if it is no stream
+        return result, await self._akeep(key, generation, result, ready=self.returns_awaitable)
+
+    async def _akeep(self, key: Any, generation: int, result: Any, ready: bool = False) -> Any:
+        """:meth:`_keep` for the coroutine driver: the store awaited."""
+        if not may_store(result):
+            self.counters.uncached_result()
+            return RETRY
+        ttl = self.rules.admit(result)
+        if ttl is REJECT:
+            self._rejected()
+            return result  # waiting callers may share it: only storing it was refused
+        await self._astore(key, generation, Ready(result) if ready else result, ttl)
+        return result
+
+    async def _akeep_error(self, key: Any, generation: int, error: Exception) -> Exception:
+        if isinstance(error, self.options.cache_exceptions):
+            ttl = self.rules.admit_error(error)
+            if ttl is not REJECT:
+                await self._astore(key, generation, Raised(error), ttl)
+        return error
+
+    async def _astore(self, key: Any, generation: int, value: Any, ttl: Any = OPTION) -> None:
+        """:meth:`_store` for the coroutine driver: the store awaited."""
+        if not self.io_outside:
+            self._store(key, generation, value, ttl)  # memory: nothing to await
+            return
+        with self.lock:
+            if generation != self.generation:
+                return
+        if ttl is OPTION:
+            await self.storage.aput(key, value)
+        else:
+            await self.storage.aput(key, value, ttl)  # type: ignore[call-arg]  # SharedStorage.aput takes it
+        with self.lock:
+            overtaken = generation != self.generation
+        if overtaken:
+            await self.storage.adelete(key)  # see _store
 
 def make_cached(
     target: Callable[..., Any],

@@ -41,6 +41,7 @@ class Options:
     stale_if_error: float | None = None
     stale_while_revalidate: float | None = None
     streams: str = "skip"
+    single_flight: str | bool | None = None
 
     def replace(self, **changes: Any) -> Options:
         """A copy with *changes* applied and validated."""
@@ -225,6 +226,7 @@ def make_options(base: Options | None = None, **given: Any) -> Options:
             "(a stream's chunks are objects, not JSON values); use serializer='pickle' (the default) "
             "or 'pydantic' for Pydantic chunks such as openai's"
         )
+    _check_single_flight(values["single_flight"], store)
 
     return Options(**values)
 
@@ -268,6 +270,46 @@ def _check_stale_options(values: dict[str, Any], given: dict[str, Any]) -> None:
         raise TypeError(
             f"cache_if must be a predicate taking the result (lambda result: result.ok), or None, not {cache_if!r}"
         )
+SINGLE_FLIGHTS = ("process", "store")
+
+
+def _check_single_flight(mode: Any, store: Any) -> None:
+    if mode is None or mode is False:
+        return
+    if mode not in SINGLE_FLIGHTS:
+        raise ValueError(
+            f"single_flight must be 'process' (threads and tasks of this process), 'store' (every process "
+            f"using the store, through a lease in it), False (no single flight) or None (the default), "
+            f"not {mode!r}"
+        )
+    if mode == "store":
+        if store is None:
+            raise TypeError("single_flight='store' needs store=: the lease lives in the store; "
+                            "without one, single_flight='process' is what a per-instance cache can do")
+        missing = [m for m in ("acquire_lease", "renew_lease", "release_lease")
+                   if not callable(getattr(store, m, None))]
+        if missing:
+            raise TypeError(
+                f"single_flight='store' needs a store with leases (DiskStore, RedisStore, MemoryStore, or one "
+                f"with acquire_lease/renew_lease/release_lease); {store!r} has no {', '.join(missing)}. "
+                "Pass single_flight='process' to coalesce within this process only"
+            )
+
+
+def flight_mode(options: Options) -> str | None:
+    """Who shares a computation: ``"store"``, ``"process"``, or None (nobody; ``single_flight=False``).
+
+    The default is ``"store"`` with a shared store that has leases, else ``"process"``.
+    """
+    mode = options.single_flight
+    if mode is False:
+        return None
+    if mode is None:
+        store = options.store
+        if store is not None and getattr(store, "shared", True) and callable(getattr(store, "acquire_lease", None)):
+            return "store"
+        return "process"
+    return str(mode)
 
 
 def _names(value: Any, option: str, what: str, dotted: bool = False) -> frozenset[str]:

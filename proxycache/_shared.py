@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import math
 import threading
@@ -146,7 +147,7 @@ class SharedStorage(Storage):
     #: Stores have their own size budget; per method there is no maxsize.
     maxsize: int | None = None
 
-    def __init__(self, plan: Plan, counters: Counters, options: Options) -> None:
+    def __init__(self, plan: Plan, counters: Counters, options: Options, is_async: bool = False) -> None:
         # Storage's per-entry bookkeeping is not used: the store keeps the entries.
         super().__init__(None, None)
         store = options.store
@@ -168,14 +169,23 @@ class SharedStorage(Storage):
         self.front: dict[Any, tuple[Any, float]] | None = None
         self.front_ttl = 0.0
         self._front_cache: Any = front
+        #: The store counts hits per namespace (``stats=True``): every hit then reports itself to it.
+        self.counted = bool(getattr(store, "stats", False)) and callable(getattr(store, "record_hit", None))
+        # A coroutine method awaits the store on its hit path too: the loop never waits on it.
+        self.is_async = is_async
+        aget = getattr(store, "aget", None)
+        self._aread: Any = aget if callable(aget) else functools.partial(in_thread, store.get)
+        read = "await _pc_get({key})" if is_async else "_pc_get({key})"
         if front is not None:
             self.front = front.table(self.namespace)
             self.front_ttl = min(front.ttl, self.codec.ttl or front.ttl)
             self.front_maxsize: int = front.maxsize
+        if front is not None and not self.counted:
             # The front is checked inline; only its misses call into this object.
-            self.HIT = Hit("_pc_front[{key}]", expires=True, fallback="_pc_get({key})")  # type: ignore[misc]
+            self.HIT = Hit("_pc_front[{key}]", expires=True, fallback=read)  # type: ignore[misc]
         else:
-            self.HIT = Hit("_pc_get({key})")  # type: ignore[misc]
+            # A store that counts hits sees every one of them, front hits too (its reader checks the front).
+            self.HIT = Hit(read)  # type: ignore[misc]
         # What the hit path of this thread just found missing, so the miss path
         # that follows does not ask the store a second time (and does not
         # count a second fault). _generation tells whether anything was stored since.
@@ -186,7 +196,11 @@ class SharedStorage(Storage):
         self._names: dict[Any, str] = {}
 
     def bindings(self) -> dict[str, Any]:
-        return {"_pc_get": self._get, "_pc_front": self.front, "_pc_now": time.monotonic}
+        readers = {
+            (False, False): self._get, (False, True): self._get_counted,
+            (True, False): self._aget, (True, True): self._aget_counted,
+        }
+        return {"_pc_get": readers[self.is_async, self.counted], "_pc_front": self.front, "_pc_now": time.monotonic}
 
     # -- keys ------------------------------------------------------------------
 
@@ -229,6 +243,43 @@ class SharedStorage(Storage):
             raise KeyError(key)
         return value
 
+    def _front_value(self, key: Any) -> Any:
+        front = self.front
+        if front is not None:
+            entry = front.get(key)
+            if entry is not None and entry[1] > time.monotonic():
+                return entry[0]
+        return MISS
+
+    def _get_counted(self, key: Any) -> Any:
+        """The hit path with a store that counts hits: the front, the store, then the hit reported."""
+        value = self._front_value(key)
+        if value is MISS:
+            value = self._get(key)
+        self._record_hit()
+        return value
+
+    def _record_hit(self) -> None:
+        try:
+            self.store.record_hit(self.namespace, self.counters.saved_per_hit())
+        except Exception as error:
+            self._fault("count", error)
+
+    def store_key(self, key: Any) -> str:
+        """The store key (``<namespace>:<digest>``) that *key*'s entry and lease live under."""
+        return self._name(key)
+
+    def landed(self, key: Any, name: str) -> Any:
+        """The value stored under *key* now, or MISS: single flight looks while it waits for another process.
+
+        Faults are not counted here: the miss that led to the wait counted
+        them, and the next read counts them again if they last.
+        """
+        try:
+            return self._decode(key, name, self.store.get(name), 0, quiet=True)
+        except Exception:
+            return MISS
+
     def lookup(self, key: Any) -> Any:
         """The entry for *key*, or MISS (called under the method's lock)."""
         note = self._note
@@ -266,6 +317,10 @@ class SharedStorage(Storage):
         except Exception as error:
             self._fault("read", error)
             return MISS
+        return self._decode(key, name, data, epoch)
+
+    def _decode(self, key: Any, name: str, data: Any, epoch: int, quiet: bool = False) -> Any:
+        """The value *data* (read under *name*) holds, or MISS; remembered in the front cache unless *quiet*."""
         if data is MISS:
             return MISS
         serializer: Any = self.serializer  # dumps/loads take key= when it binds_key
@@ -282,8 +337,11 @@ class SharedStorage(Storage):
                 if data[:4] == ENVELOPE_MAGIC:
                     # Written with its times (by a method with stale serving or ttl from results).
                     return self._fetched_entry(key, name, data, epoch)
-                self._fault("decode", error)
+                if not quiet:
+                    self._fault("decode", error)
                 return MISS
+        if quiet:
+            return value
         if self.front is not None and self._front_cache.epoch == epoch:
             self._remember(key, value)
         return value
@@ -324,15 +382,9 @@ class SharedStorage(Storage):
 
     def put(self, key: Any, value: Any, ttl: Any = OPTION) -> bool:
         """Store *value* fresh for *ttl* seconds (default: the option's); False (still returned) if it cannot."""
-        name = self._name(key)
-        try:
-            data, keep = self.codec.dump(name, value, ttl, time.time())
-        except Exception as error:
-            self._unserializable(value, error)
+        name, data, keep = self._encode(key, value, ttl)
+        if name is None:
             return False
-        self._generation += 1
-        if self.front is not None:
-            self.front.pop(key, None)
         try:
             self.store.set(name, data, keep)
         except Exception as error:
@@ -343,6 +395,22 @@ class SharedStorage(Storage):
                 ttl = self.codec.ttl
             self._remember(key, value, math.inf if ttl is None else time.monotonic() + ttl)
         return True
+
+    def _encode(self, key: Any, value: Any, ttl: Any = OPTION) -> tuple[str | None, Any, Any]:
+        """``(store key, bytes, the store's ttl)`` for *value*, or Nones when it cannot be serialized.
+
+        Its front entry goes: the store is about to change under it.
+        """
+        name = self._name(key)
+        try:
+            data, keep = self.codec.dump(name, value, ttl, time.time())
+        except Exception as error:
+            self._unserializable(value, error)
+            return None, None, None
+        self._generation += 1
+        if self.front is not None:
+            self.front.pop(key, None)
+        return name, data, keep
 
     def delete(self, key: Any) -> bool:
         name = self._name(key)
@@ -363,6 +431,102 @@ class SharedStorage(Storage):
             self.store.clear(self.namespace)
         except Exception as error:
             self._fault("clear", error)
+
+    # -- coroutines: the same reads and writes, the store awaited ------------------
+    #
+    # A coroutine method never blocks its loop on the store, hits included:
+    # the store's coroutines (redis.asyncio, or disk in a worker thread), or
+    # its sync calls in a worker thread. Only the I/O differs from above.
+
+    async def _aget(self, key: Any) -> Any:
+        """The hit path of a coroutine method: the value, or KeyError (a miss)."""
+        value = await self._afetch(key, self._name(key))
+        if value is MISS:
+            note = self._note
+            note.key = key
+            note.generation = self._generation
+            raise KeyError(key)
+        return value
+
+    async def _aget_counted(self, key: Any) -> Any:
+        """:meth:`_aget` with a store that counts hits: the front, the store, then the hit reported."""
+        value = self._front_value(key)
+        if value is MISS:
+            value = await self._aget(key)
+        arecord = getattr(self.store, "arecord_hit", None)
+        if arecord is None:
+            self._record_hit()
+            return value
+        try:
+            await arecord(self.namespace, self.counters.saved_per_hit())
+        except Exception as error:
+            self._fault("count", error)
+        return value
+
+    async def _afetch(self, key: Any, name: str) -> Any:
+        # An invalidation from another process while this read is on its way may concern it.
+        epoch = self._front_cache.epoch if self._front_cache is not None else 0
+        try:
+            data = await self._aread(name)
+        except Exception as error:
+            self._fault("read", error)
+            return MISS
+        return self._decode(key, name, data, epoch)
+
+    async def alookup(self, key: Any) -> Any:
+        """The entry for *key*, or MISS: :meth:`lookup` with the store awaited."""
+        note = self._note
+        if getattr(note, "key", _NOTHING) is key:
+            note.key = _NOTHING
+            if note.generation == self._generation:
+                return self._expired(key)  # the hit path asked the store a moment ago
+        value = self._front_value(key)
+        if value is not MISS:
+            return value
+        value = await self._afetch(key, self._name(key))
+        return self._expired(key) if value is MISS else value
+
+    async def alanded(self, key: Any, name: str) -> Any:
+        """:meth:`landed` with the store awaited."""
+        try:
+            return self._decode(key, name, await self._aread(name), 0, quiet=True)
+        except Exception:
+            return MISS
+
+    async def aput(self, key: Any, value: Any, ttl: Any = OPTION) -> bool:
+        """:meth:`put` with the store awaited."""
+        name, data, keep = self._encode(key, value, ttl)
+        if name is None:
+            return False
+        try:
+            aset = getattr(self.store, "aset", None)
+            if aset is not None:
+                await aset(name, data, keep)
+            else:
+                await in_thread(self.store.set, name, data, keep)
+        except Exception as error:
+            self._fault("write", error)
+            return False
+        if self.front is not None:
+            if ttl is OPTION:
+                ttl = self.codec.ttl
+            self._remember(key, value, math.inf if ttl is None else time.monotonic() + ttl)
+        return True
+
+    async def adelete(self, key: Any) -> bool:
+        """:meth:`delete` with the store awaited."""
+        name = self._name(key)
+        self._generation += 1
+        if self.front is not None:
+            self.front.pop(key, None)
+        try:
+            adelete = getattr(self.store, "adelete", None)
+            if adelete is not None:
+                return bool(await adelete(name))
+            return bool(await in_thread(self.store.delete, name))
+        except Exception as error:
+            self._fault("delete", error)
+            return False
 
     # -- size ------------------------------------------------------------------
 
@@ -536,3 +700,10 @@ def _warn(message: str, category: type[Warning] = StoreWarning) -> None:
     except Exception as error:
         log.warning("%s (raised as %s by the warnings filter; the call went on)", message, type(error).__name__)
 
+
+
+async def in_thread(call: Any, *args: Any) -> Any:
+    """*call* in a worker thread: a store without coroutines never blocks the loop."""
+    import asyncio
+
+    return await asyncio.to_thread(call, *args)

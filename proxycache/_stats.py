@@ -30,7 +30,7 @@ class Counters:
     :meth:`uncached_result`, from anywhere.
     """
 
-    __slots__ = ("_lock", "faults", "misses", "other_hits", "uncached")
+    __slots__ = ("_lock", "coalesced", "computed", "computed_seconds", "faults", "misses", "other_hits", "uncached")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -39,6 +39,11 @@ class Counters:
         self.other_hits = 0
         self.faults = 0
         self.uncached = 0
+        #: Callers handed another caller's result: a flight of this process, or another process's value.
+        self.coalesced = 0
+        #: Computations timed, and their seconds in all: a hit saves their mean.
+        self.computed = 0
+        self.computed_seconds = 0.0
 
     def fault(self) -> None:
         """A store operation failed (the call went on uncached)."""
@@ -50,10 +55,22 @@ class Counters:
         with self._lock:
             self.uncached += 1
 
+    def timed(self, seconds: float) -> None:
+        """A computation of the method took *seconds* (measured on the cache's clock)."""
+        with self._lock:
+            self.computed += 1
+            self.computed_seconds += max(0.0, seconds)
+
+    def saved_per_hit(self) -> float:
+        """Seconds a hit saves: the mean of the computations timed so far (0.0 before any)."""
+        computed = self.computed
+        return self.computed_seconds / computed if computed else 0.0
+
     def reset(self) -> None:
         """Back to zero (``cache_clear()``; called under the method's lock)."""
         with self._lock:
-            self.misses = self.other_hits = self.faults = self.uncached = 0
+            self.misses = self.other_hits = self.faults = self.uncached = self.coalesced = self.computed = 0
+            self.computed_seconds = 0.0
 
     def at_fork_reinit(self) -> None:
         self._lock = threading.Lock()

@@ -55,6 +55,20 @@ class Storage:
         """The entry for *key* without touching its recency, or MISS."""
         return self.data.get(key, MISS)
 
+    # Coroutine methods call these: in memory there is no I/O to await (a store's storage awaits it).
+
+    async def alookup(self, key: Any) -> Any:
+        """:meth:`lookup`, for the coroutine driver."""
+        return self.lookup(key)
+
+    async def aput(self, key: Any, value: Any) -> bool:
+        """:meth:`put`, for the coroutine driver."""
+        return bool(self.put(key, value))
+
+    async def adelete(self, key: Any) -> bool:
+        """:meth:`delete`, for the coroutine driver."""
+        return bool(self.delete(key))
+
     def __len__(self) -> int:
         return len(self.data)
 

@@ -42,7 +42,9 @@ class DiskStore(Breaker):
 
     Leases for single flight between processes are rows added with diskcache's
     atomic ``add`` and an expiry; renewing and releasing compare the token in
-    a transaction. With ``stats=True``, each :meth:`record_hit` adds to a
+    a transaction; *lease_ttl* is how long a lease lives unless its holder
+    renews it (it does while it computes), so how long a holder that died
+    keeps the others waiting. With ``stats=True``, each :meth:`record_hit` adds to a
     per-namespace row of hits and saved seconds (one SQL statement). The
     ``a``-prefixed coroutines run the same calls in a worker thread, so an
     event loop never waits on SQLite. ``pip install 'proxycache[disk]'``.
@@ -63,6 +65,7 @@ class DiskStore(Breaker):
         front_maxsize: int = 0,
         front_ttl: float = 1.0,
         stats: bool = False,
+        lease_ttl: float = 10.0,
     ) -> None:
         require("diskcache", "DiskStore", "disk")
         if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
@@ -82,6 +85,8 @@ class DiskStore(Breaker):
         self.front = FrontCache(front_maxsize, front_ttl) if front_maxsize else None
         self._front_args = (front_maxsize, front_ttl)
         self.stats = bool(stats)
+        #: Seconds a single-flight lease lives unless its holder renews it: how long a dead holder holds others up.
+        self.lease_ttl = check_lease_ttl(lease_ttl)
         self._stats_ready = False
         self._cache: Any = None
         self._open_lock = threading.Lock()
@@ -107,6 +112,7 @@ class DiskStore(Breaker):
             "front_maxsize": self._front_args[0],
             "front_ttl": self._front_args[1],
             "stats": self.stats,
+            "lease_ttl": self.lease_ttl,
         }
 
     @property

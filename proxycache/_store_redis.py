@@ -61,6 +61,8 @@ class RedisStore(Breaker):
     ``<prefix>lease:{<namespace>:<digest>}`` (the hash tag puts both on one
     cluster slot, while a namespace's entries spread over the nodes), and
     with ``stats=True`` the hits of a namespace ``<prefix>stats:{<namespace>}``.
+    A lease lives *lease_ttl* seconds unless its holder renews it (it does
+    while it computes): how long a holder that died keeps the others waiting.
     ``clear`` and ``keys`` use SCAN (never KEYS) on every node, and UNLINK.
 
     ``front_maxsize`` > 0 adds an in-process :class:`FrontCache`; with
@@ -88,6 +90,7 @@ class RedisStore(Breaker):
         front_ttl: float = 1.0,
         tracking: bool = True,
         stats: bool = False,
+        lease_ttl: float = 10.0,
     ) -> None:
         require("redis", "RedisStore", "redis")
         import redis
@@ -102,6 +105,8 @@ class RedisStore(Breaker):
         self._front_args = (front_maxsize, front_ttl)
         self.tracking = bool(tracking)
         self.stats = bool(stats)
+        #: Seconds a single-flight lease lives unless its holder renews it: how long a dead holder holds others up.
+        self.lease_ttl = check_lease_ttl(lease_ttl)
         self.url: str | None = None
         self.client: Any = None
         self.async_client: Any = None
@@ -173,6 +178,7 @@ class RedisStore(Breaker):
             "front_ttl": self._front_args[1],
             "tracking": self.tracking,
             "stats": self.stats,
+            "lease_ttl": self.lease_ttl,
         }
         return (_rebuild_redis, (self.url, settings))
 

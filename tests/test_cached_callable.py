@@ -149,6 +149,7 @@ def test_cache_parameters_reports_every_option(ticker: Ticker) -> None:
         "key_attrs", "key", "cache_exceptions", "store", "serializer", "namespace", "version",
         "cache_if", "stale_if_error", "stale_while_revalidate",
         "streams",
+        "single_flight",
     }
     assert set(params) == expected
     params["maxsize"] = 1  # a copy: changing it changes nothing

@@ -150,7 +150,8 @@ def test_a_miss_asks_redis_once_and_a_hit_once(redis_server: str, client: Counti
     import redis
 
     admin = redis.Redis.from_url(redis_server)
-    proxy = CachedProxy(client, store=RedisStore(redis_server), key_attrs=())
+    proxy = CachedProxy(client, store=RedisStore(redis_server), key_attrs=(), single_flight="process")
+    leased = CachedProxy(client, store=RedisStore(redis_server), key_attrs=(), namespace="tests.leased")
 
     def calls(command: str) -> int:
         return int(admin.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0))
@@ -160,6 +161,13 @@ def test_a_miss_asks_redis_once_and_a_hit_once(redis_server: str, client: Counti
     assert (calls("get"), calls("set")) == (1, 1)
     proxy.get(1)
     assert (calls("get"), calls("set")) == (2, 1)
+    # single_flight="store" (the default): the lease adds SET NX, a look under it (GET), and its
+    # release (EVAL of a script whose compare-and-delete counts one more GET).
+    admin.config_resetstat()
+    leased.get(1)
+    assert (calls("get"), calls("set"), calls("eval")) == (3, 2, 1)
+    leased.get(1)
+    assert (calls("get"), calls("set"), calls("eval")) == (4, 2, 1)
 
 
 # -- the front cache ----------------------------------------------------------------------

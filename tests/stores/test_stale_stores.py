@@ -93,7 +93,12 @@ def test_stale_while_revalidate_for_coroutine_methods_with_every_store(store: An
             await asyncio.sleep(0.001)
         return [first, *stale, await obj.aget(1)]
 
-    assert run(main()) == [(1, 0)] * 3 + [(1, 1)]
+    first, *stale, last = run(main())
+    assert (first, last) == ((1, 0), (1, 1))
+    # Both callers await the store: whichever reads first gets the stale value
+    # at once and starts the refresh, which may have landed when the other reads.
+    assert (1, 0) in stale
+    assert set(stale) <= {(1, 0), (1, 1)}
     assert obj.calls["aget"] == 2
 
 

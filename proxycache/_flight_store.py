@@ -1,0 +1,451 @@
+"""Single flight across processes: one lease per key in the store (``single_flight="store"``).
+
+The local flight runs first and elects one caller per key in this process
+(threads and tasks); only that caller comes here, so a process holds at most
+one lease per key. Here it either takes the key's lease and computes (the
+lease is renewed while it runs, see ``_lease``), or another process holds it:
+then it polls the store for the value and returns it when it lands, and
+takes the lease itself when the lease lapses (a holder that died) or is
+given up without a value (the holder raised, or its result was not stored).
+
+The decisions are written once, as a generator of store operations
+(:meth:`StoreFlight._steps`); :meth:`StoreFlight.run` and
+:meth:`StoreFlight.arun` only carry them out, blocking or awaiting. A fault
+anywhere in the lock path (the store is down, a lease call raises) ends the
+flight: the caller computes on its own, as with the local flight alone, and
+the call never fails because of the lock.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, Final, NamedTuple
+
+from ._contract import MISS
+from ._lease import AsyncStoreLease
+
+#: Seconds a lease lives unless renewed (the holder renews it every third of
+#: this while it computes): how long waiters wait for a holder that died.
+LEASE_TTL: Final = 10.0
+#: First and longest pause between two looks of a waiter at the store.
+POLL_FIRST: Final = 0.005
+POLL_MAX: Final = 0.1
+
+# The operations _steps asks for, and its two verdicts.
+_ACQUIRE: Final = "acquire"
+_LOOK: Final = "look"
+_SLEEP: Final = "sleep"
+_COMPUTE: Final = "compute"
+_FOUND: Final = "found"
+
+
+class _Fault:
+    """What a store operation raised, handed back to the steps instead of a result."""
+
+    __slots__ = ("error", "op")
+
+    def __init__(self, op: str, error: Exception) -> None:
+        self.op = op
+        self.error = error
+
+
+class Waited(NamedTuple):
+    """How a wait on another process's lease ended, for statistics and listeners."""
+
+    seconds: float
+    #: ``"value"`` (it landed), ``"lapsed"`` (the lease came free without one) or ``"fault"``.
+    outcome: str
+
+
+_Steps = Generator[tuple[str, float], Any, tuple[str, Any]]
+
+
+def lease_ttl_of(store: Any) -> float:
+    """The store's ``lease_ttl`` when it has a valid one, else :data:`LEASE_TTL`."""
+    ttl = getattr(store, "lease_ttl", None)
+    if isinstance(ttl, (int, float)) and not isinstance(ttl, bool) and 0 < ttl < float("inf"):
+        return float(ttl)
+    return LEASE_TTL
+
+
+class StoreFlight:
+    """Elects one computation per key among the processes sharing *store*, through a lease per key.
+
+    *on_fault* ``(op, error)`` is told of a failed lease call or look (the
+    caller then computes unleased); *on_wait* ``(Waited)`` of every wait on
+    another process's lease. Both are optional and must not raise.
+    """
+
+    __slots__ = ("on_fault", "on_wait", "store", "ttl")
+
+    def __init__(
+        self,
+        store: Any,
+        *,
+        ttl: float | None = None,
+        on_fault: Callable[[str, Exception], None] | None = None,
+        on_wait: Callable[[Waited], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.ttl = lease_ttl_of(store) if ttl is None else float(ttl)
+        self.on_fault = on_fault
+        self.on_wait = on_wait
+
+    def __repr__(self) -> str:
+        return f"<StoreFlight on {self.store!r}, lease {self.ttl:g}s>"
+
+    # -- the decisions, once for both modes ----------------------------------
+
+    def _steps(self) -> _Steps:
+        """Ask for store operations (``yield (op, seconds)`` gets the result back); return the verdict.
+
+        ``(_COMPUTE, None)``: compute (holding the lease if the driver got
+        it); ``(_FOUND, value)``: another process's value landed.
+        """
+        started = 0.0
+        delay = POLL_FIRST
+        while True:
+            held = yield _ACQUIRE, 0.0
+            if isinstance(held, _Fault):
+                return self._gave_up(held, started)
+            # Holding the lease or not, look first: the holder may have stored
+            # the value and let go between the caller's miss and this point.
+            found = yield _LOOK, 0.0
+            if isinstance(found, _Fault):
+                return self._gave_up(found, started)
+            if found is not MISS:
+                self._waited(started, "value")
+                return _FOUND, found
+            if held:
+                if started:
+                    self._waited(started, "lapsed")
+                return _COMPUTE, None
+            if not started:
+                started = time.monotonic()
+            yield _SLEEP, delay
+            delay = min(delay * 2, POLL_MAX)
+
+    def _gave_up(self, fault: _Fault, started: float) -> tuple[str, Any]:
+        if self.on_fault is not None:
+            self.on_fault(fault.op, fault.error)
+        if started:
+            self._waited(started, "fault")
+        return _COMPUTE, None
+
+    def _waited(self, started: float, outcome: str) -> None:
+        if started and self.on_wait is not None:
+            self.on_wait(Waited(time.monotonic() - started, outcome))
+
+    # -- the two drivers ------------------------------------------------------
+
+    def run(self, name: str, look: Callable[[], Any], compute: Callable[[], Any]) -> tuple[bool, Any]:
+        """``(True, compute())`` when this process computed, ``(False, value)`` when another's value landed.
+
+        *name* is the entry's store key; *look* reads it (the value, or
+        :data:`~proxycache.MISS`); *compute* calls the method and stores the
+        result, and runs while the lease is held when it could be taken.
+        """
+        lease = KeptLease(self.store, name, self.ttl)
+        steps = self._steps()
+        reply: Any = None
+        try:
+            while True:
+                op, seconds = steps.send(reply)
+                try:
+                    if op is _ACQUIRE:
+                        reply = lease.acquire()
+                    elif op is _LOOK:
+                        reply = look()
+                    else:
+                        time.sleep(seconds)
+                        reply = None
+                except Exception as error:
+                    reply = _Fault(op, error)
+        except StopIteration as stop:
+            verdict, value = stop.value
+        try:
+            if verdict is _FOUND:
+                return False, value
+            return True, compute()
+        finally:
+            if lease.token is not None:
+                try:
+                    lease.release()
+                except Exception as error:
+                    if self.on_fault is not None:
+                        self.on_fault("release", error)
+
+    async def arun(
+        self, name: str, look: Callable[[], Awaitable[Any]], compute: Callable[[], Awaitable[Any]]
+    ) -> tuple[bool, Any]:
+        """:meth:`run` for coroutines: every store call is awaited, and the loop never blocks."""
+        import asyncio
+
+        lease: Any = (
+            AsyncStoreLease(self.store, name, self.ttl)
+            if callable(getattr(self.store, "aacquire_lease", None))
+            else _ThreadLease(KeptLease(self.store, name, self.ttl))
+        )
+        steps = self._steps()
+        reply: Any = None
+        try:
+            while True:
+                op, seconds = steps.send(reply)
+                try:
+                    if op is _ACQUIRE:
+                        reply = await lease.acquire()
+                    elif op is _LOOK:
+                        reply = await look()
+                    else:
+                        await asyncio.sleep(seconds)
+                        reply = None
+                except Exception as error:
+                    reply = _Fault(op, error)
+        except StopIteration as stop:
+            verdict, value = stop.value
+        try:
+            if verdict is _FOUND:
+                return False, value
+            return True, await compute()
+        finally:
+            if lease.token is not None:
+                try:
+                    # shield: a cancelled caller still gives the lease up.
+                    await asyncio.shield(lease.release())
+                except Exception as error:
+                    if self.on_fault is not None:
+                        self.on_fault("release", error)
+
+
+class _ThreadLease:
+    """A sync :class:`KeptLease` driven from a coroutine, for stores without async lease calls."""
+
+    __slots__ = ("lease",)
+
+    def __init__(self, lease: KeptLease) -> None:
+        self.lease = lease
+
+    @property
+    def token(self) -> str | None:
+        return self.lease.token
+
+    async def acquire(self) -> bool:
+        import asyncio
+
+        return await asyncio.to_thread(self.lease.acquire)
+
+    async def release(self) -> bool:
+        import asyncio
+
+        return await asyncio.to_thread(self.lease.release)
+
+
+# -- renewing the leases of this process ----------------------------------------------------
+
+
+class KeptLease:
+    """A lease held by a thread of this process, renewed by the process's one :class:`_Keeper` thread.
+
+    :class:`~proxycache._lease.StoreLease` starts a thread per lease, which
+    costs more than the three store calls of a miss; here one thread renews
+    every held lease, each every third of its ttl.
+    """
+
+    __slots__ = ("key", "lost", "store", "token", "ttl")
+
+    def __init__(self, store: Any, key: str, ttl: float) -> None:
+        self.store = store
+        self.key = key
+        self.ttl = ttl
+        self.token: str | None = None
+        #: True once a renewal failed while the lease was held.
+        self.lost = False
+
+    def acquire(self) -> bool:
+        """Take the lease if nobody holds it; store errors are raised."""
+        token = self.store.acquire_lease(self.key, self.ttl)
+        if token is None:
+            return False
+        self.token = token
+        _keeper.hold(self)
+        return True
+
+    def release(self) -> bool:
+        """Stop renewing and give the lease up; False if it had lapsed."""
+        token, self.token = self.token, None
+        if token is None:
+            return False
+        _keeper.drop(self)
+        return bool(self.store.release_lease(self.key, token))
+
+
+#: Seconds the keeper thread sleeps at most when it has nothing due, and the idle time after which it ends.
+_KEEPER_NAP: Final = 1.0
+_KEEPER_IDLE: Final = 30.0
+
+
+class _Keeper:
+    """One daemon thread renewing the held :class:`KeptLease` objects of this process when they fall due.
+
+    Taking a lease must stay cheap (a miss takes one): it is a heap push,
+    and the thread is woken only when the new lease falls due before the
+    thread would wake anyway. The thread ends after a while without leases.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._due: list[tuple[float, int, KeptLease]] = []  # a heap; released leases are skipped when popped
+        self._held: dict[int, KeptLease] = {}
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._wakes = 0.0  # when the thread wakes next on its own
+
+    def hold(self, lease: KeptLease) -> None:
+        due = time.monotonic() + lease.ttl / 3
+        with self._cond:
+            if self._pid != os.getpid():
+                # A forked child: the parent's thread and leases are not ours.
+                self._pid, self._thread = os.getpid(), None
+                self._due.clear()
+                self._held.clear()
+            self._held[id(lease)] = lease
+            heapq.heappush(self._due, (due, next(self._order), lease))
+            if self._thread is None:
+                self._wakes = due
+                self._thread = threading.Thread(target=self._run, name="proxycache-lease-keeper", daemon=True)
+                self._thread.start()
+            elif due < self._wakes:
+                self._cond.notify()
+
+    def drop(self, lease: KeptLease) -> None:
+        with self._cond:
+            self._held.pop(id(lease), None)
+
+    def _next(self) -> KeptLease | None:
+        """Under the lock: wait for the next lease due, or None when idle long enough to end."""
+        idle_since = time.monotonic()
+        while True:
+            due = self._due
+            while due and self._held.get(id(due[0][2])) is not due[0][2]:
+                heapq.heappop(due)  # released meanwhile
+            now = time.monotonic()
+            if not due:
+                if now - idle_since >= _KEEPER_IDLE:
+                    self._thread = None
+                    return None
+                self._wakes = now + _KEEPER_NAP
+            elif due[0][0] <= now:
+                return heapq.heappop(due)[2]
+            else:
+                idle_since = now
+                self._wakes = min(due[0][0], now + _KEEPER_NAP)
+            self._cond.wait(self._wakes - now)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                lease = self._next()
+                if lease is None:
+                    return
+                token = lease.token
+            # Store I/O outside the lock: holders come and go meanwhile.
+            try:
+                renewed = token is not None and bool(lease.store.renew_lease(lease.key, token, lease.ttl))
+            except Exception:
+                renewed = False
+            with self._cond:
+                if self._held.get(id(lease)) is not lease or lease.token != token:
+                    continue  # released while being renewed
+                if renewed:
+                    heapq.heappush(self._due, (time.monotonic() + lease.ttl / 3, next(self._order), lease))
+                else:
+                    lease.lost = True
+                    del self._held[id(lease)]
+
+
+_keeper = _Keeper()
+
+
+# -- the lease step of a miss, as the cached method sees it ------------------------------------
+
+
+class NoLease:
+    """The lease step of a miss without ``single_flight="store"``: the leader just computes."""
+
+    __slots__ = ()
+
+    def run(self, key: Any, compute: Callable[[], Any]) -> tuple[bool, Any]:
+        """``(True, compute())``."""
+        return True, compute()
+
+    async def arun(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
+        """``(True, await compute())``."""
+        return True, await compute()
+
+
+NO_LEASE: Final = NoLease()
+
+
+class KeyLease:
+    """The lease step of a miss with ``single_flight="store"``: a :class:`StoreFlight` over the key's entry.
+
+    *storage* is the method's store-backed storage: it names the key's entry
+    (``store_key``) and reads whether a value landed (``landed``, ``alanded``).
+    The local flight lets one caller per key lead; a second one leads beside
+    it only after ``cache_clear()`` or ``cache_invalidate()`` (whose callers
+    must not wait for a computation that began before them) or from another
+    event loop: it computes without waiting for this method's own lease.
+    """
+
+    __slots__ = ("_leading", "_lock", "flight", "storage")
+
+    def __init__(self, storage: Any, flight: StoreFlight) -> None:
+        self.storage = storage
+        self.flight = flight
+        self._lock = threading.Lock()
+        self._leading: dict[str, int] = {}  # store key -> leaders of this method inside run/arun
+
+    def _enter(self, name: str) -> bool:
+        """Count a leader in; True if it is the only one of this method for *name* (it takes the lease)."""
+        with self._lock:
+            n = self._leading.get(name, 0)
+            self._leading[name] = n + 1
+            return n == 0
+
+    def _leave(self, name: str) -> None:
+        with self._lock:
+            n = self._leading[name] - 1
+            if n:
+                self._leading[name] = n
+            else:
+                del self._leading[name]
+
+    def run(self, key: Any, compute: Callable[[], Any]) -> tuple[bool, Any]:
+        """:meth:`StoreFlight.run` for *key*: ``(True, computed)`` or ``(False, another process's value)``."""
+        storage = self.storage
+        name = storage.store_key(key)
+        first = self._enter(name)
+        try:
+            if not first:
+                return True, compute()
+            return self.flight.run(name, lambda: storage.landed(key, name), compute)
+        finally:
+            self._leave(name)
+
+    async def arun(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
+        """:meth:`StoreFlight.arun` for *key*."""
+        storage = self.storage
+        name = storage.store_key(key)
+        first = self._enter(name)
+        try:
+            if not first:
+                return True, await compute()
+            return await self.flight.arun(name, lambda: storage.alanded(key, name), compute)
+        finally:
+            self._leave(name)
