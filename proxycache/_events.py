@@ -16,6 +16,9 @@ class Event(NamedTuple):
 
     *kind*: ``"hit"``, ``"miss"``, ``"fault"``, ``"uncached"``, ``"stale"``
     (an expired entry served) or ``"refresh"`` (a background refresh ended).
+    A ``"hit"``'s *detail* is ``{"value": result, "saved_seconds": ...}``
+    (``"error"`` instead of ``"value"`` for a cached exception): what the
+    stored answer was, for counting what the cache saved (tokens, money).
     """
 
     kind: str

@@ -310,6 +310,13 @@ class CachedMethod:
             # before it landed: it wins, so take the entry out again.
             self.storage.delete(key)
 
+    def _hit_detail(self, stored: Any) -> dict[str, Any]:
+        """What a ``"hit"`` event tells listeners: the stored result (or error) and the time it saved."""
+        if type(stored) is Raised:
+            return {"error": stored.error, "saved_seconds": self.counters.saved_per_hit()}
+        value = stored.value if type(stored) is Ready else stored
+        return {"value": value, "saved_seconds": self.counters.saved_per_hit()}
+
     @staticmethod
     def _deliver(value: Any) -> Any:
         if type(value) is Raised:
@@ -417,7 +424,7 @@ class CachedMethod:
             role, item = self._enter(key, self.flights, self.flight_kind, found, finished, looked_again)
             if role == _HIT:
                 if LISTENERS:
-                    emit("hit", self.qualname)
+                    emit("hit", self.qualname, self._hit_detail(item))
                 return self._deliver(item)
             if role == _STALE:
                 self.stale.refresher.start(key, functools.partial(self._refresh, key, args, kwargs))
@@ -611,7 +618,7 @@ class CachedMethod:
                 if role == _STALE:
                     self.stale.refresher.astart(key, functools.partial(self._arefresh_key, key, args, kwargs))
                 elif LISTENERS:
-                    emit("hit", self.qualname)
+                    emit("hit", self.qualname, self._hit_detail(item))
                 item = self._deliver(item)
                 return item.value if type(item) is Ready else item
             if role == _AGAIN:

@@ -13,6 +13,8 @@ import pytest
 import proxycache
 from proxycache import CachedProxy, Event, add_listener
 
+from .conftest import CountingClient
+
 PACKAGE = Path(proxycache.__file__).resolve().parent
 
 
@@ -73,3 +75,23 @@ def test_records_reach_the_application_when_it_listens(caplog: pytest.LogCapture
     assert records[0].levelno == logging.ERROR
     assert records[0].exc_info is not None
     assert all(r.name == "proxycache" for r in caplog.records)
+
+
+def test_a_hit_event_carries_the_stored_result_and_the_time_it_saved(client: CountingClient) -> None:
+    # What a listener needs to count what the cache saved (tokens, money): the answer itself.
+    events: list[Event] = []
+    remove = add_listener(events.append)
+    try:
+        proxy = CachedProxy(client, cache_exceptions=ValueError)
+        proxy.get(7)
+        proxy.get(7)
+        with pytest.raises(ValueError):
+            proxy.fail("x")
+        with pytest.raises(ValueError):
+            proxy.fail("x")
+    finally:
+        remove()
+    hits = [e for e in events if e.kind == "hit"]
+    assert [e.detail.get("value") for e in hits] == [(7, 1), None]
+    assert isinstance(hits[1].detail["error"], ValueError)
+    assert all(e.detail["saved_seconds"] >= 0 for e in hits)
