@@ -390,11 +390,15 @@ class SharedStorage(Storage):
         except Exception as error:
             self._fault("write", error)
             return False
+        self._written(key, value, ttl)
+        return True
+
+    def _written(self, key: Any, value: Any, ttl: Any) -> None:
+        """After a write (sync or awaited): the front keeps *value* no longer than the entry lives."""
         if self.front is not None:
             if ttl is OPTION:
                 ttl = self.codec.ttl
             self._remember(key, value, math.inf if ttl is None else time.monotonic() + ttl)
-        return True
 
     def _encode(self, key: Any, value: Any, ttl: Any = OPTION) -> tuple[str | None, Any, Any]:
         """``(store key, bytes, the store's ttl)`` for *value*, or Nones when it cannot be serialized.
@@ -507,10 +511,7 @@ class SharedStorage(Storage):
         except Exception as error:
             self._fault("write", error)
             return False
-        if self.front is not None:
-            if ttl is OPTION:
-                ttl = self.codec.ttl
-            self._remember(key, value, math.inf if ttl is None else time.monotonic() + ttl)
+        self._written(key, value, ttl)
         return True
 
     async def adelete(self, key: Any) -> bool:
