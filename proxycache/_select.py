@@ -185,7 +185,7 @@ class Selection:
     # -- by kind --
 
     def takes(self, value: Any) -> bool:
-        """Whether *value*, read from an instance, is a callable these options cache (the kind rule but properties)."""
+        """Whether *value*, read from an instance, is a callable these options cache (all but the property check)."""
         if not callable(value) or isinstance(value, type):
             return False  # a class: each call builds a new object
         func = getattr(value, "__func__", value)
@@ -248,11 +248,6 @@ def uncacheable_reason(value: Any, options: Options | None = None) -> str | None
     return None
 
 
-def is_cacheable_value(value: Any) -> bool:
-    """Callables worth caching: not classes (a call builds a new object each time)."""
-    return callable(value) and not isinstance(value, type)
-
-
 _NOT_FOUND: Any = object()
 #: Metaclasses that do not shadow a class's __dict__ (what getattr_static guards against).
 _PLAIN_METACLASSES = frozenset({type, abc.ABCMeta})
@@ -279,11 +274,6 @@ def is_property(owner_type: type, name: str) -> bool:
             attr = inspect.getattr_static(owner_type, name)
         except AttributeError:
             return False
-    return is_data_descriptor(attr)
-
-
-def is_data_descriptor(attr: Any) -> bool:
-    """A property, or anything else with ``__set__`` or ``__delete__``, as found in a class body."""
     kind = type(attr)
     if kind in _NOT_DATA_DESCRIPTORS:
         return False  # hasattr on a type that lacks the name formats an AttributeError: twice per method
@@ -319,15 +309,14 @@ def named_method(obj: Any, name: str, options: Options) -> Any:
     """
     if not isinstance(name, str):
         raise TypeError(f"cache_methods takes method names as strings, not {name!r}")
-    where = f"{type(obj).__qualname__}.{name}"
     if is_dunder(name):
         raise TypeError(
-            f"cache_methods: {where} is a special method: Python looks those up on the class, so "
+            f"cache_methods: {_where(obj, name)} is a special method: Python looks those up on the class, so "
             "a cache on the instance would never be called; cache the regular methods it uses"
         )
     if is_property(type(obj), name):
         raise TypeError(
-            f"cache_methods: {where} is a property, not a method; only methods are cached "
+            f"cache_methods: {_where(obj, name)} is a property, not a method; only methods are cached "
             "(CachedProxy(obj) caches every public method and leaves attributes alone)"
         )
     try:
@@ -338,16 +327,20 @@ def named_method(obj: Any, name: str, options: Options) -> Any:
             "existing method, or wrap the object in CachedProxy(obj, include=[...]), which caches "
             "methods when they are first looked up (also ones that appear later)"
         ) from None
-    if not is_cacheable_value(value):
+    if not callable(value) or isinstance(value, type):
         kind = "a class" if isinstance(value, type) else f"{type(value).__qualname__}, not callable"
         raise TypeError(
-            f"cache_methods: {where} is not a method (it is {kind}); name only methods "
+            f"cache_methods: {_where(obj, name)} is not a method (it is {kind}); name only methods "
             "(CachedProxy(obj) caches every public method and leaves other attributes alone)"
         )
     reason = uncacheable_reason(value, options)
     if reason:
-        raise TypeError(f"cache_methods: cannot cache {where}: {reason}")
+        raise TypeError(f"cache_methods: cannot cache {_where(obj, name)}: {reason}")
     return value
+
+
+def _where(obj: Any, name: str) -> str:
+    return f"{type(obj).__qualname__}.{name}"
 
 
 def class_methods(
@@ -388,7 +381,7 @@ def check_decorated(func: Any, options: Options) -> None:
     """Fail clearly when ``@cached_method`` is put on something that is not a cacheable method."""
     if isinstance(func, (staticmethod, classmethod)):
         func = func.__func__
-    elif is_data_descriptor(func):
+    elif isinstance(func, property) or hasattr(type(func), "__set__"):
         raise TypeError(
             f"cached_method cannot wrap a property or other data descriptor ({func!r}); to cache a "
             "computed attribute use functools.cached_property, or put @property above @cached_method"
