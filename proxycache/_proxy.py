@@ -13,7 +13,7 @@ import wrapt
 from ._method import CACHE_API, make_cached
 from ._options import DEFAULT as DEFAULT_OPTIONS
 from ._options import Options, make_options
-from ._select import Selection, is_property, selection_of
+from ._select import Selection, is_property, nested_options, selection_of
 
 T = TypeVar("T")
 
@@ -252,7 +252,7 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
     ) -> CachedProxy[Any]:
         # Dotted paths narrow the child to them; a cached callable object's
         # child (paths None) chooses its methods as this proxy does.
-        opts = self._self_options if paths is None else self._self_options.replace(include=tuple(paths), exclude=None)
+        opts = self._self_options if paths is None else nested_options(self._self_options, paths)
         if callable(value) and not inspect.isroutine(value) and not isinstance(value, type):
             child: CachedProxy[Any] = _CallableProxy(value, _options=opts)
             child.__self_setattr__("_self_call", call)

@@ -203,6 +203,11 @@ class Selection:
         return self.wants(name) and self.takes(value) and not is_property(owner_type, name)
 
 
+def nested_options(options: Options, paths: list[str]) -> Options:
+    """The options of a nested object reached by dotted paths: the rest of those paths; ``exclude=`` stays above."""
+    return options.replace(include=tuple(paths), exclude=None)
+
+
 #: Selections per options object (the entry holds the options, so its id stays its own).
 _selections: dict[int, tuple[Options, Selection]] = {}
 
