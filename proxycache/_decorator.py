@@ -13,7 +13,8 @@ from . import _instance
 from ._method import make_cached, state_of
 from ._options import Options, check_option_names, make_options
 from ._outcome import trim
-from ._plan import check_ignore, method_signature, uncacheable_reason
+from ._plan import check_ignore, method_signature
+from ._select import check_decorated
 
 if TYPE_CHECKING:
     from .typing import CachedMethodDescriptor as TypedDescriptor
@@ -201,28 +202,14 @@ def cached_method(func: Any = None, /, **options: Any) -> Any:
 
 
 def _decorate(func: Any, options: Options) -> Any:
+    check_decorated(func, options)
     if isinstance(func, (staticmethod, classmethod)):
         inner = func.__func__
-        _check_cacheable(inner, options)
         cached = make_cached(inner, options, name=inner.__name__, qualname=inner.__qualname__)
         return type(func)(cached)
-    if isinstance(func, property) or hasattr(type(func), "__set__"):
-        raise TypeError(
-            f"cached_method cannot wrap a property or other data descriptor ({func!r}); to cache a "
-            "computed attribute use functools.cached_property, or put @property above @cached_method"
-        )
-    if not callable(func):
-        raise TypeError(f"cached_method needs a function, not {func!r}")
-    _check_cacheable(func, options)
     # The method is known now: check ignore= at decoration, not at first call.
     check_ignore(method_signature(func), options, getattr(func, "__qualname__", repr(func)))
     return CachedMethodDescriptor(func, options)
-
-
-def _check_cacheable(func: Any, options: Options) -> None:
-    reason = uncacheable_reason(func, options)
-    if reason:
-        raise TypeError(f"cannot cache {getattr(func, '__qualname__', func)!r}: {reason}")
 
 
 def find_cached(obj: Any) -> dict[str, Any]:

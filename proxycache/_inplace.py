@@ -7,9 +7,8 @@ from typing import Any, TypeVar
 
 from . import _instance
 from ._method import make_cached, state_of
-from ._options import Options, check_option_names, make_options
-from ._plan import uncacheable_reason
-from ._select import Selection, is_cacheable_value, is_dunder, is_property
+from ._options import check_option_names, make_options
+from ._select import instance_methods, named_method
 
 T = TypeVar("T")
 
@@ -47,41 +46,12 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
     # Callables copied here from another instance's dict (a __copy__ that
     # copies __dict__) are that instance's: drop them before choosing.
     _instance.disown(obj)
-    chosen = list(names) if names else _public_methods(obj, Selection(opts.include, opts.exclude), opts)
+    chosen = list(names) if names else instance_methods(obj, opts)
     plan: list[tuple[str, Any]] = []
     for name in chosen:
-        if not isinstance(name, str):
-            raise TypeError(f"cache_methods takes method names as strings, not {name!r}")
-        where = f"{type(obj).__qualname__}.{name}"
-        if is_dunder(name):
-            raise TypeError(
-                f"cache_methods: {where} is a special method: Python looks those up on the class, so "
-                "a cache on the instance would never be called; cache the regular methods it uses"
-            )
-        if is_property(type(obj), name):
-            raise TypeError(
-                f"cache_methods: {where} is a property, not a method; only methods are cached "
-                "(CachedProxy(obj) caches every public method and leaves attributes alone)"
-            )
-        try:
-            value = getattr(obj, name)
-        except AttributeError:
-            raise AttributeError(
-                f"cache_methods: {type(obj).__qualname__} object has no attribute {name!r}; name an "
-                "existing method, or wrap the object in CachedProxy(obj, include=[...]), which caches "
-                "methods when they are first looked up (also ones that appear later)"
-            ) from None
+        value = named_method(obj, name, opts)
         if state_of(value) is not None and _instance.belongs_to(value, obj):
             continue  # already cached: keep it (and its entries)
-        if not is_cacheable_value(value):
-            kind = "a class" if isinstance(value, type) else f"{type(value).__qualname__}, not callable"
-            raise TypeError(
-                f"cache_methods: {where} is not a method (it is {kind}); name only methods "
-                "(CachedProxy(obj) caches every public method and leaves other attributes alone)"
-            )
-        reason = uncacheable_reason(value, opts)
-        if reason:
-            raise TypeError(f"cache_methods: cannot cache {type(obj).__qualname__}.{name}: {reason}")
         plan.append((name, value))
     for name, value in plan:
         previous = d.get(name, _ABSENT)
@@ -122,20 +92,6 @@ def uncache_methods(obj: T, *names: str) -> T:
             d[name] = previous
     _instance.remove_shim_if_unused(obj)
     return obj
-
-
-def _public_methods(obj: Any, selection: Selection, options: Options) -> list[str]:
-    names = []
-    for name in dir(obj):
-        if not selection.wants(name) or is_property(type(obj), name):
-            continue
-        try:
-            value = getattr(obj, name)
-        except Exception:
-            continue
-        if is_cacheable_value(value) and uncacheable_reason(value, options) is None and state_of(value) is None:
-            names.append(name)
-    return names
 
 
 def _weak_getter(obj: Any) -> Any:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
-import types
 from typing import Any, ClassVar
 
 from ._decorator import CachedMethodDescriptor
 from ._options import OPTION_NAMES, Options, check_option_names, make_options
-from ._plan import uncacheable_reason
-from ._select import Selection
+from ._select import class_methods
 
 
 class CachingMixin:
@@ -39,9 +36,8 @@ class CachingMixin:
             check_option_names(others, where)  # nobody took them: say which option was meant
             raise
         cls.__proxycache_options__ = given
-        selection = Selection(resolved.include, resolved.exclude)
-        for name, func, inherited in _methods(cls):
-            if selection.wants(name) and uncacheable_reason(func, resolved) is None:
+        for name, func, taken, inherited in class_methods(cls, resolved, (CachingMixin, object), _own_unwrap(cls)):
+            if taken:
                 descriptor = CachedMethodDescriptor(func, resolved, name)
                 descriptor.__set_name__(cls, name)
                 descriptor.from_mixin = True
@@ -56,27 +52,14 @@ class CachingMixin:
         return make_options(**cls.__proxycache_options__)
 
 
-def _methods(cls: type) -> list[tuple[str, Any, bool]]:
-    """Plain methods visible on *cls*, as found by normal lookup, below CachingMixin.
+def _own_unwrap(cls: type) -> Any:
+    """What a class attribute stands for, to *cls*'s mixin: a base's mixin-made cached method is its function again."""
 
-    Each comes with whether a base's CachingMixin had cached it.
-    """
-    found: dict[str, Any] = {}
-    for klass in cls.__mro__:
-        if klass is CachingMixin or klass is object:
-            continue
-        for name, attr in vars(klass).items():
-            if name in found:
-                continue
-            found[name] = attr
-    methods = []
-    for name, attr in found.items():
-        inherited = False
+    def unwrap(attr: Any) -> Any:
         if isinstance(attr, CachedMethodDescriptor):
             if not attr.from_mixin or attr.owner is cls:
-                continue  # an explicit @cached_method keeps its own options
-            attr, inherited = attr.func, True  # re-wrap with this class's options
-        # Functions, and methods of C base classes (sqlite3.Connection.execute).
-        if inspect.isfunction(attr) or isinstance(attr, types.MethodDescriptorType):
-            methods.append((name, attr, inherited))
-    return methods
+                return None  # an explicit @cached_method keeps its own options
+            return attr.func  # re-wrapped with this class's options
+        return attr
+
+    return unwrap

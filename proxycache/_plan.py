@@ -205,18 +205,3 @@ def _is_async(target: Any) -> bool:
         func = func.__dict__.get("__wrapped__")
         func = getattr(func, "__func__", func)
     return False
-
-
-_GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
-
-
-def uncacheable_reason(value: Any, options: Options | None = None) -> str | None:
-    """Why *value* (an attribute) must not be wrapped at all with *options*, or None."""
-    func = getattr(value, "__func__", value)
-    if type(func) is _FunctionType and not func.__code__.co_flags & _GENERATOR_FLAGS:
-        return None  # the common case, without inspect's unwrapping (on every first access)
-    if options is not None and options.streams == "replay":
-        return None  # its streams are recorded and replayed
-    if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
-        return "it is a generator function (its results are one-shot iterators)"
-    return None

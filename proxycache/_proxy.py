@@ -13,8 +13,7 @@ import wrapt
 from ._method import CACHE_API, make_cached
 from ._options import DEFAULT as DEFAULT_OPTIONS
 from ._options import Options, make_options
-from ._plan import uncacheable_reason
-from ._select import Selection, is_cacheable_value, is_property
+from ._select import Selection, is_property, nested_options, selection_of
 
 T = TypeVar("T")
 
@@ -46,21 +45,6 @@ class _WrappedDoc:
 
     def __delete__(self, proxy: Any) -> None:
         del proxy.__wrapped__.__doc__
-
-
-#: Compiled include/exclude per options object (the entry holds it, so its id stays its own).
-_selections: dict[int, tuple[Options, Selection]] = {}
-
-
-def _selection_of(opts: Options) -> Selection:
-    found = _selections.get(id(opts))
-    if found is not None and found[0] is opts:
-        return found[1]
-    selection = Selection(opts.include, opts.exclude)
-    if len(_selections) >= 1024:
-        _selections.clear()
-    _selections[id(opts)] = (opts, selection)
-    return selection
 
 
 class _ClassSignature:
@@ -187,7 +171,7 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
         self.__self_dict__.update(
             _self_options=opts,
             _self_given=options,
-            _self_selection=_selection_of(opts),
+            _self_selection=selection_of(opts),
             _self_prefix="",
             _self_owner=None,
             _self_methods={},
@@ -219,12 +203,7 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
             # CachedProxy.__init__ (wrapt allows it): default options.
             self._self_setup(make_options(), {})
             selection = self._self_selection
-        wanted = (
-            selection.wants(name)
-            and is_cacheable_value(value)
-            and not is_property(type(wrapped), name)
-            and uncacheable_reason(value, self._self_options) is None
-        )
+        wanted = selection.caches(type(wrapped), name, value)
         paths = selection.nested_paths(name)
         if paths is not None:
             if is_property(type(wrapped), name):
@@ -273,7 +252,7 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
     ) -> CachedProxy[Any]:
         # Dotted paths narrow the child to them; a cached callable object's
         # child (paths None) chooses its methods as this proxy does.
-        opts = self._self_options if paths is None else self._self_options.replace(include=tuple(paths), exclude=None)
+        opts = self._self_options if paths is None else nested_options(self._self_options, paths)
         if callable(value) and not inspect.isroutine(value) and not isinstance(value, type):
             child: CachedProxy[Any] = _CallableProxy(value, _options=opts)
             child.__self_setattr__("_self_call", call)

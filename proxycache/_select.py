@@ -1,4 +1,23 @@
-"""Which attributes get cached: ``include`` / ``exclude`` as names, globs, dotted paths or predicates."""
+"""Which attributes get cached, for every entry point: the rule, the default skip-list and the candidates.
+
+One rule, asked by all four entry points:
+
+- by name (:meth:`Selection.wants`): never a dunder; ``exclude=`` wins;
+  then ``include=`` (names, globs over public names, a predicate) or, without
+  it, every public name not in :data:`DEFAULT_SKIP`; dotted ``include=``
+  entries reach into nested objects (:meth:`Selection.nested_paths`);
+- by kind (:meth:`Selection.takes`): a callable that is not a class, not a
+  property (or other data descriptor) of the type, and not a generator
+  function unless ``streams="replay"``;
+- a name given to ``cache_methods`` skips the name rule but not the kind
+  rule (:func:`named_method`); ``@cached_method`` applies the kind rule to
+  the function it decorates (:func:`check_decorated`).
+
+The candidates an eager entry point looks at: an instance's attributes
+(:func:`instance_methods`, for ``cache_methods``) and a class's plain
+methods (:func:`class_methods`, for ``CachingMixin``). ``CachedProxy``
+asks :meth:`Selection.caches` for each attribute on first access.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +30,8 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from ._options import Selector
+from ._method import state_of
+from ._options import Options
 
 log = logging.getLogger("proxycache")
 
@@ -79,9 +99,16 @@ def is_dunder(name: str) -> bool:
 
 
 class Selection:
-    """A compiled include/exclude pair."""
+    """The rule for one set of options: which attributes become cached methods.
 
-    def __init__(self, include: Selector | None, exclude: Selector | None) -> None:
+    Made once per options object (:func:`selection_of`): an entry point asks
+    it for every attribute it considers.
+    """
+
+    def __init__(self, options: Options) -> None:
+        include, exclude = options.include, options.exclude
+        #: Generator functions are cached only when their streams are replayed.
+        self.replays = options.streams == "replay"
         self.include_fn: Callable[[str], bool] | None = None
         self.include: tuple[str, ...] | None = None
         self.nested: dict[str, list[str]] = {}
@@ -99,20 +126,23 @@ class Selection:
         self.exclude_fn: Callable[[str], bool] | None = exclude if callable(exclude) else None
         self.exclude: tuple[str, ...] = () if exclude is None or callable(exclude) else tuple(exclude)
         self.logged: set[str] | None = None  # made on the first skip: most selections never need it
-        self._wanted: dict[str, bool] = {}
+        # Names and globs only: the answer per name never changes, and every
+        # new proxy of a class asks again for each method.
+        self._wanted: dict[str, bool] | None = {} if self.include_fn is None and self.exclude_fn is None else None
+
+    # -- by name --
 
     def wants(self, name: str) -> bool:
-        """Whether a callable attribute *name* is to be cached."""
-        if self.include_fn is None and self.exclude_fn is None:
-            # Names and globs only: the answer per name never changes, and
-            # every new proxy of a class asks again for each method.
-            known = self._wanted.get(name)
-            if known is None:
-                if len(self._wanted) >= 4096:  # objects that answer any name (xmlrpc) must not grow it for ever
-                    self._wanted.clear()
-                known = self._wanted[name] = self._wants(name)
-            return known
-        return self._wants(name)
+        """Whether attribute *name*, if it is a method, is to be cached (the name rule)."""
+        wanted = self._wanted
+        if wanted is None:
+            return self._wants(name)
+        known = wanted.get(name)
+        if known is None:
+            if len(wanted) >= 4096:  # objects that answer any name (xmlrpc) must not grow it for ever
+                wanted.clear()
+            known = wanted[name] = self._wants(name)
+        return known
 
     def _wants(self, name: str) -> bool:
         if is_dunder(name):
@@ -122,7 +152,7 @@ class Selection:
         if self.include_fn is not None:
             return bool(self.include_fn(name))
         if self.include is None:
-            return is_public(name) and not self.nested and not self._skips(name)
+            return is_public(name) and not self._skips(name)
         # Whatever include= matches is cached: DEFAULT_SKIP shapes only the default.
         return any(_match(pattern, name) for pattern in self.include)
 
@@ -140,7 +170,7 @@ class Selection:
         return True
 
     def nested_paths(self, name: str) -> list[str] | None:
-        """Dotted paths below attribute *name*, when the include list reaches into it."""
+        """Dotted paths below attribute *name*, when the include list reaches into it (and exclude does not drop it)."""
         if not self.nested:
             return None
         if self._excluded(name):
@@ -151,6 +181,47 @@ class Selection:
         if self.exclude_fn is not None and self.exclude_fn(name):
             return True
         return bool(self.exclude) and any(_match(pattern, name) for pattern in self.exclude)
+
+    # -- by kind --
+
+    def takes(self, value: Any) -> bool:
+        """Whether *value*, read from an instance, is a callable these options cache (all but the property check)."""
+        if not callable(value) or isinstance(value, type):
+            return False  # a class: each call builds a new object
+        func = getattr(value, "__func__", value)
+        if type(func) is _FunctionType and not func.__code__.co_flags & _GENERATOR_FLAGS:
+            return True  # the common case, without inspect's unwrapping (on every first access)
+        return self.replays or uncacheable_reason(value) is None
+
+    def caches(self, owner_type: type, name: str, value: Any) -> bool:
+        """The whole rule for attribute *name* of an instance of *owner_type*, already read as *value*.
+
+        What ``CachedProxy`` asks on each first access. The property check
+        comes last: it walks the type, and most attributes that are not
+        methods fail the cheaper checks first.
+        """
+        return self.wants(name) and self.takes(value) and not is_property(owner_type, name)
+
+
+def nested_options(options: Options, paths: list[str]) -> Options:
+    """The options of a nested object reached by dotted paths: the rest of those paths; ``exclude=`` stays above."""
+    return options.replace(include=tuple(paths), exclude=None)
+
+
+#: Selections per options object (the entry holds the options, so its id stays its own).
+_selections: dict[int, tuple[Options, Selection]] = {}
+
+
+def selection_of(options: Options) -> Selection:
+    """The :class:`Selection` of *options*, made once per options object."""
+    found = _selections.get(id(options))
+    if found is not None and found[0] is options:
+        return found[1]
+    selection = Selection(options)
+    if len(_selections) >= 1024:
+        _selections.clear()
+    _selections[id(options)] = (options, selection)
+    return selection
 
 
 def _is_glob(pattern: str) -> bool:
@@ -164,9 +235,22 @@ def _match(pattern: str, name: str) -> bool:
     return pattern == name
 
 
-def is_cacheable_value(value: Any) -> bool:
-    """Callables worth caching: not classes (a call builds a new object each time)."""
-    return callable(value) and not isinstance(value, type)
+# -- the kind of an attribute --
+
+_FunctionType = types.FunctionType
+_GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
+
+
+def uncacheable_reason(value: Any, options: Options | None = None) -> str | None:
+    """Why the callable *value* must not be wrapped at all with *options*, or None."""
+    func = getattr(value, "__func__", value)
+    if type(func) is _FunctionType and not func.__code__.co_flags & _GENERATOR_FLAGS:
+        return None
+    if options is not None and options.streams == "replay":
+        return None  # its streams are recorded and replayed
+    if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+        return "it is a generator function (its results are one-shot iterators)"
+    return None
 
 
 _NOT_FOUND: Any = object()
@@ -199,3 +283,116 @@ def is_property(owner_type: type, name: str) -> bool:
     if kind in _NOT_DATA_DESCRIPTORS:
         return False  # hasattr on a type that lacks the name formats an AttributeError: twice per method
     return hasattr(kind, "__set__") or hasattr(kind, "__delete__") or isinstance(attr, property)
+
+
+# -- the candidates of the eager entry points --
+
+
+def instance_methods(obj: Any, options: Options) -> list[str]:
+    """The names ``cache_methods(obj)`` caches without names: every attribute the rule takes, not yet cached."""
+    selection = selection_of(options)
+    owner_type = type(obj)
+    names = []
+    for name in dir(obj):
+        # Properties before reading: a property's getter may do work or fail.
+        if not selection.wants(name) or is_property(owner_type, name):
+            continue
+        try:
+            value = getattr(obj, name)
+        except Exception:
+            continue
+        if selection.takes(value) and state_of(value) is None:  # a method cached already keeps its cache
+            names.append(name)
+    return names
+
+
+def named_method(obj: Any, name: str, options: Options) -> Any:
+    """The attribute *name* that ``cache_methods(obj, name)`` is to cache, or a clear error.
+
+    A name given is cached whatever ``include``/``exclude`` and
+    :data:`DEFAULT_SKIP` say; it must still be a method.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"cache_methods takes method names as strings, not {name!r}")
+    if is_dunder(name):
+        raise TypeError(
+            f"cache_methods: {_where(obj, name)} is a special method: Python looks those up on the class, so "
+            "a cache on the instance would never be called; cache the regular methods it uses"
+        )
+    if is_property(type(obj), name):
+        raise TypeError(
+            f"cache_methods: {_where(obj, name)} is a property, not a method; only methods are cached "
+            "(CachedProxy(obj) caches every public method and leaves attributes alone)"
+        )
+    try:
+        value = getattr(obj, name)
+    except AttributeError:
+        raise AttributeError(
+            f"cache_methods: {type(obj).__qualname__} object has no attribute {name!r}; name an "
+            "existing method, or wrap the object in CachedProxy(obj, include=[...]), which caches "
+            "methods when they are first looked up (also ones that appear later)"
+        ) from None
+    if not callable(value) or isinstance(value, type):
+        kind = "a class" if isinstance(value, type) else f"{type(value).__qualname__}, not callable"
+        raise TypeError(
+            f"cache_methods: {_where(obj, name)} is not a method (it is {kind}); name only methods "
+            "(CachedProxy(obj) caches every public method and leaves other attributes alone)"
+        )
+    reason = uncacheable_reason(value, options)
+    if reason:
+        raise TypeError(f"cache_methods: cannot cache {_where(obj, name)}: {reason}")
+    return value
+
+
+def _where(obj: Any, name: str) -> str:
+    return f"{type(obj).__qualname__}.{name}"
+
+
+def class_methods(
+    cls: type, options: Options, skip: tuple[type, ...], unwrap: Callable[[Any], Any]
+) -> list[tuple[str, Any, bool, bool]]:
+    """The plain methods of *cls*, as normal lookup finds them: ``(name, function, taken, unwrapped)``.
+
+    What ``CachingMixin`` chooses from, with *options*' rule's answer
+    (*taken*). Plain means a function, or a method of a C base class
+    (``sqlite3.Connection.execute``): properties, class and static methods
+    and nested classes are left as they are. Classes in *skip* are passed
+    over. *unwrap* gives the function an attribute stands for (the
+    attribute itself, or None to leave it out); *unwrapped* says it was
+    another object.
+    """
+    selection = selection_of(options)
+    found: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        if klass in skip:
+            continue
+        for name, attr in vars(klass).items():
+            if name not in found:
+                found[name] = attr
+    methods = []
+    for name, attr in found.items():
+        func = unwrap(attr)
+        if func is not None and _is_plain_method(func):
+            taken = selection.wants(name) and uncacheable_reason(func, options) is None
+            methods.append((name, func, taken, func is not attr))
+    return methods
+
+
+def _is_plain_method(attr: Any) -> bool:
+    return inspect.isfunction(attr) or isinstance(attr, types.MethodDescriptorType)
+
+
+def check_decorated(func: Any, options: Options) -> None:
+    """Fail clearly when ``@cached_method`` is put on something that is not a cacheable method."""
+    if isinstance(func, (staticmethod, classmethod)):
+        func = func.__func__
+    elif isinstance(func, property) or hasattr(type(func), "__set__"):
+        raise TypeError(
+            f"cached_method cannot wrap a property or other data descriptor ({func!r}); to cache a "
+            "computed attribute use functools.cached_property, or put @property above @cached_method"
+        )
+    elif not callable(func):
+        raise TypeError(f"cached_method needs a function, not {func!r}")
+    reason = uncacheable_reason(func, options)
+    if reason:
+        raise TypeError(f"cannot cache {getattr(func, '__qualname__', func)!r}: {reason}")

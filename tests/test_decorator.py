@@ -335,16 +335,6 @@ def test_slotted_instances_pickle_without_caches() -> None:
 # -- what cannot be decorated ------------------------------------------------------
 
 
-def test_a_property_fails_clearly() -> None:
-    with pytest.raises(TypeError, match=r"cannot wrap a property.*cached_property.*@property above @cached_method"):
-
-        class Bad:
-            @cached_method  # type: ignore[call-overload]
-            @property
-            def value(self) -> int:
-                return 1
-
-
 def test_property_above_cached_method_works() -> None:
     class Lazy:
         def __init__(self) -> None:
@@ -358,25 +348,6 @@ def test_property_above_cached_method_works() -> None:
 
     obj = Lazy()
     assert obj.value == obj.value == 1
-
-
-@pytest.mark.parametrize("options", [{}, {"maxsize": 3}])
-def test_a_generator_function_fails_clearly(options: dict[str, Any]) -> None:
-    with pytest.raises(TypeError, match=r"cannot cache .*Bad.items.*generator function"):
-
-        class Bad:
-            @cached_method(**options)
-            def items(self) -> Any:
-                yield 1
-
-
-def test_an_async_generator_fails_clearly() -> None:
-    with pytest.raises(TypeError, match="generator function"):
-
-        class Bad:
-            @cached_method
-            async def items(self) -> Any:
-                yield 1
 
 
 def test_options_must_be_keywords_and_known() -> None:

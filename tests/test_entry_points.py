@@ -231,15 +231,6 @@ def test_exceptions_are_cached_when_asked(way: str) -> None:
     assert errors[0] is errors[1]
 
 
-def test_private_methods_and_properties_are_not_cached(way: str) -> None:
-    obj = build(way)
-    assert obj._private(1) == obj._private(1) == 1
-    assert obj.calls["_private"] == 2
-    assert obj.label == "client a"
-    assert "_private" not in cache_info(obj)
-    assert "label" not in cache_info(obj)
-
-
 # -- the cached callable's own methods ----------------------------------------
 
 
@@ -371,16 +362,6 @@ def test_key_attrs_join_the_key(way: str) -> None:
     obj.base = "a"
     assert obj.get(1) == (1, 1, "a")
     assert obj.calls["get"] == 2
-
-
-def test_exclude_leaves_a_method_alone(way: str) -> None:
-    obj = build(way, exclude=("nothing",))
-    obj.nothing()
-    obj.nothing()
-    assert obj.calls["nothing"] == 2
-    obj.get(1)
-    assert "nothing" not in cache_info(obj)
-    assert "get" in cache_info(obj)
 
 
 # -- async -------------------------------------------------------------------

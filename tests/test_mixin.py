@@ -96,16 +96,6 @@ def test_methods_calling_each_other_hit_the_caches() -> None:
     assert obj.calls == [("pair", 1), ("get", 1)]
 
 
-def test_properties_static_and_class_methods_and_nested_classes_are_left_alone() -> None:
-    for name in ("url", "version", "named", "Error"):
-        assert vars(Cached).get(name) is None
-    obj = Cached("a")
-    assert obj.version() == "1"
-    assert issubclass(obj.Error, Exception)
-    obj.get(1)
-    assert set(cache_info(obj)) == {"get"}
-
-
 def test_options_are_class_keywords() -> None:
     obj = Cached("a")
     for i in range(3):
@@ -123,17 +113,6 @@ def test_subclasses_inherit_and_override_options() -> None:
     assert obj.get.cache_parameters()["policy"] == "fifo"
     assert obj.get.cache_parameters()["maxsize"] == 2
     assert Cached("a").get.cache_parameters()["policy"] == "lru"
-
-
-def test_a_subclass_include_uncaches_what_it_leaves_out() -> None:
-    obj = Narrow("a")
-    obj.get(1)
-    obj.get(1)
-    assert obj.calls == [("get", 1), ("get", 1)]
-    obj.pair(2)
-    obj.pair(2)
-    assert [c for c in obj.calls if c[0] == "pair"] == [("pair", 2)]
-    assert set(cache_info(obj)) == {"pair"}
 
 
 def test_unknown_keyword_fails_at_class_creation() -> None:

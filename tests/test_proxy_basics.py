@@ -104,15 +104,6 @@ def test_none_is_a_result_like_any_other(client: CountingClient) -> None:
     assert proxy.nothing.cache_info()[:2] == (1, 1)
 
 
-def test_static_and_class_methods_are_cached_and_correct(rich: Rich) -> None:
-    proxy = CachedProxy(rich)
-    assert proxy.double(4) == 8
-    assert proxy.build("x") == "Rich:x"
-    assert proxy.double.cache_info().misses == 1
-    assert proxy.double(4) == 8
-    assert proxy.double.cache_info().hits == 1
-
-
 # -- what passes through untouched ----------------------------------------------------
 
 
@@ -122,40 +113,6 @@ def test_non_callables_pass_through(rich: Rich) -> None:
     assert proxy.calls is rich.calls
     assert proxy.limit == 10
     assert proxy.sub is rich.sub  # an object attribute is not proxied unless a dotted include asks
-
-
-def test_properties_pass_through_even_when_their_value_is_callable(rich: Rich) -> None:
-    proxy = CachedProxy(rich)
-    assert proxy.name == "counting"
-    assert proxy.formatter is str
-    assert proxy.formatter is str
-    assert rich.count("formatter") == 2  # evaluated on every access, as on the object
-
-
-def test_callable_instance_attributes_are_cached(rich: Rich) -> None:
-    proxy = CachedProxy(rich)
-    assert proxy.handler(3) == 6
-    assert state_of(proxy.handler) is not None
-
-
-def test_private_and_dunder_names_pass_through(rich: Rich) -> None:
-    proxy = CachedProxy(rich)
-    for _ in range(2):
-        assert proxy._helper(1) == 1
-        assert proxy.__custom__(2) == 2
-    assert rich.count("_helper") == 2
-    assert rich.count("__custom__") == 2
-    assert state_of(proxy._helper) is None
-    assert len(proxy) == 7
-    assert set(cache_info(proxy)) == set()
-
-
-def test_classes_reached_as_attributes_are_not_cached(rich: Rich) -> None:
-    proxy = CachedProxy(rich)
-    assert proxy.Page is Page
-    first, second = proxy.Page(1), proxy.Page(1)
-    assert first is not second
-    assert proxy.Page is Page
 
 
 # -- setting attributes ---------------------------------------------------------------
@@ -296,59 +253,6 @@ def test_the_proxy_keeps_its_object_alive() -> None:
     gc.collect()
     assert proxy.get(1) == (1, 1)
     assert proxy.base == "https://api.example"
-
-
-# -- include / exclude ---------------------------------------------------------------------
-
-
-def cached_names(proxy: Any, names: list[str]) -> set[str]:
-    return {n for n in names if state_of(getattr(proxy, n)) is not None}
-
-
-ALL = ["get", "echo", "nothing", "fail", "aget", "count", "double", "_helper"]
-
-
-@pytest.mark.parametrize(
-    ("options", "expected"),
-    [
-        ({}, {"get", "echo", "nothing", "fail", "aget", "count", "double"}),
-        ({"include": ["get", "echo"]}, {"get", "echo"}),
-        ({"include": "get"}, {"get"}),
-        ({"include": ["*et"]}, {"get", "aget"}),
-        ({"include": ["*"]}, {"get", "echo", "nothing", "fail", "aget", "count", "double"}),
-        ({"include": ["_helper"]}, {"_helper"}),  # a private name, named exactly
-        ({"include": lambda n: n.startswith(("e", "n"))}, {"echo", "nothing"}),
-        ({"exclude": ["fail", "count"]}, {"get", "echo", "nothing", "aget", "double"}),
-        ({"exclude": ["*e*"]}, {"nothing", "fail", "count"}),
-        ({"exclude": lambda n: len(n) > 4}, {"get", "echo", "fail", "aget"}),
-        ({"include": ["*e*"], "exclude": ["get"]}, {"echo", "aget", "double"}),
-        ({"include": lambda n: True, "exclude": lambda n: n == "echo"}, set(ALL) - {"echo"}),
-    ],
-)
-def test_include_and_exclude(rich: Rich, options: dict[str, Any], expected: set[str]) -> None:
-    proxy = CachedProxy(rich, **options)
-    assert cached_names(proxy, ALL) == expected
-
-
-def test_excluded_methods_call_through_every_time(client: CountingClient) -> None:
-    proxy = CachedProxy(client, exclude=["echo"])
-    proxy.echo(1)
-    proxy.echo(1)
-    assert client.count("echo") == 2
-    assert proxy.echo.__self__ is client
-
-
-def test_a_dotted_include_reaches_a_nested_object(rich: Rich) -> None:
-    proxy = CachedProxy(rich, include=["sub.get"])
-    proxy.sub.get(1)
-    proxy.sub.get(1)
-    assert rich.sub.count("get") == 1
-    assert isinstance(proxy.sub, CountingClient)
-    proxy.get(1)
-    proxy.get(1)
-    assert rich.count("get") == 2  # only the dotted path was asked for
-    assert set(cache_info(proxy)) == {"sub.get"}
-    assert proxy.sub.get.__qualname__ == "Rich.sub.get"  # named after the object wrapped
 
 
 # -- copies carry no entries ------------------------------------------------------------------
