@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from proxycache._stores import DiskStore, MemoryStore, RedisStore
+from proxycache import DiskStore, MemoryStore, RedisStore
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from proxycache import CachedProxy, cache_info
+from proxycache import CachedProxy, RedisStore, cache_info
 from proxycache.__main__ import main
-from proxycache._stores import RedisStore
 
 from ..conftest import CountingClient
 

@@ -225,7 +225,7 @@ def test_entries_with_and_without_times_read_each_other(store: Any) -> None:
 STALE_CHILD = """
 import json, sys
 from proxycache import CachedProxy, cache_of
-from proxycache._stores import open_store
+from proxycache import DiskStore, RedisStore
 
 
 class Service:
@@ -234,7 +234,9 @@ class Service:
 
 
 Service.__module__, Service.__qualname__ = "svc", "Service"
-proxy = CachedProxy(Service(), store=open_store(sys.argv[1]), key_attrs=(), ttl=0.1, stale_if_error=60, namespace="svc")
+spec = sys.argv[1]
+store = DiskStore(spec[len("disk:"):]) if spec.startswith("disk:") else RedisStore(spec)
+proxy = CachedProxy(Service(), store=store, key_attrs=(), ttl=0.1, stale_if_error=60, namespace="svc")
 print(json.dumps({"value": proxy.get(1), "stale": cache_of(proxy.get).cache_stats()["stale"]}))
 """
 

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from proxycache import CachedProxy
-from proxycache._stores import RedisStore
+from proxycache import CachedProxy, RedisStore
 
 from ..conftest import CountingClient
 from .conftest import REPO, run_python
