@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from proxycache import CachedProxy, cache_info
-from proxycache._method import state_of
 
-from .conftest import CountingClient
+from .conftest import CountingClient, cached_function, is_cached
 
 
 class Page:
@@ -135,7 +134,7 @@ def test_properties_pass_through_even_when_their_value_is_callable(rich: Rich) -
 def test_callable_instance_attributes_are_cached(rich: Rich) -> None:
     proxy = CachedProxy(rich)
     assert proxy.handler(3) == 6
-    assert state_of(proxy.handler) is not None
+    assert is_cached(proxy.handler)
 
 
 def test_private_and_dunder_names_pass_through(rich: Rich) -> None:
@@ -145,7 +144,7 @@ def test_private_and_dunder_names_pass_through(rich: Rich) -> None:
         assert proxy.__custom__(2) == 2
     assert rich.count("_helper") == 2
     assert rich.count("__custom__") == 2
-    assert state_of(proxy._helper) is None
+    assert not is_cached(proxy._helper)
     assert len(proxy) == 7
     assert set(cache_info(proxy)) == set()
 
@@ -247,7 +246,7 @@ def test_two_proxies_have_separate_caches_and_leave_the_client_untouched(client:
     two.get(1)
     assert two.get.cache_info().hits == 1
     assert set(vars(client)) == set(before)
-    assert not any(state_of(v) is not None for v in vars(client).values())
+    assert not any(is_cached(v) for v in vars(client).values())
     assert type(client).__dict__.get("get") is CountingClient.__dict__["get"]
 
 
@@ -258,7 +257,7 @@ def test_dropping_the_proxy_frees_the_object_and_its_caches() -> None:
     proxy.echo([1, 2])
     proxy.nothing()
     client_ref = weakref.ref(client)
-    cache_refs = [weakref.ref(state_of(proxy.get)), weakref.ref(state_of(proxy.echo))]
+    cache_refs = [weakref.ref(cached_function(proxy.get)), weakref.ref(cached_function(proxy.echo))]
     proxy_ref = weakref.ref(proxy)
     with no_cycle_collector():
         del client, proxy
@@ -272,7 +271,7 @@ def test_dropping_a_proxy_with_nested_children_frees_everything() -> None:
     proxy = CachedProxy(rich, include=["get", "sub.get"])
     proxy.get(1)
     proxy.sub.get(2)
-    refs = [weakref.ref(rich), weakref.ref(rich.sub), weakref.ref(state_of(proxy.sub.get))]
+    refs = [weakref.ref(rich), weakref.ref(rich.sub), weakref.ref(cached_function(proxy.sub.get))]
     with no_cycle_collector():
         del rich, proxy
         assert all(r() is None for r in refs)
@@ -302,7 +301,7 @@ def test_the_proxy_keeps_its_object_alive() -> None:
 
 
 def cached_names(proxy: Any, names: list[str]) -> set[str]:
-    return {n for n in names if state_of(getattr(proxy, n)) is not None}
+    return {n for n in names if is_cached(getattr(proxy, n))}
 
 
 ALL = ["get", "echo", "nothing", "fail", "aget", "count", "double", "_helper"]
