@@ -92,6 +92,7 @@ def test_public_methods_are_cached_per_proxy(client: CountingClient) -> None:
     proxy = CachedProxy(client)
     assert proxy.get(1) == proxy.get(1) == (1, 1)
     assert client.count("get") == 1
+    assert cache_info(proxy)["get"].hits == 1
     assert proxy.get is proxy.get  # wrapped once, on first access
 
 
