@@ -11,6 +11,8 @@ import pytest
 from proxycache import RedisStore
 from proxycache.__main__ import main
 
+from .conftest import redis_stats_name
+
 STATS_KINDS = ["memory", "disk", pytest.param("redis", marks=pytest.mark.redis),
                pytest.param("cluster", marks=pytest.mark.redis)]
 
@@ -122,8 +124,9 @@ def test_a_stats_hash_someone_else_wrote_is_skipped(redis_server: str) -> None:
     store = RedisStore(redis_server, stats=True)
     store.record_hit("good", 1.0)
     raw = redis.Redis.from_url(redis_server)
-    raw.hset(store._stats_name("forged"), mapping={"hits": "many", "saved_seconds": "1"})
-    raw.hset(store._stats_name("negative"), mapping={"hits": "-5", "saved_seconds": "1"})
+    assert raw.exists(redis_stats_name(store, "good"))  # the documented layout
+    raw.hset(redis_stats_name(store, "forged"), mapping={"hits": "many", "saved_seconds": "1"})
+    raw.hset(redis_stats_name(store, "negative"), mapping={"hits": "-5", "saved_seconds": "1"})
     assert store.hit_stats() == {"good": (1, 1.0)}
 
 
