@@ -139,9 +139,9 @@ def filled_store(tmp_path: Path) -> str:
 
 
 def entries(spec: str) -> int:
-    from proxycache._cli_stores import open_existing
+    from proxycache import DiskStore
 
-    return len(list(open_existing(spec).keys()))
+    return len(list(DiskStore(spec.removeprefix("disk:")).keys()))
 
 
 def test_clearing_a_whole_store_on_a_terminal_asks_first(filled_store: str) -> None:

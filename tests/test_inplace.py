@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from proxycache import CachedProxy, CachingMixin, cache_info, cache_methods, cached_method, uncache_methods
-from proxycache._method import state_of
+
+from .conftest import cached_function, is_cached
 
 
 class Service:
@@ -183,7 +184,7 @@ def test_bad_options_fail_at_wrap_time() -> None:
 def test_a_class_is_refused() -> None:
     with pytest.raises(TypeError, match=r"instances, not on the class Service.*CachedProxy"):
         cache_methods(Service)
-    assert state_of(Service.get) is None
+    assert not is_cached(Service.get)
 
 
 def test_a_slots_class_is_refused() -> None:
@@ -227,7 +228,7 @@ def test_no_reference_cycle() -> None:
     try:
         obj = cache_methods(Service())
         obj.report()
-        refs = [weakref.ref(obj), weakref.ref(state_of(obj.get))]  # type: ignore[arg-type]
+        refs = [weakref.ref(obj), weakref.ref(cached_function(obj.get))]
         del obj
         assert [r() for r in refs] == [None, None]
     finally:
@@ -359,7 +360,7 @@ def test_pickling_a_copy_pickles_the_copy(kind: str) -> None:
     restored = pickle.loads(pickle.dumps(duplicate))
     assert restored.value == 7
     assert restored.get() == 7
-    assert not any(state_of(v) is not None for v in vars(restored).values() if v is not restored.get)
+    assert not any(is_cached(v) for v in vars(restored).values() if v is not restored.get)
 
 
 def test_a_copy_that_keeps_the_dict_untouched_before_first_use() -> None:
@@ -377,5 +378,5 @@ def test_uncache_methods_on_a_copy_restores_the_copys_methods() -> None:
     uncache_methods(duplicate)
     duplicate.value = 9
     assert duplicate.get() == 9
-    assert state_of(duplicate.get) is None
-    assert state_of(original.get) is not None  # the original keeps its cache
+    assert not is_cached(duplicate.get)
+    assert is_cached(original.get)  # the original keeps its cache

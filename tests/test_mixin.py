@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from proxycache import CachingMixin, cache_clear, cache_info, cached_method
-from proxycache._method import state_of
+
+from .conftest import cached_function, is_cached
 
 
 class Remote:
@@ -231,7 +232,7 @@ def test_caches_are_freed_with_the_instance() -> None:
         obj = Override("a")
         obj.get(1)
         obj.pair(2)
-        refs = [weakref.ref(obj)] + [weakref.ref(state_of(f)) for f in vars(obj).values() if state_of(f)]  # type: ignore[arg-type]
+        refs = [weakref.ref(obj)] + [weakref.ref(cached_function(f)) for f in vars(obj).values() if is_cached(f)]
         assert len(refs) == 4
         del obj
         assert [r() for r in refs] == [None] * 4

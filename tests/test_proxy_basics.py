@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from proxycache import CachedProxy, cache_info
-from proxycache._method import state_of
 
-from .conftest import CountingClient
+from .conftest import CountingClient, cached_function, is_cached
 
 
 class Page:
@@ -93,6 +92,7 @@ def test_public_methods_are_cached_per_proxy(client: CountingClient) -> None:
     proxy = CachedProxy(client)
     assert proxy.get(1) == proxy.get(1) == (1, 1)
     assert client.count("get") == 1
+    assert cache_info(proxy)["get"].hits == 1
     assert proxy.get is proxy.get  # wrapped once, on first access
 
 
@@ -204,7 +204,7 @@ def test_two_proxies_have_separate_caches_and_leave_the_client_untouched(client:
     two.get(1)
     assert two.get.cache_info().hits == 1
     assert set(vars(client)) == set(before)
-    assert not any(state_of(v) is not None for v in vars(client).values())
+    assert not any(is_cached(v) for v in vars(client).values())
     assert type(client).__dict__.get("get") is CountingClient.__dict__["get"]
 
 
@@ -215,7 +215,7 @@ def test_dropping_the_proxy_frees_the_object_and_its_caches() -> None:
     proxy.echo([1, 2])
     proxy.nothing()
     client_ref = weakref.ref(client)
-    cache_refs = [weakref.ref(state_of(proxy.get)), weakref.ref(state_of(proxy.echo))]
+    cache_refs = [weakref.ref(cached_function(proxy.get)), weakref.ref(cached_function(proxy.echo))]
     proxy_ref = weakref.ref(proxy)
     with no_cycle_collector():
         del client, proxy
@@ -229,7 +229,7 @@ def test_dropping_a_proxy_with_nested_children_frees_everything() -> None:
     proxy = CachedProxy(rich, include=["get", "sub.get"])
     proxy.get(1)
     proxy.sub.get(2)
-    refs = [weakref.ref(rich), weakref.ref(rich.sub), weakref.ref(state_of(proxy.sub.get))]
+    refs = [weakref.ref(rich), weakref.ref(rich.sub), weakref.ref(cached_function(proxy.sub.get))]
     with no_cycle_collector():
         del rich, proxy
         assert all(r() is None for r in refs)

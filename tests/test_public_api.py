@@ -60,19 +60,20 @@ def test_private_modules_stay_private() -> None:
 
 # -- what IPython's "?", Jupyter tooltips and help() show --------------------------------
 
-import dataclasses  # noqa: E402
 import inspect  # noqa: E402
 import pydoc  # noqa: E402
 
 from proxycache import CachedProxy, CachingMixin, cache_info, cache_methods, cache_of, cached_method  # noqa: E402
-from proxycache._options import Options  # noqa: E402
 
 
 def test_the_proxy_class_has_a_signature_listing_every_option() -> None:
     signature = inspect.signature(CachedProxy)
     names = list(signature.parameters)
     assert names[0] == "wrapped"
-    assert set(names[1:]) == {f.name for f in dataclasses.fields(Options)}
+    class Client:
+        def get(self) -> None: ...
+
+    assert set(names[1:]) == set(cache_of(CachedProxy(Client()).get).cache_parameters())  # every option
     assert signature.parameters["maxsize"].default == 128
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(signature.parameters.values())[1:])
     # The docstring names the parameter the signature shows.

@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 
 from proxycache import CachedProxy, cache_methods, cached_method
-from proxycache._plan import _signature
-from proxycache._plan import cached_signature as _cached_signature
 
 
 class Shapes:
@@ -44,15 +42,18 @@ def _inspect_bound(bound: Any) -> inspect.Signature | None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_cached_signatures_are_what_inspect_gives(name: str) -> None:
-    for _ in range(3):  # first from inspect, then from the cache
+    decorated = type("Decorated", (Shapes,), {n: cached_method(getattr(Shapes, n)) for n in NAMES})
+    for _ in range(3):  # first from inspect, then from the per-function cache
         obj = Shapes()
-        bound = getattr(obj, name)
-        sig, is_async = _cached_signature(bound, False)
-        assert sig == _inspect_bound(bound)
-        assert is_async is (name == "coro")
-        func = getattr(Shapes, name)
-        assert _cached_signature(func, True)[0] == _signature(func, True)
-        assert _cached_signature(func, False)[0] == _signature(func, False)
+        expected = _inspect_bound(getattr(obj, name))
+        for cached in (getattr(CachedProxy(obj, include=NAMES), name), getattr(decorated(), name)):
+            if expected is None:  # inspect finds no valid signature: the call raises the method's own error
+                with pytest.raises(TypeError, match="takes 0 positional arguments"):
+                    cached()
+            else:
+                assert _inspect_bound(cached) == expected
+            assert inspect.iscoroutinefunction(cached) is (name == "coro")
+        assert inspect.signature(getattr(decorated, name)) == inspect.signature(getattr(Shapes, name))
 
 
 def test_new_defaults_are_seen() -> None:

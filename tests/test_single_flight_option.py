@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from proxycache import CachedProxy, CachingMixin, DiskStore, MemoryStore, cache_methods, cached_method
+from proxycache import (
+    CachedProxy,
+    CachingMixin,
+    DiskStore,
+    Event,
+    MemoryStore,
+    add_listener,
+    cache_methods,
+    cached_method,
+)
 
 from .conftest import CountingClient
 
@@ -75,17 +86,55 @@ def test_other_values_work_with_any_store(mode: Any) -> None:
     assert len(proxy.calls) == 1
 
 
-def test_the_default_is_store_with_a_shared_store_with_leases_else_process(tmp_path: Path) -> None:
-    from proxycache._options import flight_mode, make_options
+class _Gated:
+    """Counts its calls; each waits for the gate."""
 
-    assert flight_mode(make_options()) == "process"
-    assert flight_mode(make_options(store=DiskStore(tmp_path / "d"), key_attrs=())) == "store"
-    assert flight_mode(make_options(store=MemoryStore(), key_attrs=())) == "store"
-    assert flight_mode(make_options(store=_NoLeases(), key_attrs=())) == "process"
-    assert flight_mode(make_options(store=DiskStore(tmp_path / "d"), key_attrs=(), single_flight="process")) == (
-        "process"
-    )
-    assert flight_mode(make_options(single_flight=False)) is None
+    def __init__(self, gate: threading.Event) -> None:
+        self.gate = gate
+        self.calls = 0
+
+    def get(self, x: int) -> int:
+        self.calls += 1
+        self.gate.wait(30)
+        return x
+
+
+def _flight_between_two_caches(store: Any, **options: Any) -> tuple[int, list[Any]]:
+    """Two caches of one method over *store* (as two processes would have), missing one key at once.
+
+    The first computes under a gate; the second asks while it runs. Returns how
+    often the second computed and the scopes of the waits listeners heard.
+    """
+    gate = threading.Event()
+    first, second = _Gated(gate), _Gated(gate)
+    proxies = [CachedProxy(o, store=store, key_attrs=(), **options) for o in (first, second)]
+    seen: list[Event] = []
+    remove = add_listener(seen.append)
+    try:
+        leader = threading.Thread(target=proxies[0].get, args=(1,))
+        leader.start()
+        deadline = time.monotonic() + 10
+        while first.calls < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        waiter = threading.Thread(target=proxies[1].get, args=(1,))
+        waiter.start()
+        time.sleep(0.2)  # the second caller is at the lease, or computing
+        gate.set()
+        leader.join(30)
+        waiter.join(30)
+    finally:
+        remove()
+    return second.calls, [e.detail["scope"] for e in seen if e.kind == "wait"]
+
+
+def test_the_default_is_store_with_a_shared_store_with_leases_else_process(tmp_path: Path) -> None:
+    # "store": the second cache waits on the first's lease and takes its value.
+    assert _flight_between_two_caches(DiskStore(tmp_path / "a")) == (0, ["store"])
+    assert _flight_between_two_caches(MemoryStore()) == (0, ["store"])
+    # "process": only callers of one cache share a computation; the other cache computes.
+    assert _flight_between_two_caches(_NoLeases()) == (1, [])
+    assert _flight_between_two_caches(DiskStore(tmp_path / "b"), single_flight="process") == (1, [])
+    assert _flight_between_two_caches(DiskStore(tmp_path / "c"), single_flight=False) == (1, [])
 
 
 def test_cache_parameters_show_it() -> None:

@@ -8,12 +8,14 @@ Stores: ``stores/test_stale_stores.py``.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import types
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import cachetools
@@ -365,3 +367,105 @@ def test_cached_exceptions_get_their_lifetime_from_the_ttl_callable(clock: FakeC
     clock.advance(30)
     assert obj.get(1) == (1, 0)
     assert obj.calls["get"] == 2
+
+
+# -- the rules one by one, through a proxy ---------------------------------------------------
+
+
+def test_ttl_callable_takes_timedeltas_and_refuses_lifetimes_already_over(clock: FakeClock) -> None:
+    obj = CachedProxy(Service(), ttl=lambda r: r["expires_in"])
+    obj.reply(200, timedelta(minutes=2))  # type: ignore[arg-type]
+    obj.reply(200, -3)  # already over: not stored
+    clock.advance(119)
+    obj.reply(200, timedelta(minutes=2))  # type: ignore[arg-type]
+    obj.reply(200, -3)
+    assert obj.calls["reply"] == 3  # the two minutes held; -3 computed again
+    clock.advance(2)
+    obj.reply(200, timedelta(minutes=2))  # type: ignore[arg-type]
+    assert obj.calls["reply"] == 4
+
+
+def test_a_cached_exception_the_ttl_callable_cannot_read_is_not_kept() -> None:
+    # An exception has no ["expires_in"]: the callable fails on it, so it is not kept.
+    obj = CachedProxy(Service(), ttl=lambda r: r["expires_in"], cache_exceptions=ConnectionError)
+    obj.down = True
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            obj.get(1)
+    assert obj.calls["get"] == 2
+
+
+def test_broken_rules_store_nothing_and_log(caplog: pytest.LogCaptureFixture) -> None:
+    broken: list[dict[str, Any]] = [
+        {"ttl": lambda r: r["missing"]},
+        {"ttl": lambda r: "soon"},
+        {"ttl": lambda r: float("nan")},
+        {"cache_if": lambda r: 1 / 0},
+    ]
+    with caplog.at_level(logging.WARNING, logger="proxycache"):
+        for options in broken:
+            obj = CachedProxy(Service(), **options)
+            assert obj.reply(200) == obj.reply(200)  # the call answers...
+            assert obj.calls["reply"] == 2  # ...and nothing was stored
+            assert stats(obj.reply)["uncached"] == 2
+    text = caplog.text
+    assert "ttl=" in text
+    assert "'soon'" in text
+    assert "ZeroDivisionError" in text
+
+
+def test_the_stale_window_is_the_longer_of_the_two(clock: FakeClock) -> None:
+    obj = CachedProxy(Service(), ttl=1, stale_if_error=30, stale_while_revalidate=5)
+    obj.get(1)
+    clock.advance(1 + 20)  # past revalidating, within stale_if_error
+    obj.down = True
+    assert obj.get(1) == (1, 0)
+    clock.advance(10)  # 30 s after expiry: gone
+    with pytest.raises(ConnectionError):
+        obj.get(1)
+    assert stats(obj.get)["stale"] == 1
+    obj.get.cache_clear()
+    assert stats(obj.get)["stale"] == 0  # cleared with the other counts
+
+
+def test_without_stale_options_an_expired_entry_is_never_served(clock: FakeClock) -> None:
+    obj = CachedProxy(Service(), ttl=10)
+    obj.get(1)
+    clock.advance(10.5)
+    obj.down = True
+    with pytest.raises(ConnectionError):
+        obj.get(1)
+    assert stats(obj.get)["stale"] == 0
+
+
+@pytest.mark.parametrize("policy", ["lru", "lfu", "fifo", "rr"])
+def test_an_expired_entry_is_kept_through_its_stale_window_only(policy: str, clock: FakeClock) -> None:
+    obj = CachedProxy(Service(), ttl=10, stale_if_error=20, policy=policy, maxsize=8)
+    obj.get(1)
+    clock.advance(10)
+    assert obj.get.cache_info().currsize == 1  # expired, still held for stale serving
+    obj.version = 1
+    assert obj.get(1) == (1, 1)  # yet never a hit: the call computes
+    clock.advance(30)  # the new entry expired 20 s ago...
+    obj.down = True
+    with pytest.raises(ConnectionError):
+        obj.get(1)  # ...and its window ended: nothing served
+    assert obj.get.cache_info().currsize == 0  # and no longer held
+
+
+@pytest.mark.parametrize("serializer", ["pickle", "signed", "json"])
+def test_the_times_travel_with_the_value_only_when_stale_serving_needs_them(
+    serializer: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    from proxycache import DiskStore
+    from proxycache.serializers import PickleSerializer
+
+    chosen: Any = PickleSerializer(secret="s") if serializer == "signed" else serializer
+    plain_store, timed_store = DiskStore(tmp_path / "plain"), DiskStore(tmp_path / "timed")
+    CachedProxy(Service(), store=plain_store, key_attrs=(), ttl=5, serializer=chosen).reply(200)
+    CachedProxy(Service(), store=timed_store, key_attrs=(), ttl=5, stale_if_error=60, serializer=chosen).reply(200)
+    (plain_name,), (timed_name,) = plain_store.keys(None), timed_store.keys(None)
+    plain, timed = plain_store.get(plain_name), timed_store.get(timed_name)
+    assert len(timed) > len(plain)  # the times (created, expires, stale until) travel in front
+    if serializer == "json":
+        assert json.loads(plain) == {"status": 200, "expires_in": 60, "version": 0}  # the value alone, as before

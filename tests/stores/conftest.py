@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from proxycache._stores import DiskStore, MemoryStore, RedisStore
+from proxycache import DiskStore, MemoryStore, RedisStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -278,3 +278,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.filterwarnings("ignore::proxycache.StoreWarning"))
+
+
+# -- the raw Redis names, by the layout RedisStore documents ----------------------------------
+
+
+def redis_name(store: Any, key: str) -> str:
+    """The Redis key holding entry *key* of *store*: ``<prefix>{<namespace>:<digest>}``."""
+    return f"{store.prefix}{{{key}}}"
+
+
+def redis_lease_name(store: Any, key: str) -> str:
+    """The Redis key of the lease on entry *key*: ``<prefix>lease:{<namespace>:<digest>}``."""
+    return f"{store.prefix}lease:{{{key}}}"
+
+
+def redis_stats_name(store: Any, namespace: str) -> str:
+    """The Redis hash counting the hits of *namespace* (``stats=True``): ``<prefix>stats:{<namespace>}``."""
+    return f"{store.prefix}stats:{{{namespace}}}"

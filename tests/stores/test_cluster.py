@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from proxycache import CachedProxy, cache_info
+from proxycache import CachedProxy, RedisStore, cache_info
 from proxycache.__main__ import main
-from proxycache._stores import RedisStore
 
 from ..conftest import CountingClient
+from .conftest import redis_lease_name, redis_name
 
 pytestmark = pytest.mark.redis
 
@@ -42,7 +42,8 @@ def test_a_namespace_spreads_over_the_nodes_and_clear_spans_them(redis_cluster: 
     for name in names:
         store.set(name, b"x")
     store.set(key(1, "tests.Other.get"), b"y")
-    nodes = {node_of(store.client, store._name(name)) for name in names}
+    assert all(store.client.exists(redis_name(store, name)) for name in names)  # the documented layout
+    nodes = {node_of(store.client, redis_name(store, name)) for name in names}
     assert len(nodes) == 3  # no hash tag per namespace: one method's entries use every node
     assert sorted(store.keys(NS)) == sorted(names)
     assert len(dict(store.scan())) == 61
@@ -56,10 +57,11 @@ def test_a_lease_shares_its_entrys_slot(redis_cluster: Any) -> None:
     store = RedisStore(redis_cluster.url, cluster=True)
     client: RedisCluster = store.client
     for n in range(20):
-        entry, lease = store._name(key(n)), store._lease_name(key(n))
+        entry, lease = redis_name(store, key(n)), redis_lease_name(store, key(n))
         assert client.keyslot(entry) == client.keyslot(lease)
     token = store.acquire_lease(key(1), 30)
     assert token is not None
+    assert client.exists(redis_lease_name(store, key(1)))  # the documented layout
     assert store.release_lease(key(1), token) is True
 
 

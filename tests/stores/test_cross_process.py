@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from proxycache import CachedProxy
-from proxycache._stores import DiskStore
+from proxycache import CachedProxy, DiskStore, RedisStore
 
 from .conftest import REPO, run_python
 
@@ -21,7 +20,7 @@ from .conftest import REPO, run_python
 CHILD = """
 import json, sys
 from proxycache import CachedProxy
-from proxycache._stores import open_store
+from proxycache import DiskStore, RedisStore
 
 class Service:
     def __init__(self):
@@ -32,7 +31,8 @@ class Service:
         self.computed.append(n)
         return {"n": n, "square": n * n * scale}
 
-store = open_store(sys.argv[1])
+spec = sys.argv[1]
+store = DiskStore(spec[len("disk:"):]) if spec.startswith("disk:") else RedisStore(spec)
 service = Service()
 proxy = CachedProxy(service, store=store, key_attrs=("region",), namespace="xproc.compute")
 results = [proxy.compute(int(n)) for n in sys.argv[2].split(",")]
@@ -42,6 +42,11 @@ print(json.dumps({"computed": service.computed, "results": results}))
 
 def spec_of(store: Any) -> str:
     return f"disk:{store.path}" if store.kind == "disk" else str(store.url)
+
+
+def store_of(spec: str) -> Any:
+    """The store *spec* (from :func:`spec_of`) names, opened anew (in another process)."""
+    return DiskStore(spec[len("disk:"):]) if spec.startswith("disk:") else RedisStore(spec)
 
 
 def child(store: Any, numbers: str) -> dict[str, Any]:

@@ -129,33 +129,6 @@ def test_module_level_cache_stats_sits_beside_cache_info() -> None:
     assert "cache_stats" in proxycache.__all__
 
 
-def test_a_lock_wait_is_an_event_for_listeners() -> None:
-    gate = threading.Event()
-    obj = CachedProxy(Priced(None, 0.0, gate), include=["get"])
-    events: list[Event] = []
-    remove = add_listener(events.append)
-    try:
-        first = threading.Thread(target=obj.get, args=("a",))
-        first.start()
-        deadline = time.monotonic() + 10
-        while obj.calls < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        second = threading.Thread(target=obj.get, args=("a",))
-        second.start()
-        time.sleep(0.2)
-        gate.set()
-        first.join(30)
-        second.join(30)
-    finally:
-        remove()
-    waits = [e for e in events if e.kind == "wait"]
-    assert len(waits) == 1
-    assert waits[0].method.endswith("get")
-    assert waits[0].detail["scope"] == "process"
-    assert waits[0].detail["outcome"] == "value"
-    assert waits[0].detail["seconds"] >= 0
-
-
 # -- across processes: a value another process is computing ---------------------------------
 
 

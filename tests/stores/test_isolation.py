@@ -23,9 +23,8 @@ import pytest
 from pydantic import BaseModel, Field, PrivateAttr
 
 from proxycache import CachedProxy, cached_method
-from proxycache._stores import open_store
 
-from .test_cross_process import spec_of
+from .test_cross_process import spec_of, store_of
 
 
 class Color(enum.Enum):
@@ -94,7 +93,7 @@ def test_value_types_are_keyed_by_value(store: Any) -> None:
 
 def _echo_values_in_child(spec: str) -> tuple[int, list[Any]]:
     values = Values()
-    proxy = CachedProxy(values, store=open_store(spec), key_attrs=(), namespace="isolation.values")
+    proxy = CachedProxy(values, store=store_of(spec), key_attrs=(), namespace="isolation.values")
     for arg in value_args():
         proxy.echo(arg)
     return hash("a str hashes differently per seed"), values.computed

@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import multiprocessing
 import time
 from typing import Any
 
 import pytest
 
-from proxycache._contract import AsyncLeaseStore, LeaseStore
+from proxycache import CachedProxy
 
 NS = "tests.Leases.get"
+
+
+@pytest.fixture(
+    params=["disk", pytest.param("redis", marks=pytest.mark.redis), pytest.param("cluster", marks=pytest.mark.redis)]
+)
+def kind_of_lease_store(request: pytest.FixtureRequest) -> str:
+    """The stores whose lease lifetime is set (``lease_ttl=``)."""
+    return str(request.param)
 
 
 def key(n: int, ns: str = NS) -> str:
     return f"{ns}:{n:040x}"
 
 
-def test_meets_the_lease_protocols(any_store: Any) -> None:
-    assert isinstance(any_store, LeaseStore)
-    assert isinstance(any_store, AsyncLeaseStore)
+def test_every_store_has_the_lease_calls(any_store: Any) -> None:
+    for name in ("acquire_lease", "renew_lease", "release_lease"):
+        assert callable(getattr(any_store, name)), name
+    for name in ("aacquire_lease", "arenew_lease", "arelease_lease"):
+        assert inspect.iscoroutinefunction(getattr(any_store, name)), name
 
 
 def test_one_holder_at_a_time(any_store: Any) -> None:
@@ -163,50 +174,81 @@ def test_the_lease_of_a_killed_holder_lapses(make_store: Any, kind: str) -> None
 # -- a lease as a lock, renewed while held ---------------------------------------------
 
 
-def test_a_held_lease_outlives_its_ttl_while_renewed(any_store: Any) -> None:
-    from proxycache._lease import StoreLease
+class Slow:
+    """A method that runs long enough for its lease to need renewing; *during* runs inside it."""
 
-    lease = StoreLease(any_store, key(9), ttl=0.3)
-    assert lease.acquire() is True
-    time.sleep(1.0)  # three times its ttl: renewed in the background
-    assert not lease.lost
-    assert any_store.acquire_lease(key(9), 30) is None
-    assert StoreLease(any_store, key(9), ttl=30).acquire() is False
-    assert lease.release() is True
-    assert lease.release() is False
-    with StoreLease(any_store, key(9), ttl=30) as held:
-        assert held is True
-    assert any_store.acquire_lease(key(9), 30) is not None  # released on leaving the block
+    def __init__(self, during: Any) -> None:
+        self.during = during
 
+    def get(self, n: int) -> int:
+        self.during(n)
+        return n
 
-def test_a_lease_taken_over_is_reported_lost(any_store: Any) -> None:
-    from proxycache._lease import StoreLease
-
-    lease = StoreLease(any_store, key(10), ttl=0.3)
-    assert lease.acquire() is True
-    token = lease.token
-    assert token is not None
-    assert any_store.release_lease(key(10), token) is True  # as if it lapsed...
-    assert any_store.acquire_lease(key(10), 30) is not None  # ...and another process took it
-    deadline = time.monotonic() + 10
-    while not lease.lost and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert lease.lost
-    assert lease.release() is False  # never frees the new holder's lease
-    assert any_store.acquire_lease(key(10), 30) is None
+    async def aget(self, n: int) -> int:
+        await self.during(n)
+        return n
 
 
-def test_an_async_lease_is_renewed_by_a_task(any_store: Any) -> None:
-    from proxycache._lease import AsyncStoreLease
+class Tokens:
+    """A store that hands every call to a built-in one and notes the lease tokens it gives out."""
 
-    async def main() -> None:
-        lease = AsyncStoreLease(any_store, key(11), ttl=0.3)
-        async with lease as held:
-            assert held is True
-            await asyncio.sleep(1.0)
-            assert not lease.lost
-            assert await any_store.aacquire_lease(key(11), 30) is None
-        assert lease.token is None
-        assert await any_store.aacquire_lease(key(11), 30) is not None
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.shared = inner.shared
+        self.tokens: list[str] = []
 
-    asyncio.run(main())
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def acquire_lease(self, name: str, ttl: float) -> Any:
+        token = self.inner.acquire_lease(name, ttl)
+        if token is not None:
+            self.tokens.append(token)
+        return token
+
+
+def name_of(store: Any, n: int) -> str:
+    """The store key (and lease name) a cached call with *n* uses: stable, so read off a scratch call."""
+    from proxycache import MemoryStore
+
+    scratch = MemoryStore()
+    CachedProxy(Slow(lambda n: None), store=scratch, key_attrs=(), namespace=NS).get(n)
+    (name,) = scratch.keys(None)
+    return name
+
+
+# A leader's lease renewed through a long computation: test_store_flight.py.
+
+
+def test_a_lease_taken_over_is_never_freed_by_its_old_holder(make_store: Any, kind_of_lease_store: str) -> None:
+    store = Tokens(make_store(kind_of_lease_store, lease_ttl=0.3))
+    name = name_of(store, 10)
+    taken: list[str] = []
+
+    def during(n: int) -> None:
+        (mine,) = store.tokens
+        assert store.release_lease(name, mine) is True  # as if it lapsed...
+        token = store.acquire_lease(name, 30)  # ...and another process took it
+        assert token is not None
+        taken.append(token)
+        time.sleep(0.5)  # the renewer finds the lease lost, and leaves it to the new holder
+
+    proxy = CachedProxy(Slow(during), store=store, key_attrs=(), namespace=NS, single_flight="store")
+    assert proxy.get(10) == 10
+    assert store.acquire_lease(name, 30) is None  # still the new holder's
+    assert store.release_lease(name, taken[0]) is True
+
+
+def test_a_coroutine_leaders_lease_is_renewed_while_it_awaits(make_store: Any, kind_of_lease_store: str) -> None:
+    store = make_store(kind_of_lease_store, lease_ttl=0.3)
+    name = name_of(store, 11)
+    held: list[bool] = []
+
+    async def during(n: int) -> None:
+        await asyncio.sleep(1.0)
+        held.append(await store.aacquire_lease(name, 30) is None)
+
+    proxy = CachedProxy(Slow(during), store=store, key_attrs=(), namespace=NS, single_flight="store")
+    assert asyncio.run(proxy.aget(11)) == 11
+    assert held == [True]
+    assert store.acquire_lease(name, 30) is not None

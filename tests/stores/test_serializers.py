@@ -15,9 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field, SecretStr
 
-from proxycache import CachedProxy
-from proxycache._method import state_of
-from proxycache._stores import DiskStore
+from proxycache import CachedProxy, DiskStore, cache_of
 from proxycache.serializers import (
     JsonSerializer,
     OutdatedEntry,
@@ -199,7 +197,7 @@ def test_custom_serializer_object(tmp_path: Path) -> None:
 
     proxy = CachedProxy(Calc(), store=DiskStore(tmp_path), key_attrs=(), serializer=Codec())
     assert proxy.add(1, 2) == {"sum": 3}
-    store = state_of(proxy.add).options.store  # type: ignore[union-attr]
+    store = cache_of(proxy.add).cache_parameters()["store"]
     (name,) = store.keys()
     assert store.get(name) == b"}3 :'mus'{"
     assert proxy.add(1, 2) == {"sum": 3}
@@ -213,7 +211,7 @@ def test_json_serializer_through_a_store(tmp_path: Path) -> None:
 
     proxy = CachedProxy(Api(), store=DiskStore(tmp_path), key_attrs=(), serializer="json")
     proxy.get(1)
-    store = state_of(proxy.get).options.store  # type: ignore[union-attr]
+    store = cache_of(proxy.get).cache_parameters()["store"]
     (name,) = store.keys()
     assert store.get(name) == b'{"n":1,"items":[1,2]}'
     assert proxy.get(1) == {"n": 1, "items": [1, 2]}
@@ -455,7 +453,7 @@ def test_proxycache_secret_signs_by_default(tmp_path: Path, monkeypatch: pytest.
     client = Directory()
     proxy = CachedProxy(client, store=DiskStore(tmp_path), key_attrs=("base",))
     proxy.user("Bob")
-    store = state_of(proxy.user).options.store  # type: ignore[union-attr]
+    store = cache_of(proxy.user).cache_parameters()["store"]
     (name,) = store.keys()
     assert store.get(name).startswith(b"pcs2")
     store.set(name, pickle.dumps("forged"))  # a writer without the secret

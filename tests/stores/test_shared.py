@@ -15,9 +15,7 @@ from xmlrpc.server import SimpleXMLRPCServer
 
 import pytest
 
-from proxycache import CachedProxy, DiskStore, MemoryStore, RedisStore
-from proxycache._method import state_of
-from proxycache._stores import FrontCache
+from proxycache import CachedProxy, DiskStore, MemoryStore, RedisStore, cache_of
 
 from ..conftest import CountingClient
 
@@ -26,7 +24,7 @@ Point = namedtuple("Point", "x y")
 
 
 def store_of(func: Any) -> Any:
-    return state_of(func).options.store  # type: ignore[union-attr]
+    return cache_of(func).cache_parameters()["store"]
 
 
 def test_key_names_hold_a_digest_never_argument_values(store: Any, client: CountingClient) -> None:
@@ -218,8 +216,9 @@ def test_front_entries_live_no_longer_than_ttl_and_stay_few(redis_server: str, c
     proxy = CachedProxy(client, store=store, key_attrs=(), ttl=0.1)
     for n in range(10):
         proxy.get(n)
-    table = state_of(proxy.get).storage.front  # type: ignore[union-attr,attr-defined]
-    assert len(table) <= 3
+    assert store.front is not None
+    (namespace,) = {key.rpartition(":")[0] for key in store.keys(None)}
+    assert 0 < len(store.front.table(namespace)) <= 3
     time.sleep(0.2)
     proxy.get(9)
     assert client.count("get") == 11
@@ -236,13 +235,17 @@ def test_front_cache_on_disk_too(tmp_path: Path, client: CountingClient) -> None
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"maxsize": 0, "ttl": 1}, "front_maxsize must be a positive int"),
-        ({"maxsize": 8, "ttl": 0}, "front_ttl must be positive seconds"),
+        ({"front_maxsize": -1, "front_ttl": 1}, r"front_maxsize must be a positive int \(0 turns the front"),
+        ({"front_maxsize": True}, "front_maxsize must be a positive int"),
+        ({"front_maxsize": 8, "front_ttl": 0}, "front_ttl must be positive seconds"),
     ],
 )
-def test_front_cache_settings_are_checked(kwargs: dict[str, Any], message: str) -> None:
+@pytest.mark.parametrize(
+    "make", [lambda path, **kw: DiskStore(path, **kw), lambda path, **kw: RedisStore("redis://127.0.0.1:1/0", **kw)]
+)
+def test_front_cache_settings_are_checked(tmp_path: Path, make: Any, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        FrontCache(**kwargs)
+        make(tmp_path, **kwargs)
 
 
 # -- the stores themselves ------------------------------------------------------------------

@@ -19,6 +19,7 @@ import pytest
 from proxycache import CachedProxy, Event, add_listener, cache_of
 
 from ..test_stale import WAYS, Service, build, refreshed, wait_for
+from .conftest import redis_name
 
 #: Short lifetimes: a sleep of EXPIRE puts an entry made now past its ttl.
 TTL = 0.1
@@ -154,11 +155,11 @@ def test_redis_keeps_the_entry_through_the_stale_window(make_store: Any, kind: s
     obj.get(1)
     (name,) = store.keys(None)
     # The server expires the entry at the end of its stale window, not at its ttl.
-    assert 100_000 < store.client.pttl(store._name(name)) <= 125_000
+    assert 100_000 < store.client.pttl(redis_name(store, name)) <= 125_000
     plain = CachedProxy(Service(), store=store, key_attrs=(), ttl=5, namespace="plain")
     plain.get(1)
     (plain_name,) = store.keys("plain")
-    assert 0 < store.client.pttl(store._name(plain_name)) <= 5_000
+    assert 0 < store.client.pttl(redis_name(store, plain_name)) <= 5_000
 
 
 def test_an_edited_expiry_in_a_signed_entry_is_a_miss(bytes_store: Any) -> None:
@@ -225,7 +226,7 @@ def test_entries_with_and_without_times_read_each_other(store: Any) -> None:
 STALE_CHILD = """
 import json, sys
 from proxycache import CachedProxy, cache_of
-from proxycache._stores import open_store
+from proxycache import DiskStore, RedisStore
 
 
 class Service:
@@ -234,7 +235,9 @@ class Service:
 
 
 Service.__module__, Service.__qualname__ = "svc", "Service"
-proxy = CachedProxy(Service(), store=open_store(sys.argv[1]), key_attrs=(), ttl=0.1, stale_if_error=60, namespace="svc")
+spec = sys.argv[1]
+store = DiskStore(spec[len("disk:"):]) if spec.startswith("disk:") else RedisStore(spec)
+proxy = CachedProxy(Service(), store=store, key_attrs=(), ttl=0.1, stale_if_error=60, namespace="svc")
 print(json.dumps({"value": proxy.get(1), "stale": cache_of(proxy.get).cache_stats()["stale"]}))
 """
 

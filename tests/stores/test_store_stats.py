@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from proxycache import RedisStore
 from proxycache.__main__ import main
-from proxycache._contract import NamespaceStats, StatsStore
-from proxycache._stores import RedisStore
+
+from .conftest import redis_stats_name
 
 STATS_KINDS = ["memory", "disk", pytest.param("redis", marks=pytest.mark.redis),
                pytest.param("cluster", marks=pytest.mark.redis)]
@@ -22,16 +23,17 @@ def counted(request: pytest.FixtureRequest, make_store: Any) -> Any:
 
 
 def test_hits_and_saved_seconds_per_namespace(counted: Any) -> None:
-    assert isinstance(counted, StatsStore)
+    assert counted.stats is True
     assert counted.hit_stats() == {}
     counted.record_hit("app.Client.get", 0.25)
     counted.record_hit("app.Client.get", 0.5)
     counted.record_hit("app.Client.search@2")
     assert counted.hit_stats() == {
-        "app.Client.get": NamespaceStats(2, 0.75),
-        "app.Client.search@2": NamespaceStats(1, 0.0),
+        "app.Client.get": (2, 0.75),
+        "app.Client.search@2": (1, 0.0),
     }
-    assert counted.hit_stats("app.Client.get") == {"app.Client.get": NamespaceStats(2, 0.75)}
+    (got,) = counted.hit_stats("app.Client.get").values()
+    assert (got.hits, got.saved_seconds) == (2, 0.75)  # named fields
     assert counted.hit_stats("nothing.here") == {}
 
 
@@ -48,7 +50,7 @@ def test_async_record(counted: Any) -> None:
         await counted.arecord_hit("ns", 1.0)
 
     asyncio.run(main())
-    assert counted.hit_stats() == {"ns": NamespaceStats(2, 3.0)}
+    assert counted.hit_stats() == {"ns": (2, 3.0)}
 
 
 @pytest.mark.parametrize("saved", [-1.0, True, "1", float("nan"), float("inf")])
@@ -80,7 +82,7 @@ def test_summed_over_processes(make_store: Any, kind: str) -> None:
     for p in procs:
         p.join(60)
         assert p.exitcode == 0
-    assert store.hit_stats() == {"shared.ns": NamespaceStats(75, 37.5)}
+    assert store.hit_stats() == {"shared.ns": (75, 37.5)}
 
 
 # -- what it costs, on the wire -------------------------------------------------------
@@ -122,9 +124,10 @@ def test_a_stats_hash_someone_else_wrote_is_skipped(redis_server: str) -> None:
     store = RedisStore(redis_server, stats=True)
     store.record_hit("good", 1.0)
     raw = redis.Redis.from_url(redis_server)
-    raw.hset(store._stats_name("forged"), mapping={"hits": "many", "saved_seconds": "1"})
-    raw.hset(store._stats_name("negative"), mapping={"hits": "-5", "saved_seconds": "1"})
-    assert store.hit_stats() == {"good": NamespaceStats(1, 1.0)}
+    assert raw.exists(redis_stats_name(store, "good"))  # the documented layout
+    raw.hset(redis_stats_name(store, "forged"), mapping={"hits": "many", "saved_seconds": "1"})
+    raw.hset(redis_stats_name(store, "negative"), mapping={"hits": "-5", "saved_seconds": "1"})
+    assert store.hit_stats() == {"good": (1, 1.0)}
 
 
 def test_inspect_shows_hits_and_saved_time(make_store: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,14 +7,14 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from proxycache import CachedProxy
-from proxycache._stores import RedisStore
+from proxycache import CachedProxy, RedisStore
 
 from ..conftest import CountingClient
 from .conftest import REPO, run_python
@@ -34,11 +34,15 @@ def eventually(check: Callable[[], bool], limit: float = 10.0) -> bool:
 
 def tracked(url: str, **settings: Any) -> RedisStore:
     store = RedisStore(url, front_maxsize=64, front_ttl=600, **settings)
-    assert store._tracker is not None
-    assert store._tracker.ready.wait(10), "tracking was not established"
-    assert store.front is not None
-    assert store.front.tracking
+    front = store.front
+    assert front is not None
+    assert eventually(lambda: front.tracking), "tracking was not established"
     return store
+
+
+def new_listeners(before: set[threading.Thread]) -> list[threading.Thread]:
+    """The threads started since *before* that hear a server's invalidations (named so in thread dumps)."""
+    return [t for t in threading.enumerate() if t not in before and t.name.startswith("proxycache tracking")]
 
 
 def test_another_process_write_evicts_the_front_entry_at_once(redis_server: str) -> None:
@@ -77,8 +81,9 @@ def test_a_flush_empties_the_front(redis_server: str) -> None:
 
 
 def test_without_tracking_the_front_waits_front_ttl(redis_server: str) -> None:
+    before = set(threading.enumerate())
     store = RedisStore(redis_server, front_maxsize=64, front_ttl=600, tracking=False)
-    assert store._tracker is None
+    assert new_listeners(before) == []  # nothing listens
     assert store.front is not None
     assert not store.front.tracking
     client = CountingClient()
@@ -127,16 +132,18 @@ def test_tracking_comes_back_after_the_server_restarts(redis_process: Any) -> No
 
 
 def test_closing_the_store_ends_the_listening_thread(redis_server: str) -> None:
+    before = set(threading.enumerate())
     store = tracked(redis_server)
-    thread = store._tracker._thread
+    (thread,) = new_listeners(before)
     store.close()
     thread.join(10)
     assert not thread.is_alive()
 
 
 def test_dropping_the_store_ends_the_listening_thread(redis_server: str) -> None:
+    before = set(threading.enumerate())
     store = tracked(redis_server)
-    thread = store._tracker._thread
+    (thread,) = new_listeners(before)
     del store
     gc.collect()
     thread.join(10)
@@ -152,8 +159,9 @@ def test_a_server_that_refuses_tracking_leaves_the_front_to_front_ttl(redis_serv
                       commands=["+@all", "-client"])
     try:
         port = redis_server.rsplit(":", 1)[1].split("/")[0]
+        before = set(threading.enumerate())
         store = RedisStore(f"redis://app:pw@127.0.0.1:{port}/0", front_maxsize=64, front_ttl=600)
-        thread = store._tracker._thread
+        (thread,) = new_listeners(before)
         thread.join(10)
         assert not thread.is_alive()  # gave up for good: asking again would not help
         assert store.front is not None
