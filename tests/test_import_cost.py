@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Modules only the stores and serializers need.
 LAZY = ("json", "pickle", "hashlib", "hmac", "difflib", "proxycache.serializers", "proxycache._stores",
         "proxycache._store_disk", "proxycache._store_memory", "proxycache._store_redis",
-        "proxycache._shared", "proxycache._cli_stores", "diskcache", "redis")
+        "proxycache._shared", "proxycache._namespace", "proxycache._faults", "proxycache._front",
+        "proxycache._cli_stores", "diskcache", "redis")
 
 
 def _modules_after(code: str) -> set[str]:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from proxycache import CachedProxy, Event, StoreWarning, _shared, add_listener
+from proxycache import CachedProxy, Event, StoreWarning, _faults, add_listener
 from proxycache._method import state_of
 from proxycache._stores import DiskStore, RedisStore, StoreUnavailable
 from proxycache.serializers import PickleSerializer, SignatureError
@@ -40,7 +40,7 @@ def events() -> Iterator[list[Event]]:
 @pytest.fixture(autouse=True)
 def _fresh_fault_log() -> None:
     # The log is rate-limited per store across the process; start each test afresh.
-    _shared._logged.clear()
+    _faults._logged.clear()
 
 
 def wait_for(ready: Any, what: str, limit: float = 10.0) -> None:
@@ -132,7 +132,7 @@ def test_redis_never_reachable(client: CountingClient, events: list[Event]) -> N
     (warned,) = [w for w in caught if w.category is StoreWarning]
     assert f"RedisStore('redis://127.0.0.1:{port}/0')" in str(warned.message)
     assert "connection refused (is the server running?)" in str(warned.message)
-    assert _shared.last_fault(store) == "connection refused (is the server running?)"
+    assert _faults.last_fault(store) == "connection refused (is the server running?)"
 
 
 @pytest.mark.redis
