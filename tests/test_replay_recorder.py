@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from proxycache._replay import AsyncRecorder, AsyncReplay, Recorder, Recording, Replay, record, replayed, stream_kind
+from proxycache._recording import AsyncReplay, Recording, Replay
+from proxycache._replay import AsyncRecorder, Recorder, record, replayed, stream_kind
 from proxycache.serializers import JsonSerializer, PickleSerializer, PydanticSerializer
 
 
