@@ -45,6 +45,12 @@ class Recording:
         return f"<recorded {'async ' if self.is_async else ''}stream of {len(self.items)} items>"
 
 
+
+# A pickled entry names the class by module: keep the name entries were written
+# under before the class moved here, so that processes of the previous release
+# sharing a store read the recordings of this one, and the other way round.
+Recording.__module__ = "proxycache._replay"
+
 class Replay(Iterator[Any]):
     """A replayed stream: iterate it, use it in ``with``, ``close()`` it, as the original."""
 
