@@ -143,12 +143,9 @@ class SharedStorage(Storage):
             raise KeyError(key)
         return value
 
-    def _front_value(self, key: Any) -> Any:
-        return MISS if self.front is None else self.front.get(key)
-
     def _get_counted(self, key: Any) -> Any:
         """The hit path with a store that counts hits: the front, the store, then the hit reported."""
-        value = self._front_value(key)
+        value = MISS if self.front is None else self.front.get(key)
         if value is MISS:
             value = self._get(key)
         self._record_hit()
@@ -182,7 +179,7 @@ class SharedStorage(Storage):
             note.key = _NOTHING
             if note.generation == self._generation:
                 return self._expired(key)  # the hit path asked the store a moment ago
-        value = self._front_value(key)
+        value = MISS if self.front is None else self.front.get(key)
         if value is not MISS:
             return value
         value = self._fetch(key, self._name(key))
@@ -337,7 +334,7 @@ class SharedStorage(Storage):
 
     async def _aget_counted(self, key: Any) -> Any:
         """:meth:`_aget` with a store that counts hits: the front, the store, then the hit reported."""
-        value = self._front_value(key)
+        value = MISS if self.front is None else self.front.get(key)
         if value is MISS:
             value = await self._aget(key)
         arecord = getattr(self.store, "arecord_hit", None)
@@ -367,7 +364,7 @@ class SharedStorage(Storage):
             note.key = _NOTHING
             if note.generation == self._generation:
                 return self._expired(key)  # the hit path asked the store a moment ago
-        value = self._front_value(key)
+        value = MISS if self.front is None else self.front.get(key)
         if value is not MISS:
             return value
         value = await self._afetch(key, self._name(key))
