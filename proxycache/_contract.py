@@ -16,6 +16,8 @@ The protocols, from the least a store must do to what production needs:
   single flight across processes (``single_flight="store"``);
 - :class:`StatsStore`: hits and saved seconds per namespace, summed over
   every process (``stats=True``).
+- :class:`Front`: what a store's front cache (an in-process tier of
+  decoded values) offers the methods that use the store.
 
 An :class:`Entry` is what stale serving needs next to a value: when it was
 made, when it expires, and until when it may still be served stale. Its

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from ._codegen import Hit
-from ._contract import MISS
+from ._contract import MISS, Front
 from ._store_base import namespace_of
 
 
@@ -82,7 +82,7 @@ class FrontTable:
 
     __slots__ = ("_cache", "_entries", "maxsize", "ttl")
 
-    def __init__(self, cache: FrontCache, namespace: str, entry_ttl: float | None) -> None:
+    def __init__(self, cache: Front, namespace: str, entry_ttl: float | None) -> None:
         self._cache = cache
         self._entries = cache.table(namespace)
         self.ttl = min(cache.ttl, entry_ttl or cache.ttl)
