@@ -96,7 +96,7 @@ def demo(store_url: str | None, delay: float, out: Any = None) -> int:
     print(_table(stats, ["method", "hits", "misses", "currsize", "maxsize", "store faults"]), file=out)
     print(f"\nthe client was called {client.requests} times for {len(calls)} calls", file=out)
     if faults:
-        from ._shared import last_fault
+        from ._faults import last_fault
 
         reason = last_fault(options["store"]) or "reason unknown"
         warning(f"the store failed {faults} times ({reason}); every call still ran, uncached")

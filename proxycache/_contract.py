@@ -16,6 +16,8 @@ The protocols, from the least a store must do to what production needs:
   single flight across processes (``single_flight="store"``);
 - :class:`StatsStore`: hits and saved seconds per namespace, summed over
   every process (``stats=True``).
+- :class:`Front`: what a store's front cache (an in-process tier of
+  decoded values) offers the methods that use the store.
 
 An :class:`Entry` is what stale serving needs next to a value: when it was
 made, when it expires, and until when it may still be served stale. Its
@@ -30,10 +32,7 @@ import math
 import struct
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol, runtime_checkable
-
-if TYPE_CHECKING:
-    from ._front import FrontCache
+from typing import Any, Final, NamedTuple, Protocol, runtime_checkable
 
 
 class MissType(enum.Enum):
@@ -249,6 +248,24 @@ class ObjectStore(Store, Protocol):
     def set(self, key: str, value: Any, ttl: float | None = None) -> None: ...
 
 
+class Front(Protocol):
+    """What a store's front cache (``FrontCache``) offers the methods that use the store.
+
+    Each method keeps its entries in the ``table`` of its namespace, for at
+    most ``ttl`` seconds and ``maxsize`` entries; ``epoch`` counts the
+    invalidations from outside (another process's write), so a value read
+    from the store before one is not kept; ``drop`` forgets a namespace.
+    """
+
+    maxsize: int
+    ttl: float
+    epoch: int
+
+    def table(self, namespace: str) -> dict[Any, Any]: ...
+
+    def drop(self, namespace: str | None = None) -> None: ...
+
+
 @runtime_checkable
 class BytesStore(Store, Protocol):
     """A store of bytes, shared between processes (``holds_objects`` is False).
@@ -261,8 +278,8 @@ class BytesStore(Store, Protocol):
     holds_objects: bool
     #: A short name of the kind of store, shown by ``cache_stats()`` and ``inspect``.
     kind: str
-    #: An in-process tier of decoded values in front of the store, or None.
-    front: FrontCache | None
+    #: An in-process tier of decoded values in front of the store (a ``FrontCache``), or None.
+    front: Front | None
 
     def get(self, key: str) -> bytes | MissType: ...
 

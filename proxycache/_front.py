@@ -1,10 +1,21 @@
-"""The front cache: a small in-process tier of decoded values in front of a remote store."""
+"""The front cache: a small in-process tier of decoded values in front of a remote store.
+
+The one module that knows a front entry's layout, ``(value, expires)`` with
+``expires`` on the monotonic clock: :class:`FrontTable` reads and writes the
+entries of one cached method, and gives the generated hit its recipe for
+reading them inline.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import math
 import threading
+import time
 from typing import Any
 
+from ._codegen import Hit
+from ._contract import MISS, Front
 from ._store_base import namespace_of
 
 
@@ -58,3 +69,67 @@ class FrontCache:
         """
         self.epoch += 1
         self.drop(None if key is None else namespace_of(key))
+
+
+class FrontTable:
+    """The front entries of one cached method (one namespace), as its storage reads and writes them.
+
+    An entry lives ``ttl`` seconds at most (the front's ``front_ttl``, or the
+    method's ``ttl`` when shorter) and never past the store entry it copies.
+    The table keeps at most the front's ``maxsize`` entries, dropping the
+    oldest first.
+    """
+
+    __slots__ = ("_cache", "_entries", "maxsize", "ttl")
+
+    def __init__(self, cache: Front, namespace: str, entry_ttl: float | None) -> None:
+        self._cache = cache
+        self._entries = cache.table(namespace)
+        self.ttl = min(cache.ttl, entry_ttl or cache.ttl)
+        self.maxsize = cache.maxsize
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def epoch(self) -> int:
+        """The front's count of invalidations from outside: read it before a store read, pass it to :meth:`remember`."""
+        return self._cache.epoch
+
+    def hit(self, fallback: str) -> Hit:
+        """The hit recipe: the entry read inline in the caller's frame; *fallback* when missing or expired."""
+        return Hit("_pc_front[{key}]", expires=True, fallback=fallback)
+
+    def bindings(self) -> dict[str, Any]:
+        """The names :meth:`hit` reads."""
+        return {"_pc_front": self._entries, "_pc_now": time.monotonic}
+
+    def get(self, key: Any) -> Any:
+        """The value for *key* while its entry lives, or MISS."""
+        entry = self._entries.get(key)
+        if entry is not None and entry[1] > time.monotonic():
+            return entry[0]
+        return MISS
+
+    def remember(self, key: Any, value: Any, expires: float = math.inf, epoch: int | None = None) -> None:
+        """Keep *value* for ``ttl``, and never past *expires* (monotonic).
+
+        With *epoch* (as read before the store read that found *value*), not
+        when an invalidation from outside came meanwhile: the value may be
+        older than the write that caused it.
+        """
+        if epoch is not None and epoch != self._cache.epoch:
+            return
+        entries = self._entries
+        if len(entries) >= self.maxsize and key not in entries:
+            # StopIteration/RuntimeError: emptied or resized by another thread meanwhile.
+            with contextlib.suppress(StopIteration, RuntimeError):
+                entries.pop(next(iter(entries)), None)
+        entries[key] = (value, min(time.monotonic() + self.ttl, expires))
+
+    def discard(self, key: Any) -> None:
+        """Forget *key*'s entry: the store is about to change under it."""
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()

@@ -101,3 +101,6 @@ def _weak_getter(obj: Any) -> Any:
         return weakref.ref(obj)
     except TypeError:
         return lambda: obj
+
+
+_instance.recache_with = cache_methods  # disown() recaches with it; this module imports _instance

@@ -23,7 +23,7 @@ import contextlib
 import functools
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ._method import state_of
@@ -39,6 +39,9 @@ ABSENT = object()
 _GUARD = "__proxycache_copy_guard__"
 
 _lock = threading.Lock()
+#: ``cache_methods``, set when ``_inplace`` loads (it imports this module): what
+#: ``disown`` caches again. Whatever it would recache was installed by it.
+recache_with: Callable[..., Any] | None = None
 
 
 def is_ours(value: Any) -> bool:
@@ -133,11 +136,9 @@ def disown(obj: Any) -> None:
     if type(shim) is ReduceShim and shim.ref() is not obj:
         d[_SHIM] = ReduceShim(obj)
         remove_shim_if_unused(obj)
-    if recache:
-        from ._inplace import cache_methods  # imports this module
-
+    if recache and recache_with is not None:
         for key, state in recache:
-            cache_methods(obj, key, _options=state.options)
+            recache_with(obj, key, _options=state.options)
 
 
 def guard_copies(cls: type) -> None:

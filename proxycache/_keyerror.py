@@ -70,7 +70,7 @@ def _message(
 def key_culprits(plan: Plan, key: Any, problem: Callable[[Any], str | None]) -> list[tuple[str, str, str]]:
     """Every part of *key* that has a *problem*: ``("argument" or "key_attrs", name, problem)``.
 
-    Reads the key's layout as ``_codegen.shape_of`` builds it: one bare
+    Reads the key's layout as ``_shape.shape_of`` builds it: one bare
     value for a single parameter, else one item per parameter (each
     followed by its type when typed), followed by the key_attrs values.
     """

@@ -32,10 +32,12 @@ from ._lifetime import OPTION, REJECT, Expired, storing_rules
 from ._options import Options, flight_mode
 from ._outcome import Raised, Ready, awaited, discard, is_awaitable_result, may_store
 from ._plan import Plan, _MethodType, attrs_reader, cached_signature
-from ._replay import LATER, NO_STREAMS, STREAMS, Recording, replayed
+from ._recording import Recording
+from ._replay import LATER, NO_STREAMS, STREAMS, replayed
 from ._stale import stale_serving
 from ._stats import CacheInfo, Counters
-from ._storage import Storage, make_storage
+from ._storage import Storage
+from ._storage_choice import make_storage
 
 log = logging.getLogger("proxycache")
 

@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from . import _codegen
+from . import _shape
 from ._options import Options
 
 
@@ -50,10 +50,10 @@ class Plan:
         ignore, typed, custom_key = options.ignore, options.typed, options.key is not None
         key_attrs = options.key_attrs or ()
         try:
-            shape = _codegen.shape_of(signature, ignore=ignore, typed=typed, custom_key=custom_key, key_attrs=key_attrs)
-        except _codegen.NoShape:
-            shape = _codegen.shape_of(None, ignore=ignore, typed=typed, custom_key=custom_key, key_attrs=key_attrs)
-        #: The key layout and source parts of the cached callable (cached per signature in ``_codegen``).
+            shape = _shape.shape_of(signature, ignore=ignore, typed=typed, custom_key=custom_key, key_attrs=key_attrs)
+        except _shape.NoShape:
+            shape = _shape.shape_of(None, ignore=ignore, typed=typed, custom_key=custom_key, key_attrs=key_attrs)
+        #: The key layout and source parts of the cached callable (cached per signature in ``_shape``).
         self.shape = shape
         #: The parameters whose values make up the key, in key order.
         self.key_names = shape.key_names

@@ -34,6 +34,39 @@ def client_from_url(url: str, *, cluster: bool, timeout: float, asynchronous: bo
     return redis.Redis.from_url(url, **settings)
 
 
+
+def check_url(url: str) -> str:
+    """*url* when it is one a ``RedisStore`` can be built from; else the ValueError that says what it takes."""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"RedisStore needs a redis://, rediss:// or unix:// URL or a redis client, not {url!r}")
+    return url
+
+
+def given_client(client: Any, async_client: Any) -> tuple[bool, bool]:
+    """``(is async, is a cluster)`` of the client passed first to ``RedisStore``; TypeError for anything else."""
+    mode = client_mode(client)
+    if mode is None:
+        raise TypeError(
+            "RedisStore takes a redis:// URL or a redis.Redis client (or redis.asyncio.Redis, "
+            f"redis.cluster.RedisCluster), not {client!r}"
+        )
+    check_bytes(client)
+    if mode[0] == "async" and async_client is not None:
+        raise TypeError("pass the sync client first and the async one as async_client=, not two async ones")
+    return mode[0] == "async", mode[1]
+
+
+def given_async_client(client: Any) -> bool:
+    """Whether the ``async_client=`` of a ``RedisStore`` is a cluster client; TypeError unless it is an async client."""
+    mode = client_mode(client)
+    if mode is None or mode[0] != "async":
+        raise TypeError(
+            "async_client= takes a redis.asyncio.Redis or redis.asyncio.cluster.RedisCluster client, "
+            f"not {client!r}"
+        )
+    check_bytes(client)
+    return mode[1]
+
 def hgetall(client: Any, name: bytes) -> Any:
     return client.hgetall(name)
 

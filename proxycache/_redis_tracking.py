@@ -16,11 +16,10 @@ import logging
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ._front import FrontCache
-    from ._store_redis import RedisStore
 
 log = logging.getLogger("proxycache")
 
@@ -29,10 +28,18 @@ _CHANNEL = b"__redis__:invalidate"
 _PING_EVERY = 1.0
 
 
+class _Tracked(Protocol):
+    """What the tracker reads of its store (a ``RedisStore``, which imports this module on first use)."""
+
+    client: Any
+    _open: str
+    retry_after: float
+
+
 class Tracker:
     """The listening thread of one store; it ends when the store is dropped or closed."""
 
-    def __init__(self, store: RedisStore, front: FrontCache) -> None:
+    def __init__(self, store: _Tracked, front: FrontCache) -> None:
         pool = store.client.connection_pool
         self._pool = pool
         self._open = store._open.encode("utf-8", "surrogatepass")

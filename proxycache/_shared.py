@@ -5,30 +5,28 @@ It offers the same face as the in-memory storages of ``_storage`` (``HIT``,
 What it adds: stable keys (``<namespace>:<digest>``, never argument values),
 a serializer for stores that hold bytes, and fault tolerance: whatever the
 store does (a dead server, a full disk, a corrupt or forged entry), the call
-goes on as a miss, and the fault is counted, logged (rate-limited) and sent
-to listeners.
+goes on as a miss, and the fault is reported (``_faults``). Its namespace
+comes from ``_namespace``; its entries in the store's front cache are a
+``_front.FrontTable``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import functools
 import logging
 import math
 import threading
 import time
-import types
-import warnings
-import weakref
 from typing import Any
 
 from ._codegen import Hit
-from ._contract import MISS, Entry, EntryError, StoreWarning
-from ._events import emit
+from ._contract import MISS, Entry, EntryError
+from ._faults import report_fault, report_unserializable, warn_unsigned
+from ._front import FrontTable
 from ._keyerror import defaults_marked, unkeyable_error
 from ._keys import UnkeyableError, freeze, stable_digest
 from ._lifetime import ENVELOPE_MAGIC, OPTION, EntryCodec, Expired
+from ._namespace import namespace_for
 from ._options import Options
 from ._plan import Plan
 from ._stats import Counters
@@ -37,103 +35,9 @@ from .serializers import OutdatedEntry, PickleSerializer, serializer_for
 
 log = logging.getLogger("proxycache")
 
-#: Seconds between two log records about the faults of one store.
-LOG_INTERVAL = 10.0
-_logged: dict[int, list[float]] = {}  # id(store) -> [time of last record, faults not logged since]
-_warned: set[str] = set()  # namespaces already warned about an unserializable result
 _NOTHING = object()
 #: Store keys remembered per method (then forgotten all at once and rebuilt).
 _NAMES_KEPT = 256
-
-
-def namespace_for(plan: Plan, options: Options) -> str:
-    """``options.namespace``, or ``module.Class.attribute`` of the class the method is looked up on; plus ``@version``.
-
-    The class is the instance's (the wrapped object's for a proxy), never
-    the function's own qualname, which decorators without ``functools.wraps``
-    and lambdas share. A default namespace already claimed in this process
-    by another function is refused: the two would answer each other's calls.
-    """
-    namespace = options.namespace
-    if namespace is None:
-        namespace = _default_namespace(plan)
-        _claim(namespace, plan)
-    if options.version is not None:
-        namespace = f"{namespace}@{options.version}"
-    return namespace
-
-
-def _default_namespace(plan: Plan) -> str:
-    owner = plan.attrs_of() if plan.attrs_of is not None else None
-    if owner is None:
-        # No instance (a static or class method, a plain function): its own name.
-        module = getattr(plan.wrapped, "__module__", None)
-        if not isinstance(module, str):
-            # Objects may answer any attribute with anything; a repr in the
-            # namespace (an address) would differ between processes.
-            module = type(plan.wrapped).__module__
-        return f"{module}.{plan.qualname}" if module else plan.qualname
-    if isinstance(owner, types.ModuleType):
-        prefix = owner.__name__
-        heads = [type(owner).__qualname__ + "."]
-    else:
-        cls = owner if isinstance(owner, type) else type(owner)
-        prefix = f"{cls.__module__}.{cls.__qualname__}"
-        heads = [cls.__qualname__ + ".", type(owner).__qualname__ + "."]
-    bound_to = getattr(plan.wrapped, "__self__", None)
-    if bound_to is not None and bound_to is not owner:
-        heads.append(type(bound_to).__qualname__ + ".")  # a nested object's method, named after that object
-    return f"{prefix}.{_attribute_path(plan.qualname, heads, plan.name)}"
-
-
-def _attribute_path(qualname: str, heads: list[str], name: str) -> str:
-    """The attribute path from the owner to the method: ``get``, or ``chat.completions.create`` for nested objects.
-
-    It comes from the qualname the entry point gives (``Owner.path.name``)
-    when that reads as one; a function's own qualname (``wrapper``,
-    ``Client.<lambda>``, a base class's ``Base.get``) gives just the name.
-    """
-    for head in heads:
-        if qualname.startswith(head):
-            rest = qualname[len(head):]
-            if (rest == name or rest.endswith("." + name)) and all(p.isidentifier() for p in rest.split(".")):
-                return rest
-    return name
-
-
-#: Default namespace -> (code of the function that claimed it, its qualname, the live functions with that code).
-_claims: dict[str, tuple[tuple[types.CodeType | None, ...], str, weakref.WeakSet[Any]]] = {}
-_claims_lock = threading.Lock()
-
-
-def _claim(namespace: str, plan: Plan) -> None:
-    func = getattr(plan.wrapped, "__func__", plan.wrapped)
-    code = getattr(func, "__code__", None)
-    if not isinstance(code, types.CodeType):
-        return  # builtins and callable objects: nothing to compare
-    # A wrapper without functools.wraps has the same code for every method
-    # it wraps: what it closes over tells them apart.
-    codes = (code, *(_cell_code(cell) for cell in func.__closure__ or ()))
-    with _claims_lock:
-        held = _claims.get(namespace)
-        if held is None or (held[0] != codes and not held[2]):
-            # Free, or held by functions that are all gone (a class defined anew).
-            held = _claims[namespace] = (codes, getattr(func, "__qualname__", repr(func)), weakref.WeakSet())
-        elif held[0] != codes:
-            raise TypeError(
-                f"{plan.qualname}: its default store namespace {namespace!r} is already used by another "
-                f"function in this process ({held[1]}); the two would answer each other's calls. "
-                f"Pass namespace= a name of its own (namespace={namespace + '2'!r})"
-            )
-        with contextlib.suppress(TypeError):  # a function that cannot be weakly referenced
-            held[2].add(func)
-
-
-def _cell_code(cell: Any) -> Any:
-    try:
-        return getattr(cell.cell_contents, "__code__", None)
-    except ValueError:  # an empty cell
-        return None
 
 
 class SharedStorage(Storage):
@@ -161,14 +65,13 @@ class SharedStorage(Storage):
         #: Writes a result with its times (when the options time entries one by one) and reads either form.
         self.codec = EntryCodec(self.serializer, options)
         if isinstance(self.serializer, PickleSerializer) and not self.serializer.signed:
-            _warn_unsigned(store)
+            warn_unsigned(store)
         self.namespace = namespace_for(plan, options)
         self.prefix = self.namespace + ":"
         self.policy = str(getattr(store, "kind", type(store).__name__))  # type: ignore[misc]
         front = getattr(store, "front", None)
-        self.front: dict[Any, tuple[Any, float]] | None = None
-        self.front_ttl = 0.0
-        self._front_cache: Any = front
+        #: This method's entries in the store's front cache, or None.
+        self.front = None if front is None else FrontTable(front, self.namespace, self.codec.ttl)
         #: The store counts hits per namespace (``stats=True``): every hit then reports itself to it.
         self.counted = bool(getattr(store, "stats", False)) and callable(getattr(store, "record_hit", None))
         # A coroutine method awaits the store on its hit path too: the loop never waits on it.
@@ -176,13 +79,9 @@ class SharedStorage(Storage):
         aget = getattr(store, "aget", None)
         self._aread: Any = aget if callable(aget) else functools.partial(in_thread, store.get)
         read = "await _pc_get({key})" if is_async else "_pc_get({key})"
-        if front is not None:
-            self.front = front.table(self.namespace)
-            self.front_ttl = min(front.ttl, self.codec.ttl or front.ttl)
-            self.front_maxsize: int = front.maxsize
-        if front is not None and not self.counted:
+        if self.front is not None and not self.counted:
             # The front is checked inline; only its misses call into this object.
-            self.HIT = Hit("_pc_front[{key}]", expires=True, fallback=read)  # type: ignore[misc]
+            self.HIT = self.front.hit(read)  # type: ignore[misc]
         else:
             # A store that counts hits sees every one of them, front hits too (its reader checks the front).
             self.HIT = Hit(read)  # type: ignore[misc]
@@ -200,7 +99,8 @@ class SharedStorage(Storage):
             (False, False): self._get, (False, True): self._get_counted,
             (True, False): self._aget, (True, True): self._aget_counted,
         }
-        return {"_pc_get": readers[self.is_async, self.counted], "_pc_front": self.front, "_pc_now": time.monotonic}
+        front = {"_pc_front": None, "_pc_now": time.monotonic} if self.front is None else self.front.bindings()
+        return {"_pc_get": readers[self.is_async, self.counted], **front}
 
     # -- keys ------------------------------------------------------------------
 
@@ -243,17 +143,9 @@ class SharedStorage(Storage):
             raise KeyError(key)
         return value
 
-    def _front_value(self, key: Any) -> Any:
-        front = self.front
-        if front is not None:
-            entry = front.get(key)
-            if entry is not None and entry[1] > time.monotonic():
-                return entry[0]
-        return MISS
-
     def _get_counted(self, key: Any) -> Any:
         """The hit path with a store that counts hits: the front, the store, then the hit reported."""
-        value = self._front_value(key)
+        value = MISS if self.front is None else self.front.get(key)
         if value is MISS:
             value = self._get(key)
         self._record_hit()
@@ -287,11 +179,9 @@ class SharedStorage(Storage):
             note.key = _NOTHING
             if note.generation == self._generation:
                 return self._expired(key)  # the hit path asked the store a moment ago
-        front = self.front
-        if front is not None:
-            entry = front.get(key)
-            if entry is not None and entry[1] > time.monotonic():
-                return entry[0]
+        value = MISS if self.front is None else self.front.get(key)
+        if value is not MISS:
+            return value
         value = self._fetch(key, self._name(key))
         return self._expired(key) if value is MISS else value
 
@@ -311,7 +201,7 @@ class SharedStorage(Storage):
 
     def _fetch(self, key: Any, name: str) -> Any:
         # An invalidation from another process while this read is on its way may concern it.
-        epoch = self._front_cache.epoch if self._front_cache is not None else 0
+        epoch = self.front.epoch if self.front is not None else 0
         try:
             data = self.store.get(name)
         except Exception as error:
@@ -342,8 +232,8 @@ class SharedStorage(Storage):
                 return MISS
         if quiet:
             return value
-        if self.front is not None and self._front_cache.epoch == epoch:
-            self._remember(key, value)
+        if self.front is not None:
+            self.front.remember(key, value, epoch=epoch)
         return value
 
     def _fetched_entry(self, key: Any, name: str, data: Any, epoch: int) -> Any:
@@ -364,19 +254,9 @@ class SharedStorage(Storage):
             if now < entry.stale_until:
                 self._note.expired = (key, Expired(entry, now))
             return MISS
-        if self.front is not None and self._front_cache.epoch == epoch:
-            self._remember(key, entry.value, time.monotonic() + (entry.expires - now))  # in the front's clock
+        if self.front is not None:
+            self.front.remember(key, entry.value, time.monotonic() + (entry.expires - now), epoch)  # in its clock
         return entry.value
-
-    def _remember(self, key: Any, value: Any, expires: float = math.inf) -> None:
-        """Keep *value* in the front cache for ``front_ttl``, and never past *expires* (monotonic)."""
-        front = self.front
-        assert front is not None
-        if len(front) >= self.front_maxsize and key not in front:
-            # StopIteration/RuntimeError: emptied or resized by another thread meanwhile.
-            with contextlib.suppress(StopIteration, RuntimeError):
-                front.pop(next(iter(front)), None)
-        front[key] = (value, min(time.monotonic() + self.front_ttl, expires))
 
     # -- writing ---------------------------------------------------------------
 
@@ -398,7 +278,7 @@ class SharedStorage(Storage):
         if self.front is not None:
             if ttl is OPTION:
                 ttl = self.codec.ttl
-            self._remember(key, value, math.inf if ttl is None else time.monotonic() + ttl)
+            self.front.remember(key, value, math.inf if ttl is None else time.monotonic() + ttl)
 
     def _encode(self, key: Any, value: Any, ttl: Any = OPTION) -> tuple[str | None, Any, Any]:
         """``(store key, bytes, the store's ttl)`` for *value*, or Nones when it cannot be serialized.
@@ -413,14 +293,14 @@ class SharedStorage(Storage):
             return None, None, None
         self._generation += 1
         if self.front is not None:
-            self.front.pop(key, None)
+            self.front.discard(key)
         return name, data, keep
 
     def delete(self, key: Any) -> bool:
         name = self._name(key)
         self._generation += 1
         if self.front is not None:
-            self.front.pop(key, None)
+            self.front.discard(key)
         try:
             return bool(self.store.delete(name))
         except Exception as error:
@@ -454,7 +334,7 @@ class SharedStorage(Storage):
 
     async def _aget_counted(self, key: Any) -> Any:
         """:meth:`_aget` with a store that counts hits: the front, the store, then the hit reported."""
-        value = self._front_value(key)
+        value = MISS if self.front is None else self.front.get(key)
         if value is MISS:
             value = await self._aget(key)
         arecord = getattr(self.store, "arecord_hit", None)
@@ -469,7 +349,7 @@ class SharedStorage(Storage):
 
     async def _afetch(self, key: Any, name: str) -> Any:
         # An invalidation from another process while this read is on its way may concern it.
-        epoch = self._front_cache.epoch if self._front_cache is not None else 0
+        epoch = self.front.epoch if self.front is not None else 0
         try:
             data = await self._aread(name)
         except Exception as error:
@@ -484,7 +364,7 @@ class SharedStorage(Storage):
             note.key = _NOTHING
             if note.generation == self._generation:
                 return self._expired(key)  # the hit path asked the store a moment ago
-        value = self._front_value(key)
+        value = MISS if self.front is None else self.front.get(key)
         if value is not MISS:
             return value
         value = await self._afetch(key, self._name(key))
@@ -519,7 +399,7 @@ class SharedStorage(Storage):
         name = self._name(key)
         self._generation += 1
         if self.front is not None:
-            self.front.pop(key, None)
+            self.front.discard(key)
         try:
             adelete = getattr(self.store, "adelete", None)
             if adelete is not None:
@@ -553,154 +433,10 @@ class SharedStorage(Storage):
     # -- trouble ---------------------------------------------------------------
 
     def _fault(self, op: str, error: Exception) -> None:
-        qualname = self.plan.qualname
-        self.counters.fault()
-        emit("fault", qualname, {"op": op, "store": repr(self.store), "error": error})
-        reason = fault_reason(error)
-        first = _faults.get(self.store) is None
-        _faults.put(self.store, reason)
-        if first:
-            detail = f"{type(error).__name__}: {error}"
-            why = detail if reason == type(error).__name__ else f"{reason} ({detail})"
-            _warn(
-                f"{qualname}(): {self.store!r} {op} failed: {why}; calls go on uncached "
-                "(later faults of this store are counted in cache_stats()['faults'] and logged on the "
-                "'proxycache' logger, not warned again)"
-            )
-        now = time.monotonic()
-        record = _logged.get(id(self.store))
-        if record is not None and now - record[0] < LOG_INTERVAL:
-            record[1] += 1
-            return
-        quiet = int(record[1]) if record is not None else 0
-        _logged[id(self.store)] = [now, 0]
-        log.warning(
-            "%s: %s %s failed (%s: %s); the call went on without the cache%s",
-            qualname,
-            repr(self.store),
-            op,
-            type(error).__name__,
-            error,
-            f" ({quiet} more faults of this store in the last {LOG_INTERVAL:g}s not logged)" if quiet else "",
-        )
+        report_fault(self.plan.qualname, self.counters, self.store, op, error)
 
     def _unserializable(self, value: Any, error: Exception) -> None:
-        qualname = self.plan.qualname
-        self.counters.uncached_result()
-        emit("uncached", qualname, {"reason": "unserializable", "error": error})
-        if self.namespace in _warned:
-            return
-        _warned.add(self.namespace)
-        _warn(
-            f"{qualname}() returned a {type(value).__qualname__} that {self.serializer!r} cannot store "
-            f"({type(error).__name__}: {error}); it was returned uncached. Pass serializer= one that can "
-            "(pickle handles most objects), or return plain data. (Warned once per method.)",
-            RuntimeWarning,
-        )
-
-
-class _PerStore:
-    """A fact per store, forgotten with the store (kept by id for stores that cannot be weakly referenced)."""
-
-    def __init__(self) -> None:
-        self._weak: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-        self._ids: dict[int, str] = {}
-
-    def get(self, store: Any) -> str | None:
-        try:
-            return self._weak.get(store)
-        except TypeError:
-            return self._ids.get(id(store))
-
-    def put(self, store: Any, fact: str) -> None:
-        try:
-            self._weak[store] = fact
-        except TypeError:
-            self._ids[id(store)] = fact
-
-
-_faults = _PerStore()  # store -> the reason of its latest fault
-_unsigned = _PerStore()  # Redis stores already warned about their unsigned pickles
-
-
-def last_fault(store: Any) -> str | None:
-    """Why *store* last failed in this process ("permission denied"...), or None if it never did."""
-    return _faults.get(store)
-
-
-def fault_reason(error: BaseException) -> str:
-    """A few words on why a store failed, for people: "authentication required", "not a directory"..."""
-    names = {cls.__name__ for cls in type(error).__mro__}
-    if "StoreUnavailable" in names and error.__cause__ is not None:
-        return fault_reason(error.__cause__)
-    text = str(error)
-    if names & {"AuthenticationError", "AuthenticationWrongNumberOfArgsError"} or text.startswith(
-        ("NOAUTH", "WRONGPASS", "Authentication required")
-    ):
-        return "authentication required (or a wrong password)"
-    if isinstance(error, OSError) and error.errno is not None:
-        known = {
-            errno.EACCES: "permission denied",
-            errno.EPERM: "permission denied",
-            errno.ENOTDIR: "not a directory",
-            errno.ENOENT: "no such file or directory",
-            errno.ENOSPC: "no space left on the device",
-            errno.EROFS: "read-only file system",
-            errno.ECONNREFUSED: "connection refused (is the server running?)",
-        }
-        if error.errno in known:
-            return known[error.errno]
-    if "SignatureError" in names:
-        return "an entry with a bad signature"
-    if "ForeignEntry" in names:
-        return "an entry proxycache did not write"
-    if names & {"TimeoutError", "Timeout"}:
-        return "timed out"
-    if "StoreUnavailable" in names:
-        return "failed recently, not retried yet"
-    if "ConnectionError" in names:
-        return "connection refused (is the server running?)" if "refused" in text else "cannot connect"
-    if "DatabaseError" in names:  # sqlite3's, under diskcache: its text is the reason
-        for words, reason in _SQLITE_REASONS:
-            if words in text:
-                return reason
-        return "database error"
-    return type(error).__name__
-
-
-_SQLITE_REASONS = [
-    ("readonly", "permission denied (the store is read-only here)"),
-    ("unable to open", "cannot open the database (permission denied?)"),
-    ("locked", "the database is locked (busy)"),
-    ("full", "no space left on the device"),
-    ("not a database", "the database is corrupt"),
-    ("malformed", "the database is corrupt"),
-    ("I/O error", "disk I/O error"),
-]
-
-
-def _warn_unsigned(store: Any) -> None:
-    """Once per Redis store: its entries are unsigned pickles, so whoever can write to it runs code here."""
-    if getattr(store, "kind", None) != "redis":
-        return
-    if _unsigned.get(store) is not None:
-        return
-    _unsigned.put(store, "warned")
-    _warn(
-        f"{store!r} holds unsigned pickles: anyone who can write to this Redis server can run code in "
-        "every process that reads from it. Set the PROXYCACHE_SECRET environment variable (or pass "
-        "serializer=PickleSerializer(secret=...)) to sign entries, or use serializer='json' or "
-        "'pydantic'. See the security page of the docs. (Warned once per store.)"
-    )
-
-
-def _warn(message: str, category: type[Warning] = StoreWarning) -> None:
-    """Warn; never fail the call, even where warnings are turned into errors."""
-    try:
-        warnings.warn(message, category, stacklevel=3)
-    except Exception as error:
-        log.warning("%s (raised as %s by the warnings filter; the call went on)", message, type(error).__name__)
-
+        report_unserializable(self.plan.qualname, self.counters, self.namespace, self.serializer, value, error)
 
 
 async def in_thread(call: Any, *args: Any) -> Any:

@@ -20,7 +20,6 @@ from typing import Any, ClassVar
 from . import _clock
 from ._codegen import Hit
 from ._contract import MISS
-from ._options import Options
 
 
 class Storage:
@@ -415,55 +414,3 @@ class TTLStorage(Storage):
     def clear(self) -> None:
         self.expiry.clear()
         self.inner.clear()
-
-
-_POLICIES: dict[str, type[Storage]] = {
-    "lru": LRUStorage,
-    "lfu": LFUStorage,
-    "fifo": FIFOStorage,
-    "rr": RRStorage,
-}
-
-
-def make_storage(options: Options) -> Storage:
-    """Build the in-memory storage the options describe."""
-    storage: Storage
-    if options.cache is not None:
-        mapping = options.cache()
-        if not isinstance(mapping, MutableMapping):
-            raise TypeError(f"cache= must return a MutableMapping, got {type(mapping).__qualname__}")
-        return MappingStorage(mapping)
-    if isinstance(options.policy, type):
-        return _cachetools_storage(options.policy, options)
-    if options.maxsize is None and options.getsizeof is None:
-        storage = UnboundedStorage(None, None)
-    else:
-        storage = _POLICIES[options.policy](options.maxsize, options.getsizeof)
-    return _timed(storage, options)
-
-
-def _timed(storage: Storage, options: Options) -> Storage:
-    """*storage* with its entries timed: by ``ttl``, or one by one (``ttl`` from results, stale windows)."""
-    if options.ttl is None:
-        return storage
-    if callable(options.ttl) or options.stale_if_error or options.stale_while_revalidate:
-        from ._lifetime import Lifetime, TimedStorage  # only for those who ask for it
-
-        return TimedStorage(storage, Lifetime(options, ""))
-    return TTLStorage(storage, options.ttl)
-
-
-def _cachetools_storage(policy: type, options: Options) -> Storage:
-    """``policy=`` a cachetools class: its cache under proxycache's lock, ``ttl`` kept as for every policy."""
-    from ._cachetools import build, is_timed
-
-    getsizeof, timer = options.getsizeof, _clock.current()
-    if options.ttl is None or is_timed(policy):  # a TTLCache times every entry alike: checked at wrap time
-        storage = MappingStorage(build(policy, options.maxsize, getsizeof, ttl=options.ttl, timer=timer))
-        storage.maxsize = options.maxsize  # not the math.inf that stands for None in cachetools
-        return storage
-    # Entries are (value, expires) here: the cache sizes the value.
-    sizeof = None if getsizeof is None else (lambda entry: getsizeof(entry[0]))
-    inner = MappingStorage(build(policy, options.maxsize, sizeof, timer=timer))
-    inner.maxsize = options.maxsize
-    return _timed(inner, options)

@@ -10,9 +10,10 @@ from typing import Any, ClassVar, TypeVar
 from ._contract import MISS, MissType, NamespaceStats
 from ._front import FrontCache
 from ._redis_clients import (
-    check_bytes,
+    check_url,
     client_from_url,
-    client_mode,
+    given_async_client,
+    given_client,
     glob_escape,
     hgetall,
     hide_password,
@@ -113,40 +114,20 @@ class RedisStore(Breaker):
         self.cluster = bool(cluster)
         self._async_per_loop: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         if isinstance(url_or_client, str):
-            if not url_or_client.startswith(("redis://", "rediss://", "unix://")):
-                raise ValueError(
-                    "RedisStore needs a redis://, rediss:// or unix:// URL or a redis client, "
-                    f"not {url_or_client!r}"
-                )
-            self.url = url_or_client
+            self.url = check_url(url_or_client)
             self.client = self._from_url(asynchronous=False)
         elif url_or_client is not None:
-            mode = client_mode(url_or_client)
-            if mode is None:
-                raise TypeError(
-                    "RedisStore takes a redis:// URL or a redis.Redis client (or redis.asyncio.Redis, "
-                    f"redis.cluster.RedisCluster), not {url_or_client!r}"
-                )
-            check_bytes(url_or_client)
-            if mode[0] == "async":
-                if async_client is not None:
-                    raise TypeError("pass the sync client first and the async one as async_client=, not two async ones")
+            is_async, self.cluster = given_client(url_or_client, async_client)
+            if is_async:
                 self.async_client = url_or_client
             else:
                 self.client = url_or_client
-            self.cluster = mode[1]
         elif async_client is None:
             raise TypeError("RedisStore needs a redis:// URL or a redis client")
         if async_client is not None:
-            mode = client_mode(async_client)
-            if mode is None or mode[0] != "async":
-                raise TypeError(
-                    "async_client= takes a redis.asyncio.Redis or redis.asyncio.cluster.RedisCluster client, "
-                    f"not {async_client!r}"
-                )
-            check_bytes(async_client)
+            async_cluster = given_async_client(async_client)  # checked even when the first client is a cluster
             self.async_client = async_client
-            self.cluster = self.cluster or mode[1]
+            self.cluster = self.cluster or async_cluster
         self._errors: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
         self._tracker: Any = None
         if self.front is not None and self.tracking and self.client is not None and not self.cluster:

@@ -28,7 +28,7 @@ import weakref
 from typing import Any, ClassVar
 
 from ._contract import Serializer
-from ._replay import Recording
+from ._recording import Recording
 
 __all__ = [
     "JsonSerializer",

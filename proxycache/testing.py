@@ -132,11 +132,11 @@ def reset() -> None:
     :func:`proxycache.cache_clear` for those. Call it between tests, e.g. in
     an autouse fixture.
     """
-    from . import _events, _flags, _shared
+    from . import _events, _faults, _flags
 
     _clock.swap(time.monotonic)
-    _shared._warned.clear()
-    _shared._logged.clear()
+    _faults._warned.clear()
+    _faults._logged.clear()
     while True:
         try:
             _events.LISTENERS.pop()

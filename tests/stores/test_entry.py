@@ -1,13 +1,15 @@
-"""The entry envelope: a value with its times, bytes whose header a signature covers."""
+"""What a store holds, byte for byte: the entry envelope (a value, its times, a signed header), and recordings."""
 
 from __future__ import annotations
 
 import math
+import pickle
 import struct
 
 import pytest
 
 from proxycache._contract import HEADER_SIZE, Entry, EntryError, dump_entry, load_entry, signing_key
+from proxycache._recording import Recording
 from proxycache.serializers import JsonSerializer, PickleSerializer, SignatureError
 
 KEY = "tests.Entry.get:" + "ab" * 20
@@ -75,3 +77,17 @@ def test_the_signed_identity_is_the_key_and_the_header() -> None:
     entry = Entry.make(None, ttl=1, now=0.0)
     assert signing_key(KEY, entry) == KEY + "\x00" + entry.header().hex()
     assert signing_key(KEY, entry) != signing_key(KEY, Entry.make(None, ttl=2, now=0.0))
+
+
+def test_a_pickled_recording_reads_the_same_in_earlier_releases() -> None:
+    # Processes of different releases may share a store: the bytes of a
+    # pickled recording (streams="replay"), class name included, are what
+    # earlier releases wrote.
+    earlier = (
+        b"\x80\x04\x95/\x00\x00\x00\x00\x00\x00\x00\x8c\x12proxycache._replay\x94\x8c\tRecording"
+        b"\x94\x93\x94K\x01K\x02\x86\x94\x88\x86\x94R\x94."
+    )
+    assert pickle.dumps(Recording([1, 2], is_async=True), protocol=4) == earlier
+    assert pickle.loads(earlier) == Recording([1, 2], is_async=True)
+    assert Recording([1, 2]) != [1, 2]  # a recording is not a list
+    assert "2 items" in repr(Recording([1, 2]))
