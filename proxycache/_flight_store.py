@@ -18,6 +18,7 @@ the call never fails because of the lock.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import os
@@ -143,12 +144,16 @@ class StoreFlight:
 
     # -- the two drivers ------------------------------------------------------
 
-    def run(self, name: str, look: Callable[[], Any], compute: Callable[[], Any]) -> tuple[bool, Any]:
+    def run(
+        self, name: str, look: Callable[[], Any], compute: Callable[[], Any], held: HeldLease | None = None
+    ) -> tuple[bool, Any]:
         """``(True, compute())`` when this process computed, ``(False, value)`` when another's value landed.
 
         *name* is the entry's store key; *look* reads it (the value, or
         :data:`~proxycache.MISS`); *compute* calls the method and stores the
         result, and runs while the lease is held when it could be taken.
+        With *held*, a lease still held when *compute* returns is handed to
+        it instead of given up: its holder releases it later.
         """
         lease = KeptLease(self.store, name, self.ttl)
         steps = self._steps()
@@ -168,12 +173,15 @@ class StoreFlight:
                     reply = _Fault(op, error)
         except StopIteration as stop:
             verdict, value = stop.value
+        kept = False
         try:
             if verdict is _FOUND:
                 return False, value
-            return True, compute()
+            outcome = compute()
+            kept = held is not None and held.keep(lease, self.on_fault)
+            return True, outcome
         finally:
-            if lease.token is not None:
+            if not kept and lease.token is not None:
                 try:
                     lease.release()
                 except Exception as error:
@@ -181,7 +189,8 @@ class StoreFlight:
                         self.on_fault("release", error)
 
     async def arun(
-        self, name: str, look: Callable[[], Awaitable[Any]], compute: Callable[[], Awaitable[Any]]
+        self, name: str, look: Callable[[], Awaitable[Any]], compute: Callable[[], Awaitable[Any]],
+        held: HeldLease | None = None,
     ) -> tuple[bool, Any]:
         """:meth:`run` for coroutines: every store call is awaited, and the loop never blocks."""
         import asyncio
@@ -208,12 +217,17 @@ class StoreFlight:
                     reply = _Fault(op, error)
         except StopIteration as stop:
             verdict, value = stop.value
+        kept = False
         try:
             if verdict is _FOUND:
                 return False, value
-            return True, await compute()
+            outcome = await compute()
+            if held is not None:
+                # A store without async lease calls: its lease is a sync one, given up in a thread.
+                kept = held.keep(lease.lease if type(lease) is _ThreadLease else lease, self.on_fault)
+            return True, outcome
         finally:
-            if lease.token is not None:
+            if not kept and lease.token is not None:
                 try:
                     # shield: a cancelled caller still gives the lease up.
                     await asyncio.shield(lease.release())
@@ -372,6 +386,120 @@ class _Keeper:
 _keeper = _Keeper()
 
 
+# -- a lease kept past the compute step ------------------------------------------------------
+
+#: Releases scheduled on an event loop, held while they run (the loop keeps only weak references).
+_RELEASING: set[Any] = set()
+
+
+class HeldLease:
+    """A lease its leader keeps after the compute step, renewed until :meth:`release` gives it up.
+
+    ``streams="replay"``: a stream result is stored only once read to its
+    end, so the lease stays held (and renewed) until the recording is
+    stored or the stream is abandoned; another process then finds the
+    recording and replays it rather than call the method again.
+
+    :meth:`release` may be called from any thread (a recorder reports where
+    its stream ends, or where it is dropped), and more than once: only the
+    first call does anything. It never blocks an event loop running in the
+    calling thread: there, the store call is a task of that loop.
+    """
+
+    __slots__ = ("_after", "_lease", "_lock", "_loop", "_on_fault")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lease: Any = None
+        self._loop: Any = None  # the loop of an async lease: its release is a coroutine of that loop
+        self._on_fault: Callable[[str, Exception], None] | None = None
+        self._after: Callable[[], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<HeldLease {'held' if self._lease is not None else 'free'}>"
+
+    @property
+    def holding(self) -> bool:
+        """Whether a lease is kept here, not released yet."""
+        return self._lease is not None
+
+    def keep(self, lease: Any, on_fault: Callable[[str, Exception], None] | None) -> bool:
+        """Take over *lease* (a :class:`KeptLease` or an :class:`~proxycache._lease.AsyncStoreLease`) if it is held."""
+        if lease.token is None:
+            return False
+        loop = None
+        if isinstance(lease, AsyncStoreLease):
+            import asyncio
+
+            loop = asyncio.get_running_loop()
+        with self._lock:
+            self._lease, self._loop, self._on_fault = lease, loop, on_fault
+        return True
+
+    def then(self, after: Callable[[], None]) -> None:
+        """Call *after* once the lease is released (at once when none is kept)."""
+        with self._lock:
+            if self._lease is not None:
+                self._after = after
+                return
+        after()
+
+    def release(self) -> None:
+        """Give the lease up (once); faults go to the flight's ``on_fault`` and are never raised."""
+        with self._lock:
+            lease, loop, self._lease = self._lease, self._loop, None
+            after, self._after = self._after, None
+        if lease is None:
+            return
+        try:
+            if loop is None and _running_loop() is None:
+                try:
+                    lease.release()
+                except Exception as error:
+                    self._fault(error)
+            else:
+                self._release_in_loop(lease, loop)
+        finally:
+            if after is not None:
+                after()
+
+    def _release_in_loop(self, lease: Any, loop: Any) -> None:
+        import asyncio
+
+        async def give_up() -> None:
+            try:
+                if loop is None:
+                    await asyncio.to_thread(lease.release)  # a sync lease, from a loop's thread
+                else:
+                    await lease.release()
+            except Exception as error:
+                self._fault(error)
+
+        def start() -> None:
+            task = asyncio.get_running_loop().create_task(give_up())
+            _RELEASING.add(task)
+            task.add_done_callback(_RELEASING.discard)
+
+        if loop is None or _running_loop() is loop:
+            start()
+            return
+        # A closed loop (RuntimeError) took its renewal task along: the lease lapses on its own.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(start)
+
+    def _fault(self, error: Exception) -> None:
+        if self._on_fault is not None:
+            self._on_fault("release", error)
+
+
+def _running_loop() -> Any:
+    """The event loop running in this thread, or None (without importing asyncio when nobody did)."""
+    import sys
+
+    asyncio = sys.modules.get("asyncio")
+    return None if asyncio is None else asyncio._get_running_loop()
+
+
 # -- the lease step of a miss, as the cached method sees it ------------------------------------
 
 
@@ -380,11 +508,13 @@ class NoLease:
 
     __slots__ = ()
 
-    def run(self, key: Any, compute: Callable[[], Any]) -> tuple[bool, Any]:
+    def run(self, key: Any, compute: Callable[[], Any], held: HeldLease | None = None) -> tuple[bool, Any]:
         """``(True, compute())``."""
         return True, compute()
 
-    async def arun(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
+    async def arun(
+        self, key: Any, compute: Callable[[], Awaitable[Any]], held: HeldLease | None = None
+    ) -> tuple[bool, Any]:
         """``(True, await compute())``."""
         return True, await compute()
 
@@ -426,19 +556,26 @@ class KeyLease:
             else:
                 del self._leading[name]
 
-    def run(self, key: Any, compute: Callable[[], Any]) -> tuple[bool, Any]:
-        """:meth:`StoreFlight.run` for *key*: ``(True, computed)`` or ``(False, another process's value)``."""
+    def run(self, key: Any, compute: Callable[[], Any], held: HeldLease | None = None) -> tuple[bool, Any]:
+        """:meth:`StoreFlight.run` for *key*: ``(True, computed)`` or ``(False, another process's value)``.
+
+        With *held*, the lease outlives the call (see :class:`HeldLease`), and
+        so does this leader's count: a second leader of this method meanwhile
+        computes beside it rather than wait for its own process's lease.
+        """
         storage = self.storage
         name = storage.store_key(key)
         first = self._enter(name)
         try:
             if not first:
                 return True, compute()
-            return self.flight.run(name, lambda: storage.landed(key, name), compute)
+            return self.flight.run(name, lambda: storage.landed(key, name), compute, held)
         finally:
-            self._leave(name)
+            self._left(name, held)
 
-    async def arun(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
+    async def arun(
+        self, key: Any, compute: Callable[[], Awaitable[Any]], held: HeldLease | None = None
+    ) -> tuple[bool, Any]:
         """:meth:`StoreFlight.arun` for *key*."""
         storage = self.storage
         name = storage.store_key(key)
@@ -446,6 +583,12 @@ class KeyLease:
         try:
             if not first:
                 return True, await compute()
-            return await self.flight.arun(name, lambda: storage.alanded(key, name), compute)
+            return await self.flight.arun(name, lambda: storage.alanded(key, name), compute, held)
         finally:
+            self._left(name, held)
+
+    def _left(self, name: str, held: HeldLease | None) -> None:
+        if held is None:
             self._leave(name)
+        else:
+            held.then(lambda: self._leave(name))

@@ -25,7 +25,7 @@ from ._codegen import FLAGGED, MISSED
 from ._contract import MISS
 from ._events import LISTENERS, emit
 from ._flight import RETRY, AsyncFlight, Flight, LoneAsyncFlight, LoneFlight, finish_lock
-from ._flight_store import NO_LEASE, KeyLease, StoreFlight, Waited
+from ._flight_store import NO_LEASE, HeldLease, KeyLease, StoreFlight, Waited
 from ._keyerror import unkeyable_error
 from ._keys import UnkeyableError, freeze
 from ._lifetime import OPTION, REJECT, Expired, storing_rules
@@ -127,6 +127,8 @@ class CachedMethod:
         mode = flight_mode(options)
         self.flight_kind, self.aflight_kind = (Flight, AsyncFlight) if mode else (LoneFlight, LoneAsyncFlight)
         self.lease: Any = NO_LEASE
+        #: streams="replay" over a store lease: a leader keeps the lease until its recording is stored.
+        self.holds_lease = mode == "store" and self.streams is STREAMS
         if mode == "store":
             self.lease = KeyLease(
                 self.storage, StoreFlight(options.store, on_fault=self._lease_fault, on_wait=self._lease_wait)
@@ -467,10 +469,11 @@ class CachedMethod:
         ok = False
         shared: Any = RETRY
         compute: Any = None
+        held = HeldLease() if self.holds_lease else None
         try:
             # The lease step (single_flight="store"): compute, or take the value another process computed.
             compute = functools.partial(self._compute, key, flight.generation, args, kwargs)
-            computed, outcome = self.lease.run(key, compute)
+            computed, outcome = self.lease.run(key, compute, held)
             if not computed:
                 shared = self._from_elsewhere(outcome)
                 ok = True
@@ -479,9 +482,9 @@ class CachedMethod:
             ok = True
             if shared is _RECORD:
                 # streams="replay": a stream is recorded as it is read and lands the flight at its end.
-                stream = self.streams.record(self, result, key, self.flights, flight, args, kwargs)
+                stream = self.streams.record(self, result, key, self.flights, flight, args, kwargs, held)
                 if stream is not None:
-                    shared = LATER
+                    shared = LATER  # and the recorder gives the lease up once the recording is stored
                     return stream
                 shared = self._keep(key, flight.generation, result)
             return result
@@ -492,6 +495,8 @@ class CachedMethod:
         finally:
             # BaseException (KeyboardInterrupt, SystemExit) leaves shared at
             # RETRY: waiters compute for themselves rather than inherit it.
+            if held is not None and shared is not LATER:
+                held.release()  # after the store write: other processes find the value, not the key free
             self._land(key, self.flights, flight, ok, shared)
             # An error's traceback holds this frame (and the caller's): a
             # local still naming the error, or the flight that holds it (the
@@ -664,10 +669,11 @@ class CachedMethod:
         ok = False
         shared: Any = RETRY
         compute: Any = None
+        held = HeldLease() if self.holds_lease else None
         try:
             compute = functools.partial(self._acompute, key, flight.generation, args, kwargs, pending)
             del pending
-            computed, outcome = await self.lease.arun(key, compute)
+            computed, outcome = await self.lease.arun(key, compute, held)
             if not computed:
                 discard(compute.args[-1])  # a coroutine a sync-looking leader handed over, never awaited
                 shared = self._from_elsewhere(outcome)
@@ -678,7 +684,7 @@ class CachedMethod:
             ok = True
             if shared is _RECORD:
                 # streams="replay": a stream is recorded as it is read and lands the flight at its end.
-                stream = self.streams.record(self, result, key, self.aflights, flight, args, kwargs)
+                stream = self.streams.record(self, result, key, self.aflights, flight, args, kwargs, held)
                 if stream is not None:
                     shared = LATER
                     return stream
@@ -691,6 +697,8 @@ class CachedMethod:
         finally:
             # Cancellation leaves shared at RETRY: the key is not poisoned,
             # waiters retry and one of them computes.
+            if held is not None and shared is not LATER:
+                held.release()  # a task of this loop: nothing to await here
             self._land(key, self.aflights, flight, ok, shared)
             del flight, shared, compute  # see _lead
 
