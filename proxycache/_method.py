@@ -573,10 +573,21 @@ class CachedMethod:
         if not self.stale:
             return MISS
         if self.io_outside:
+            return self._stale_of(self.storage.lookup(key))
+        with self.lock:
             found = self.storage.lookup(key)
-        else:
-            with self.lock:
-                found = self.storage.lookup(key)
+        return self._stale_of(found)
+
+    async def _astale_on_error(self, key: Any) -> Any:
+        """:meth:`_stale_on_error` for the coroutine driver: the store awaited."""
+        if not self.stale:
+            return MISS
+        if self.io_outside:
+            return self._stale_of(await self.storage.alookup(key))
+        return self._stale_on_error(key)  # memory: nothing to await
+
+    def _stale_of(self, found: Any) -> Any:
+        """What a lookup after an error gives the caller: the stale value when ``stale_if_error`` allows it, or MISS."""
         if type(found) is Expired and self.stale.on_error(found.entry, found.now):
             return self._deliver(found.entry.value)
         return MISS
@@ -643,7 +654,7 @@ class CachedMethod:
                     try:
                         raise value
                     except Exception:
-                        ok, value = True, self._stale_on_error(key)
+                        ok, value = True, await self._astale_on_error(key)
                         if value is MISS:
                             raise
                     finally:
@@ -654,7 +665,7 @@ class CachedMethod:
             try:
                 return await self._alead(key, item, args, kwargs, pending)
             except Exception:
-                found = self._stale_on_error(key)
+                found = await self._astale_on_error(key)
                 if found is MISS:
                     raise
                 return found.value if type(found) is Ready else found
