@@ -291,11 +291,17 @@ class KeptLease:
 
     def release(self) -> bool:
         """Stop renewing and give the lease up; False if it had lapsed."""
-        token, self.token = self.token, None
+        token = self.stop()
         if token is None:
             return False
-        _keeper.drop(self)
         return bool(self.store.release_lease(self.key, token))
+
+    def stop(self) -> str | None:
+        """Stop renewing (no store call): the token to give the lease up with, or None if not held."""
+        token, self.token = self.token, None
+        if token is not None:
+            _keeper.drop(self)
+        return token
 
 
 #: Seconds the keeper thread sleeps at most when it has nothing due, and the idle time after which it ends.
@@ -418,11 +424,6 @@ class HeldLease:
     def __repr__(self) -> str:
         return f"<HeldLease {'held' if self._lease is not None else 'free'}>"
 
-    @property
-    def holding(self) -> bool:
-        """Whether a lease is kept here, not released yet."""
-        return self._lease is not None
-
     def keep(self, lease: Any, on_fault: Callable[[str, Exception], None] | None) -> bool:
         """Take over *lease* (a :class:`KeptLease` or an :class:`~proxycache._lease.AsyncStoreLease`) if it is held."""
         if lease.token is None:
@@ -466,10 +467,15 @@ class HeldLease:
     def _release_in_loop(self, lease: Any, loop: Any) -> None:
         import asyncio
 
+        # A sync lease stops being renewed now: should the loop end before its
+        # release runs, it lapses rather than be renewed for the process's life.
+        token = lease.stop() if loop is None else None
+
         async def give_up() -> None:
             try:
                 if loop is None:
-                    await asyncio.to_thread(lease.release)  # a sync lease, from a loop's thread
+                    if token is not None:  # a sync lease, from a loop's thread: its store call in a thread
+                        await asyncio.to_thread(lease.store.release_lease, lease.key, token)
                 else:
                     await lease.release()
             except Exception as error:
