@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import callgrind, importtime, memory, servers
+from . import callgrind, front_staleness, importtime, leases, memory, servers
 from . import cases as c
 
 HERE = Path(__file__).resolve().parent
@@ -358,6 +358,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--no-redis", action="store_true", help="skip the Redis case (no redis-server is started)")
     p.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
     p.add_argument("--no-import", action="store_true", help="skip the import-time measurement")
+    p.add_argument("--no-fleet", action="store_true",
+                   help="skip the stores across processes (the lease's cost per miss, the front cache's staleness)")
     p.add_argument("--callgrind", action="store_true",
                    help="also count machine instructions per call under valgrind's callgrind (a few minutes)")
     p.add_argument("--no-timing", action="store_true", help="skip the wall-clock timing (with --callgrind)")
@@ -412,6 +414,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         progress.show("[bench] memory")
         mem, kept = memory.memory_rows(n), memory.retention_rows()
         progress.done()
+    fleet: dict[str, Any] = {}
+    if not args.no_fleet and not args.no_timing and groups is None:
+        # python -m benchmarks.leases and .front_staleness, in their quick settings with --quick (so CI runs them).
+        progress.show("[bench] stores across processes: lease cost per miss", step=True)
+        fleet["leases"] = leases.collect(*((3, 30) if args.quick else (7, 200)), redis=not args.no_redis)
+        progress.show("[bench] stores across processes: front cache staleness", step=True)
+        quick = (front_staleness.QUICK_ROUNDS, front_staleness.QUICK_FRONT_TTL)
+        fleet["front_staleness"] = front_staleness.collect(*(quick if args.quick else (20, 1.0)),
+                                                           redis=not args.no_redis)
+        progress.done()
     result = {
         "machine": machine(),
         "versions": versions(),
@@ -420,6 +432,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "callgrind": counted,
         "import": imports,
         "memory": {"entries": n, "bytes_per_entry": mem, "retention": kept},
+        "fleet": fleet,
         "ran": len(ran),
     }
     md = markdown_table(rows)
@@ -452,6 +465,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(importtime.text(imports))
     if mem:
         print(memory_text(mem, kept, n))
+    if fleet:
+        print("\n" + leases.text(fleet["leases"]) + "\n\n" + front_staleness.text(fleet["front_staleness"]))
     m = result["machine"]
     print(f"\nPython {m['python']} ({'optimized' if m['optimized_build'] else 'not PGO/LTO-optimized'} build), "
           f"{m['cpus']} CPUs; {rounds} rounds, medians; every ns includes the timing loop.")

@@ -62,6 +62,38 @@ def measure(store: Any, rounds: int, misses: int) -> dict[str, float]:
     return result
 
 
+def collect(rounds: int, misses: int, redis: bool = True) -> dict[str, Any]:
+    """:func:`measure` through a ``DiskStore`` and (unless not *redis*) a ``RedisStore`` of a private redis-server."""
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="proxycache-bench-leases-") as directory:
+        disk = DiskStore(directory)
+        results["disk"] = measure(disk, rounds, misses)
+        disk.close()
+    if not redis:
+        results["redis"] = "not run: --no-redis"
+        return results
+    with redis_server() as url:
+        if url is None:
+            results["redis"] = "not run: no redis-server or redis package"
+        else:
+            store = RedisStore(url)
+            results["redis"] = measure(store, rounds, misses)
+            store.close()
+    return results
+
+
+def text(results: dict[str, Any]) -> str:
+    """The results as a small table."""
+    out = ["lease cost per miss, microseconds (median of rounds)"]
+    out.append(f"{'store':<8}{'process':>12}{'store lease':>14}{'added':>10}")
+    for name, row in results.items():
+        if isinstance(row, str):
+            out.append(f"{name:<8}{row}")
+        else:
+            out.append(f"{name:<8}{row['process_us']:>12.1f}{row['store_us']:>14.1f}{row['added_us']:>10.1f}")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.leases", description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -70,25 +102,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args(argv)
     rounds, misses = (3, 30) if args.quick else (args.rounds, args.misses)
-    results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="proxycache-bench-leases-") as directory:
-        disk = DiskStore(directory)
-        results["disk"] = measure(disk, rounds, misses)
-        disk.close()
-    with redis_server() as url:
-        if url is None:
-            results["redis"] = "not run: no redis-server or redis package"
-        else:
-            redis = RedisStore(url)
-            results["redis"] = measure(redis, rounds, misses)
-            redis.close()
-    print("per miss, microseconds (median of rounds)")
-    print(f"{'store':<8}{'process':>12}{'store lease':>14}{'added':>10}")
-    for name, row in results.items():
-        if isinstance(row, str):
-            print(f"{name:<8}{row}")
-        else:
-            print(f"{name:<8}{row['process_us']:>12.1f}{row['store_us']:>14.1f}{row['added_us']:>10.1f}")
+    results = collect(rounds, misses)
+    print(text(results))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -25,7 +25,7 @@ from typing import Any, Final, NamedTuple
 
 from ._contract import MISS
 from ._lease import AsyncStoreLease
-from ._lease_keeper import KeptLease
+from ._lease_keeper import HeldLease, KeptLease
 
 #: Seconds a lease lives unless renewed (the holder renews it every third of
 #: this while it computes): how long waiters wait for a holder that died.
@@ -141,12 +141,16 @@ class StoreFlight:
 
     # -- the two drivers ------------------------------------------------------
 
-    def run(self, name: str, look: Callable[[], Any], compute: Callable[[], Any]) -> tuple[bool, Any]:
+    def run(
+        self, name: str, look: Callable[[], Any], compute: Callable[[], Any], held: HeldLease | None = None
+    ) -> tuple[bool, Any]:
         """``(True, compute())`` when this process computed, ``(False, value)`` when another's value landed.
 
         *name* is the entry's store key; *look* reads it (the value, or
         :data:`~proxycache.MISS`); *compute* calls the method and stores the
         result, and runs while the lease is held when it could be taken.
+        With *held*, a lease still held when *compute* returns is handed to
+        it instead of given up: its holder releases it later.
         """
         lease = KeptLease(self.store, name, self.ttl)
         steps = self._steps()
@@ -166,12 +170,15 @@ class StoreFlight:
                     reply = _Fault(op, error)
         except StopIteration as stop:
             verdict, value = stop.value
+        kept = False
         try:
             if verdict is _FOUND:
                 return False, value
-            return True, compute()
+            outcome = compute()
+            kept = held is not None and held.keep(lease, self.on_fault)
+            return True, outcome
         finally:
-            if lease.token is not None:
+            if not kept and lease.token is not None:
                 try:
                     lease.release()
                 except Exception as error:
@@ -179,7 +186,8 @@ class StoreFlight:
                         self.on_fault("release", error)
 
     async def arun(
-        self, name: str, look: Callable[[], Awaitable[Any]], compute: Callable[[], Awaitable[Any]]
+        self, name: str, look: Callable[[], Awaitable[Any]], compute: Callable[[], Awaitable[Any]],
+        held: HeldLease | None = None,
     ) -> tuple[bool, Any]:
         """:meth:`run` for coroutines: every store call is awaited, and the loop never blocks."""
         import asyncio
@@ -206,12 +214,17 @@ class StoreFlight:
                     reply = _Fault(op, error)
         except StopIteration as stop:
             verdict, value = stop.value
+        kept = False
         try:
             if verdict is _FOUND:
                 return False, value
-            return True, await compute()
+            outcome = await compute()
+            if held is not None:
+                # A store without async lease calls: its lease is a sync one, given up in a thread.
+                kept = held.keep(lease.lease if type(lease) is _ThreadLease else lease, self.on_fault)
+            return True, outcome
         finally:
-            if lease.token is not None:
+            if not kept and lease.token is not None:
                 try:
                     # shield: a cancelled caller still gives the lease up.
                     await asyncio.shield(lease.release())
@@ -251,11 +264,13 @@ class NoLease:
 
     __slots__ = ()
 
-    def run(self, key: Any, compute: Callable[[], Any]) -> tuple[bool, Any]:
+    def run(self, key: Any, compute: Callable[[], Any], held: HeldLease | None = None) -> tuple[bool, Any]:
         """``(True, compute())``."""
         return True, compute()
 
-    async def arun(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
+    async def arun(
+        self, key: Any, compute: Callable[[], Awaitable[Any]], held: HeldLease | None = None
+    ) -> tuple[bool, Any]:
         """``(True, await compute())``."""
         return True, await compute()
 
@@ -297,19 +312,26 @@ class KeyLease:
             else:
                 del self._leading[name]
 
-    def run(self, key: Any, compute: Callable[[], Any]) -> tuple[bool, Any]:
-        """:meth:`StoreFlight.run` for *key*: ``(True, computed)`` or ``(False, another process's value)``."""
+    def run(self, key: Any, compute: Callable[[], Any], held: HeldLease | None = None) -> tuple[bool, Any]:
+        """:meth:`StoreFlight.run` for *key*: ``(True, computed)`` or ``(False, another process's value)``.
+
+        With *held*, the lease outlives the call (see :class:`HeldLease`), and
+        so does this leader's count: a second leader of this method meanwhile
+        computes beside it rather than wait for its own process's lease.
+        """
         storage = self.storage
         name = storage.store_key(key)
         first = self._enter(name)
         try:
             if not first:
                 return True, compute()
-            return self.flight.run(name, lambda: storage.landed(key, name), compute)
+            return self.flight.run(name, lambda: storage.landed(key, name), compute, held)
         finally:
-            self._leave(name)
+            self._left(name, held)
 
-    async def arun(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
+    async def arun(
+        self, key: Any, compute: Callable[[], Awaitable[Any]], held: HeldLease | None = None
+    ) -> tuple[bool, Any]:
         """:meth:`StoreFlight.arun` for *key*."""
         storage = self.storage
         name = storage.store_key(key)
@@ -317,6 +339,12 @@ class KeyLease:
         try:
             if not first:
                 return True, await compute()
-            return await self.flight.arun(name, lambda: storage.alanded(key, name), compute)
+            return await self.flight.arun(name, lambda: storage.alanded(key, name), compute, held)
         finally:
+            self._left(name, held)
+
+    def _left(self, name: str, held: HeldLease | None) -> None:
+        if held is None:
             self._leave(name)
+        else:
+            held.then(lambda: self._leave(name))

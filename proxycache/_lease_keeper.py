@@ -1,4 +1,5 @@
-"""The leases this process holds for single flight across processes, and the one thread that renews them.
+"""The leases this process holds for single flight across processes, the one thread that renews them,
+and a lease kept past its step while a stream is recorded (:class:`HeldLease`).
 
 :class:`~proxycache._lease.StoreLease` starts a thread per lease, which costs
 more than the three store calls of a miss; here one daemon thread renews
@@ -8,12 +9,16 @@ without leases.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Final
+
+from ._lease import AsyncStoreLease
 
 
 class KeptLease:
@@ -45,11 +50,17 @@ class KeptLease:
 
     def release(self) -> bool:
         """Stop renewing and give the lease up; False if it had lapsed."""
-        token, self.token = self.token, None
+        token = self.stop()
         if token is None:
             return False
-        _keeper.drop(self)
         return bool(self.store.release_lease(self.key, token))
+
+    def stop(self) -> str | None:
+        """Stop renewing (no store call): the token to give the lease up with, or None if not held."""
+        token, self.token = self.token, None
+        if token is not None:
+            _keeper.drop(self)
+        return token
 
 
 #: Seconds the keeper thread sleeps at most when it has nothing due, and the idle time after which it ends.
@@ -138,3 +149,117 @@ class _Keeper:
 
 
 _keeper = _Keeper()
+
+
+# -- a lease kept past the compute step ------------------------------------------------------
+
+#: Releases scheduled on an event loop, held while they run (the loop keeps only weak references).
+_RELEASING: set[Any] = set()
+
+
+class HeldLease:
+    """A lease its leader keeps after the compute step, renewed until :meth:`release` gives it up.
+
+    ``streams="replay"``: a stream result is stored only once read to its
+    end, so the lease stays held (and renewed) until the recording is
+    stored or the stream is abandoned; another process then finds the
+    recording and replays it rather than call the method again.
+
+    :meth:`release` may be called from any thread (a recorder reports where
+    its stream ends, or where it is dropped), and more than once: only the
+    first call does anything. It never blocks an event loop running in the
+    calling thread: there, the store call is a task of that loop.
+    """
+
+    __slots__ = ("_after", "_lease", "_lock", "_loop", "_on_fault")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lease: Any = None
+        self._loop: Any = None  # the loop of an async lease: its release is a coroutine of that loop
+        self._on_fault: Callable[[str, Exception], None] | None = None
+        self._after: Callable[[], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<HeldLease {'held' if self._lease is not None else 'free'}>"
+
+    def keep(self, lease: Any, on_fault: Callable[[str, Exception], None] | None) -> bool:
+        """Take over *lease* (a :class:`KeptLease` or an :class:`~proxycache._lease.AsyncStoreLease`) if it is held."""
+        if lease.token is None:
+            return False
+        loop = None
+        if isinstance(lease, AsyncStoreLease):
+            import asyncio
+
+            loop = asyncio.get_running_loop()
+        with self._lock:
+            self._lease, self._loop, self._on_fault = lease, loop, on_fault
+        return True
+
+    def then(self, after: Callable[[], None]) -> None:
+        """Call *after* once the lease is released (at once when none is kept)."""
+        with self._lock:
+            if self._lease is not None:
+                self._after = after
+                return
+        after()
+
+    def release(self) -> None:
+        """Give the lease up (once); faults go to the flight's ``on_fault`` and are never raised."""
+        with self._lock:
+            lease, loop, self._lease = self._lease, self._loop, None
+            after, self._after = self._after, None
+        if lease is None:
+            return
+        try:
+            if loop is None and _running_loop() is None:
+                try:
+                    lease.release()
+                except Exception as error:
+                    self._fault(error)
+            else:
+                self._release_in_loop(lease, loop)
+        finally:
+            if after is not None:
+                after()
+
+    def _release_in_loop(self, lease: Any, loop: Any) -> None:
+        import asyncio
+
+        # A sync lease stops being renewed now: should the loop end before its
+        # release runs, it lapses rather than be renewed for the process's life.
+        token = lease.stop() if loop is None else None
+
+        async def give_up() -> None:
+            try:
+                if loop is None:
+                    if token is not None:  # a sync lease, from a loop's thread: its store call in a thread
+                        await asyncio.to_thread(lease.store.release_lease, lease.key, token)
+                else:
+                    await lease.release()
+            except Exception as error:
+                self._fault(error)
+
+        def start() -> None:
+            task = asyncio.get_running_loop().create_task(give_up())
+            _RELEASING.add(task)
+            task.add_done_callback(_RELEASING.discard)
+
+        if loop is None or _running_loop() is loop:
+            start()
+            return
+        # A closed loop (RuntimeError) took its renewal task along: the lease lapses on its own.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(start)
+
+    def _fault(self, error: Exception) -> None:
+        if self._on_fault is not None:
+            self._on_fault("release", error)
+
+
+def _running_loop() -> Any:
+    """The event loop running in this thread, or None (without importing asyncio when nobody did)."""
+    import sys
+
+    asyncio = sys.modules.get("asyncio")
+    return None if asyncio is None else asyncio._get_running_loop()

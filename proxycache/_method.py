@@ -28,6 +28,7 @@ from ._flight import RETRY, AsyncFlight, Flight, LoneAsyncFlight, LoneFlight, fi
 from ._flight_store import NO_LEASE, KeyLease, StoreFlight, Waited
 from ._keyerror import unkeyable_error
 from ._keys import UnkeyableError, freeze
+from ._lease_keeper import HeldLease
 from ._lifetime import OPTION, REJECT, Expired, storing_rules
 from ._options import Options, flight_mode
 from ._outcome import Raised, Ready, awaited, discard, is_awaitable_result, may_store
@@ -129,6 +130,8 @@ class CachedMethod:
         mode = flight_mode(options)
         self.flight_kind, self.aflight_kind = (Flight, AsyncFlight) if mode else (LoneFlight, LoneAsyncFlight)
         self.lease: Any = NO_LEASE
+        #: streams="replay" over a store lease: a leader keeps the lease until its recording is stored.
+        self.holds_lease = mode == "store" and self.streams is STREAMS
         if mode == "store":
             self.lease = KeyLease(
                 self.storage, StoreFlight(options.store, on_fault=self._lease_fault, on_wait=self._lease_wait)
@@ -469,10 +472,11 @@ class CachedMethod:
         ok = False
         shared: Any = RETRY
         compute: Any = None
+        held = HeldLease() if self.holds_lease else None
         try:
             # The lease step (single_flight="store"): compute, or take the value another process computed.
             compute = functools.partial(self._compute, key, flight.generation, args, kwargs)
-            computed, outcome = self.lease.run(key, compute)
+            computed, outcome = self.lease.run(key, compute, held)
             if not computed:
                 shared = self._from_elsewhere(outcome)
                 ok = True
@@ -481,9 +485,9 @@ class CachedMethod:
             ok = True
             if shared is _RECORD:
                 # streams="replay": a stream is recorded as it is read and lands the flight at its end.
-                stream = self.streams.record(self, result, key, self.flights, flight, args, kwargs)
+                stream = self.streams.record(self, result, key, self.flights, flight, args, kwargs, held)
                 if stream is not None:
-                    shared = LATER
+                    shared = LATER  # and the recorder gives the lease up once the recording is stored
                     return stream
                 shared = self._keep(key, flight.generation, result)
             return result
@@ -494,6 +498,8 @@ class CachedMethod:
         finally:
             # BaseException (KeyboardInterrupt, SystemExit) leaves shared at
             # RETRY: waiters compute for themselves rather than inherit it.
+            if held is not None and shared is not LATER:
+                held.release()  # after the store write: other processes find the value, not the key free
             self._land(key, self.flights, flight, ok, shared)
             # An error's traceback holds this frame (and the caller's): a
             # local still naming the error, or the flight that holds it (the
@@ -570,10 +576,21 @@ class CachedMethod:
         if not self.stale:
             return MISS
         if self.io_outside:
+            return self._stale_of(self.storage.lookup(key))
+        with self.lock:
             found = self.storage.lookup(key)
-        else:
-            with self.lock:
-                found = self.storage.lookup(key)
+        return self._stale_of(found)
+
+    async def _astale_on_error(self, key: Any) -> Any:
+        """:meth:`_stale_on_error` for the coroutine driver: the store awaited."""
+        if not self.stale:
+            return MISS
+        if self.io_outside:
+            return self._stale_of(await self.storage.alookup(key))
+        return self._stale_on_error(key)  # memory: nothing to await
+
+    def _stale_of(self, found: Any) -> Any:
+        """What a lookup after an error gives the caller: the stale value when ``stale_if_error`` allows it, or MISS."""
         if type(found) is Expired and self.stale.on_error(found.entry, found.now):
             return self._deliver(found.entry.value)
         return MISS
@@ -640,7 +657,7 @@ class CachedMethod:
                     try:
                         raise value
                     except Exception:
-                        ok, value = True, self._stale_on_error(key)
+                        ok, value = True, await self._astale_on_error(key)
                         if value is MISS:
                             raise
                     finally:
@@ -651,7 +668,7 @@ class CachedMethod:
             try:
                 return await self._alead(key, item, args, kwargs, pending)
             except Exception:
-                found = self._stale_on_error(key)
+                found = await self._astale_on_error(key)
                 if found is MISS:
                     raise
                 return found.value if type(found) is Ready else found
@@ -666,10 +683,11 @@ class CachedMethod:
         ok = False
         shared: Any = RETRY
         compute: Any = None
+        held = HeldLease() if self.holds_lease else None
         try:
             compute = functools.partial(self._acompute, key, flight.generation, args, kwargs, pending)
             del pending
-            computed, outcome = await self.lease.arun(key, compute)
+            computed, outcome = await self.lease.arun(key, compute, held)
             if not computed:
                 discard(compute.args[-1])  # a coroutine a sync-looking leader handed over, never awaited
                 shared = self._from_elsewhere(outcome)
@@ -680,7 +698,7 @@ class CachedMethod:
             ok = True
             if shared is _RECORD:
                 # streams="replay": a stream is recorded as it is read and lands the flight at its end.
-                stream = self.streams.record(self, result, key, self.aflights, flight, args, kwargs)
+                stream = self.streams.record(self, result, key, self.aflights, flight, args, kwargs, held)
                 if stream is not None:
                     shared = LATER
                     return stream
@@ -693,6 +711,8 @@ class CachedMethod:
         finally:
             # Cancellation leaves shared at RETRY: the key is not poisoned,
             # waiters retry and one of them computes.
+            if held is not None and shared is not LATER:
+                held.release()  # a task of this loop: nothing to await here
             self._land(key, self.aflights, flight, ok, shared)
             del flight, shared, compute  # see _lead
 

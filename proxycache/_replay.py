@@ -368,8 +368,13 @@ class StreamReplay:
     __slots__ = ()
 
     def record(self, method: Any, result: Any, key: Any, flights: dict[Any, Any], flight: Any,
-               args: tuple[Any, ...], kwargs: dict[str, Any]) -> Recorder | AsyncRecorder | None:
-        """A recorder standing in for a stream *result* (None for anything else); see the class docstring."""
+               args: tuple[Any, ...], kwargs: dict[str, Any], held: Any = None) -> Recorder | AsyncRecorder | None:
+        """A recorder standing in for a stream *result* (None for anything else); see the class docstring.
+
+        *held* is the leader's store lease (``_lease_keeper.HeldLease``,
+        with ``single_flight="store"``): given up once the recording is
+        stored, or the stream abandoned, so other processes wait for it.
+        """
         kind = stream_kind(result)
         if kind is None:
             return None
@@ -391,7 +396,11 @@ class StreamReplay:
             try:
                 keep(key, generation, recording)
             finally:
-                land(key, flights, flight, True, RETRY if recording is None else recording)
+                try:
+                    land(key, flights, flight, True, RETRY if recording is None else recording)
+                finally:
+                    if held is not None:
+                        held.release()
 
         return record(result, finish)
 
@@ -407,7 +416,7 @@ class NoStreams:
     __slots__ = ()
 
     def record(self, method: Any, result: Any, key: Any, flights: dict[Any, Any], flight: Any,
-               args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+               args: tuple[Any, ...], kwargs: dict[str, Any], held: Any = None) -> None:
         return None
 
     def refresh(self, method: Any, result: Any, key: Any, generation: int) -> None:

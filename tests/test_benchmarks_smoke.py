@@ -132,6 +132,16 @@ def test_memory_and_retention_are_reported(result: tuple[dict[str, Any], Path]) 
     assert freed["@functools.lru_cache on the class"] == "never (retained)"
 
 
+def test_stores_across_processes_are_reported(result: tuple[dict[str, Any], Path]) -> None:
+    fleet = result[0]["fleet"]
+    for store in ("disk", "redis"):
+        assert set(fleet["leases"][store]) == {"process_us", "store_us", "added_us"}
+    for mode in ("tracking", "front_ttl"):
+        row = fleet["front_staleness"][mode]
+        assert row["rounds"] == 3
+        assert 0 <= row["median_ms"] <= row["p90_ms"] <= row["max_ms"]
+
+
 def test_json_and_markdown_are_written(result: tuple[dict[str, Any], Path]) -> None:
     data, out = result
     written = json.loads((out / "r.json").read_text())

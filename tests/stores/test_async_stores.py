@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from proxycache import MISS, DiskStore, RedisStore
+from proxycache import MISS, CachedProxy, DiskStore, RedisStore, cache_of
 
 NS = "tests.Async.get"
 
@@ -166,3 +166,64 @@ def test_bad_client_combinations_say_what_to_pass(make: Any, message: str) -> No
 
     with pytest.raises((TypeError, ValueError), match=message):
         make(redis)
+
+
+class Quotes:
+    """A coroutine method that fails on demand; ``ticks_at_failure`` notes the ticker's count when it raised."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.ticks: Any = None
+        self.ticks_at_failure: int | None = None
+
+    async def aquote(self, symbol: str) -> str:
+        if self.down:
+            self.ticks_at_failure = self.ticks()
+            raise ConnectionError("quotes service down")
+        return f"{symbol} 100"
+
+
+@pytest.mark.redis
+def test_stale_if_error_reads_a_stopped_redis_without_blocking_the_loop(redis_process: Any) -> None:
+    # retry_after=0: no breaker, every store call waits out its socket_timeout (0.5 s, retried once).
+    store = RedisStore(redis_process.url, socket_timeout=0.5, retry_after=0)
+    service = Quotes()
+    quotes = CachedProxy(service, store=store, key_attrs=(), ttl=0.1, stale_if_error=60)
+    assert redis_process.process is not None
+    pid = redis_process.process.pid
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    async def main() -> tuple[BaseException | None, int]:
+        assert await quotes.aquote("ACME") == "ACME 100"
+        await asyncio.sleep(0.15)  # expired, within its stale window
+        service.down, service.ticks = True, lambda: ticks
+        os.kill(pid, signal.SIGSTOP)
+        task = asyncio.create_task(ticker())
+        try:
+            await asyncio.sleep(0)
+            error: BaseException | None = None
+            try:
+                await asyncio.wait_for(quotes.aquote("ACME"), 30)
+            except BaseException as caught:
+                error = caught
+            return error, ticks
+        finally:
+            task.cancel()
+            os.kill(pid, signal.SIGCONT)
+
+    error, ticks_at_end = asyncio.run(main())
+    # The call ended (not by wait_for's timeout) with the method's own error: a stopped server cannot
+    # give the stale entry, so it is as without stale_if_error.
+    assert isinstance(error, ConnectionError), repr(error)
+    assert str(error) == "quotes service down"
+    assert service.ticks_at_failure is not None
+    # After the method raised, the call looked for the stale entry (a read that waits out its
+    # socket timeout): the loop kept running all the while.
+    assert ticks_at_end - service.ticks_at_failure >= 10
+    assert cache_of(quotes.aquote).cache_stats()["faults"] >= 1

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import gc
-import os
 import pickle
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +14,7 @@ import pytest
 from proxycache import CachedProxy, RedisStore
 
 from ..conftest import CountingClient
-from .conftest import REPO, run_python
+from .conftest import run_python
 
 pytestmark = pytest.mark.redis
 
@@ -172,15 +169,3 @@ def test_a_server_that_refuses_tracking_leaves_the_front_to_front_ttl(redis_serv
         assert proxy.__wrapped__.count("get") == 1
     finally:
         admin.acl_deluser("app")
-
-
-def test_the_staleness_measurement_runs(redis_server: str) -> None:
-    script = REPO / "tests" / "stores" / "measure_front_staleness.py"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run(
-        [sys.executable, str(script), "--url", redis_server, "--rounds", "3"],
-        capture_output=True, text=True, timeout=120, env=env, cwd=REPO,
-    )
-    assert done.returncode == 0, done.stderr
-    lines = [line.split()[0] for line in done.stdout.splitlines()]
-    assert lines == ["tracking", "front_ttl"], done.stdout
