@@ -164,11 +164,13 @@ class SharedStorage(Storage):
     def landed(self, key: Any, name: str) -> Any:
         """The value stored under *key* now, or MISS: single flight looks while it waits for another process.
 
-        Faults are not counted here: the miss that led to the wait counted
-        them, and the next read counts them again if they last.
+        A read that fails is raised: the waiter stops waiting and computes
+        rather than poll a store it cannot read until the lease lapses. An
+        entry that does not decode is a miss.
         """
+        data = self.store.get(name)
         try:
-            return self._decode(key, name, self.store.get(name), 0, quiet=True)
+            return self._decode(key, name, data, 0, quiet=True)
         except Exception:
             return MISS
 
@@ -372,8 +374,9 @@ class SharedStorage(Storage):
 
     async def alanded(self, key: Any, name: str) -> Any:
         """:meth:`landed` with the store awaited."""
+        data = await self._aread(name)
         try:
-            return self._decode(key, name, await self._aread(name), 0, quiet=True)
+            return self._decode(key, name, data, 0, quiet=True)
         except Exception:
             return MISS
 
