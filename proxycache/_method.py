@@ -28,14 +28,14 @@ from ._flight import RETRY, AsyncFlight, Flight, LoneAsyncFlight, LoneFlight, fi
 from ._flight_store import NO_LEASE, KeyLease, StoreFlight, Waited
 from ._keyerror import unkeyable_error
 from ._keys import UnkeyableError, freeze
-from ._lifetime import OPTION, REJECT, Expired, storing_rules
+from ._lifetime import NO_RULES, OPTION, REJECT, Expired, storing_rules
 from ._options import Options, flight_mode
-from ._outcome import Raised, Ready, awaited, discard, is_awaitable_result, may_store
+from ._outcome import _PLAIN_RESULTS, Raised, Ready, awaited, discard, is_awaitable_result, may_store
 from ._plan import Plan, _MethodType, attrs_reader, cached_signature
 from ._replay import LATER, NO_STREAMS, STREAMS, Recording, replayed
-from ._stale import stale_serving
+from ._stale import NO_STALE, stale_serving
 from ._stats import CacheInfo, Counters
-from ._storage import Storage, make_storage
+from ._storage import FIFOStorage, LFUStorage, LRUStorage, RRStorage, Storage, UnboundedStorage, make_storage
 
 log = logging.getLogger("proxycache")
 
@@ -44,6 +44,10 @@ log = logging.getLogger("proxycache")
 _HIT, _LEAD, _WAIT, _REENTER, _AGAIN, _STALE = range(6)
 #: What a compute step shares when the leader must first see whether its result is a stream to record.
 _RECORD = object()
+#: Found by CachedMethod._lean: another caller computes the key.
+_JOIN = object()
+#: Storages whose entries are the values, in a dict read by key (no expiry, no mapping of the user's).
+_PLAIN_STORAGES = frozenset({LRUStorage, LFUStorage, FIFOStorage, RRStorage, UnboundedStorage})
 
 #: Every CachedMethod alive, for the fork handler below.
 _LIVE: weakref.WeakSet[CachedMethod] = weakref.WeakSet()
@@ -131,11 +135,13 @@ class CachedMethod:
             self.lease = KeyLease(
                 self.storage, StoreFlight(options.store, on_fault=self._lease_fault, on_wait=self._lease_wait)
             )
+        #: The lean miss's first look: the storage's dict read when its lookup is a plain one, else None.
+        self._find = self.storage.data.get if type(self.storage) in _PLAIN_STORAGES else None
         key_attrs = options.key_attrs or ()
         bindings = {
             **self.storage.bindings(),
             "_pc_lock": self.lock,
-            "_pc_slow": self._aslow if is_async else self._slow,
+            "_pc_slow": self._aslow if is_async else (self._lean if self._is_lean() else self._slow),
             "_pc_userkey": options.key,
             "_pc_attrs": attrs_reader(attrs_of, key_attrs) if key_attrs and attrs_of else None,
             "_pc_owner": attrs_of,
@@ -344,6 +350,89 @@ class CachedMethod:
             key = self._hashable(key)
         return await self._amiss(key, args, kwargs)
 
+    def _is_lean(self) -> bool:
+        """Whether a miss may take :meth:`_lean`: memory storage and none of the options that add steps to it."""
+        return (
+            not self.io_outside
+            and self.streams is NO_STREAMS
+            and self.lease is NO_LEASE
+            and self.stale is NO_STALE
+            and self.rules is NO_RULES
+            and self.flight_kind is Flight
+        )
+
+    def _lean(self, why: int, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """:meth:`_slow` for a plain miss of a method cached in memory without the options that add steps.
+
+        The same protocol as ``_miss``/``_lead`` (look again under the lock,
+        lead a flight, compute, store, land), written out in two lock
+        sections: a miss is most of a miss-heavy workload's cost. Anything
+        else (a flight to wait on or re-enter, an awaitable result,
+        listeners, unhashable arguments) takes the general path.
+        """
+        if why != MISSED or LISTENERS or self.returns_awaitable:
+            return self._slow(why, key, args, kwargs)
+        lock = self.lock
+        flights = self.flights
+        with lock:
+            found = self.storage.lookup(key) if self._find is None else self._find(key, MISS)
+            if found is not MISS:
+                if self._find is not None:
+                    found = self.storage.lookup(key)  # counts as a use (LRU order, LFU uses)
+                self.counters.other_hits += 1
+            elif key in flights:
+                found = _JOIN
+            else:
+                generation = self.generation
+                flight = flights[key] = Flight(generation)
+                self.counters.misses += 1
+        if found is _JOIN:
+            return self._miss(key, args, kwargs)  # another caller computes it: wait (or re-enter) there
+        if found is not MISS:
+            return self._deliver(found)
+        ok = landed = False
+        shared: Any = RETRY
+        try:
+            clock = self.clock
+            started = clock()
+            result = self.call(*args, **kwargs)
+            elapsed = clock() - started
+            if type(result) not in _PLAIN_RESULTS:
+                if is_awaitable_result(result):
+                    # See _compute: from now on this method's misses take the async path (waiters retry).
+                    with lock:
+                        self.returns_awaitable = True
+                        self.counters.misses -= 1
+                    ok = True
+                    return self._amiss(key, args, kwargs, first=result)
+                if not may_store(result):
+                    self._timed(elapsed)
+                    self.counters.uncached_result()  # one-shot: waiters retry
+                    ok = True
+                    return result
+            # _timed, _store and _land in one lock section.
+            counters = self.counters
+            with lock:
+                counters.computed += 1
+                counters.computed_seconds += max(0.0, elapsed)
+                if generation == self.generation:
+                    self.storage.put(key, result)
+                if flights.get(key) is flight:
+                    del flights[key]
+                self.finished += 1
+            landed = True
+            if flight.gate is not None:
+                flight.finish(True, result)  # else nobody joined it (see Flight)
+            return result
+        except Exception as error:
+            shared = self._keep_error(key, generation, error)
+            raise
+        finally:
+            if not landed:
+                self._land(key, flights, flight, ok, shared)
+            # See _lead: no local may keep the error (or the flight holding it) alive with this frame.
+            del flight, shared
+
     # -- get-or-compute: one protocol (_enter, _settle, _land), a driver per mode --
     #
     # Only the call, the wait and the store I/O differ between _miss (threads)
@@ -379,6 +468,8 @@ class CachedMethod:
             if flight.mine():
                 self.counters.misses += 1  # the method calling itself with the same key
                 return _REENTER, None
+            if type(flight) is Flight:
+                flight.join()
             return _WAIT, flight
 
     def _settle(self, key: Any, flights: dict[Any, Any], flight: Any, ok: bool, value: Any, since: float) -> bool:
@@ -512,10 +603,17 @@ class CachedMethod:
                 self.returns_awaitable = True
                 self.counters.misses -= 1  # the async path counts this miss
             return self._amiss(key, args, kwargs, first=result), RETRY
-        self.counters.timed(self.clock() - started)
+        self._timed(self.clock() - started)
         if self.streams is STREAMS:
             return result, _RECORD  # the leader records it, or keeps it if it is no stream
         return result, self._keep(key, generation, result)
+
+    def _timed(self, seconds: float) -> None:
+        """A computation took *seconds*: counted under the method's lock (as the lean miss counts it)."""
+        counters = self.counters
+        with self.lock:
+            counters.computed += 1
+            counters.computed_seconds += max(0.0, seconds)
 
     def _from_elsewhere(self, value: Any) -> Any:
         """Count a value another process computed (single_flight="store"); what waiters share: it, or its error."""
@@ -705,7 +803,7 @@ class CachedMethod:
         # value after all: take it as it is.
         result = await awaited(pending)
         del pending
-        self.counters.timed(self.clock() - started)
+        self._timed(self.clock() - started)
         if self.streams is STREAMS:
             return result, _RECORD  # the leader records it, or keeps it if it is no stream
         return result, await self._akeep(key, generation, result, ready=self.returns_awaitable)

@@ -80,9 +80,22 @@ class Storage:
 
     # -- writing -------------------------------------------------------------
 
+    #: Whether the policy keeps no bookkeeping of its own (its hooks do nothing): ``put`` may skip them.
+    _HOOKLESS: ClassVar[bool] = True
+
     def put(self, key: Any, value: Any) -> bool:
         """Store *value*, evicting as the policy says. False if it cannot fit."""
         maxsize = self.maxsize
+        if self._HOOKLESS and self.sizes is None and maxsize != 0:
+            # Every miss of a counted cache comes here: its steps written out.
+            data = self.data
+            if key in data:
+                del data[key]
+            if maxsize is not None:
+                while len(data) >= maxsize:
+                    del data[self._victim()]
+            data[key] = value
+            return True
         size = 1
         if self.sizes is not None:
             size = self.getsizeof(value)  # type: ignore[misc]
@@ -192,6 +205,7 @@ class RRStorage(Storage):
     """Random replacement: evicts a uniformly random entry."""
 
     policy = "rr"
+    _HOOKLESS = False
 
     def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
         super().__init__(maxsize, getsizeof)
@@ -229,6 +243,7 @@ class LFUStorage(Storage):
 
     HIT = Hit("_pc_data[{key}]", after=("_pc_uses[{key}] += 1",))
     policy = "lfu"
+    _HOOKLESS = False
 
     def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
         super().__init__(maxsize, getsizeof)
