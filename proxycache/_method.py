@@ -374,7 +374,10 @@ class CachedMethod:
             return self._slow(why, key, args, kwargs)
         lock = self.lock
         flights = self.flights
-        with lock:
+        # acquire/release, not with: a third fewer instructions, and nothing in between can raise but the
+        # storage's lookup (a key's __eq__), hence the try.
+        lock.acquire()
+        try:
             found = self.storage.lookup(key) if self._find is None else self._find(key, MISS)
             if found is not MISS:
                 if self._find is not None:
@@ -386,6 +389,8 @@ class CachedMethod:
                 generation = self.generation
                 flight = flights[key] = Flight(generation)
                 self.counters.misses += 1
+        finally:
+            lock.release()
         if found is _JOIN:
             return self._miss(key, args, kwargs)  # another caller computes it: wait (or re-enter) there
         if found is not MISS:
@@ -395,7 +400,7 @@ class CachedMethod:
         try:
             clock = self.clock
             started = clock()
-            result = self.call(*args, **kwargs)
+            result = self.call(*args, **kwargs) if kwargs else self.call(*args)
             elapsed = clock() - started
             if type(result) not in _PLAIN_RESULTS:
                 if is_awaitable_result(result):
@@ -412,7 +417,8 @@ class CachedMethod:
                     return result
             # _timed, _store and _land in one lock section.
             counters = self.counters
-            with lock:
+            lock.acquire()
+            try:
                 counters.computed += 1
                 counters.computed_seconds += max(0.0, elapsed)
                 if generation == self.generation:
@@ -420,6 +426,8 @@ class CachedMethod:
                 if flights.get(key) is flight:
                     del flights[key]
                 self.finished += 1
+            finally:
+                lock.release()
             landed = True
             if flight.gate is not None:
                 flight.finish(True, result)  # else nobody joined it (see Flight)

@@ -80,7 +80,8 @@ class Storage:
 
     # -- writing -------------------------------------------------------------
 
-    #: Whether the policy keeps no bookkeeping of its own (its hooks do nothing): ``put`` may skip them.
+    #: Whether the policy keeps no bookkeeping of its own (its hooks do nothing) and evicts the first
+    #: key (a dict, or an OrderedDict): ``put`` may skip the hooks.
     _HOOKLESS: ClassVar[bool] = True
 
     def put(self, key: Any, value: Any) -> bool:
@@ -93,7 +94,13 @@ class Storage:
                 del data[key]
             if maxsize is not None:
                 while len(data) >= maxsize:
-                    del data[self._victim()]
+                    # The victim is the first key: an LRU's OrderedDict pops it in one step (hits
+                    # reorder it without the lock; see LRUStorage._victim), a plain dict changes
+                    # only under the lock.
+                    if type(data) is dict:
+                        del data[next(iter(data))]
+                    else:
+                        data.popitem(False)  # type: ignore[call-arg]
             data[key] = value
             return True
         size = 1
