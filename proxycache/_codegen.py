@@ -453,6 +453,20 @@ def build(
     Returns the callable, a key function with the same signature, and a
     getter and setter for its hit counter.
     """
+    factory = factory_for(shape, hit=hit, is_async=is_async, raises=raises, bindings=bindings, replays=replays)
+    return instantiate(shape, factory, bindings)
+
+
+def factory_for(
+    shape: Shape,
+    *,
+    hit: Hit,
+    is_async: bool,
+    raises: bool,
+    bindings: dict[str, Any],
+    replays: bool = False,
+) -> Callable[[dict[str, Any]], Any]:
+    """The compiled factory :func:`build` calls (a caller that keeps it calls :func:`instantiate` itself)."""
     # Per shape, then by what the storage and options add: hashing the
     # shape's whole source key on every instance would cost more than the rest.
     cache_key = (hit, is_async, raises, replays, tuple(bindings))
@@ -465,6 +479,13 @@ def build(
                 shape, hit=hit, is_async=is_async, raises=raises, bindings=bindings, replays=replays
             )
         shape.built[cache_key] = factory
+    return factory
+
+
+def instantiate(
+    shape: Shape, factory: Callable[[dict[str, Any]], Any], bindings: dict[str, Any]
+) -> tuple[Callable[..., Any], Callable[..., Any], Callable[[], int], Callable[[int], None]]:
+    """:func:`build`'s result from the factory of *shape* and these *bindings*."""
     if shape.defaults:
         bindings = dict(bindings)
         bindings.update(shape.defaults)

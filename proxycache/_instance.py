@@ -142,6 +142,15 @@ def disown(obj: Any) -> None:
 
 def guard_copies(cls: type) -> None:
     """Wrap *cls*'s own ``__copy__``/``__deepcopy__`` so a copy keeps none of the original's callables."""
+    if type(cls) is type:
+        # Whether either is defined, told without getattr, whose AttributeError (formatted,
+        # then dropped) costs more than the rest of an install (this runs for each).
+        for klass in cls.__mro__:
+            own = klass.__dict__
+            if "__copy__" in own or "__deepcopy__" in own:
+                break
+        else:
+            return
     for name in ("__copy__", "__deepcopy__"):
         original = getattr(cls, name, None)
         if original is None or getattr(original, _GUARD, False):

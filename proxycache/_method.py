@@ -31,7 +31,7 @@ from ._keys import UnkeyableError, freeze
 from ._lifetime import NO_RULES, OPTION, REJECT, Expired, storing_rules
 from ._options import Options, flight_mode
 from ._outcome import _PLAIN_RESULTS, Raised, Ready, awaited, discard, is_awaitable_result, may_store
-from ._plan import Plan, _MethodType, attrs_reader, cached_signature
+from ._plan import Plan, _MethodType, attrs_reader, signature_and_slot
 from ._replay import LATER, NO_STREAMS, STREAMS, Recording, replayed
 from ._stale import NO_STALE, stale_serving
 from ._stats import CacheInfo, Counters
@@ -49,8 +49,10 @@ _JOIN = object()
 #: Storages whose entries are the values, in a dict read by key (no expiry, no mapping of the user's).
 _PLAIN_STORAGES = frozenset({LRUStorage, LFUStorage, FIFOStorage, RRStorage, UnboundedStorage})
 
-#: Every CachedMethod alive, for the fork handler below.
-_LIVE: weakref.WeakSet[CachedMethod] = weakref.WeakSet()
+#: Weak references to every CachedMethod alive, for the fork handler below (each takes itself out).
+_LIVE: set[weakref.ref[CachedMethod]] = set()
+_weakref = weakref.ref
+_RLock = threading.RLock
 
 
 def _after_fork_in_child() -> None:
@@ -62,7 +64,10 @@ def _after_fork_in_child() -> None:
     """
     finish_lock._at_fork_reinit()  # type: ignore[attr-defined]
     me = threading.get_ident()
-    for state in list(_LIVE):
+    for ref in list(_LIVE):
+        state = ref()
+        if state is None:
+            continue
         if not state.lock._is_owned():  # type: ignore[attr-defined]  # held by the forking thread: it releases it
             state.lock._at_fork_reinit()  # type: ignore[attr-defined]
         state.counters.at_fork_reinit()
@@ -77,6 +82,57 @@ if hasattr(os, "register_at_fork"):
 
 #: The cache controls every cached callable carries (``proxycache.typing.CachedCallable`` types them).
 CACHE_API = ("cache_info", "cache_stats", "cache_clear", "cache_parameters", "cache_invalidate", "cache_refresh")
+
+
+class _Blueprint:
+    """What the caches of one method share across owners: worked out for the first, reused for the next.
+
+    Kept per function (see ``_plan.signature_and_slot``), options, names and
+    kind of owner: the plan without an owner (``ignore=`` checked, key layout
+    made), who shares a computation, whether a miss may take the lean step,
+    and the compiled factory of the cached callable once one was made.
+    """
+
+    __slots__ = ("built", "mode", "plain", "plan")
+
+    def __init__(self, plan: Plan) -> None:
+        options = plan.options
+        self.plan = plan
+        self.mode = flight_mode(options)
+        #: Memory storage, no stream replay, no cache_if or ttl from the result, no stale serving:
+        #: the null objects are shared, and a miss may take the lean step (``CachedMethod._lean``).
+        self.plain = (
+            options.store is None
+            and options.streams != "replay"
+            and storing_rules(options, plan.qualname) is NO_RULES
+            and stale_serving(options, plan.qualname) is NO_STALE
+        )
+        #: ``(hit recipe, binding names, factory)`` of the last cached callable made.
+        self.built: tuple[Any, tuple[str, ...], Any] | None = None
+
+
+#: Blueprints kept per function, at most this many (options made per call would each add one).
+_MAX_BLUEPRINTS = 32
+
+
+def _blueprint(
+    slot: dict[Any, Any] | None, options: Options, name: str, qualname: str, signature: inspect.Signature | None,
+    strict_ignore: bool, kind: Any,
+) -> _Blueprint:
+    """The blueprint of a method from the function's *slot* (None: a fresh one, not kept)."""
+    if slot is not None:
+        found = slot.get((id(options), name, qualname, strict_ignore, kind))
+        if found is not None and found[0] is options:
+            return found[1]  # type: ignore[no-any-return]
+    blueprint = _Blueprint(Plan(
+        name=name, qualname=qualname, options=options, signature=signature,
+        attrs_of=None, wrapped=None, strict_ignore=strict_ignore,
+    ))
+    if slot is not None:
+        if len(slot) >= _MAX_BLUEPRINTS:
+            slot.clear()
+        slot[(id(options), name, qualname, strict_ignore, kind)] = (options, blueprint)
+    return blueprint
 
 
 class CachedMethod:
@@ -94,18 +150,20 @@ class CachedMethod:
         attrs_of: Callable[[], Any] | None,
         wrapped: Any,
         strict_ignore: bool = True,
+        blueprint: _Blueprint | None = None,
     ) -> None:
+        if blueprint is None:
+            blueprint = _blueprint(None, options, name, qualname, signature, strict_ignore, None)
         self.call = call
-        self.plan = plan = Plan(
-            name=name, qualname=qualname, options=options, signature=signature,
-            attrs_of=attrs_of, wrapped=wrapped, strict_ignore=strict_ignore,
-        )
+        # A store names its namespace after the owner and the method: its plan has them. In memory,
+        # the plan every owner shares will do (only a key error reads it).
+        self.plan = plan = blueprint.plan if blueprint.plain else blueprint.plan.bound(attrs_of, wrapped)
         self.options = options
         self.qualname = qualname
         self.is_async = is_async
         #: Set when a method classed as sync returned an awaitable: its misses take the async path.
         self.returns_awaitable = False
-        self.lock = threading.RLock()
+        self.lock = lock = _RLock()
         self.flights: dict[Any, Flight] = {}
         self.aflights: dict[Any, AsyncFlight] = {}
         #: Bumped by cache_clear()/cache_invalidate(): a result computed under
@@ -116,44 +174,62 @@ class CachedMethod:
         self.finished = 0
         #: Store I/O (slow, remote) happens outside the lock; memory storage under it.
         self.io_outside = options.store is not None
-        _LIVE.add(self)
+        # For the fork handler: a weak reference that takes itself out of the set when this goes.
+        _LIVE.add(_weakref(self, _LIVE.discard))
         self.counters = Counters()
         #: Misses are timed on it: what a hit saves is their mean.
         self.clock = _clock.current()
-        #: streams="replay": a stream result is recorded, stored at its end and replayed (``_replay``).
-        self.streams = STREAMS if options.streams == "replay" else NO_STREAMS
-        self.storage: Storage = self._make_storage(plan, options)
-        #: cache_if and ttl from the result; stale_if_error and stale_while_revalidate (null objects without them).
-        self.rules = storing_rules(options, qualname)
-        self.stale = stale_serving(options, qualname)
+        mode = blueprint.mode
         # Who shares a computation (single_flight=): the flight kinds the
         # drivers hand to _enter, and the lease step a leader goes through.
-        mode = flight_mode(options)
         self.flight_kind, self.aflight_kind = (Flight, AsyncFlight) if mode else (LoneFlight, LoneAsyncFlight)
         self.lease: Any = NO_LEASE
-        if mode == "store":
-            self.lease = KeyLease(
-                self.storage, StoreFlight(options.store, on_fault=self._lease_fault, on_wait=self._lease_wait)
-            )
+        if blueprint.plain:
+            self.streams: Any = NO_STREAMS
+            self.storage: Storage = make_storage(options)
+            self.rules: Any = NO_RULES
+            self.stale: Any = NO_STALE
+        else:
+            #: streams="replay": a stream result is recorded, stored at its end and replayed (``_replay``).
+            self.streams = STREAMS if options.streams == "replay" else NO_STREAMS
+            self.storage = self._make_storage(plan, options)
+            #: cache_if and ttl from the result; stale_if_error and stale_while_revalidate (null objects
+            #: without them).
+            self.rules = storing_rules(options, qualname)
+            self.stale = stale_serving(options, qualname)
+            if mode == "store":
+                self.lease = KeyLease(
+                    self.storage, StoreFlight(options.store, on_fault=self._lease_fault, on_wait=self._lease_wait)
+                )
+        storage = self.storage
         #: The lean miss's first look: the storage's dict read when its lookup is a plain one, else None.
-        self._find = self.storage.data.get if type(self.storage) in _PLAIN_STORAGES else None
-        key_attrs = options.key_attrs or ()
-        bindings = {
-            **self.storage.bindings(),
-            "_pc_lock": self.lock,
-            "_pc_slow": self._aslow if is_async else (self._lean if self._is_lean() else self._slow),
-            "_pc_userkey": options.key,
-            "_pc_attrs": attrs_reader(attrs_of, key_attrs) if key_attrs and attrs_of else None,
-            "_pc_owner": attrs_of,
-        }
-        self.func, self.keyof, self._get_hits, self._set_hits = _codegen.build(
-            plan.shape,
-            hit=self.storage.HIT,
-            is_async=is_async,
-            raises=bool(options.cache_exceptions),
-            bindings=bindings,
-            replays=self.streams is STREAMS,  # a stored recording is replayed on a hit
-        )
+        self._find = storage.data.get if type(storage) in _PLAIN_STORAGES else None
+        key_attrs = options.key_attrs
+        bindings = storage.bindings()
+        bindings["_pc_lock"] = lock
+        if is_async:
+            bindings["_pc_slow"] = self._aslow
+        else:
+            bindings["_pc_slow"] = self._lean if blueprint.plain and mode == "process" else self._slow
+        bindings["_pc_userkey"] = options.key
+        bindings["_pc_attrs"] = attrs_reader(attrs_of, key_attrs) if key_attrs and attrs_of else None
+        bindings["_pc_owner"] = attrs_of
+        hit = storage.HIT
+        built = blueprint.built
+        names = tuple(bindings)
+        if built is not None and built[0] is hit and built[1] == names:
+            factory = built[2]
+        else:
+            factory = _codegen.factory_for(
+                plan.shape,
+                hit=hit,
+                is_async=is_async,
+                raises=bool(options.cache_exceptions),
+                bindings=bindings,
+                replays=self.streams is STREAMS,  # a stored recording is replayed on a hit
+            )
+            blueprint.built = (hit, names, factory)
+        self.func, self.keyof, self._get_hits, self._set_hits = _codegen.instantiate(plan.shape, factory, bindings)
 
     def _make_storage(self, plan: Plan, options: Options) -> Storage:
         if options.store is not None:
@@ -349,17 +425,6 @@ class CachedMethod:
         if why != MISSED:
             key = self._hashable(key)
         return await self._amiss(key, args, kwargs)
-
-    def _is_lean(self) -> bool:
-        """Whether a miss may take :meth:`_lean`: memory storage and none of the options that add steps to it."""
-        return (
-            not self.io_outside
-            and self.streams is NO_STREAMS
-            and self.lease is NO_LEASE
-            and self.stale is NO_STALE
-            and self.rules is NO_RULES
-            and self.flight_kind is Flight
-        )
 
     def _lean(self, why: int, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """:meth:`_slow` for a plain miss of a method cached in memory without the options that add steps.
@@ -903,10 +968,12 @@ def make_cached(
         call = target
         sig_target = target
         drop_first = False
-    signature, is_async = cached_signature(sig_target, drop_first)
+    signature, is_async, slot = signature_and_slot(sig_target, drop_first)
     if not qualname:
         found = getattr(target, "__qualname__", None)
         qualname = found if isinstance(found, str) else name
+    # The kind of owner: a blueprint's plan is the same for all owners of one kind.
+    kind = (drop_first, type(target) is _MethodType, attrs_of is None)
     state = CachedMethod(
         call,
         signature=signature,
@@ -917,6 +984,7 @@ def make_cached(
         attrs_of=attrs_of,
         wrapped=wrapped,
         strict_ignore=strict_ignore,
+        blueprint=_blueprint(slot, options, name, qualname, signature, strict_ignore, kind),
     )
     if state.options.key_attrs and attrs_of is None:
         raise TypeError(f"key_attrs= needs an instance, but {qualname} is not bound to one")
