@@ -9,10 +9,10 @@ key errors (``_keyerror``) and what may be stored (``_outcome``) live apart.
 
 from __future__ import annotations
 
+import _thread
 import functools
 import inspect
 import logging
-import operator
 import os
 import threading
 import time
@@ -35,7 +35,7 @@ from ._plan import Plan, _MethodType, attrs_reader, signature_and_slot
 from ._replay import LATER, NO_STREAMS, STREAMS, Recording, replayed
 from ._stale import NO_STALE, stale_serving
 from ._stats import CacheInfo, Counters
-from ._storage import FIFOStorage, LFUStorage, LRUStorage, RRStorage, Storage, UnboundedStorage, make_storage
+from ._storage import _POLICIES, FIFOStorage, LFUStorage, LRUStorage, RRStorage, Storage, UnboundedStorage, make_storage
 
 log = logging.getLogger("proxycache")
 
@@ -52,7 +52,7 @@ _PLAIN_STORAGES = frozenset({LRUStorage, LFUStorage, FIFOStorage, RRStorage, Unb
 #: Weak references to every CachedMethod alive, for the fork handler below (each takes itself out).
 _LIVE: set[weakref.ref[CachedMethod]] = set()
 _weakref = weakref.ref
-_RLock = threading.RLock
+_RLock = _thread.RLock  # threading.RLock is a Python function that makes this one
 
 
 def _after_fork_in_child() -> None:
@@ -81,6 +81,7 @@ if hasattr(os, "register_at_fork"):
 
 
 #: The cache controls every cached callable carries (``proxycache.typing.CachedCallable`` types them).
+#: (_dress writes them out: keep the two together.)
 CACHE_API = ("cache_info", "cache_stats", "cache_clear", "cache_parameters", "cache_invalidate", "cache_refresh")
 
 
@@ -93,7 +94,7 @@ class _Blueprint:
     and the compiled factory of the cached callable once one was made.
     """
 
-    __slots__ = ("built", "mode", "plain", "plan")
+    __slots__ = ("built", "mode", "new_storage", "plain", "plan")
 
     def __init__(self, plan: Plan) -> None:
         options = plan.options
@@ -109,10 +110,19 @@ class _Blueprint:
         )
         #: ``(hit recipe, binding names, factory)`` of the last cached callable made.
         self.built: tuple[Any, tuple[str, ...], Any] | None = None
+        #: What makes a plain method's storage: its policy's class, when that is all the options ask for.
+        self.new_storage: Callable[[], Storage] = functools.partial(make_storage, options)
+        if (
+            self.plain and options.cache is None and options.ttl is None and isinstance(options.policy, str)
+            and (options.maxsize is not None or options.getsizeof is not None)
+        ):
+            self.new_storage = functools.partial(_POLICIES[options.policy], options.maxsize, options.getsizeof)
 
 
 #: Blueprints kept per function, at most this many (options made per call would each add one).
 _MAX_BLUEPRINTS = 32
+#: Blueprints of plain functions by ``id``s and names (see make_cached): one look-up on every first access.
+_blueprints: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
 
 def _blueprint(
@@ -138,6 +148,31 @@ def _blueprint(
 class CachedMethod:
     """The cache of one method for one owner (an instance, or a class for static methods)."""
 
+    # What most methods have is said once, here: an instance sets only what differs (a first access
+    # makes one for every new owner).
+    #: Set when a method classed as sync returned an awaitable: its misses take the async path.
+    returns_awaitable = False
+    #: Bumped by cache_clear()/cache_invalidate(): a result computed under
+    #: an older generation is never stored, and its flight is never joined.
+    generation = 0
+    #: Flights finished so far: a miss that looked in the store before one
+    #: finished looks again rather than compute the value a second time.
+    finished = 0
+    #: Store I/O (slow, remote) happens outside the lock; memory storage under it.
+    io_outside = False
+    #: streams="replay": a stream result is recorded, stored at its end and replayed (``_replay``).
+    streams: Any = NO_STREAMS
+    #: cache_if and ttl from the result; stale_if_error and stale_while_revalidate (null objects without them).
+    rules: Any = NO_RULES
+    stale: Any = NO_STALE
+    # Who shares a computation (single_flight=): the flight kinds the
+    # drivers hand to _enter, and the lease step a leader goes through.
+    flight_kind: Any = Flight
+    aflight_kind: Any = AsyncFlight
+    lease: Any = NO_LEASE
+    #: The lean miss's first look: the storage's dict read when its lookup is a plain one, else None.
+    _find: Any = None
+
     def __init__(
         self,
         call: Callable[..., Any],
@@ -155,46 +190,30 @@ class CachedMethod:
         if blueprint is None:
             blueprint = _blueprint(None, options, name, qualname, signature, strict_ignore, None)
         self.call = call
+        plain = blueprint.plain
         # A store names its namespace after the owner and the method: its plan has them. In memory,
         # the plan every owner shares will do (only a key error reads it).
-        self.plan = plan = blueprint.plan if blueprint.plain else blueprint.plan.bound(attrs_of, wrapped)
+        self.plan = plan = blueprint.plan if plain else blueprint.plan.bound(attrs_of, wrapped)
         self.options = options
         self.qualname = qualname
         self.is_async = is_async
-        #: Set when a method classed as sync returned an awaitable: its misses take the async path.
-        self.returns_awaitable = False
         self.lock = lock = _RLock()
         self.flights: dict[Any, Flight] = {}
         self.aflights: dict[Any, AsyncFlight] = {}
-        #: Bumped by cache_clear()/cache_invalidate(): a result computed under
-        #: an older generation is never stored, and its flight is never joined.
-        self.generation = 0
-        #: Flights finished so far: a miss that looked in the store before one
-        #: finished looks again rather than compute the value a second time.
-        self.finished = 0
-        #: Store I/O (slow, remote) happens outside the lock; memory storage under it.
-        self.io_outside = options.store is not None
         # For the fork handler: a weak reference that takes itself out of the set when this goes.
         _LIVE.add(_weakref(self, _LIVE.discard))
         self.counters = Counters()
         #: Misses are timed on it: what a hit saves is their mean.
-        self.clock = _clock.current()
+        self.clock = _clock._current
         mode = blueprint.mode
-        # Who shares a computation (single_flight=): the flight kinds the
-        # drivers hand to _enter, and the lease step a leader goes through.
-        self.flight_kind, self.aflight_kind = (Flight, AsyncFlight) if mode else (LoneFlight, LoneAsyncFlight)
-        self.lease: Any = NO_LEASE
-        if blueprint.plain:
-            self.streams: Any = NO_STREAMS
-            self.storage: Storage = make_storage(options)
-            self.rules: Any = NO_RULES
-            self.stale: Any = NO_STALE
+        if not mode:
+            self.flight_kind, self.aflight_kind = LoneFlight, LoneAsyncFlight
+        if plain:
+            self.storage: Storage = blueprint.new_storage()
         else:
-            #: streams="replay": a stream result is recorded, stored at its end and replayed (``_replay``).
+            self.io_outside = options.store is not None
             self.streams = STREAMS if options.streams == "replay" else NO_STREAMS
             self.storage = self._make_storage(plan, options)
-            #: cache_if and ttl from the result; stale_if_error and stale_while_revalidate (null objects
-            #: without them).
             self.rules = storing_rules(options, qualname)
             self.stale = stale_serving(options, qualname)
             if mode == "store":
@@ -202,15 +221,15 @@ class CachedMethod:
                     self.storage, StoreFlight(options.store, on_fault=self._lease_fault, on_wait=self._lease_wait)
                 )
         storage = self.storage
-        #: The lean miss's first look: the storage's dict read when its lookup is a plain one, else None.
-        self._find = storage.data.get if type(storage) in _PLAIN_STORAGES else None
+        if type(storage) in _PLAIN_STORAGES:
+            self._find = storage.data.get
         key_attrs = options.key_attrs
         bindings = storage.bindings()
         bindings["_pc_lock"] = lock
         if is_async:
             bindings["_pc_slow"] = self._aslow
         else:
-            bindings["_pc_slow"] = self._lean if blueprint.plain and mode == "process" else self._slow
+            bindings["_pc_slow"] = self._lean if plain and mode == "process" else self._slow
         bindings["_pc_userkey"] = options.key
         bindings["_pc_attrs"] = attrs_reader(attrs_of, key_attrs) if key_attrs and attrs_of else None
         bindings["_pc_owner"] = attrs_of
@@ -968,12 +987,34 @@ def make_cached(
         call = target
         sig_target = target
         drop_first = False
-    signature, is_async, slot = signature_and_slot(sig_target, drop_first)
     if not qualname:
         found = getattr(target, "__qualname__", None)
         qualname = found if isinstance(found, str) else name
-    # The kind of owner: a blueprint's plan is the same for all owners of one kind.
-    kind = (drop_first, type(target) is _MethodType, attrs_of is None)
+    func = sig_target.__func__ if type(sig_target) is _MethodType else sig_target
+    # What every owner's cache of this method shares, found by the function, the options, the names and
+    # the kind of owner (its plan is the same for all owners of one kind); kept while the function's code,
+    # defaults and signature-setting attributes are the ones it was made with.
+    fast_key = (id(func), type(sig_target) is _MethodType, drop_first, id(options), name, qualname, strict_ignore,
+                attrs_of is None)
+    entry = _blueprints.get(fast_key)
+    if (
+        entry is not None
+        and entry[0]() is func
+        and entry[1] is options
+        and entry[2] is func.__code__
+        and entry[3] is func.__defaults__
+        and entry[4] is func.__kwdefaults__
+        and not func.__dict__
+    ):
+        signature, is_async, blueprint = entry[5], entry[6], entry[7]
+    else:
+        signature, is_async, slot = signature_and_slot(sig_target, drop_first)
+        blueprint = _blueprint(slot, options, name, qualname, signature, strict_ignore, fast_key[1:3] + fast_key[7:])
+        if slot is not None and not func.__dict__:  # a plain function: its signature is cached
+            if len(_blueprints) >= _MAX_BLUEPRINTS * 128:
+                _blueprints.clear()
+            _blueprints[fast_key] = (_weakref(func), options, func.__code__, func.__defaults__, func.__kwdefaults__,
+                                     signature, is_async, blueprint)
     state = CachedMethod(
         call,
         signature=signature,
@@ -984,7 +1025,7 @@ def make_cached(
         attrs_of=attrs_of,
         wrapped=wrapped,
         strict_ignore=strict_ignore,
-        blueprint=_blueprint(slot, options, name, qualname, signature, strict_ignore, kind),
+        blueprint=blueprint,
     )
     if state.options.key_attrs and attrs_of is None:
         raise TypeError(f"key_attrs= needs an instance, but {qualname} is not bound to one")
@@ -1017,11 +1058,18 @@ def _dress(state: CachedMethod, target: Any, wrapped: Any, name: str, qualname: 
     annotations = getattr(source, "__annotations__", None)
     if isinstance(annotations, dict) and annotations:  # the generated function's own start empty
         fn.__annotations__ = dict(annotations)
-    # One dict, not eight attribute stores: this runs for every instance.
-    api = dict(zip(CACHE_API, _cache_api_of(state), strict=True))
-    api["__wrapped__"] = wrapped
-    api["__proxycache__"] = state
-    fn.__dict__ = api
+    # One dict, not eight attribute stores, written out (half the cost of zipping CACHE_API with
+    # an attrgetter): this runs for every instance.
+    fn.__dict__ = {
+        "cache_info": state.cache_info,
+        "cache_stats": state.cache_stats,
+        "cache_clear": state.cache_clear,
+        "cache_parameters": state.cache_parameters,
+        "cache_invalidate": state.cache_invalidate,
+        "cache_refresh": state.cache_refresh,
+        "__wrapped__": wrapped,
+        "__proxycache__": state,
+    }
     return fn
 
 
@@ -1034,5 +1082,3 @@ def state_of(func: Any) -> CachedMethod | None:
     state = getattr(func, "__proxycache__", None)
     return state if isinstance(state, CachedMethod) else None
 
-
-_cache_api_of = operator.attrgetter(*CACHE_API)
