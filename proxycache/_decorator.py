@@ -96,7 +96,7 @@ class CachedMethodDescriptor:
                 func = d.get(key)
                 if func is None or state_of(func) is None or not _instance.belongs_to(func, instance):
                     func = self._build(instance)
-                    _instance.install(instance, key, func)
+                    _instance.install(instance, key, func, d)
             return func
         func = self.side.get(instance)
         if func is None:

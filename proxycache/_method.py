@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+import types
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -248,7 +249,14 @@ class CachedMethod:
                 replays=self.streams is STREAMS,  # a stored recording is replayed on a hit
             )
             blueprint.built = (hit, names, factory)
-        self.func, self.keyof, self._get_hits, self._set_hits = _codegen.instantiate(plan.shape, factory, bindings)
+        self.func, self.keyof, self._hits = _codegen.instantiate(plan.shape, factory, bindings)
+
+    def _get_hits(self) -> int:
+        """The hits the cached callable counted (a float, in its closure's cell)."""
+        return int(self._hits.cell_contents)
+
+    def _set_hits(self, n: int) -> None:
+        self._hits.cell_contents = float(n)
 
     def _make_storage(self, plan: Plan, options: Options) -> Storage:
         if options.store is not None:
@@ -1075,10 +1083,24 @@ def _dress(state: CachedMethod, target: Any, wrapped: Any, name: str, qualname: 
 
 def state_of(func: Any) -> CachedMethod | None:
     """The :class:`CachedMethod` behind a cached callable, or None."""
-    if type(func) is _MethodType:
+    kind = type(func)
+    if kind is _MethodType:
         # Its function answers; asked through the method, a missing name
         # raises (and formats) an AttributeError first: every first access asks.
         func = func.__func__
-    state = getattr(func, "__proxycache__", None)
+        kind = type(func)
+    if kind is _FunctionType:
+        # Its own dict answers without the AttributeError (formatted, then dropped) that getattr
+        # would raise for every plain function: cache_methods and the descriptors ask on each install.
+        state = func.__dict__.get("__proxycache__")
+    elif kind in _NEVER_CACHED:
+        return None  # what an instance's dict mostly holds (disown asks about each value)
+    else:
+        state = getattr(func, "__proxycache__", None)
     return state if isinstance(state, CachedMethod) else None
+
+
+_FunctionType = types.FunctionType
+#: Types that never carry a cached method's state (exact types: a subclass may).
+_NEVER_CACHED = frozenset({str, int, float, bool, bytes, tuple, list, dict, set, frozenset, type(None)})
 

@@ -28,16 +28,19 @@ class Storage:
 
     HIT: ClassVar[Hit] = Hit("_pc_data[{key}]")
     policy: ClassVar[str] = "lru"
+    #: What the entries are kept in.
+    _DATA: ClassVar[type[dict[Any, Any]]] = dict
+    # Without getsizeof (most storages), these stay the class's: a first access makes a storage.
+    getsizeof: Callable[[Any], int] | None = None
+    sizes: dict[Any, int] | None = None
+    _size = 0
 
     def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
         self.maxsize = maxsize
-        self.getsizeof = getsizeof
-        self.data: dict[Any, Any] = self._new_data()
-        self.sizes: dict[Any, int] | None = {} if getsizeof else None
-        self._size = 0
-
-    def _new_data(self) -> dict[Any, Any]:
-        return {}
+        self.data: dict[Any, Any] = self._DATA()
+        if getsizeof:
+            self.getsizeof = getsizeof
+            self.sizes = {}
 
     def bindings(self) -> dict[str, Any]:
         return {"_pc_data": self.data}
@@ -173,8 +176,7 @@ class LRUStorage(Storage):
     HIT = Hit("_pc_data[{key}]", after=("_pc_touch({key})",))
     policy = "lru"
 
-    def _new_data(self) -> dict[Any, Any]:
-        return OrderedDict()
+    _DATA = OrderedDict
 
     def bindings(self) -> dict[str, Any]:
         return {"_pc_data": self.data, "_pc_touch": self.data.move_to_end}  # type: ignore[attr-defined]
