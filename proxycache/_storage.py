@@ -225,6 +225,28 @@ class RRStorage(Storage):
         self._index: dict[Any, int] = {}
         self.choice = random.randrange
 
+    def put(self, key: Any, value: Any) -> bool:
+        maxsize = self.maxsize
+        if self.sizes is not None or maxsize == 0 or key in self.data:
+            return super().put(key, value)
+        # Every miss of a full cache comes here: eviction and its bookkeeping written out.
+        data, keys, index = self.data, self._keys, self._index
+        if maxsize is not None:
+            while len(data) >= maxsize:
+                # random() is one C call (randrange is several Python ones); for any size a cache
+                # reaches, int(random() * n) picks uniformly enough.
+                victim = keys[int(_random() * len(keys))]
+                del data[victim]
+                i = index.pop(victim)
+                last = keys.pop()
+                if i < len(keys):
+                    keys[i] = last
+                    index[last] = i
+        data[key] = value
+        index[key] = len(keys)
+        keys.append(key)
+        return True
+
     def _victim(self) -> Any:
         return self._keys[self.choice(len(self._keys))]
 
@@ -274,6 +296,35 @@ class LFUStorage(Storage):
             return MISS
         self.uses[key] += 1
         return value
+
+    def put(self, key: Any, value: Any) -> bool:
+        maxsize = self.maxsize
+        data = self.data
+        if self.sizes is not None or maxsize == 0 or key in data:
+            return super().put(key, value)
+        # Every miss of a full cache comes here: _victim, _removed and _inserted written out.
+        uses, seqs, heap = self.uses, self._seq, self._heap
+        if maxsize is not None:
+            while len(data) >= maxsize:
+                while True:
+                    count, seq, victim = heap[0]
+                    if seqs.get(victim) != seq:
+                        heapq.heappop(heap)  # entry of a removed key
+                    elif uses[victim] != count:
+                        heapq.heapreplace(heap, (uses[victim], seq, victim))  # stale count
+                    else:
+                        heapq.heappop(heap)  # its entry goes with it
+                        break
+                del data[victim], uses[victim], seqs[victim]
+        data[key] = value
+        seq = next(self._counter)
+        uses[key] = 0
+        seqs[key] = seq
+        heapq.heappush(heap, (0, seq, key))
+        if len(heap) > 2 * len(data) + 16:
+            self._heap = [(uses[k], seqs[k], k) for k in data]
+            heapq.heapify(self._heap)
+        return True
 
     def _victim(self) -> Any:
         heap = self._heap
@@ -443,6 +494,8 @@ class TTLStorage(Storage):
         self.expiry.clear()
         self.inner.clear()
 
+
+_random = random.random
 
 _POLICIES: dict[str, type[Storage]] = {
     "lru": LRUStorage,
