@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _bypass, _clock, _codegen
-from ._codegen import FLAGGED, MISSED
+from ._codegen import FLAGGED, MISSED, UNHASHABLE
 from ._contract import MISS
 from ._events import LISTENERS, emit
 from ._flight import RETRY, AsyncFlight, Flight, LoneAsyncFlight, LoneFlight, finish_lock
@@ -462,7 +462,11 @@ class CachedMethod:
         else (a flight to wait on or re-enter, an awaitable result,
         listeners, unhashable arguments) takes the general path.
         """
-        if why != MISSED or LISTENERS or self.returns_awaitable:
+        if why != MISSED:
+            if why != UNHASHABLE or LISTENERS or self.returns_awaitable:
+                return self._slow(why, key, args, kwargs)
+            key = self._hashable(key)  # frozen, it is looked up (or computed) here like any key
+        elif LISTENERS or self.returns_awaitable:
             return self._slow(why, key, args, kwargs)
         lock = self.lock
         flights = self.flights
