@@ -173,6 +173,8 @@ class CachedMethod:
     lease: Any = NO_LEASE
     #: The lean miss's first look: the storage's dict read when its lookup is a plain one, else None.
     _find: Any = None
+    #: ``(weak reference to the instance, plain function)`` when ``call`` holds its instance weakly.
+    weak: tuple[Any, Callable[..., Any]] | None = None
 
     def __init__(
         self,
@@ -496,7 +498,11 @@ class CachedMethod:
         try:
             clock = self.clock
             started = clock()
-            result = self.call(*args, **kwargs) if kwargs else self.call(*args)
+            weak = self.weak
+            if weak is not None and not kwargs and (obj := weak[0]()) is not None:
+                result = weak[1](obj, *args)  # the method itself: the call wrapper's frame saved
+            else:
+                result = self.call(*args, **kwargs) if kwargs else self.call(*args)
             elapsed = clock() - started
             if type(result) not in _PLAIN_RESULTS:
                 if is_awaitable_result(result):
@@ -1041,6 +1047,8 @@ def make_cached(
     )
     if state.options.key_attrs and attrs_of is None:
         raise TypeError(f"key_attrs= needs an instance, but {qualname} is not bound to one")
+    if weak_instance and instance is not None:
+        state.weak = (ref, func)
     fn = _dress(state, target, wrapped, name, qualname)
     if drop_first and signature is not None:
         # __wrapped__ is the plain function (self first): inspect.signature()
