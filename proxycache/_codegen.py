@@ -48,14 +48,7 @@ def _pc_factory(_pc_bindings):
 {guard}
 {postlude}        return _pc_key
 
-    def _pc_get_hits():
-        return int(_pc_hits)
-
-    def _pc_set_hits(n):
-        nonlocal _pc_hits
-        _pc_hits = float(n)
-
-    return _pc_cached, _pc_keyof, _pc_get_hits, _pc_set_hits
+    return _pc_cached, _pc_keyof
 '''
 
 # The common shape, one parameter that is the key as it is, gets a front
@@ -207,12 +200,26 @@ def build(
     raises: bool,
     bindings: dict[str, Any],
     replays: bool = False,
-) -> tuple[Callable[..., Any], Callable[..., Any], Callable[[], int], Callable[[int], None]]:
+) -> tuple[Callable[..., Any], Callable[..., Any], Any]:
     """Instantiate the cached callable for *shape* with *bindings*.
 
-    Returns the callable, a key function with the same signature, and a
-    getter and setter for its hit counter.
+    Returns the callable, a key function with the same signature, and the
+    cell of its hit counter (a float in ``cell_contents``).
     """
+    factory = factory_for(shape, hit=hit, is_async=is_async, raises=raises, bindings=bindings, replays=replays)
+    return instantiate(shape, factory, bindings)
+
+
+def factory_for(
+    shape: Shape,
+    *,
+    hit: Hit,
+    is_async: bool,
+    raises: bool,
+    bindings: dict[str, Any],
+    replays: bool = False,
+) -> Callable[[dict[str, Any]], Any]:
+    """The compiled factory :func:`build` calls (a caller that keeps it calls :func:`instantiate` itself)."""
     # Per shape, then by what the storage and options add: hashing the
     # shape's whole source key on every instance would cost more than the rest.
     cache_key = (hit, is_async, raises, replays, tuple(bindings))
@@ -225,10 +232,29 @@ def build(
                 shape, hit=hit, is_async=is_async, raises=raises, bindings=bindings, replays=replays
             )
         shape.built[cache_key] = factory
+    return factory
+
+
+def instantiate(
+    shape: Shape, factory: Callable[[dict[str, Any]], Any], bindings: dict[str, Any]
+) -> tuple[Callable[..., Any], Callable[..., Any], Any]:
+    """:func:`build`'s result from the factory of *shape* and these *bindings*."""
     if shape.defaults:
         bindings = dict(bindings)
         bindings.update(shape.defaults)
-    return factory(bindings)  # type: ignore[no-any-return]
+    func, keyof = factory(bindings)
+    # The hit counter's cell, read and set as ``cell_contents`` (a getter and a setter function
+    # would be two more objects to make for every instance).
+    code = func.__code__
+    index = _hits_cell.get(id(code))
+    if index is None:
+        index = _hits_cell[id(code)] = code.co_freevars.index("_pc_hits")  # a new tuple on every read
+    return func, keyof, func.__closure__[index]
+
+
+#: Where the hit counter's cell is in each generated function's closure, by the id of its code
+#: (a code object hashes its whole contents; these live as long as their factory, in _factories).
+_hits_cell: dict[int, int] = {}
 
 
 def _factory(

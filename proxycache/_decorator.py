@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from .typing import CachedMethodDescriptor as TypedDescriptor
     from .typing import MethodDecorator
 
+_weakref = weakref.ref
+_partial_new = functools.partial.__new__
+
 P = ParamSpec("P")
 R = TypeVar("R")
 S = TypeVar("S")
@@ -43,6 +46,7 @@ class CachedMethodDescriptor:
         self.from_mixin = False
         self.side = _instance.SideTable()
         self._resolves: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+        self._resolves_data: dict[Any, bool] = self._resolves.data  # type: ignore[attr-defined]
         self._lock = threading.Lock()
         functools.update_wrapper(self, func)
 
@@ -73,7 +77,7 @@ class CachedMethodDescriptor:
 
     def _resolves_to_me(self, cls: type) -> bool:
         """Whether normal lookup of the name on *cls* finds this descriptor (not an override)."""
-        known = self._resolves.get(cls)
+        known = self._resolves_data.get(_weakref(cls))  # WeakKeyDictionary.get is a Python call
         if known is None:
             found = next((k.__dict__[self.name] for k in cls.__mro__ if self.name in k.__dict__), None)
             known = self._resolves[cls] = found is self
@@ -93,7 +97,7 @@ class CachedMethodDescriptor:
                 func = d.get(key)
                 if func is None or state_of(func) is None or not _instance.belongs_to(func, instance):
                     func = self._build(instance)
-                    _instance.install(instance, key, func)
+                    _instance.install(instance, key, func, d)
             return func
         func = self.side.get(instance)
         if func is None:
@@ -134,9 +138,9 @@ class BoundCached(functools.partial):  # type: ignore[type-arg]
         state = state_of(func)
         if state is not None and state.is_async:
             # The instance must outlive the coroutine, not just its creation.
-            self = super().__new__(cls, _await_holding, func, instance)
+            self = _partial_new(cls, _await_holding, func, instance)
         else:
-            self = super().__new__(cls, func)
+            self = _partial_new(cls, func)  # not super().__new__: a super object costs more than the rest
         self.__self__ = instance
         self.__func__ = func
         return self

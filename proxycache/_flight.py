@@ -33,6 +33,7 @@ class _Retry:
 RETRY: Any = _Retry()
 
 _allocate_lock = _thread.allocate_lock
+_get_ident = _thread.get_ident
 #: Serializes finish() between a leader and a waiter that found the leader gone.
 finish_lock = _allocate_lock()
 
@@ -40,25 +41,27 @@ finish_lock = _allocate_lock()
 class Flight:
     """A computation in progress that threads calling the same key wait on.
 
-    Every miss makes one, and most never see a waiter, so it is cheap: a
-    plain lock held from creation until ``finish`` (a ``threading.Event``
-    costs several times more to build). Waiters take the lock and hand it on.
+    Every miss makes one, and most never see a waiter, so it is cheap: the
+    gate, a plain lock held until ``finish`` (a ``threading.Event`` costs
+    several times more to build), is made by the first waiter (``join``).
+    A waiter joins while the flight is its key's, under the cached method's
+    lock, and the leader takes the flight out of its key under that lock
+    before finishing: a flight finished without a gate has no waiter.
     """
 
     __slots__ = ("done", "gate", "generation", "ok", "owner", "value")
 
     def __init__(self, generation: int) -> None:
         self.generation = generation
-        self.owner = threading.get_ident()
-        self.gate = _allocate_lock()
-        self.gate.acquire()
+        self.owner = _get_ident()
+        self.gate: Any = None
         self.done = False
         self.ok = True
         self.value: Any = RETRY
 
     def mine(self) -> bool:
         """Whether the caller is this flight's leader (it re-enters)."""
-        return self.owner == threading.get_ident()
+        return self.owner == _get_ident()
 
     def joinable(self) -> bool:
         """Whether the caller can wait on this flight."""
@@ -68,22 +71,34 @@ class Flight:
         """Whether this new flight takes the key over from *other* (None: no flight)."""
         return True
 
+    def join(self) -> None:
+        """A caller will wait on this flight (called under the cached method's lock, while it is its key's)."""
+        if self.gate is None:
+            gate = _allocate_lock()
+            gate.acquire()
+            self.gate = gate
+
     def finish(self, ok: bool, value: Any) -> None:
+        gate = self.gate
+        if gate is None:  # nobody joined, and nobody can any more: see the class docstring
+            self.ok, self.value, self.done = ok, value, True
+            return
         with finish_lock:
             if self.done:
                 return
             self.ok, self.value, self.done = ok, value, True
-        self.gate.release()
+        gate.release()
 
     def wait(self) -> tuple[bool, Any]:
-        """Block until the flight finishes; its outcome."""
+        """Block until the flight finishes; its outcome (the caller joined it first)."""
+        gate = self.gate
         # Re-check now and then that the computing thread still lives: a
         # waiter must never hang on a leader that vanished without finishing
         # (in a forked child, only the forking thread survives).
-        while not self.gate.acquire(timeout=0.5):
+        while not gate.acquire(timeout=0.5):
             if self.owner not in {t.ident for t in threading.enumerate()}:
                 self.finish(True, RETRY)
-        self.gate.release()
+        gate.release()
         return self.ok, self.value
 
 

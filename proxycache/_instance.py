@@ -84,20 +84,32 @@ def instance_dict(obj: Any) -> dict[str, Any] | None:
     return d if type(d) is dict else None
 
 
-def install(obj: Any, name: str, func: Any) -> None:
-    """Put a cached callable in *obj*'s dict under *name*, with the pickling shim."""
-    d = instance_dict(obj)
+def install(obj: Any, name: str, func: Any, d: dict[str, Any] | None = None) -> None:
+    """Put a cached callable in *obj*'s dict (*d*, when the caller has it) under *name*, with the pickling shim."""
     if d is None:
-        raise TypeError(f"{type(obj).__qualname__} instances have no __dict__")
+        d = instance_dict(obj)
+        if d is None:
+            raise TypeError(f"{type(obj).__qualname__} instances have no __dict__")
     try:
-        setattr(func, OWNER, weakref.ref(obj))
+        ref: Any = weakref.ref(obj)
     except TypeError:  # no __weakref__: the id tells owners apart while the owner lives
+        ref = None
         setattr(func, OWNER, id(obj))
+    else:
+        setattr(func, OWNER, ref)
     d[name] = func
     shim = d.get(_SHIM)
     if shim is None or (type(shim) is ReduceShim and shim.ref() is not obj):
-        d[_SHIM] = ReduceShim(obj)
+        if ref is None:
+            d[_SHIM] = ReduceShim(obj)
+        else:
+            # The same shim ReduceShim(obj) makes, without running __init__ (this runs for each instance).
+            shim = d[_SHIM] = _new(ReduceShim)
+            shim.ref = ref
     guard_copies(type(obj))
+
+
+_new = object.__new__
 
 
 def belongs_to(func: Any, obj: Any) -> bool:
@@ -143,6 +155,15 @@ def disown(obj: Any) -> None:
 
 def guard_copies(cls: type) -> None:
     """Wrap *cls*'s own ``__copy__``/``__deepcopy__`` so a copy keeps none of the original's callables."""
+    if type(cls) is type:
+        # Whether either is defined, told without getattr, whose AttributeError (formatted,
+        # then dropped) costs more than the rest of an install (this runs for each).
+        for klass in cls.__mro__:
+            own = klass.__dict__
+            if "__copy__" in own or "__deepcopy__" in own:
+                break
+        else:
+            return
     for name in ("__copy__", "__deepcopy__"):
         original = getattr(cls, name, None)
         if original is None or getattr(original, _GUARD, False):

@@ -58,6 +58,17 @@ class Plan:
         #: The parameters whose values make up the key, in key order.
         self.key_names = shape.key_names
 
+    def bound(self, attrs_of: Callable[[], Any] | None, wrapped: Any) -> Plan:
+        """This plan for another owner: the same method, options and key layout (checked once), its own owner."""
+        plan = _new(Plan)
+        plan.name, plan.qualname, plan.options, plan.signature = self.name, self.qualname, self.options, self.signature
+        plan.shape, plan.key_names = self.shape, self.key_names
+        plan.attrs_of, plan.wrapped = attrs_of, wrapped
+        return plan
+
+
+_new = object.__new__
+
 
 def check_ignore(signature: inspect.Signature | None, options: Options, qualname: str) -> None:
     """Fail when ``ignore=`` names a parameter the method does not take."""
@@ -112,8 +123,8 @@ def method_signature(func: Any) -> inspect.Signature | None:
 #: costliest part of setting up a cached method, and every instance of a class
 #: asks for the same ones. An entry is used while the function's code and
 #: defaults are the ones it was made from: ``[code, defaults, kwdefaults,
-#: is_async, signature, as a bound method's, without self]`` (the last two
-#: filled on first use).
+#: is_async, signature, as a bound method's, without self, slot]`` (the two
+#: signatures filled on first use; the slot: see signature_and_slot).
 _signatures: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
 # Read through the underlying dict: WeakKeyDictionary.get is a Python call,
 # and weakref.ref(func) hands back the function's existing reference.
@@ -126,15 +137,25 @@ _UNSET: Any = object()
 
 def cached_signature(target: Any, drop_first: bool) -> tuple[inspect.Signature | None, bool]:
     """``(_signature(target, drop_first), _is_async(target))``, from the cache for plain functions and methods."""
+    signature, is_async, _ = signature_and_slot(target, drop_first)
+    return signature, is_async
+
+
+def signature_and_slot(target: Any, drop_first: bool) -> tuple[inspect.Signature | None, bool, dict[Any, Any] | None]:
+    """:func:`cached_signature`, and a dict kept with it for as long as it holds (None when it is not cached).
+
+    The cached method keeps there what every instance's cache of the method
+    shares, so that it goes when the function's code or defaults change.
+    """
     func = target
     bound = type(target) is _MethodType
     if bound:
         func = target.__func__
     if type(func) is not _FunctionType or (bound and drop_first):
-        return _signature(target, drop_first), _is_async(target)
+        return _signature(target, drop_first), _is_async(target), None
     own = func.__dict__
     if own and ("__signature__" in own or "_partialmethod" in own):
-        return _signature(target, drop_first), _is_async(target)
+        return _signature(target, drop_first), _is_async(target), None
     entry = _signatures_data.get(_weakref(func))
     if (
         entry is None
@@ -143,17 +164,17 @@ def cached_signature(target: Any, drop_first: bool) -> tuple[inspect.Signature |
         or entry[2] is not func.__kwdefaults__
     ):
         entry = [func.__code__, func.__defaults__, func.__kwdefaults__, _is_async(func), _signature(func, False),
-                 _UNSET, _UNSET]
+                 _UNSET, _UNSET, {}]
         _signatures[func] = entry
     if bound:
         if entry[5] is _UNSET:
             entry[5] = _without_first(entry[4], True)
-        return entry[5], entry[3]
+        return entry[5], entry[3], entry[7]
     if drop_first:
         if entry[6] is _UNSET:
             entry[6] = _without_first(entry[4], False)
-        return entry[6], entry[3]
-    return entry[4], entry[3]
+        return entry[6], entry[3], entry[7]
+    return entry[4], entry[3], entry[7]
 
 
 def _without_first(sig: inspect.Signature | None, bound: bool) -> inspect.Signature | None:

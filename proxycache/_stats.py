@@ -9,6 +9,7 @@ needs the method.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import NamedTuple
 
@@ -25,39 +26,47 @@ class CacheInfo(NamedTuple):
 class Counters:
     """The counts of one cached method besides the generated callable's hits.
 
-    ``misses`` and ``other_hits`` are written by the miss path under the
-    method's lock; ``faults`` and ``uncached`` through :meth:`fault` and
-    :meth:`uncached_result`, from anywhere.
+    ``misses``, ``other_hits`` and the timings are written by the miss path
+    under the method's lock; ``faults`` and ``uncached`` through
+    :meth:`fault` and :meth:`uncached_result`, from anywhere, under a lock
+    of the counters' own, made on first use (most methods never need it).
+    Every count starts as the class's zero: making one sets nothing.
     """
 
-    __slots__ = ("_lock", "coalesced", "computed", "computed_seconds", "faults", "misses", "other_hits", "uncached")
+    _lock: threading.Lock | None = None
+    misses = 0
+    #: Hits served by the miss path (found on a second look, or shared by a flight).
+    other_hits = 0
+    faults = 0
+    uncached = 0
+    #: Callers handed another caller's result: a flight of this process, or another process's value.
+    coalesced = 0
+    #: Computations timed, and their seconds in all: a hit saves their mean.
+    computed = 0
+    computed_seconds = 0.0
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.misses = 0
-        #: Hits served by the miss path (found on a second look, or shared by a flight).
-        self.other_hits = 0
-        self.faults = 0
-        self.uncached = 0
-        #: Callers handed another caller's result: a flight of this process, or another process's value.
-        self.coalesced = 0
-        #: Computations timed, and their seconds in all: a hit saves their mean.
-        self.computed = 0
-        self.computed_seconds = 0.0
+    def _guard(self) -> threading.Lock:
+        lock = self._lock
+        if lock is None:
+            with _making:
+                lock = self._lock
+                if lock is None:
+                    lock = self._lock = threading.Lock()
+        return lock
 
     def fault(self) -> None:
         """A store operation failed (the call went on uncached)."""
-        with self._lock:
+        with self._lock or self._guard():
             self.faults += 1
 
     def uncached_result(self) -> None:
         """A result was handed back but not stored (one-shot, or it could not be serialized)."""
-        with self._lock:
+        with self._lock or self._guard():
             self.uncached += 1
 
     def timed(self, seconds: float) -> None:
         """A computation of the method took *seconds* (measured on the cache's clock)."""
-        with self._lock:
+        with self._lock or self._guard():
             self.computed += 1
             self.computed_seconds += max(0.0, seconds)
 
@@ -68,9 +77,23 @@ class Counters:
 
     def reset(self) -> None:
         """Back to zero (``cache_clear()``; called under the method's lock)."""
-        with self._lock:
+        with self._lock or self._guard():
             self.misses = self.other_hits = self.faults = self.uncached = self.coalesced = self.computed = 0
             self.computed_seconds = 0.0
 
     def at_fork_reinit(self) -> None:
-        self._lock = threading.Lock()
+        if self._lock is not None:
+            self._lock = threading.Lock()
+
+
+#: Serializes making a Counters' lock (two threads must not make one each).
+_making = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _making
+    _making = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -27,16 +27,19 @@ class Storage:
 
     HIT: ClassVar[Hit] = Hit("_pc_data[{key}]")
     policy: ClassVar[str] = "lru"
+    #: What the entries are kept in.
+    _DATA: ClassVar[type[dict[Any, Any]]] = dict
+    # Without getsizeof (most storages), these stay the class's: a first access makes a storage.
+    getsizeof: Callable[[Any], int] | None = None
+    sizes: dict[Any, int] | None = None
+    _size = 0
 
     def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
         self.maxsize = maxsize
-        self.getsizeof = getsizeof
-        self.data: dict[Any, Any] = self._new_data()
-        self.sizes: dict[Any, int] | None = {} if getsizeof else None
-        self._size = 0
-
-    def _new_data(self) -> dict[Any, Any]:
-        return {}
+        self.data: dict[Any, Any] = self._DATA()
+        if getsizeof:
+            self.getsizeof = getsizeof
+            self.sizes = {}
 
     def bindings(self) -> dict[str, Any]:
         return {"_pc_data": self.data}
@@ -79,9 +82,29 @@ class Storage:
 
     # -- writing -------------------------------------------------------------
 
+    #: Whether the policy keeps no bookkeeping of its own (its hooks do nothing) and evicts the first
+    #: key (a dict, or an OrderedDict): ``put`` may skip the hooks.
+    _HOOKLESS: ClassVar[bool] = True
+
     def put(self, key: Any, value: Any) -> bool:
         """Store *value*, evicting as the policy says. False if it cannot fit."""
         maxsize = self.maxsize
+        if self._HOOKLESS and self.sizes is None and maxsize != 0:
+            # Every miss of a counted cache comes here: its steps written out.
+            data = self.data
+            if key in data:
+                del data[key]
+            if maxsize is not None:
+                while len(data) >= maxsize:
+                    # The victim is the first key: an LRU's OrderedDict pops it in one step (hits
+                    # reorder it without the lock; see LRUStorage._victim), a plain dict changes
+                    # only under the lock.
+                    if type(data) is dict:
+                        del data[next(iter(data))]
+                    else:
+                        data.popitem(False)  # type: ignore[call-arg]
+            data[key] = value
+            return True
         size = 1
         if self.sizes is not None:
             size = self.getsizeof(value)  # type: ignore[misc]
@@ -152,8 +175,7 @@ class LRUStorage(Storage):
     HIT = Hit("_pc_data[{key}]", after=("_pc_touch({key})",))
     policy = "lru"
 
-    def _new_data(self) -> dict[Any, Any]:
-        return OrderedDict()
+    _DATA = OrderedDict
 
     def bindings(self) -> dict[str, Any]:
         return {"_pc_data": self.data, "_pc_touch": self.data.move_to_end}  # type: ignore[attr-defined]
@@ -185,18 +207,44 @@ class FIFOStorage(Storage):
     """First in, first out: hits do not change the order."""
 
     policy = "fifo"
+    # An OrderedDict pops its first entry in one step; a dict that has lost many from the front
+    # walks past their empty slots to find it, on every eviction.
+    _DATA = OrderedDict
 
 
 class RRStorage(Storage):
     """Random replacement: evicts a uniformly random entry."""
 
     policy = "rr"
+    _HOOKLESS = False
 
     def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
         super().__init__(maxsize, getsizeof)
         self._keys: list[Any] = []
         self._index: dict[Any, int] = {}
         self.choice = random.randrange
+
+    def put(self, key: Any, value: Any) -> bool:
+        maxsize = self.maxsize
+        if self.sizes is not None or maxsize == 0 or key in self.data:
+            return super().put(key, value)
+        # Every miss of a full cache comes here: eviction and its bookkeeping written out.
+        data, keys, index = self.data, self._keys, self._index
+        if maxsize is not None:
+            while len(data) >= maxsize:
+                # random() is one C call (randrange is several Python ones); for any size a cache
+                # reaches, int(random() * n) picks uniformly enough.
+                victim = keys[int(_random() * len(keys))]
+                del data[victim]
+                i = index.pop(victim)
+                last = keys.pop()
+                if i < len(keys):
+                    keys[i] = last
+                    index[last] = i
+        data[key] = value
+        index[key] = len(keys)
+        keys.append(key)
+        return True
 
     def _victim(self) -> Any:
         return self._keys[self.choice(len(self._keys))]
@@ -228,6 +276,7 @@ class LFUStorage(Storage):
 
     HIT = Hit("_pc_data[{key}]", after=("_pc_uses[{key}] += 1",))
     policy = "lfu"
+    _HOOKLESS = False
 
     def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
         super().__init__(maxsize, getsizeof)
@@ -246,6 +295,35 @@ class LFUStorage(Storage):
             return MISS
         self.uses[key] += 1
         return value
+
+    def put(self, key: Any, value: Any) -> bool:
+        maxsize = self.maxsize
+        data = self.data
+        if self.sizes is not None or maxsize == 0 or key in data:
+            return super().put(key, value)
+        # Every miss of a full cache comes here: _victim, _removed and _inserted written out.
+        uses, seqs, heap = self.uses, self._seq, self._heap
+        if maxsize is not None:
+            while len(data) >= maxsize:
+                while True:
+                    count, seq, victim = heap[0]
+                    if seqs.get(victim) != seq:
+                        heapq.heappop(heap)  # entry of a removed key
+                    elif uses[victim] != count:
+                        heapq.heapreplace(heap, (uses[victim], seq, victim))  # stale count
+                    else:
+                        heapq.heappop(heap)  # its entry goes with it
+                        break
+                del data[victim], uses[victim], seqs[victim]
+        data[key] = value
+        seq = next(self._counter)
+        uses[key] = 0
+        seqs[key] = seq
+        heapq.heappush(heap, (0, seq, key))
+        if len(heap) > 2 * len(data) + 16:
+            self._heap = [(uses[k], seqs[k], k) for k in data]
+            heapq.heapify(self._heap)
+        return True
 
     def _victim(self) -> Any:
         heap = self._heap
@@ -414,3 +492,6 @@ class TTLStorage(Storage):
     def clear(self) -> None:
         self.expiry.clear()
         self.inner.clear()
+
+
+_random = random.random
