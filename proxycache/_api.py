@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from ._method import state_of
+from ._make import state_of
 from ._stats import CacheInfo
 
 if TYPE_CHECKING:

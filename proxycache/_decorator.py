@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, overload
 
 from . import _instance
-from ._method import make_cached, state_of
+from ._make import make_cached, state_of
 from ._options import Options, check_option_names, make_options
 from ._outcome import trim
 from ._plan import check_ignore, method_signature

@@ -6,7 +6,7 @@ import inspect
 from typing import Any, TypeVar
 
 from . import _instance
-from ._method import make_cached, state_of
+from ._make import make_cached, state_of
 from ._options import check_option_names, make_options
 from ._select import instance_methods, named_method
 

@@ -26,7 +26,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._method import state_of
+from ._make import state_of
 
 #: Prefix of instance-dict keys that hold cached callables reached through super().
 SUPER_PREFIX = "_proxycache_super_"

@@ -20,7 +20,8 @@ from typing import Any, Final
 
 from ._contract import MISS, Entry, dump_entry, load_entry
 from ._options import Options
-from ._storage import Storage, TTLStorage
+from ._storage import Storage
+from ._storage_wrapped import TTLStorage
 
 log = logging.getLogger("proxycache")
 

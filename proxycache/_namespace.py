@@ -1,4 +1,4 @@
-"""The namespace a cached method's entries live under in a store.
+"""The namespace a cached method's entries live under in a store, and the digest that names an entry in it.
 
 ``options.namespace``, or one built from the class the method is looked up
 on; a default namespace is claimed in this process, so two functions never
@@ -13,6 +13,8 @@ import types
 import weakref
 from typing import Any
 
+from ._keyerror import defaults_marked, unkeyable_error
+from ._keys import UnkeyableError, freeze, stable_digest
 from ._options import Options
 from ._plan import Plan
 
@@ -105,3 +107,19 @@ def _cell_code(cell: Any) -> Any:
         return getattr(cell.cell_contents, "__code__", None)
     except ValueError:  # an empty cell
         return None
+
+
+def store_digest(plan: Plan, key: Any) -> str:
+    """The stable digest of a memory key that names its entry in the store (``<namespace>:<digest>``)."""
+    try:
+        return stable_digest(key)
+    except UnkeyableError as first:
+        try:
+            # Hashable values without a canonical encoding of their own
+            # (namedtuples, hashable Pydantic models) are keyed by value.
+            return stable_digest(freeze(key))
+        except UnkeyableError:
+            try:
+                return stable_digest(freeze(defaults_marked(plan, key)))
+            except UnkeyableError:
+                raise unkeyable_error(plan, key, first) from None

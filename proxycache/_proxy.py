@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import wrapt
 
-from ._method import CACHE_API, make_cached
+from ._make import make_cached
+from ._method import CACHE_API
 from ._options import DEFAULT as DEFAULT_OPTIONS
 from ._options import Options, make_options
 from ._select import Selection, is_property, nested_options, selection_of

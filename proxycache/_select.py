@@ -30,7 +30,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from ._method import state_of
+from ._make import state_of
 from ._options import Options
 
 log = logging.getLogger("proxycache")

@@ -23,10 +23,8 @@ from ._codegen import Hit
 from ._contract import MISS, Entry, EntryError
 from ._faults import report_fault, report_unserializable, warn_unsigned
 from ._front import FrontTable
-from ._keyerror import defaults_marked, unkeyable_error
-from ._keys import UnkeyableError, freeze, stable_digest
 from ._lifetime import ENVELOPE_MAGIC, OPTION, EntryCodec, Expired
-from ._namespace import namespace_for
+from ._namespace import namespace_for, store_digest
 from ._options import Options
 from ._plan import Plan
 from ._stats import Counters
@@ -102,22 +100,6 @@ class SharedStorage(Storage):
         front = {"_pc_front": None, "_pc_now": time.monotonic} if self.front is None else self.front.bindings()
         return {"_pc_get": readers[self.is_async, self.counted], **front}
 
-    # -- keys ------------------------------------------------------------------
-
-    def _digest(self, key: Any) -> str:
-        try:
-            return stable_digest(key)
-        except UnkeyableError as first:
-            try:
-                # Hashable values without a canonical encoding of their own
-                # (namedtuples, hashable Pydantic models) are keyed by value.
-                return stable_digest(freeze(key))
-            except UnkeyableError:
-                try:
-                    return stable_digest(freeze(defaults_marked(self.plan, key)))
-                except UnkeyableError:
-                    raise unkeyable_error(self.plan, key, first) from None
-
     # -- reading ---------------------------------------------------------------
 
     def _name(self, key: Any) -> str:
@@ -126,7 +108,7 @@ class SharedStorage(Storage):
             return self._names[key]
         except KeyError:
             pass
-        name = self.prefix + self._digest(key)
+        name = self.prefix + store_digest(self.plan, key)
         names = self._names
         if len(names) >= _NAMES_KEPT:
             names.clear()
@@ -157,18 +139,22 @@ class SharedStorage(Storage):
         except Exception as error:
             self._fault("count", error)
 
-    def store_key(self, key: Any) -> str:
-        """The store key (``<namespace>:<digest>``) that *key*'s entry and lease live under."""
-        return self._name(key)
+    #: The store key (``<namespace>:<digest>``) that a key's entry and lease live under.
+    store_key = _name
 
     def landed(self, key: Any, name: str) -> Any:
         """The value stored under *key* now, or MISS: single flight looks while it waits for another process.
 
-        A read that fails is raised: the waiter stops waiting and computes
-        rather than poll a store it cannot read until the lease lapses. An
-        entry that does not decode is a miss.
+        A failed read is raised (the waiter computes rather than poll until
+        the lease lapses); a refused (``ValueError``) or undecodable entry is MISS.
         """
-        data = self.store.get(name)
+        try:
+            data = self.store.get(name)
+        except ValueError:
+            data = MISS
+        return self._quietly(key, name, data)
+
+    def _quietly(self, key: Any, name: str, data: Any) -> Any:
         try:
             return self._decode(key, name, data, 0, quiet=True)
         except Exception:
@@ -374,11 +360,11 @@ class SharedStorage(Storage):
 
     async def alanded(self, key: Any, name: str) -> Any:
         """:meth:`landed` with the store awaited."""
-        data = await self._aread(name)
         try:
-            return self._decode(key, name, data, 0, quiet=True)
-        except Exception:
-            return MISS
+            data = await self._aread(name)
+        except ValueError:
+            data = MISS
+        return self._quietly(key, name, data)
 
     async def aput(self, key: Any, value: Any, ttl: Any = OPTION) -> bool:
         """:meth:`put` with the store awaited."""

@@ -10,12 +10,11 @@ from ._storage import (
     FIFOStorage,
     LFUStorage,
     LRUStorage,
-    MappingStorage,
     RRStorage,
     Storage,
-    TTLStorage,
     UnboundedStorage,
 )
+from ._storage_wrapped import MappingStorage, TTLStorage
 
 POLICIES: dict[str, type[Storage]] = {
     "lru": LRUStorage,

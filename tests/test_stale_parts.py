@@ -12,7 +12,8 @@ from typing import Any
 
 from proxycache._lifetime import Lifetime, TimedStorage
 from proxycache._options import make_options
-from proxycache._storage import LRUStorage, TTLStorage
+from proxycache._storage import LRUStorage
+from proxycache._storage_wrapped import TTLStorage
 from proxycache.testing import FakeClock
 
 

@@ -32,7 +32,8 @@ import cachetools
 import pytest
 
 from proxycache import CachedProxy
-from proxycache._storage import LFUStorage, MappingStorage, RRStorage, Storage, TTLStorage
+from proxycache._storage import LFUStorage, RRStorage, Storage
+from proxycache._storage_wrapped import MappingStorage, TTLStorage
 
 pytestmark = pytest.mark.slow
 

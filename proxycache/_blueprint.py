@@ -1,0 +1,74 @@
+"""What the caches of one method share across owners (a blueprint), worked out for the first owner."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from ._lifetime import NO_RULES, storing_rules
+from ._options import Options, flight_mode
+from ._plan import Plan
+from ._stale import NO_STALE, stale_serving
+from ._storage import Storage
+from ._storage_choice import POLICIES, make_storage
+
+#: Blueprints kept per function, at most this many (options made per call would each add one).
+_MAX_BLUEPRINTS = 32
+#: Blueprints of plain functions by ``id``s and names (see make_cached): one look-up on every first access.
+_blueprints: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+
+class _Blueprint:
+    """What the caches of one method share across owners: worked out for the first, reused for the next.
+
+    Kept per function (see ``_plan.signature_and_slot``), options, names and
+    kind of owner: the plan without an owner (``ignore=`` checked, key layout
+    made), who shares a computation, whether a miss may take the lean step,
+    and the compiled factory of the cached callable once one was made.
+    """
+
+    __slots__ = ("built", "mode", "new_storage", "plain", "plan")
+
+    def __init__(self, plan: Plan) -> None:
+        options = plan.options
+        self.plan = plan
+        self.mode = flight_mode(options)
+        #: Memory storage, no stream replay, no cache_if or ttl from the result, no stale serving:
+        #: the null objects are shared, and a miss may take the lean step (``CachedMethod._lean``).
+        self.plain = (
+            options.store is None
+            and options.streams != "replay"
+            and storing_rules(options, plan.qualname) is NO_RULES
+            and stale_serving(options, plan.qualname) is NO_STALE
+        )
+        #: ``(hit recipe, binding names, factory)`` of the last cached callable made.
+        self.built: tuple[Any, tuple[str, ...], Any] | None = None
+        #: What makes a plain method's storage: its policy's class, when that is all the options ask for.
+        self.new_storage: Callable[[], Storage] = functools.partial(make_storage, options)
+        if (
+            self.plain and options.cache is None and options.ttl is None and isinstance(options.policy, str)
+            and (options.maxsize is not None or options.getsizeof is not None)
+        ):
+            self.new_storage = functools.partial(POLICIES[options.policy], options.maxsize, options.getsizeof)
+
+
+def _blueprint(
+    slot: dict[Any, Any] | None, options: Options, name: str, qualname: str, signature: inspect.Signature | None,
+    strict_ignore: bool, kind: Any,
+) -> _Blueprint:
+    """The blueprint of a method from the function's *slot* (None: a fresh one, not kept)."""
+    if slot is not None:
+        found = slot.get((id(options), name, qualname, strict_ignore, kind))
+        if found is not None and found[0] is options:
+            return found[1]  # type: ignore[no-any-return]
+    blueprint = _Blueprint(Plan(
+        name=name, qualname=qualname, options=options, signature=signature,
+        attrs_of=None, wrapped=None, strict_ignore=strict_ignore,
+    ))
+    if slot is not None:
+        if len(slot) >= _MAX_BLUEPRINTS:
+            slot.clear()
+        slot[(id(options), name, qualname, strict_ignore, kind)] = (options, blueprint)
+    return blueprint

@@ -1,0 +1,178 @@
+"""The cached callable an entry point installs (``make_cached``), and the state behind one (``state_of``)."""
+
+from __future__ import annotations
+
+import types
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from ._blueprint import _MAX_BLUEPRINTS, _blueprint, _blueprints
+from ._method import CachedMethod
+from ._options import Options
+from ._plan import _MethodType, signature_and_slot
+
+_weakref = weakref.ref
+
+
+def make_cached(
+    target: Callable[..., Any],
+    options: Options,
+    *,
+    name: str,
+    qualname: str | None = None,
+    instance: Any = None,
+    weak_instance: bool = False,
+    attrs_of: Callable[[], Any] | None = None,
+    strict_ignore: bool = True,
+) -> Any:
+    """Build the cached callable for *target*.
+
+    With ``instance`` given, *target* is the plain function and the instance
+    is passed as its first argument; ``weak_instance`` holds the instance by
+    weak reference so the callable can live in the instance's ``__dict__``
+    without a reference cycle. Without ``instance``, *target* is called as is
+    (a bound method, a function or any callable).
+    """
+    wrapped = target
+    if instance is not None:
+        func = target
+        if weak_instance:
+            ref = weakref.ref(instance)
+            owner = type(instance).__qualname__
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                obj = ref()
+                if obj is None:
+                    raise ReferenceError(
+                        f"{owner}.{name}() was called after its instance was garbage-collected: "
+                        "cached methods do not keep their instance alive; keep a reference to it "
+                        f"while you use them (obj = {owner}(...); obj.{name}(...), "
+                        f"not {owner}(...).{name}(...))"
+                    )
+                return func(obj, *args, **kwargs)
+
+            if attrs_of is None:
+                attrs_of = ref
+        else:
+            bound = func.__get__(instance, type(instance))
+            call = bound
+            wrapped = bound
+            if attrs_of is None:
+                attrs_of = lambda: instance  # noqa: E731
+        sig_target = func
+        drop_first = True
+    else:
+        call = target
+        sig_target = target
+        drop_first = False
+    if not qualname:
+        found = getattr(target, "__qualname__", None)
+        qualname = found if isinstance(found, str) else name
+    func = sig_target.__func__ if type(sig_target) is _MethodType else sig_target
+    # What every owner's cache of this method shares, found by the function, the options, the names and
+    # the kind of owner (its plan is the same for all owners of one kind); kept while the function's code,
+    # defaults and signature-setting attributes are the ones it was made with.
+    fast_key = (id(func), type(sig_target) is _MethodType, drop_first, id(options), name, qualname, strict_ignore,
+                attrs_of is None)
+    entry = _blueprints.get(fast_key)
+    if (
+        entry is not None
+        and entry[0]() is func
+        and entry[1] is options
+        and entry[2] is func.__code__
+        and entry[3] is func.__defaults__
+        and entry[4] is func.__kwdefaults__
+        and not func.__dict__
+    ):
+        signature, is_async, blueprint = entry[5], entry[6], entry[7]
+    else:
+        signature, is_async, slot = signature_and_slot(sig_target, drop_first)
+        blueprint = _blueprint(slot, options, name, qualname, signature, strict_ignore, fast_key[1:3] + fast_key[7:])
+        if slot is not None and not func.__dict__:  # a plain function: its signature is cached
+            if len(_blueprints) >= _MAX_BLUEPRINTS * 128:
+                _blueprints.clear()
+            _blueprints[fast_key] = (_weakref(func), options, func.__code__, func.__defaults__, func.__kwdefaults__,
+                                     signature, is_async, blueprint)
+    state = CachedMethod(
+        call,
+        signature=signature,
+        options=options,
+        name=name,
+        qualname=qualname,
+        is_async=is_async,
+        attrs_of=attrs_of,
+        wrapped=wrapped,
+        strict_ignore=strict_ignore,
+        blueprint=blueprint,
+    )
+    if state.options.key_attrs and attrs_of is None:
+        raise TypeError(f"key_attrs= needs an instance, but {qualname} is not bound to one")
+    if weak_instance and instance is not None:
+        state.weak = (ref, func)
+    fn = _dress(state, target, wrapped, name, qualname)
+    if drop_first and signature is not None:
+        # __wrapped__ is the plain function (self first): inspect.signature()
+        # would follow it and show self, which a caller of this one never passes.
+        fn.__signature__ = signature
+    return fn
+
+
+def _dress(state: CachedMethod, target: Any, wrapped: Any, name: str, qualname: str) -> Any:
+    fn: Any = state.func  # a generated function that gets attributes set below
+    # The function refers to the state (its miss path is a bound method of
+    # it); the state must not refer back, or freeing the owner would wait
+    # for the cycle collector.
+    del state.func
+    fn.__name__ = name
+    fn.__qualname__ = qualname
+    # cache_invalidate/cache_refresh bind their arguments with the key function:
+    # a wrong call must name the method there too.
+    state.keyof.__name__, state.keyof.__qualname__ = name, qualname
+    # Only real metadata is copied: dynamic objects (xmlrpc's remote methods)
+    # answer any attribute, and reading one may even call the server.
+    # A bound method answers these from its function: read them there, directly.
+    source = target.__func__ if type(target) is _MethodType else target
+    module, doc = getattr(source, "__module__", None), getattr(source, "__doc__", None)
+    fn.__module__ = module if isinstance(module, str) else None
+    fn.__doc__ = doc if isinstance(doc, str) else None
+    annotations = getattr(source, "__annotations__", None)
+    if isinstance(annotations, dict) and annotations:  # the generated function's own start empty
+        fn.__annotations__ = dict(annotations)
+    # One dict, not eight attribute stores, written out (half the cost of zipping CACHE_API with
+    # an attrgetter): this runs for every instance.
+    fn.__dict__ = {
+        "cache_info": state.cache_info,
+        "cache_stats": state.cache_stats,
+        "cache_clear": state.cache_clear,
+        "cache_parameters": state.cache_parameters,
+        "cache_invalidate": state.cache_invalidate,
+        "cache_refresh": state.cache_refresh,
+        "__wrapped__": wrapped,
+        "__proxycache__": state,
+    }
+    return fn
+
+
+def state_of(func: Any) -> CachedMethod | None:
+    """The :class:`CachedMethod` behind a cached callable, or None."""
+    kind = type(func)
+    if kind is _MethodType:
+        # Its function answers; asked through the method, a missing name
+        # raises (and formats) an AttributeError first: every first access asks.
+        func = func.__func__
+        kind = type(func)
+    if kind is _FunctionType:
+        # Its own dict answers without the AttributeError (formatted, then dropped) that getattr
+        # would raise for every plain function: cache_methods and the descriptors ask on each install.
+        state = func.__dict__.get("__proxycache__")
+    elif kind in _NEVER_CACHED:
+        return None  # what an instance's dict mostly holds (disown asks about each value)
+    else:
+        state = getattr(func, "__proxycache__", None)
+    return state if isinstance(state, CachedMethod) else None
+
+
+_FunctionType = types.FunctionType
+#: Types that never carry a cached method's state (exact types: a subclass may).
+_NEVER_CACHED = frozenset({str, int, float, bool, bytes, tuple, list, dict, set, frozenset, type(None)})
