@@ -15,7 +15,7 @@ from ._getorcompute import _AGAIN, _HIT, _RECORD, _REENTER, _STALE, _WAIT, GetOr
 from ._lease_keeper import HeldLease
 from ._lifetime import OPTION, REJECT
 from ._outcome import Raised, Ready, awaited, discard, may_store
-from ._replay import LATER, STREAMS, replayed
+from ._streams import LATER, STREAMS, replayed
 
 
 class AsyncDriver(GetOrCompute):

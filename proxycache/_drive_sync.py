@@ -16,7 +16,7 @@ from ._lease_keeper import HeldLease
 from ._lifetime import REJECT
 from ._outcome import _PLAIN_RESULTS, Raised, Ready, is_awaitable_result, may_store
 from ._recording import Recording
-from ._replay import LATER, STREAMS, replayed
+from ._streams import LATER, STREAMS, replayed
 
 
 class SyncDriver(GetOrCompute):

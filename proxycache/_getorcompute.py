@@ -14,10 +14,10 @@ from ._lifetime import NO_RULES, OPTION, Expired
 from ._options import Options
 from ._outcome import Raised, Ready
 from ._recording import Recording
-from ._replay import LATER, NO_STREAMS
 from ._stale import NO_STALE
 from ._stats import Counters
 from ._storage import Storage
+from ._streams import LATER, NO_STREAMS
 
 #: What a caller of a key does next (see CachedMethod._enter).
 _HIT, _LEAD, _WAIT, _REENTER, _AGAIN, _STALE = range(6)

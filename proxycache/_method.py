@@ -32,11 +32,11 @@ from ._lifetime import storing_rules
 from ._options import Options
 from ._outcome import is_awaitable_result
 from ._plan import Plan, attrs_reader
-from ._replay import NO_STREAMS, STREAMS
 from ._stale import stale_serving
 from ._stats import CacheInfo, Counters
 from ._storage import FIFOStorage, LFUStorage, LRUStorage, RRStorage, Storage, UnboundedStorage
 from ._storage_choice import make_storage
+from ._streams import NO_STREAMS, STREAMS
 
 log = logging.getLogger("proxycache")
 

@@ -74,6 +74,8 @@ class SharedStorage(Storage):
         self.counted = bool(getattr(store, "stats", False)) and callable(getattr(store, "record_hit", None))
         # A coroutine method awaits the store on its hit path too: the loop never waits on it.
         self.is_async = is_async
+        #: The store answers sync calls (every store but a RedisStore with only an asyncio client).
+        self.sync_io = bool(getattr(store, "sync_io", True))
         aget = getattr(store, "aget", None)
         self._aread: Any = aget if callable(aget) else functools.partial(in_thread, store.get)
         read = "await _pc_get({key})" if is_async else "_pc_get({key})"

@@ -128,6 +128,8 @@ class RedisStore(Breaker):
             async_cluster = given_async_client(async_client)  # checked even when the first client is a cluster
             self.async_client = async_client
             self.cluster = self.cluster or async_cluster
+        #: Callable without an event loop (not with only an asyncio client): a cached method may write from a thread.
+        self.sync_io = self.client is not None
         self._errors: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
         self._tracker: Any = None
         if self.front is not None and self.tracking and self.client is not None and not self.cluster:

@@ -305,3 +305,60 @@ def test_an_async_generator_method_called_from_two_threads_records_once() -> Non
     runner.start([lambda: asyncio.run(leader()), other])
     assert runner.join() == [(True, ["row 0", "row 1", "row 2"])] * 2
     assert calls(feed) == 1
+
+
+class SlowDisk(DiskStore):
+    """A DiskStore whose writes take a while and note the thread they ran in."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.writers: list[int] = []
+
+    def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        self.writers.append(threading.get_ident())
+        threading.Event().wait(0.3)
+        super().set(key, value, ttl)
+
+
+@pytest.mark.parametrize(("method", "cache_refresh"), [("arows", False), ("opened", False), ("rows", False),
+                                                         ("arows", True)])
+def test_a_stream_ending_on_an_event_loop_is_stored_without_blocking_it(
+    tmp_path: Path, method: str, cache_refresh: bool
+) -> None:
+    store = SlowDisk(tmp_path)
+    feed = CachedProxy(Feed(), store=store, key_attrs=(), streams="replay")
+    cached = getattr(feed, method)
+
+    async def main() -> tuple[list[str], int, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        tick = asyncio.create_task(ticker())
+        called = cached.cache_refresh(2) if cache_refresh else cached(2)
+        stream = await called if inspect.isawaitable(called) else called
+        items = [item async for item in stream] if hasattr(stream, "__aiter__") else list(stream)
+        ended = ticks
+        while not cache_info(feed)[method].currsize:  # the write goes on as a task of this loop
+            await asyncio.sleep(0.01)
+        tick.cancel()
+        return items, ended, ticks
+
+    items, ended, after = asyncio.run(main())
+    assert items == ["row 0", "row 1"]
+    assert store.writers
+    assert threading.get_ident() not in store.writers  # never on the loop's thread
+    assert after - ended >= 10  # the loop ticked on through the 0.3 s write
+    again = CachedProxy(Feed(), store=store, key_attrs=(), streams="replay")
+    replay = getattr(again, method)(2)
+
+    async def read(stream: Any) -> list[str]:
+        stream = await stream if inspect.isawaitable(stream) else stream
+        return [item async for item in stream] if hasattr(stream, "__aiter__") else list(stream)
+
+    assert asyncio.run(read(replay)) == ["row 0", "row 1"]
+    assert again.calls == 0  # the recording landed in the store
