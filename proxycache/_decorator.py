@@ -14,7 +14,7 @@ from ._make import make_cached, state_of
 from ._options import Options, check_option_names, make_options
 from ._outcome import trim
 from ._plan import check_ignore, method_signature
-from ._select import check_decorated
+from ._select import check_decorated, refuse_unselecting
 
 if TYPE_CHECKING:
     from .typing import CachedMethodDescriptor as TypedDescriptor
@@ -195,6 +195,7 @@ def cached_method(func: Any = None, /, **options: Any) -> Any:
     """
     check_option_names(options, "cached_method()")
     opts = make_options(**options)
+    refuse_unselecting(opts, "cached_method()")
     if func is None:
         return lambda f: _decorate(f, opts)
     if not callable(func) and not hasattr(type(func), "__get__"):

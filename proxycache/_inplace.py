@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from . import _instance
 from ._make import make_cached, state_of
 from ._options import check_option_names, make_options
-from ._select import instance_methods, named_method
+from ._select import instance_methods, named_method, refuse_unselecting
 
 T = TypeVar("T")
 
@@ -31,6 +31,7 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
     if opts is None:
         check_option_names(options, "cache_methods()")
         opts = make_options(**options)
+        refuse_unselecting(opts, "cache_methods()")
     d = _instance.instance_dict(obj)
     if isinstance(obj, type):
         raise TypeError(

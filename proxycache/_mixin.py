@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from ._decorator import CachedMethodDescriptor
 from ._options import OPTION_NAMES, Options, check_option_names, make_options
-from ._select import class_methods
+from ._select import class_methods, refuse_unselecting
 
 
 class CachingMixin:
@@ -29,6 +29,7 @@ class CachingMixin:
         others = {k: v for k, v in keywords.items() if k not in OPTION_NAMES}
         given = {**cls.__proxycache_options__, **options}
         resolved = make_options(**given)
+        refuse_unselecting(resolved, where)
         # Class keywords that are not ours belong to the client's own bases.
         try:
             super().__init_subclass__(**others)

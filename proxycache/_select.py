@@ -396,3 +396,29 @@ def check_decorated(func: Any, options: Options) -> None:
     reason = uncacheable_reason(func, options)
     if reason:
         raise TypeError(f"cannot cache {getattr(func, '__qualname__', func)!r}: {reason}")
+
+
+def refuse_unselecting(options: Options, where: str) -> None:
+    """Fail clearly on ``include=``/``exclude=`` an entry point cannot honour, at wrap time.
+
+    ``@cached_method`` caches the one method it decorates: a choice among
+    methods means nothing there. Dotted ``include=`` paths reach nested
+    objects only through ``CachedProxy``, which wraps them without changing
+    them; ``cache_methods`` and ``CachingMixin`` change one object or class.
+    """
+    if where == "cached_method()":
+        given = [name for name in ("include", "exclude") if getattr(options, name) is not None]
+        if given:
+            raise TypeError(
+                f"cached_method() caches the method it decorates: {' and '.join(f'{n}=' for n in given)} "
+                "choose among methods, so leave them out (they are for CachedProxy, cache_methods and CachingMixin)"
+            )
+        return
+    nested = selection_of(options).nested
+    if nested:
+        path = next(f"{head}.{rest}" for head, rests in nested.items() for rest in rests)
+        raise TypeError(
+            f"{where}: include={path!r} is a dotted path into a nested object, which only CachedProxy follows; "
+            f"wrap the client in CachedProxy(obj, include=[{path!r}]), or cache the nested object itself "
+            f"(cache_methods(obj.{path.rpartition('.')[0]}, {path.rpartition('.')[2]!r}))"
+        )

@@ -503,3 +503,34 @@ def test_a_glob_below_a_dotted_path() -> None:
     proxy = CachedProxy(Example(), include=["chat.completions.*"])
     assert proxy.chat.completions.create(1) == proxy.chat.completions.create(1)
     assert set(cache_info(proxy)) == {"chat.completions.create"}
+
+
+# -- options an entry point cannot honour fail at wrap time ------------------------------------
+
+
+class Nesting:
+    def __init__(self) -> None:
+        self.chat = Talk()
+
+    def get(self, n: int) -> int:
+        return n
+
+
+class Talk:
+    def create(self, n: int) -> int:
+        return n
+
+
+def test_a_dotted_include_is_refused_where_only_the_proxy_can_follow_it() -> None:
+    with pytest.raises(TypeError, match=r"cache_methods\(\): include='chat.create' is a dotted path.*CachedProxy"):
+        cache_methods(Nesting(), include=["get", "chat.create"])
+    with pytest.raises(TypeError, match=r"CachingMixin.*include='chat.create'.*cache_methods\(obj.chat, 'create'\)"):
+        type("Mixed", (CachingMixin, Nesting), {}, include=["chat.create"])
+    proxy = CachedProxy(Nesting(), include=["chat.create"])  # the proxy follows it
+    assert is_cached(proxy.chat.create)
+
+
+@pytest.mark.parametrize("option", [{"include": ["get"]}, {"exclude": ["get"]}])
+def test_cached_method_refuses_a_choice_among_methods(option: dict[str, Any]) -> None:
+    with pytest.raises(TypeError, match=r"cached_method\(\) caches the method it decorates: (include|exclude)="):
+        cached_method(**option)
