@@ -14,7 +14,7 @@ from ._flight import RETRY, AsyncFlight
 from ._getorcompute import _AGAIN, _HIT, _RECORD, _REENTER, _STALE, _WAIT, GetOrCompute
 from ._lease_keeper import HeldLease
 from ._lifetime import OPTION, REJECT
-from ._outcome import Raised, Ready, awaited, discard, may_store
+from ._outcome import Raised, Ready, awaited, discard
 from ._streams import LATER, STREAMS, replayed
 
 
@@ -155,21 +155,15 @@ class AsyncDriver(GetOrCompute):
 
     async def _akeep(self, key: Any, generation: int, result: Any, ready: bool = False) -> Any:
         """:meth:`_keep` for the coroutine driver: the store awaited."""
-        if not may_store(result):
-            self.counters.uncached_result()
-            return RETRY
-        ttl = self.rules.admit(result)
-        if ttl is REJECT:
-            self._rejected()
-            return result  # waiting callers may share it: only storing it was refused
-        await self._astore(key, generation, Ready(result) if ready else result, ttl)
-        return result
+        shared, ttl = self._admit(result)
+        if ttl is not REJECT:
+            await self._astore(key, generation, Ready(result) if ready else result, ttl)
+        return shared
 
     async def _akeep_error(self, key: Any, generation: int, error: Exception) -> Exception:
-        if isinstance(error, self.options.cache_exceptions):
-            ttl = self.rules.admit_error(error)
-            if ttl is not REJECT:
-                await self._astore(key, generation, Raised(error), ttl)
+        ttl = self._error_ttl(error)
+        if ttl is not REJECT:
+            await self._astore(key, generation, Raised(error), ttl)
         return error
 
     async def _astore(self, key: Any, generation: int, value: Any, ttl: Any = OPTION) -> None:

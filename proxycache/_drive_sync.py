@@ -231,15 +231,10 @@ class SyncDriver(GetOrCompute):
         *ready*: the method looks synchronous and its callers await what it
         returns, so a hit must be awaitable too: the value is stored wrapped.
         """
-        if not may_store(result):
-            self.counters.uncached_result()
-            return RETRY
-        ttl = self.rules.admit(result)
-        if ttl is REJECT:
-            self._rejected()
-            return result  # waiting callers may share it: only storing it was refused
-        self._store(key, generation, Ready(result) if ready else result, ttl)
-        return result
+        shared, ttl = self._admit(result)
+        if ttl is not REJECT:
+            self._store(key, generation, Ready(result) if ready else result, ttl)
+        return shared
 
     def _keep_recording(self, key: Any, generation: int, recording: Recording | None) -> None:
         """A stream's end: store its recording; one read in part (None) was returned uncached."""
@@ -249,10 +244,9 @@ class SyncDriver(GetOrCompute):
             self._store(key, generation, recording)
 
     def _keep_error(self, key: Any, generation: int, error: Exception) -> Exception:
-        if isinstance(error, self.options.cache_exceptions):
-            ttl = self.rules.admit_error(error)
-            if ttl is not REJECT:
-                self._store(key, generation, Raised(error), ttl)
+        ttl = self._error_ttl(error)
+        if ttl is not REJECT:
+            self._store(key, generation, Raised(error), ttl)
         return error
 
     def _refresh(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

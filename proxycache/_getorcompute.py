@@ -10,9 +10,9 @@ from ._contract import MISS
 from ._events import LISTENERS, emit
 from ._flight import RETRY, AsyncFlight, Flight
 from ._flight_store import NO_LEASE
-from ._lifetime import NO_RULES, OPTION, Expired
+from ._lifetime import NO_RULES, OPTION, REJECT, Expired
 from ._options import Options
-from ._outcome import Raised, Ready
+from ._outcome import Raised, Ready, may_store
 from ._recording import Recording
 from ._stale import NO_STALE
 from ._stats import Counters
@@ -197,11 +197,27 @@ class GetOrCompute:
             self.counters.coalesced += 1
         return value.error if type(value) is Raised else value
 
-    def _rejected(self) -> None:
-        """cache_if= or ttl= from the result refused to store a result (it is still returned)."""
-        self.counters.uncached_result()
-        if LISTENERS:
-            emit("uncached", self.qualname, {"reason": "cache_if or ttl"})
+    def _admit(self, result: Any) -> tuple[Any, Any]:
+        """What keeping a fresh *result* means: ``(what waiters may share, its ttl)``, the ttl REJECT when not stored.
+
+        A one-shot result is shared with nobody (RETRY); one that ``cache_if=``
+        or ``ttl=`` from the result refuses is still shared, only not stored.
+        """
+        if not may_store(result):
+            self.counters.uncached_result()
+            return RETRY, REJECT
+        ttl = self.rules.admit(result)
+        if ttl is REJECT:
+            self.counters.uncached_result()
+            if LISTENERS:
+                emit("uncached", self.qualname, {"reason": "cache_if or ttl"})
+        return result, ttl
+
+    def _error_ttl(self, error: Exception) -> Any:
+        """How long to store *error* (``cache_exceptions=``), or REJECT."""
+        if isinstance(error, self.options.cache_exceptions):
+            return self.rules.admit_error(error)
+        return REJECT
 
     def _stale_of(self, found: Any) -> Any:
         """What a lookup after an error gives the caller: the stale value when ``stale_if_error`` allows it, or MISS."""
