@@ -67,6 +67,11 @@ class Flight:
         """Whether the caller can wait on this flight."""
         return True
 
+    def hand_to(self, thread: threading.Thread) -> None:
+        """*thread* finishes this flight now (a stream's recording being stored): its leader's call is over."""
+        if thread.ident is not None:  # started: it has one
+            self.owner = thread.ident
+
     def replaces(self, other: Any) -> bool:
         """Whether this new flight takes the key over from *other* (None: no flight)."""
         return True
@@ -119,6 +124,10 @@ class AsyncFlight:
     def joinable(self) -> bool:
         # A flight of another event loop cannot be awaited here: this loop gets its own.
         return self.loop is asyncio.get_running_loop() and not self.loop.is_closed()
+
+    def hand_to(self, thread: threading.Thread) -> None:
+        """See :meth:`Flight.hand_to`: no task of this loop leads it any more."""
+        self.task = None
 
     def replaces(self, other: Any) -> bool:
         # A flight of another live loop keeps the key; this one runs beside it, unregistered.

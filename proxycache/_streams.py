@@ -144,6 +144,9 @@ class FollowFlight:
         self.following = following
         self.generation = generation
 
+    def hand_to(self, thread: threading.Thread) -> None:
+        pass  # nobody leads it: its waiters follow the recording
+
     def mine(self) -> bool:
         return False  # never re-entered: a task of the recording's thread follows it too
 
@@ -202,10 +205,9 @@ class StreamReplay:
 
         def finish(recording: Recording | None) -> None:
             if _on_a_loop(method, recording):
-                try:
-                    land(key, flights, flight, True, recording)  # callers here replay it at once
-                finally:
-                    _store_later(method, key, generation, recording, held)
+                # Landed once stored, as below: a call that follows finds the recording, in the store or the flight.
+                landing = functools.partial(land, key, flights, flight, True, recording)
+                _store_later(method, key, generation, recording, held, landing, flight)
                 return
             try:
                 method._keep_recording(key, generation, recording)
@@ -239,22 +241,31 @@ def _on_a_loop(method: Any, recording: Recording | None) -> bool:
 _WRITING: set[asyncio.Task[None]] = set()
 
 
-def _store_later(method: Any, key: Any, generation: int, recording: Any, held: Any) -> None:
-    """Write *recording* to the store off the running loop; then give up the lease *held*, if any.
+def _store_later(
+    method: Any, key: Any, generation: int, recording: Any, held: Any,
+    landing: Callable[[], None] | None = None, flight: Any = None,
+) -> None:
+    """Write *recording* to the store off the running loop; then land the flight (*landing*) and give up *held*.
 
-    Until then another process waits on the lease rather than record the
-    stream again; callers in this process already have the recording. The
-    write runs in a thread of its own, which outlives the loop (a script's
-    ``asyncio.run()`` may end right after the stream): only a store with
-    nothing but an asyncio client writes as a task of the loop.
+    Until then callers of the key in this process wait on the flight (tasks
+    without blocking their loop) and other processes on the lease, rather
+    than record the stream again. The write runs in a thread of its own,
+    which outlives the loop (a script's ``asyncio.run()`` may end right
+    after the stream). A store with nothing but an asyncio client writes as
+    a task of the loop instead, and the flight lands at once: a caller on
+    this loop must not wait for a task of it.
     """
 
     def write() -> None:
         try:
             method._keep_recording(key, generation, recording)
         finally:
-            if held is not None:
-                held.release()
+            try:
+                if landing is not None:
+                    landing()
+            finally:
+                if held is not None:
+                    held.release()
 
     async def awrite() -> None:
         try:
@@ -265,8 +276,13 @@ def _store_later(method: Any, key: Any, generation: int, recording: Any, held: A
 
     name = f"proxycache store {method.qualname}"
     if method.storage.sync_io:
-        threading.Thread(target=write, name=name).start()
+        writer = threading.Thread(target=write, name=name)
+        writer.start()
+        if flight is not None:
+            flight.hand_to(writer)  # a call of the key from here on waits: it is no re-entry
         return
+    if landing is not None:
+        landing()
     task = asyncio.get_running_loop().create_task(awrite(), name=name)
     _WRITING.add(task)
     task.add_done_callback(_WRITING.discard)
