@@ -75,7 +75,7 @@ if hasattr(os, "register_at_fork"):
 
 
 #: The cache controls every cached callable carries (``proxycache.typing.CachedCallable`` types them).
-#: (_dress writes them out: keep the two together.)
+#: (make_cached writes them out: keep the two together.)
 CACHE_API = ("cache_info", "cache_stats", "cache_clear", "cache_parameters", "cache_invalidate", "cache_refresh")
 
 
@@ -148,7 +148,12 @@ class CachedMethod(SyncDriver, AsyncDriver):
         built = blueprint.built
         names = tuple(bindings)
         if built is not None and built[0] is hit and built[1] == names:
-            factory = built[2]
+            factory, index = built[2], built[3]
+            if index is not None:
+                # The factory called here, not through _codegen.instantiate: a call fewer per instance.
+                func, self.keyof = factory(bindings)
+                self.func, self._hits = func, func.__closure__[index]
+                return
         else:
             factory = _codegen.factory_for(
                 plan.shape,
@@ -158,8 +163,11 @@ class CachedMethod(SyncDriver, AsyncDriver):
                 bindings=bindings,
                 replays=self.streams is STREAMS,  # a stored recording is replayed on a hit
             )
-            blueprint.built = (hit, names, factory)
-        self.func, self.keyof, self._hits = _codegen.instantiate(plan.shape, factory, bindings)
+        func, self.keyof, cell = _codegen.instantiate(plan.shape, factory, bindings)
+        self.func, self._hits = func, cell
+        # A factory that takes the bindings as they are (a shape without defaults): the next owner calls it.
+        index = None if plan.shape.defaults else func.__code__.co_freevars.index("_pc_hits")
+        blueprint.built = (hit, names, factory, index)
 
     def _get_hits(self) -> int:
         """The hits the cached callable counted (a float, in its closure's cell)."""

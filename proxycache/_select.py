@@ -238,6 +238,7 @@ def _match(pattern: str, name: str) -> bool:
 # -- the kind of an attribute --
 
 _FunctionType = types.FunctionType
+_MethodType = types.MethodType
 _GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 
 
@@ -314,7 +315,7 @@ def named_method(obj: Any, name: str, options: Options) -> Any:
     """
     if not isinstance(name, str):
         raise TypeError(f"cache_methods takes method names as strings, not {name!r}")
-    if is_dunder(name):
+    if name.startswith("__") and is_dunder(name):  # a call fewer for most names: this runs per instance
         raise TypeError(
             f"cache_methods: {_where(obj, name)} is a special method: Python looks those up on the class, so "
             "a cache on the instance would never be called; cache the regular methods it uses"
@@ -338,6 +339,10 @@ def named_method(obj: Any, name: str, options: Options) -> Any:
             f"cache_methods: {_where(obj, name)} is not a method (it is {kind}); name only methods "
             "(CachedProxy(obj) caches every public method and leaves other attributes alone)"
         )
+    if type(value) is _MethodType and type(func := value.__func__) is _FunctionType and not (
+        func.__code__.co_flags & _GENERATOR_FLAGS
+    ):
+        return value  # a plain method: uncacheable_reason would say None
     reason = uncacheable_reason(value, options)
     if reason:
         raise TypeError(f"cache_methods: cannot cache {_where(obj, name)}: {reason}")
