@@ -76,7 +76,8 @@ Surveyed from sqlite3, redis-py, httpx, requests, boto3/botocore, openai and
 ``include=`` or given to ``cache_methods`` is cached all the same.
 """
 
-_skip_pattern = re.compile("|".join(fnmatch.translate(p) for p in DEFAULT_SKIP))
+#: DEFAULT_SKIP as one pattern, compiled on first use (a third of the import's time otherwise).
+_skip_pattern: list[re.Pattern[str]] = []
 _skip_known: dict[str, bool] = {}
 
 
@@ -84,7 +85,9 @@ def skipped_by_default(name: str) -> bool:
     """Whether the default selection leaves *name* uncached (see :data:`DEFAULT_SKIP`)."""
     known = _skip_known.get(name)
     if known is None:
-        known = _skip_pattern.match(name) is not None
+        if not _skip_pattern:  # two threads may both compile it: either pattern is the same
+            _skip_pattern.append(re.compile("|".join(fnmatch.translate(p) for p in DEFAULT_SKIP)))
+        known = _skip_pattern[0].match(name) is not None
         if len(_skip_known) < 4096:  # remote objects may show any number of names
             _skip_known[name] = known
     return known
