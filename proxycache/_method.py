@@ -17,7 +17,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _clock, _codegen
 from ._blueprint import _Blueprint, _blueprint
@@ -25,8 +25,6 @@ from ._drive_async import AsyncDriver
 from ._drive_sync import SyncDriver
 from ._events import LISTENERS, emit
 from ._flight import AsyncFlight, Flight, LoneAsyncFlight, LoneFlight, finish_lock
-from ._flight_store import KeyLease, StoreFlight, Waited
-from ._keyerror import unkeyable_error
 from ._keys import UnkeyableError, freeze
 from ._lifetime import storing_rules
 from ._options import Options
@@ -37,6 +35,9 @@ from ._stale import stale_serving
 from ._stats import CacheInfo, Counters
 from ._storage import FIFOStorage, LFUStorage, LRUStorage, RRStorage, Storage, UnboundedStorage
 from ._storage_choice import make_storage
+
+if TYPE_CHECKING:
+    from ._flight_store import Waited
 
 log = logging.getLogger("proxycache")
 
@@ -128,6 +129,8 @@ class CachedMethod(SyncDriver, AsyncDriver):
             #: streams="replay" over a store lease: a leader keeps the lease until its recording is stored.
             self.holds_lease = mode == "store" and self.streams is STREAMS
             if mode == "store":
+                from ._flight_store import KeyLease, StoreFlight  # loaded by those who use single_flight="store"
+
                 self.lease = KeyLease(
                     self.storage, StoreFlight(options.store, on_fault=self._lease_fault, on_wait=self._lease_wait)
                 )
@@ -272,6 +275,8 @@ class CachedMethod(SyncDriver, AsyncDriver):
         try:
             return freeze(key)
         except UnkeyableError as err:
+            from ._keyerror import unkeyable_error  # only for the error
+
             raise unkeyable_error(self.plan, key, err) from None
 
     # -- invalidate / refresh ------------------------------------------------
