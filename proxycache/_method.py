@@ -44,6 +44,7 @@ log = logging.getLogger("proxycache")
 
 #: Weak references to every CachedMethod alive, for the fork handler below (each takes itself out).
 _LIVE: set[weakref.ref[CachedMethod]] = set()
+_live_add, _live_discard = _LIVE.add, _LIVE.discard  # bound once, not for every instance
 _weakref = weakref.ref
 #: Storages whose entries are the values, in a dict read by key (no expiry, no mapping of the user's).
 _PLAIN_STORAGES = frozenset({LRUStorage, LFUStorage, FIFOStorage, RRStorage, UnboundedStorage})
@@ -111,7 +112,7 @@ class CachedMethod(SyncDriver, AsyncDriver):
         self.flights: dict[Any, Flight] = {}
         self.aflights: dict[Any, AsyncFlight] = {}
         # For the fork handler: a weak reference that takes itself out of the set when this goes.
-        _LIVE.add(_weakref(self, _LIVE.discard))
+        _live_add(_weakref(self, _live_discard))
         self.counters = Counters()
         #: Misses are timed on it: what a hit saves is their mean.
         self.clock = _clock._current
