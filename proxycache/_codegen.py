@@ -13,7 +13,6 @@ and instantiated per instance by calling a small factory with the bindings.
 
 from __future__ import annotations
 
-import dataclasses
 import textwrap
 import threading
 from collections.abc import Callable
@@ -130,25 +129,61 @@ GLOBALS.update(
 )
 
 
-@dataclasses.dataclass(frozen=True)
 class Hit:
     """How a storage's cache hit reads an entry: the recipe the cached callable is composed from.
 
     Every part is source text in which ``{key}`` stands for the key (a
     variable, or the argument itself) and other names are the storage's
-    bindings or the globals declared here.
+    bindings or the globals declared here. Immutable, compared and hashed by
+    its parts (a plain class: a dataclass would cost the import a millisecond).
     """
+
+    __slots__ = ("after", "expires", "fallback", "lock", "read")
 
     #: An expression giving the entry; it raises KeyError for a missing key (TypeError for an unhashable one).
     read: str
     #: Statements run after a read that found the entry (the policy's bookkeeping: LRU order, LFU counts).
-    after: tuple[str, ...] = ()
+    after: tuple[str, ...]
     #: The read and what follows it run under the method's lock (mappings that change on reads).
-    lock: bool = False
+    lock: bool
     #: The entry is ``(value, expires_at)``: dead, a miss, once ``_pc_now()`` reaches ``expires_at``.
-    expires: bool = False
+    expires: bool
     #: An expression read when ``read`` misses or has expired (a store behind a front cache).
-    fallback: str | None = None
+    fallback: str | None
+
+    def __init__(
+        self, read: str, after: tuple[str, ...] = (), lock: bool = False, expires: bool = False,
+        fallback: str | None = None,
+    ) -> None:
+        for name, value in zip(_HIT_PARTS, (read, after, lock, expires, fallback), strict=True):
+            object.__setattr__(self, name, value)
+
+    def _parts(self) -> tuple[Any, ...]:
+        return (self.read, self.after, self.lock, self.expires, self.fallback)
+
+    def replace(self, **changes: Any) -> Hit:
+        """A copy with *changes* made (as ``dataclasses.replace``)."""
+        parts = dict(zip(_HIT_PARTS, self._parts(), strict=True))
+        parts.update(changes)
+        return Hit(**parts)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Hit is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Hit is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Hit and self._parts() == other._parts()
+
+    def __hash__(self) -> int:
+        return hash(self._parts())
+
+    def __repr__(self) -> str:
+        return "Hit({})".format(", ".join(f"{n}={v!r}" for n, v in zip(_HIT_PARTS, self._parts(), strict=True)))
+
+
+_HIT_PARTS = ("read", "after", "lock", "expires", "fallback")
 
 
 def _hit_source(hit: Hit, key: str, raises: bool) -> tuple[str, str]:

@@ -12,7 +12,6 @@ from ._contract import MISS
 from ._events import LISTENERS, emit
 from ._flight import RETRY, AsyncFlight
 from ._getorcompute import _AGAIN, _HIT, _RECORD, _REENTER, _STALE, _WAIT, GetOrCompute
-from ._lease_keeper import HeldLease
 from ._lifetime import OPTION, REJECT
 from ._outcome import Raised, Ready, awaited, discard
 from ._streams import LATER, STREAMS, replayed
@@ -104,7 +103,11 @@ class AsyncDriver(GetOrCompute):
         ok = False
         shared: Any = RETRY
         compute: Any = None
-        held = HeldLease() if self.holds_lease else None
+        held = None
+        if self.holds_lease:
+            from ._lease_keeper import HeldLease  # loaded by those who use single_flight="store"
+
+            held = HeldLease()
         try:
             compute = functools.partial(self._acompute, key, flight.generation, args, kwargs, pending)
             del pending

@@ -12,7 +12,6 @@ from ._contract import MISS
 from ._events import LISTENERS, emit
 from ._flight import RETRY, Flight
 from ._getorcompute import _AGAIN, _HIT, _JOIN, _RECORD, _REENTER, _STALE, _WAIT, GetOrCompute
-from ._lease_keeper import HeldLease
 from ._lifetime import REJECT
 from ._outcome import _PLAIN_RESULTS, Raised, Ready, is_awaitable_result, may_store
 from ._recording import Recording
@@ -172,7 +171,11 @@ class SyncDriver(GetOrCompute):
         ok = False
         shared: Any = RETRY
         compute: Any = None
-        held = HeldLease() if self.holds_lease else None
+        held = None
+        if self.holds_lease:
+            from ._lease_keeper import HeldLease  # loaded by those who use single_flight="store"
+
+            held = HeldLease()
         try:
             # The lease step (single_flight="store"): compute, or take the value another process computed.
             compute = functools.partial(self._compute, key, flight.generation, args, kwargs)

@@ -259,25 +259,6 @@ class _ThreadLease:
 # -- the lease step of a miss, as the cached method sees it ------------------------------------
 
 
-class NoLease:
-    """The lease step of a miss without ``single_flight="store"``: the leader just computes."""
-
-    __slots__ = ()
-
-    def run(self, key: Any, compute: Callable[[], Any], held: HeldLease | None = None) -> tuple[bool, Any]:
-        """``(True, compute())``."""
-        return True, compute()
-
-    async def arun(
-        self, key: Any, compute: Callable[[], Awaitable[Any]], held: HeldLease | None = None
-    ) -> tuple[bool, Any]:
-        """``(True, await compute())``."""
-        return True, await compute()
-
-
-NO_LEASE: Final = NoLease()
-
-
 class KeyLease:
     """The lease step of a miss with ``single_flight="store"``: a :class:`StoreFlight` over the key's entry.
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final
 
 from ._contract import MISS
 from ._events import LISTENERS, emit
 from ._flight import RETRY, AsyncFlight, Flight
-from ._flight_store import NO_LEASE
 from ._lifetime import NO_RULES, OPTION, REJECT, Expired
 from ._options import Options
 from ._outcome import Raised, Ready, may_store
@@ -18,6 +17,28 @@ from ._stale import NO_STALE
 from ._stats import Counters
 from ._storage import Storage
 from ._streams import LATER, NO_STREAMS
+
+if TYPE_CHECKING:
+    from ._lease_keeper import HeldLease
+
+class NoLease:
+    """The lease step of a miss without ``single_flight="store"``: the leader just computes."""
+
+    __slots__ = ()
+
+    def run(self, key: Any, compute: Callable[[], Any], held: HeldLease | None = None) -> tuple[bool, Any]:
+        """``(True, compute())``."""
+        return True, compute()
+
+    async def arun(
+        self, key: Any, compute: Callable[[], Awaitable[Any]], held: HeldLease | None = None
+    ) -> tuple[bool, Any]:
+        """``(True, await compute())``."""
+        return True, await compute()
+
+
+NO_LEASE: Final = NoLease()
+
 
 #: What a caller of a key does next (see CachedMethod._enter).
 _HIT, _LEAD, _WAIT, _REENTER, _AGAIN, _STALE = range(6)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import inspect
+import types
 from typing import Any, TypeVar
 
 from . import _instance
 from ._make import make_cached, state_of
-from ._options import check_option_names, make_options
+from ._options import _CHECKED_DEFAULT, check_option_names, make_options
 from ._select import instance_methods, named_method, refuse_unselecting
 
 T = TypeVar("T")
 
 _REPLACED = _instance.REPLACED
 _ABSENT = _instance.ABSENT
+_MethodType = types.MethodType
+_FunctionType = types.FunctionType
+#: The default options, validated once when _options loaded.
+_DEFAULT_OPTIONS = _CHECKED_DEFAULT[0]
 
 
 def cache_methods(obj: T, *names: str, **options: Any) -> T:
@@ -27,11 +31,16 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
     ``policy``, ``include``, ``exclude``, ``ignore``, ``key_attrs``, ``key``,
     ``store``, ...): see the Options page.
     """
-    opts = options.pop("_options", None)  # internal: a copy re-caches with the original's options
+    # This runs for every instance (a client made per request): the common case, one plain method
+    # of a plain class, is told with few calls.
+    opts = options.pop("_options", None)
     if opts is None:
-        check_option_names(options, "cache_methods()")
-        opts = make_options(**options)
-        refuse_unselecting(opts, "cache_methods()")
+        if options:
+            check_option_names(options, "cache_methods()")
+            opts = make_options(**options)
+            refuse_unselecting(opts, "cache_methods()")
+        else:
+            opts = _DEFAULT_OPTIONS
     d = _instance.instance_dict(obj)
     if isinstance(obj, type):
         raise TypeError(
@@ -46,26 +55,30 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
         )
     # Callables copied here from another instance's dict (a __copy__ that
     # copies __dict__) are that instance's: drop them before choosing.
-    _instance.disown(obj)
-    chosen = list(names) if names else instance_methods(obj, opts)
+    _instance.disown(obj, d)
+    chosen = names if names else instance_methods(obj, opts)
     plan: list[tuple[str, Any]] = []
     for name in chosen:
         value = named_method(obj, name, opts)
-        if state_of(value) is not None and _instance.belongs_to(value, obj):
+        # A bound method of a plain function is never cached already (state_of would say None).
+        plain = (type(value) is _MethodType and type(value.__func__) is _FunctionType
+                 and "__proxycache__" not in value.__func__.__dict__)
+        if not plain and state_of(value) is not None and _instance.belongs_to(value, obj):
             continue  # already cached: keep it (and its entries)
         plan.append((name, value))
+    strict = bool(names)
     for name, value in plan:
         previous = d.get(name, _ABSENT)
-        if inspect.ismethod(value) and value.__self__ is obj:
+        if type(value) is _MethodType and value.__self__ is obj:
             # Hold the instance weakly: the callable lives in the instance's own dict.
             cached = make_cached(value.__func__, opts, name=name, qualname=value.__qualname__,
-                                 instance=obj, weak_instance=True, strict_ignore=bool(names))
+                                 instance=obj, weak_instance=True, strict_ignore=strict)
         else:
             cached = make_cached(value, opts, name=name,
                                  qualname=f"{type(obj).__qualname__}.{name}",
-                                 attrs_of=_weak_getter(obj), strict_ignore=bool(names))
+                                 attrs_of=_weak_getter(obj), strict_ignore=strict)
         setattr(cached, _REPLACED, previous)
-        _instance.install(obj, name, cached)
+        _instance.install(obj, name, cached, d)
     return obj
 
 

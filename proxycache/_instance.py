@@ -26,7 +26,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._make import state_of
+from ._make import _NEVER_CACHED, state_of
 
 #: Prefix of instance-dict keys that hold cached callables reached through super().
 SUPER_PREFIX = "_proxycache_super_"
@@ -122,18 +122,21 @@ def belongs_to(func: Any, obj: Any) -> bool:
     return owner() is obj
 
 
-def disown(obj: Any) -> None:
-    """Drop the cached callables and shim that *obj*'s dict holds for another instance.
+def disown(obj: Any, d: dict[str, Any] | None = None) -> None:
+    """Drop the cached callables and shim that *obj*'s dict (*d*, when the caller has it) holds for another instance.
 
     What ``cache_methods`` installed is cached again for *obj*, with the
     same options; what a descriptor built is rebuilt on next access.
     """
-    d = instance_dict(obj)
     if d is None:
-        return
+        d = instance_dict(obj)
+        if d is None:
+            return
     recache: list[tuple[str, Any]] = []
+    never = _NEVER_CACHED
     for key, value in list(d.items()):
-        if not isinstance(key, str) or state_of(value) is None or belongs_to(value, obj):
+        # Plain data (most of a dict) is told apart without a call: this runs on every cache_methods.
+        if type(value) in never or not isinstance(key, str) or state_of(value) is None or belongs_to(value, obj):
             continue
         previous = getattr(value, REPLACED, None)
         if previous is None:

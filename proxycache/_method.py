@@ -17,7 +17,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _clock, _codegen
 from ._blueprint import _Blueprint, _blueprint
@@ -25,8 +25,6 @@ from ._drive_async import AsyncDriver
 from ._drive_sync import SyncDriver
 from ._events import LISTENERS, emit
 from ._flight import AsyncFlight, Flight, LoneAsyncFlight, LoneFlight, finish_lock
-from ._flight_store import KeyLease, StoreFlight, Waited
-from ._keyerror import unkeyable_error
 from ._keys import UnkeyableError, freeze
 from ._lifetime import storing_rules
 from ._options import Options
@@ -38,11 +36,15 @@ from ._storage import FIFOStorage, LFUStorage, LRUStorage, RRStorage, Storage, U
 from ._storage_choice import make_storage
 from ._streams import NO_STREAMS, STREAMS
 
+if TYPE_CHECKING:
+    from ._flight_store import Waited
+
 log = logging.getLogger("proxycache")
 
 
 #: Weak references to every CachedMethod alive, for the fork handler below (each takes itself out).
 _LIVE: set[weakref.ref[CachedMethod]] = set()
+_live_add, _live_discard = _LIVE.add, _LIVE.discard  # bound once, not for every instance
 _weakref = weakref.ref
 #: Storages whose entries are the values, in a dict read by key (no expiry, no mapping of the user's).
 _PLAIN_STORAGES = frozenset({LRUStorage, LFUStorage, FIFOStorage, RRStorage, UnboundedStorage})
@@ -75,7 +77,7 @@ if hasattr(os, "register_at_fork"):
 
 
 #: The cache controls every cached callable carries (``proxycache.typing.CachedCallable`` types them).
-#: (_dress writes them out: keep the two together.)
+#: (make_cached writes them out: keep the two together.)
 CACHE_API = ("cache_info", "cache_stats", "cache_clear", "cache_parameters", "cache_invalidate", "cache_refresh")
 
 
@@ -110,7 +112,7 @@ class CachedMethod(SyncDriver, AsyncDriver):
         self.flights: dict[Any, Flight] = {}
         self.aflights: dict[Any, AsyncFlight] = {}
         # For the fork handler: a weak reference that takes itself out of the set when this goes.
-        _LIVE.add(_weakref(self, _LIVE.discard))
+        _live_add(_weakref(self, _live_discard))
         self.counters = Counters()
         #: Misses are timed on it: what a hit saves is their mean.
         self.clock = _clock._current
@@ -128,6 +130,8 @@ class CachedMethod(SyncDriver, AsyncDriver):
             #: streams="replay" over a store lease: a leader keeps the lease until its recording is stored.
             self.holds_lease = mode == "store" and self.streams is STREAMS
             if mode == "store":
+                from ._flight_store import KeyLease, StoreFlight  # loaded by those who use single_flight="store"
+
                 self.lease = KeyLease(
                     self.storage, StoreFlight(options.store, on_fault=self._lease_fault, on_wait=self._lease_wait)
                 )
@@ -148,7 +152,12 @@ class CachedMethod(SyncDriver, AsyncDriver):
         built = blueprint.built
         names = tuple(bindings)
         if built is not None and built[0] is hit and built[1] == names:
-            factory = built[2]
+            factory, index = built[2], built[3]
+            if index is not None:
+                # The factory called here, not through _codegen.instantiate: a call fewer per instance.
+                func, self.keyof = factory(bindings)
+                self.func, self._hits = func, func.__closure__[index]
+                return
         else:
             factory = _codegen.factory_for(
                 plan.shape,
@@ -158,8 +167,11 @@ class CachedMethod(SyncDriver, AsyncDriver):
                 bindings=bindings,
                 replays=self.streams is STREAMS,  # a stored recording is replayed on a hit
             )
-            blueprint.built = (hit, names, factory)
-        self.func, self.keyof, self._hits = _codegen.instantiate(plan.shape, factory, bindings)
+        func, self.keyof, cell = _codegen.instantiate(plan.shape, factory, bindings)
+        self.func, self._hits = func, cell
+        # A factory that takes the bindings as they are (a shape without defaults): the next owner calls it.
+        index = None if plan.shape.defaults else func.__code__.co_freevars.index("_pc_hits")
+        blueprint.built = (hit, names, factory, index)
 
     def _get_hits(self) -> int:
         """The hits the cached callable counted (a float, in its closure's cell)."""
@@ -264,6 +276,8 @@ class CachedMethod(SyncDriver, AsyncDriver):
         try:
             return freeze(key)
         except UnkeyableError as err:
+            from ._keyerror import unkeyable_error  # only for the error
+
             raise unkeyable_error(self.plan, key, err) from None
 
     # -- invalidate / refresh ------------------------------------------------

@@ -76,7 +76,8 @@ Surveyed from sqlite3, redis-py, httpx, requests, boto3/botocore, openai and
 ``include=`` or given to ``cache_methods`` is cached all the same.
 """
 
-_skip_pattern = re.compile("|".join(fnmatch.translate(p) for p in DEFAULT_SKIP))
+#: DEFAULT_SKIP as one pattern, compiled on first use (a third of the import's time otherwise).
+_skip_pattern: list[re.Pattern[str]] = []
 _skip_known: dict[str, bool] = {}
 
 
@@ -84,7 +85,9 @@ def skipped_by_default(name: str) -> bool:
     """Whether the default selection leaves *name* uncached (see :data:`DEFAULT_SKIP`)."""
     known = _skip_known.get(name)
     if known is None:
-        known = _skip_pattern.match(name) is not None
+        if not _skip_pattern:  # two threads may both compile it: either pattern is the same
+            _skip_pattern.append(re.compile("|".join(fnmatch.translate(p) for p in DEFAULT_SKIP)))
+        known = _skip_pattern[0].match(name) is not None
         if len(_skip_known) < 4096:  # remote objects may show any number of names
             _skip_known[name] = known
     return known
@@ -238,6 +241,7 @@ def _match(pattern: str, name: str) -> bool:
 # -- the kind of an attribute --
 
 _FunctionType = types.FunctionType
+_MethodType = types.MethodType
 _GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 
 
@@ -314,7 +318,7 @@ def named_method(obj: Any, name: str, options: Options) -> Any:
     """
     if not isinstance(name, str):
         raise TypeError(f"cache_methods takes method names as strings, not {name!r}")
-    if is_dunder(name):
+    if name.startswith("__") and is_dunder(name):  # a call fewer for most names: this runs per instance
         raise TypeError(
             f"cache_methods: {_where(obj, name)} is a special method: Python looks those up on the class, so "
             "a cache on the instance would never be called; cache the regular methods it uses"
@@ -338,6 +342,10 @@ def named_method(obj: Any, name: str, options: Options) -> Any:
             f"cache_methods: {_where(obj, name)} is not a method (it is {kind}); name only methods "
             "(CachedProxy(obj) caches every public method and leaves other attributes alone)"
         )
+    if type(value) is _MethodType and type(func := value.__func__) is _FunctionType and not (
+        func.__code__.co_flags & _GENERATOR_FLAGS
+    ):
+        return value  # a plain method: uncacheable_reason would say None
     reason = uncacheable_reason(value, options)
     if reason:
         raise TypeError(f"cache_methods: cannot cache {_where(obj, name)}: {reason}")

@@ -267,9 +267,13 @@ class RRStorage(Storage):
 class LFUStorage(Storage):
     """Least frequently used; ties go to the entry inserted first.
 
-    A hit only bumps a counter. Eviction keeps a heap of (uses, insertion)
-    pairs that may be stale and fixes them up lazily, so a hit is O(1) and an
-    eviction O(log n) amortized.
+    A hit only bumps a counter. A new entry waits in an insertion-ordered
+    dict (``_fresh``): while its count is zero it is evicted from there, the
+    oldest first, in constant time (most of a miss-heavy workload's evictions).
+    An entry found used by then moves to a heap of (uses, insertion) pairs
+    that may be stale and are fixed up lazily, so a hit stays O(1) and an
+    eviction is O(log n) amortized. An entry at zero uses always goes before
+    one the heap holds, as (uses, insertion) order says.
     """
 
     HIT = Hit("_pc_data[{key}]", after=("_pc_uses[{key}] += 1",))
@@ -279,6 +283,9 @@ class LFUStorage(Storage):
     def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
         super().__init__(maxsize, getsizeof)
         self.uses: dict[Any, int] = {}
+        #: Insertion numbers of the entries not yet in the heap, oldest first.
+        self._fresh: dict[Any, int] = {}
+        #: Insertion numbers of the entries in the heap.
         self._seq: dict[Any, int] = {}
         self._heap: list[tuple[int, int, Any]] = []
         self._counter = itertools.count()
@@ -300,55 +307,66 @@ class LFUStorage(Storage):
         if self.sizes is not None or maxsize == 0 or key in data:
             return super().put(key, value)
         # Every miss of a full cache comes here: _victim, _removed and _inserted written out.
-        uses, seqs, heap = self.uses, self._seq, self._heap
+        uses, fresh = self.uses, self._fresh
         if maxsize is not None:
             while len(data) >= maxsize:
-                while True:
-                    count, seq, victim = heap[0]
-                    if seqs.get(victim) != seq:
-                        heapq.heappop(heap)  # entry of a removed key
-                    elif uses[victim] != count:
-                        heapq.heapreplace(heap, (uses[victim], seq, victim))  # stale count
-                    else:
-                        heapq.heappop(heap)  # its entry goes with it
-                        break
-                del data[victim], uses[victim], seqs[victim]
+                if fresh:
+                    victim = next(iter(fresh))
+                    if uses[victim]:
+                        self._to_heap(victim)  # used since it came: the heap orders it from now on
+                        continue
+                    del fresh[victim]  # the oldest entry never used: every other comes after it
+                else:
+                    victim = self._heap_victim()
+                    del self._seq[victim]
+                del data[victim], uses[victim]
         data[key] = value
-        seq = next(self._counter)
         uses[key] = 0
-        seqs[key] = seq
-        heapq.heappush(heap, (0, seq, key))
-        if len(heap) > 2 * len(data) + 16:
-            self._heap = [(uses[k], seqs[k], k) for k in data]
-            heapq.heapify(self._heap)
+        fresh[key] = next(self._counter)
         return True
 
-    def _victim(self) -> Any:
+    def _to_heap(self, key: Any) -> None:
+        seq = self._seq[key] = self._fresh.pop(key)
         heap = self._heap
+        heapq.heappush(heap, (self.uses[key], seq, key))
+        if len(heap) > 2 * len(self._seq) + 16:
+            self._heap = [(self.uses[k], s, k) for k, s in self._seq.items()]
+            heapq.heapify(self._heap)
+
+    def _heap_victim(self) -> Any:
+        """The heap's least used entry (oldest among equals): stale pairs fixed on the way."""
+        heap, seqs, uses = self._heap, self._seq, self.uses
         while True:
-            uses, seq, key = heap[0]
-            if self._seq.get(key) != seq:
+            count, seq, key = heap[0]
+            if seqs.get(key) != seq:
                 heapq.heappop(heap)  # entry of a removed key
-            elif self.uses[key] != uses:
-                heapq.heapreplace(heap, (self.uses[key], seq, key))  # stale count
+            elif uses[key] != count:
+                heapq.heapreplace(heap, (uses[key], seq, key))  # stale count
             else:
+                heapq.heappop(heap)  # its entry goes with it
                 return key
 
+    def _victim(self) -> Any:
+        fresh, uses = self._fresh, self.uses
+        while fresh:
+            key = next(iter(fresh))
+            if not uses[key]:
+                return key
+            self._to_heap(key)
+        return self._heap_victim()  # popped from the heap: _remove follows
+
     def _inserted(self, key: Any) -> None:
-        seq = next(self._counter)
         self.uses[key] = 0
-        self._seq[key] = seq
-        heapq.heappush(self._heap, (0, seq, key))
-        if len(self._heap) > 2 * len(self.data) + 16:
-            self._heap = [(self.uses[k], self._seq[k], k) for k in self.data]
-            heapq.heapify(self._heap)
+        self._fresh[key] = next(self._counter)
 
     def _removed(self, key: Any) -> None:
         del self.uses[key]
-        del self._seq[key]
+        if self._fresh.pop(key, None) is None:
+            del self._seq[key]
 
     def _cleared(self) -> None:
         self.uses.clear()
+        self._fresh.clear()
         self._seq.clear()
         self._heap.clear()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, MutableMapping
-from dataclasses import replace
 from typing import Any
 
 from . import _clock
@@ -83,7 +82,7 @@ class TTLStorage(Storage):
         # Bound once: the hit path calls it by a local name (see ``_clock``).
         self.timer = timer if timer is not None else _clock.current()
         self.expiry: OrderedDict[Any, float] = OrderedDict()
-        self.HIT = replace(inner.HIT, expires=True)  # type: ignore[misc]
+        self.HIT = inner.HIT.replace(expires=True)  # type: ignore[misc]
         self.policy = inner.policy  # type: ignore[misc]
         self.maxsize = inner.maxsize
         self.data = inner.data

@@ -15,6 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Modules only the stores and serializers (and error messages) need.
 LAZY = ("json", "pickle", "hashlib", "hmac", "difflib", "proxycache.serializers", "diskcache", "redis")
+#: Modules only ``single_flight="store"`` needs, and the error for arguments that cannot join a key.
+LAZY_PARTS = ("proxycache._flight_store", "proxycache._lease_keeper", "proxycache._lease", "proxycache._store_base",
+              "proxycache._keyerror")
 
 #: A mention of a store or serializer loads these (checked below).
 USE_STORES = (
@@ -85,3 +88,28 @@ def test_lazy_names_load_on_first_use() -> None:
         "    raise AssertionError('no AttributeError')\n"
     )
     assert {*store_modules(), "proxycache.serializers"} <= loaded
+
+
+def test_store_flight_and_key_errors_load_on_first_use() -> None:
+    assert not (set(LAZY_PARTS) & _modules_after("import proxycache"))
+    loaded = _modules_after(
+        "import tempfile\n"
+        "import proxycache\n"
+        "class C:\n"
+        "    def get(self, x): return x\n"
+        "class Unhashable:\n"
+        "    __hash__ = None\n"
+        "c = proxycache.cache_methods(C(), 'get')\n"
+        "try:\n"
+        "    c.get(Unhashable())\n"
+        "except TypeError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise AssertionError('no TypeError')\n"
+        "with tempfile.TemporaryDirectory() as d:\n"
+        "    store = proxycache.DiskStore(d)\n"
+        "    s = proxycache.cache_methods(C(), 'get', store=store, single_flight='store', key_attrs=())\n"
+        "    assert s.get(1) == s.get(1) == 1\n"
+        "    store.close()\n"
+    )
+    assert set(LAZY_PARTS) <= loaded

@@ -197,6 +197,22 @@ def test_policy_matches_the_model(policy: str, ttl: float | None, calls: list[in
     assert held(proxy, range(7)) == set(model.entries)
 
 
+@settings(max_examples=80, deadline=None)
+@given(ops=st.lists(st.tuples(st.booleans(), st.integers(0, 9)), max_size=120), maxsize=st.integers(1, 6))
+def test_lfu_matches_the_model_with_invalidations(ops: list[tuple[bool, int]], maxsize: int) -> None:
+    # Entries never used are evicted oldest first without the heap; used ones move to it: the
+    # order must stay (uses, age) through hits, invalidations and keys that come back.
+    proxy = CachedProxy(CountingClient(), maxsize=maxsize, policy="lfu")
+    model = Model("lfu", maxsize)
+    for invalidate, key in ops:
+        if invalidate:
+            assert proxy.echo.cache_invalidate(key) == (key in model.entries)
+            model.entries.pop(key, None)
+        else:
+            assert was_hit(proxy, key) == model.call(key), key
+    assert held(proxy, range(10)) == set(model.entries)
+
+
 # -- cache= with cachetools caches and plain mappings -------------------------
 
 

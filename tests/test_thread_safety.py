@@ -143,7 +143,8 @@ def check_storage(storage: Storage, maxsize: int | None) -> None:
         assert set(storage.sizes) == keys
         assert storage._size == sum(storage.sizes.values())
     if isinstance(storage, LFUStorage):
-        assert set(storage.uses) == keys == set(storage._seq)
+        assert set(storage.uses) == keys == set(storage._seq) | set(storage._fresh)
+        assert not set(storage._seq) & set(storage._fresh)
     if isinstance(storage, RRStorage):
         assert sorted(storage._index.values()) == list(range(len(storage._keys)))
         assert {storage._keys[i]: i for i in range(len(storage._keys))} == storage._index
