@@ -15,10 +15,10 @@ import typing as _typing
 
 from ._api import cache_clear, cache_info, cache_of, cache_stats
 from ._bypass import bypass
-from ._contract import MISS, MissType, Serializer, Store, StoreWarning
 from ._decorator import cached_method
 from ._events import Event, add_listener
 from ._inplace import cache_methods, uncache_methods
+from ._miss import MISS, MissType, StoreWarning
 from ._mixin import CachingMixin
 from ._proxy import CachedProxy
 from ._select import DEFAULT_SKIP
@@ -26,14 +26,18 @@ from ._stats import CacheInfo
 
 if _typing.TYPE_CHECKING:
     from . import serializers as serializers  # a public submodule: proxycache.serializers.PickleSerializer
+    from ._contract import Serializer, Store
     from ._store_disk import DiskStore
     from ._store_memory import MemoryStore
     from ._store_redis import RedisStore
 
 # Loaded on first use (PEP 562): the stores and serializers bring json, pickle,
-# hashlib and hmac, which an in-memory cache never needs, so a plain
-# ``import proxycache`` costs only the core.
+# hashlib and hmac, and the store protocols take a while to build, none of
+# which an in-memory cache needs, so a plain ``import proxycache`` costs only
+# the core.
 _LAZY = {
+    "Serializer": "._contract",
+    "Store": "._contract",
     "DiskStore": "._store_disk",
     "MemoryStore": "._store_memory",
     "RedisStore": "._store_redis",

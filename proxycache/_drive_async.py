@@ -8,11 +8,11 @@ from typing import Any
 
 from . import _bypass
 from ._codegen import FLAGGED, MISSED
-from ._contract import MISS
 from ._events import LISTENERS, emit
 from ._flight import RETRY, AsyncFlight
 from ._getorcompute import _AGAIN, _HIT, _RECORD, _REENTER, _STALE, _WAIT, GetOrCompute
 from ._lifetime import OPTION, REJECT
+from ._miss import MISS
 from ._outcome import Raised, Ready, awaited, discard
 from ._streams import LATER, STREAMS, replayed
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from . import _bypass
 from ._codegen import FLAGGED, MISSED, UNHASHABLE
-from ._contract import MISS
 from ._events import LISTENERS, emit
 from ._flight import RETRY, Flight
 from ._getorcompute import _AGAIN, _HIT, _JOIN, _RECORD, _REENTER, _STALE, _WAIT, GetOrCompute
 from ._lifetime import REJECT
+from ._miss import MISS
 from ._outcome import _PLAIN_RESULTS, Raised, Ready, is_awaitable_result, may_store
 from ._recording import Recording
 from ._streams import LATER, STREAMS, replayed

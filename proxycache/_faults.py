@@ -14,8 +14,8 @@ import warnings
 import weakref
 from typing import Any
 
-from ._contract import StoreWarning
 from ._events import emit
+from ._miss import StoreWarning
 from ._stats import Counters
 
 log = logging.getLogger("proxycache")

@@ -23,9 +23,9 @@ import time
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Final, NamedTuple
 
-from ._contract import MISS
 from ._lease import AsyncStoreLease
 from ._lease_keeper import HeldLease, KeptLease
+from ._miss import MISS
 
 #: Seconds a lease lives unless renewed (the holder renews it every third of
 #: this while it computes): how long waiters wait for a holder that died.

@@ -15,7 +15,8 @@ import time
 from typing import Any
 
 from ._codegen import Hit
-from ._contract import MISS, Front
+from ._contract import Front
+from ._miss import MISS
 from ._store_base import namespace_of
 
 

@@ -6,10 +6,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from ._contract import MISS
 from ._events import LISTENERS, emit
 from ._flight import RETRY, AsyncFlight, Flight
 from ._lifetime import NO_RULES, OPTION, REJECT, Expired
+from ._miss import MISS
 from ._options import Options
 from ._outcome import Raised, Ready, may_store
 from ._recording import Recording

@@ -5,7 +5,7 @@
 storage whose entries each carry their own times (an :class:`Entry`'s
 ``created``, ``expires`` and ``stale_until``), so an expired entry can still
 be served stale until its window closes. Shared stores keep the same times
-in the entry envelope (``_contract.Entry``) next to the value.
+in the entry envelope (``_entry.Entry``) next to the value.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Final
 
-from ._contract import MISS, Entry, dump_entry, load_entry
+from ._entry import Entry, dump_entry, load_entry
+from ._miss import MISS
 from ._options import Options
 from ._storage import Storage
 from ._storage_wrapped import TTLStorage
@@ -26,7 +27,7 @@ from ._storage_wrapped import TTLStorage
 log = logging.getLogger("proxycache")
 
 
-#: The first bytes of an entry envelope (see ``_contract.Entry.header``).
+#: The first bytes of an entry envelope (see ``_entry.Entry.header``).
 ENVELOPE_MAGIC: Final = Entry.make(None).header()[:4]
 
 
@@ -243,7 +244,7 @@ class EntryCodec:
     """How a shared storage writes a result with its times, and reads back either form.
 
     Methods whose entries need times of their own (:func:`needs_timing`)
-    write the entry envelope (``_contract.Entry``: header, then the value
+    write the entry envelope (``_entry.Entry``: header, then the value
     through the serializer, both under its signature); the rest write the
     serialized value alone, so their hits decode nothing more. Reads accept
     both: a value without a header is fresh for as long as the store keeps

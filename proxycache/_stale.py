@@ -1,7 +1,7 @@
 """Stale serving: an expired entry given out while a refresh runs, or in place of an error.
 
 The one place that knows "a value plus when it was made" (an
-:class:`~proxycache._contract.Entry`) and what that allows:
+:class:`~proxycache._entry.Entry`) and what that allows:
 
 - ``stale_while_revalidate``: within that many seconds after expiry the
   stale value is returned at once, and :class:`Refresher` recomputes the
@@ -22,7 +22,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ._contract import Entry
+from ._entry import Entry
 from ._events import LISTENERS, emit
 from ._options import Options
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ._codegen import Hit
-from ._contract import MISS
+from ._miss import MISS
 
 
 class Storage:

@@ -8,7 +8,7 @@ from typing import Any
 
 from . import _clock
 from ._codegen import Hit
-from ._contract import MISS
+from ._miss import MISS
 from ._storage import Storage
 
 

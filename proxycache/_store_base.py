@@ -6,7 +6,7 @@ import time
 from math import inf
 from typing import Final
 
-from ._contract import DIGEST_LENGTH
+from ._miss import DIGEST_LENGTH
 
 
 class StoreUnavailable(ConnectionError):

@@ -8,8 +8,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, TypeVar
 
-from ._contract import DIGEST_LENGTH, MISS, MissType, NamespaceStats
+from ._contract import NamespaceStats
 from ._front import FrontCache
+from ._miss import DIGEST_LENGTH, MISS, MissType
 from ._store_base import (
     DIGEST_GLOB,
     LEASE_SUFFIX,

@@ -8,7 +8,8 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from ._contract import MISS, NamespaceStats
+from ._contract import NamespaceStats
+from ._miss import MISS
 from ._store_base import check_lease_ttl, check_saved, namespace_of, new_token
 
 

@@ -7,8 +7,9 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, ClassVar, TypeVar
 
-from ._contract import MISS, MissType, NamespaceStats
+from ._contract import NamespaceStats
 from ._front import FrontCache
+from ._miss import MISS, MissType
 from ._redis_clients import (
     check_url,
     client_from_url,

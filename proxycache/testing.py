@@ -26,7 +26,8 @@ from typing import Any, TypeVar, overload
 
 from . import _clock
 from ._api import cache_info, cache_of
-from ._contract import MISS, Store
+from ._contract import Store
+from ._miss import MISS
 from ._proxy import CachedProxy
 
 __all__ = ["FakeClock", "StoreConformance", "check_store", "reset", "use_clock"]

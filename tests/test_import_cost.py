@@ -15,9 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Modules only the stores and serializers (and error messages) need.
 LAZY = ("json", "pickle", "hashlib", "hmac", "difflib", "proxycache.serializers", "diskcache", "redis")
-#: Modules only ``single_flight="store"`` needs, and the error for arguments that cannot join a key.
+#: Modules only stores and ``single_flight="store"`` need (the store protocols among them), and the error for
+#: arguments that cannot join a key.
 LAZY_PARTS = ("proxycache._flight_store", "proxycache._lease_keeper", "proxycache._lease", "proxycache._store_base",
-              "proxycache._keyerror")
+              "proxycache._keyerror", "proxycache._contract")
 
 #: A mention of a store or serializer loads these (checked below).
 USE_STORES = (

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from proxycache._contract import HEADER_SIZE, Entry, EntryError, dump_entry, load_entry, signing_key
+from proxycache._entry import HEADER_SIZE, Entry, EntryError, dump_entry, load_entry, signing_key
 from proxycache._recording import Recording
 from proxycache.serializers import JsonSerializer, PickleSerializer, SignatureError
 
