@@ -16,7 +16,6 @@ produce the same key.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime
 import math
 import struct
@@ -90,11 +89,10 @@ def freeze(value: Any, *, _depth: int = 0) -> Any:
         return (_SET, cls is frozenset, frozenset(freeze(v, _depth=_depth + 1) for v in value))
     if isinstance(value, tuple):  # namedtuple and other tuple subclasses
         return (_OBJ, _type_id(cls), tuple(freeze(v, _depth=_depth + 1) for v in value))
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if hasattr(cls, _DATACLASS):
         if not _is_hashable(value):
             fields = tuple(
-                (f.name, freeze(getattr(value, f.name), _depth=_depth + 1))
-                for f in dataclasses.fields(value)
+                (name, freeze(getattr(value, name), _depth=_depth + 1)) for name in _field_names(value)
             )
             return (_OBJ, _type_id(cls), fields)
         return value
@@ -209,10 +207,10 @@ def _encode(value: Any, out: bytearray) -> None:
             # Subclasses of builtins (IntEnum handled above): by builtin value.
             base: type[Any] = next(b for b in (bool, int, float, str, bytes) if isinstance(value, b))
             _encode(base(value), out)
-        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        elif hasattr(cls, _DATACLASS):
             out += b"d"
             _encode(_type_id(cls), out)
-            _encode(tuple((f.name, getattr(value, f.name)) for f in dataclasses.fields(value)), out)
+            _encode(tuple((name, getattr(value, name)) for name in _field_names(value)), out)
         elif isinstance(value, range):
             _encode(("range", value.start, value.stop, value.step), out)
         elif isinstance(value, PurePath):
@@ -286,7 +284,9 @@ def class_shape(cls: type) -> str:
             # Types without a JSON schema: the fields and their annotations.
             fields = cls.__pydantic_fields__  # type: ignore[attr-defined]
             shape = repr(sorted((name, repr(f.annotation)) for name, f in fields.items()))
-    elif dataclasses.is_dataclass(cls):
+    elif hasattr(cls, _DATACLASS):
+        import dataclasses  # loaded already: cls is a dataclass
+
         shape = repr([(f.name, f.type if isinstance(f.type, str) else repr(f.type)) for f in dataclasses.fields(cls)])
     with contextlib.suppress(TypeError):  # a class that cannot be weakly referenced is worked out each time
         _shapes[cls] = shape
@@ -320,3 +320,14 @@ def generic_key(args: tuple[Any, ...], kwargs: dict[str, Any], typed: bool = Fal
     if typed:
         return (key, types_of(args), kwtypes(kwargs))
     return key
+
+
+#: What ``dataclasses.is_dataclass`` looks for, read without importing dataclasses (a cost on import).
+_DATACLASS = "__dataclass_fields__"
+
+
+def _field_names(value: Any) -> tuple[str, ...]:
+    """The names of a dataclass instance's fields, in order (``dataclasses.fields``)."""
+    import dataclasses  # loaded already: value is a dataclass
+
+    return tuple(f.name for f in dataclasses.fields(value))

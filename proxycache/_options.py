@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Iterable, MutableMapping
 from datetime import timedelta
@@ -16,34 +15,81 @@ SERIALIZER_NAMES = ("pickle", "json", "pydantic")
 STREAMS = ("skip", "replay")
 
 
-# repr, eq and hash are written below, not generated: the dataclass machinery compiles each for
-# every field at import (a tenth of ``import proxycache``). They do what the generated ones do.
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
-class Options:
-    """Every caching option, normalized. Shared by all entry points."""
+#: Every option with its default, in order.
+_DEFAULTS: dict[str, Any] = {
+    "maxsize": 128,
+    "ttl": None,
+    "policy": "lru",
+    "cache": None,
+    "getsizeof": None,
+    "include": None,
+    "exclude": None,
+    "typed": False,
+    "ignore": frozenset(),
+    "key_attrs": None,
+    "key": None,
+    "cache_exceptions": (),
+    "store": None,
+    "serializer": None,
+    "namespace": None,
+    "version": None,
+    "cache_if": None,
+    "stale_if_error": None,
+    "stale_while_revalidate": None,
+    "streams": "skip",
+    "single_flight": None,
+}
+_FIELD_NAMES = tuple(_DEFAULTS)
 
-    maxsize: int | None = 128
+
+class Options:
+    """Every caching option, normalized. Shared by all entry points.
+
+    A frozen value, written out rather than made by ``dataclasses``: building
+    a dataclass costs a fifth of ``import proxycache``. Made by
+    :func:`make_options`, which validates; equal options hash alike.
+    """
+
+    __slots__ = _FIELD_NAMES
+
+    maxsize: int | None
     #: Seconds (a float), a callable reading them from the result (see ``_lifetime``), or None.
-    ttl: Any = None
-    policy: str | type[MutableMapping[Any, Any]] = "lru"
-    cache: Callable[[], MutableMapping[Any, Any]] | None = None
-    getsizeof: Callable[[Any], int] | None = None
-    include: Selector | None = None
-    exclude: Selector | None = None
-    typed: bool = False
-    ignore: frozenset[str] = frozenset()
-    key_attrs: tuple[str, ...] | None = None
-    key: Callable[..., Any] | None = None
-    cache_exceptions: tuple[type[BaseException], ...] = ()
-    store: Any = None
-    serializer: Any = None
-    namespace: str | None = None
-    version: str | int | None = None
-    cache_if: Callable[[Any], Any] | None = None
-    stale_if_error: float | None = None
-    stale_while_revalidate: float | None = None
-    streams: str = "skip"
-    single_flight: str | bool | None = None
+    ttl: Any
+    policy: str | type[MutableMapping[Any, Any]]
+    cache: Callable[[], MutableMapping[Any, Any]] | None
+    getsizeof: Callable[[Any], int] | None
+    include: Selector | None
+    exclude: Selector | None
+    typed: bool
+    ignore: frozenset[str]
+    key_attrs: tuple[str, ...] | None
+    key: Callable[..., Any] | None
+    cache_exceptions: tuple[type[BaseException], ...]
+    store: Any
+    serializer: Any
+    namespace: str | None
+    version: str | int | None
+    cache_if: Callable[[Any], Any] | None
+    stale_if_error: float | None
+    stale_while_revalidate: float | None
+    streams: str
+    single_flight: str | bool | None
+
+    def __init__(self, **values: Any) -> None:
+        unknown = values.keys() - _DEFAULTS.keys()
+        if unknown:
+            raise TypeError(f"Options got unknown fields {sorted(unknown)}")
+        for name, default in _DEFAULTS.items():
+            object.__setattr__(self, name, values.get(name, default))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Options are frozen: cannot set {name!r} (use .replace({name}=...))")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Options are frozen: cannot delete {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self._values(),))
 
     def replace(self, **changes: Any) -> Options:
         """A copy with *changes* applied and validated."""
@@ -51,7 +97,7 @@ class Options:
 
     def parameters(self) -> dict[str, Any]:
         """The options as a plain dict (what ``cache_parameters()`` returns)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {name: getattr(self, name) for name in _FIELD_NAMES}
 
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in _FIELD_NAMES)
@@ -68,7 +114,11 @@ class Options:
         return hash(self._values())
 
 
-_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Options))
+def _rebuild(values: tuple[Any, ...]) -> Options:
+    """Options from their values in field order (unpickling)."""
+    return Options(**dict(zip(_FIELD_NAMES, values, strict=True)))
+
+
 OPTION_NAMES = frozenset(_FIELD_NAMES)
 DEFAULT = Options()
 #: make_options() with nothing given, once made (see make_options).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import inspect
 from types import MethodType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -68,10 +67,8 @@ class _ClassSignature:
 
 def _options_signature() -> inspect.Signature:
     params = [inspect.Parameter("wrapped", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    for field in dataclasses.fields(Options):
-        params.append(
-            inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=getattr(DEFAULT_OPTIONS, field.name))
-        )
+    for name, default in DEFAULT_OPTIONS.parameters().items():
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default))
     return inspect.Signature(params)
 
 

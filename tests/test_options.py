@@ -317,3 +317,13 @@ def test_options_are_validated_once_at_wrap_time_not_per_call(client: CountingCl
         proxy.echo(i)
     # One mapping per cached method (get, echo), none per call.
     assert len(seen) == probes + 2
+
+
+def test_pickled_and_copied_proxies_keep_their_options(client: CountingClient) -> None:
+    import copy
+    import pickle
+
+    proxy = CachedProxy(client, maxsize=7, ttl=30, ignore=["flag"], include=["get", "echo"], typed=True)
+    for twin in (pickle.loads(pickle.dumps(proxy)), copy.copy(proxy), copy.deepcopy(proxy)):
+        assert twin.get.cache_parameters() == proxy.get.cache_parameters()
+        assert twin.get.cache_parameters()["maxsize"] == 7
