@@ -103,11 +103,7 @@ class AsyncDriver(GetOrCompute):
         ok = False
         shared: Any = RETRY
         compute: Any = None
-        held = None
-        if self.holds_lease:
-            from ._lease_keeper import HeldLease  # loaded by those who use single_flight="store"
-
-            held = HeldLease()
+        held = self._held_lease()
         try:
             compute = functools.partial(self._acompute, key, flight.generation, args, kwargs, pending)
             del pending

@@ -171,11 +171,7 @@ class SyncDriver(GetOrCompute):
         ok = False
         shared: Any = RETRY
         compute: Any = None
-        held = None
-        if self.holds_lease:
-            from ._lease_keeper import HeldLease  # loaded by those who use single_flight="store"
-
-            held = HeldLease()
+        held = self._held_lease()
         try:
             # The lease step (single_flight="store"): compute, or take the value another process computed.
             compute = functools.partial(self._compute, key, flight.generation, args, kwargs)

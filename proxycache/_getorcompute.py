@@ -218,6 +218,14 @@ class GetOrCompute:
             self.counters.coalesced += 1
         return value.error if type(value) is Raised else value
 
+    def _held_lease(self) -> HeldLease | None:
+        """A lease the leader hands on to its stream's recorder (``streams="replay"`` over a store lease), or None."""
+        if not self.holds_lease:
+            return None
+        from ._lease_keeper import HeldLease  # loaded by those who use single_flight="store"
+
+        return HeldLease()
+
     def _admit(self, result: Any) -> tuple[Any, Any]:
         """What keeping a fresh *result* means: ``(what waiters may share, its ttl)``, the ttl REJECT when not stored.
 

@@ -262,6 +262,31 @@ def bytes_store(request: pytest.FixtureRequest, make_store: Any) -> Any:
     return make_store(request.param)
 
 
+def run_processes(target: Any, args: tuple[Any, ...], count: int, results: Any, ready: Any = None) -> list[Any]:
+    """Start *count* spawned processes of *target* (*args*), set *ready* if given, and take one result from each.
+
+    Bounded in time: a process that hangs fails the test, and none outlives it.
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=target, args=args) for _ in range(count)]
+    for p in procs:
+        p.start()
+    try:
+        if ready is not None:
+            ready.set()
+        got = [results.get(timeout=90) for _ in procs]
+        for p in procs:
+            p.join(30)
+            assert p.exitcode == 0
+        return got
+    finally:
+        for p in procs:
+            p.kill()
+            p.join(10)
+
+
 def run_python(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run *code* in a fresh interpreter with the repository importable; fail with its stderr."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}

@@ -21,6 +21,8 @@ import pytest
 
 from proxycache import CachedProxy, CachingMixin, cache_methods, cached_method
 
+from .conftest import run_processes
+
 
 def _record(calls: str) -> None:
     with open(calls, "a") as f:
@@ -98,22 +100,7 @@ def _fleet(make_store: Any, kind: str, tmp_path: Path, *, entry: str = "proxy", 
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Event()
     results = ctx.Queue()
-    procs = [
-        ctx.Process(target=_worker, args=(entry, store, calls, start, results, 4, 0.5, coroutine))
-        for _ in range(4)
-    ]
-    for p in procs:
-        p.start()
-    try:
-        start.set()
-        got = [results.get(timeout=90) for _ in procs]
-        for p in procs:
-            p.join(30)
-            assert p.exitcode == 0
-    finally:
-        for p in procs:
-            p.kill()
-            p.join(10)
+    got = run_processes(_worker, (entry, store, calls, start, results, 4, 0.5, coroutine), 4, results, ready=start)
     return got, len(Path(calls).read_text().splitlines())
 
 

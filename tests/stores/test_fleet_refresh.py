@@ -22,6 +22,8 @@ import pytest
 
 from proxycache import CachedProxy, Event, add_listener
 
+from .conftest import run_processes
+
 NAMESPACE = "fleet.refresh"
 #: Seconds a refresh takes: long enough that every process reads the entry before it lands.
 SLOW = 1.0
@@ -101,18 +103,7 @@ def test_one_background_refresh_runs_across_processes(
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(3)
     results = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(store, calls, coroutine, barrier, results)) for _ in range(3)]
-    for p in procs:
-        p.start()
-    try:
-        got = [results.get(timeout=90) for _ in procs]
-        for p in procs:
-            p.join(30)
-            assert p.exitcode == 0
-    finally:
-        for p in procs:
-            p.kill()
-            p.join(10)
+    got = run_processes(_worker, (store, calls, coroutine, barrier, results), 3, results)
     assert [value for value, _ in got] == [stale] * 3  # every caller got the stale value at once
     assert [oks for _, oks in got] == [[True]] * 3  # each process's refresh ended well: computed, or shared
     assert len(Path(calls).read_text().splitlines()) == 1  # the method ran once across the processes

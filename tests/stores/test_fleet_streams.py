@@ -22,6 +22,8 @@ import pytest
 
 from proxycache import CachedProxy
 
+from .conftest import run_processes
+
 ITEMS = 5
 #: Seconds between two items: a stream lasts 2.5 s, past two lifetimes of the lease, which renewals cover.
 PAUSE = 0.5
@@ -94,18 +96,7 @@ def test_two_processes_share_one_recorded_stream(make_store: Any, kind: str, met
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(2)
     results = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(store, calls, method, barrier, results)) for _ in range(2)]
-    for p in procs:
-        p.start()
-    try:
-        got = [results.get(timeout=90) for _ in procs]
-        for p in procs:
-            p.join(30)
-            assert p.exitcode == 0
-    finally:
-        for p in procs:
-            p.kill()
-            p.join(10)
+    got = run_processes(_worker, (store, calls, method, barrier, results), 2, results)
     whole = [f"hi-{i}" for i in range(ITEMS)]
     assert got == [whole, whole]  # both read the whole stream: one live, one replayed
     # One stream from the service: the other process waited, the lease renewed meanwhile, for the recording.
