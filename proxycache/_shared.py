@@ -148,18 +148,13 @@ class SharedStorage(Storage):
     def landed(self, key: Any, name: str) -> Any:
         """The value stored under *key* now, or MISS: single flight looks while it waits for another process.
 
-        A failed read is raised (the waiter computes rather than poll until
-        the lease lapses); a refused (``ValueError``) or undecodable entry is MISS.
+        Faults are not counted here: the miss that led to the wait counted
+        them, and the next read counts them again if they last. A look that
+        fails is "not there yet" (a busy disk store fails now and then); the
+        wait ends when the value lands or the holder's lease comes free.
         """
         try:
-            data = self.store.get(name)
-        except ValueError:
-            data = MISS
-        return self._quietly(key, name, data)
-
-    def _quietly(self, key: Any, name: str, data: Any) -> Any:
-        try:
-            return self._decode(key, name, data, 0, quiet=True)
+            return self._decode(key, name, self.store.get(name), 0, quiet=True)
         except Exception:
             return MISS
 
@@ -364,10 +359,9 @@ class SharedStorage(Storage):
     async def alanded(self, key: Any, name: str) -> Any:
         """:meth:`landed` with the store awaited."""
         try:
-            data = await self._aread(name)
-        except ValueError:
-            data = MISS
-        return self._quietly(key, name, data)
+            return self._decode(key, name, await self._aread(name), 0, quiet=True)
+        except Exception:
+            return MISS
 
     async def aput(self, key: Any, value: Any, ttl: Any = OPTION) -> bool:
         """:meth:`put` with the store awaited."""

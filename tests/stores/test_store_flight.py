@@ -234,8 +234,8 @@ def test_a_store_that_is_down_degrades_to_computing_here(redis_process: Any, eve
     assert sum(stats["faults"] for stats in cache_stats(proxy).values()) == len(ops)
 
 
-def test_a_waiter_whose_look_fails_computes_at_once(any_store: Any, events: list[Event]) -> None:
-    assert any_store.acquire_lease(key_of(8), 30) is not None  # another process holds it for a long while
+def test_a_waiter_whose_looks_fail_computes_when_the_lease_lapses(any_store: Any, events: list[Event]) -> None:
+    assert any_store.acquire_lease(key_of(8), 0.3) is not None  # another process took it, then died
 
     class Unreadable(Wrapped):
         reads = 0
@@ -248,13 +248,10 @@ def test_a_waiter_whose_look_fails_computes_at_once(any_store: Any, events: list
 
     service = Service()
     store = Unreadable(any_store)
-    started = time.monotonic()
-    assert cached(store, service).get(8) == "mine 8"  # a failed look is a fault: compute, never an error
-    assert time.monotonic() - started < 20  # not after the holder's 30 s lease
+    assert cached(store, service).get(8) == "mine 8"  # a failed look is "not there yet", never an error
     assert service.calls == 1
-    assert store.reads == 2
-    assert waits(events) == []  # it gave up before waiting
-    assert [e.detail["op"] for e in events if e.kind == "fault"] == ["lease look"]
+    assert store.reads > 1
+    assert waits(events) == ["lapsed"]
 
 
 # -- coroutines ------------------------------------------------------------------------
