@@ -160,16 +160,21 @@ class SharedStorage(Storage):
 
     def lookup(self, key: Any) -> Any:
         """The entry for *key*, or MISS (called under the method's lock)."""
+        known = self._known(key)
+        if known is not _NOTHING:
+            return known
+        value = self._fetch(key, self._name(key))
+        return self._expired(key) if value is MISS else value
+
+    def _known(self, key: Any) -> Any:
+        """What a lookup of *key* answers without reading the store (the hit path's note, the front), or _NOTHING."""
         note = self._note
         if getattr(note, "key", _NOTHING) is key:
             note.key = _NOTHING
             if note.generation == self._generation:
                 return self._expired(key)  # the hit path asked the store a moment ago
         value = MISS if self.front is None else self.front.get(key)
-        if value is not MISS:
-            return value
-        value = self._fetch(key, self._name(key))
-        return self._expired(key) if value is MISS else value
+        return _NOTHING if value is MISS else value
 
     def _expired(self, key: Any) -> Any:
         """What the last read of *key* in this thread left for stale serving: ``Expired``, or MISS."""
@@ -345,14 +350,9 @@ class SharedStorage(Storage):
 
     async def alookup(self, key: Any) -> Any:
         """The entry for *key*, or MISS: :meth:`lookup` with the store awaited."""
-        note = self._note
-        if getattr(note, "key", _NOTHING) is key:
-            note.key = _NOTHING
-            if note.generation == self._generation:
-                return self._expired(key)  # the hit path asked the store a moment ago
-        value = MISS if self.front is None else self.front.get(key)
-        if value is not MISS:
-            return value
+        known = self._known(key)
+        if known is not _NOTHING:
+            return known
         value = await self._afetch(key, self._name(key))
         return self._expired(key) if value is MISS else value
 
