@@ -1,8 +1,8 @@
 """One process-wide switch the cache hit path tests before anything unusual.
 
-``CODE_GLOBALS["_pc_flag"]`` is non-zero while any ``bypass()`` block is open
+``CODE_GLOBALS["_pc_flag"]`` is true while any ``bypass()`` block is open
 (in any thread or task) or any listener is registered. The generated cached
-callables read it as their global ``_pc_flag``; only while it is non-zero do
+callables read it as their global ``_pc_flag``; only while it is true do
 calls take the slower path that checks the context variable and tells listeners.
 """
 
@@ -13,15 +13,21 @@ from typing import Any
 
 #: The globals of the generated cached callables (see ``_codegen``), which
 #: read the flag as the global ``_pc_flag``: one instruction less than an item of a list.
-CODE_GLOBALS: dict[str, Any] = {"_pc_flag": 0}
+#: A bool, not the count: ``if _pc_flag`` tests True and False without calling ``__bool__``.
+CODE_GLOBALS: dict[str, Any] = {"_pc_flag": False}
+_raised = 0
 _lock = threading.Lock()
 
 
 def raise_flag() -> None:
+    global _raised
     with _lock:
-        CODE_GLOBALS["_pc_flag"] += 1
+        _raised += 1
+        CODE_GLOBALS["_pc_flag"] = True
 
 
 def lower_flag() -> None:
+    global _raised
     with _lock:
-        CODE_GLOBALS["_pc_flag"] -= 1
+        _raised -= 1
+        CODE_GLOBALS["_pc_flag"] = _raised > 0
