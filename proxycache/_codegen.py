@@ -66,9 +66,9 @@ _FRONT = """
 """
 
 # With key_attrs, the front builds the flat key in one expression; a missing
-# attribute takes the careful way, which names it.
+# attribute (or an owner gone) takes the careful way, which names it.
 _FRONT_READ = """        try:
-{lines}        except AttributeError:
+{lines}        except (AttributeError, ReferenceError):
             try:
                 return {await_}_pc_careful({call})
             except BaseException as _pc_error:
@@ -82,7 +82,7 @@ _FRONT_READ = """        try:
 _LOOKUP = """        try:
 {hit}
         except KeyError:
-{uncount}            _pc_why = _pc_MISSED
+{uncount}            _pc_why = {missed}
         except TypeError:
 {uncount}            _pc_why = _pc_UNHASHABLE
 {else_counted}
@@ -115,6 +115,18 @@ MISSED, UNHASHABLE, FLAGGED = 0, 1, 2
 GLOBALS: dict[str, Any] = CODE_GLOBALS
 # Builtins go by _pc_ names too: a parameter named ``type`` must not shadow them.
 GLOBALS.update(_pc_MISSED=MISSED, _pc_UNHASHABLE=UNHASHABLE, _pc_FLAGGED=FLAGGED, _pc_type=type)
+
+
+def _why_of(key: Any) -> int:
+    """Why a lookup that raised KeyError missed, where an unhashable key can raise KeyError too (``Hit.missed``)."""
+    try:
+        hash(key)
+    except TypeError:
+        return UNHASHABLE
+    return MISSED
+
+
+GLOBALS["_pc_why_of"] = _why_of
 # What the key expressions and the hit path call: every global the generated source names is declared here.
 GLOBALS.update(
     _pc_Raised=Raised,
@@ -138,10 +150,12 @@ class Hit:
     its parts (a plain class: a dataclass would cost the import a millisecond).
     """
 
-    __slots__ = ("after", "expires", "fallback", "lock", "read")
+    __slots__ = ("after", "before", "expires", "fallback", "lock", "missed", "read")
 
     #: An expression giving the entry; it raises KeyError for a missing key (TypeError for an unhashable one).
     read: str
+    #: Statements run before the read; they may raise KeyError for a missing key, as the read does.
+    before: tuple[str, ...]
     #: Statements run after a read that found the entry (the policy's bookkeeping: LRU order, LFU counts).
     after: tuple[str, ...]
     #: The read and what follows it run under the method's lock (mappings that change on reads).
@@ -150,16 +164,19 @@ class Hit:
     expires: bool
     #: An expression read when ``read`` misses or has expired (a store behind a front cache).
     fallback: str | None
+    #: An expression for why a KeyError was raised: ``_pc_MISSED``, or ``_pc_UNHASHABLE``
+    #: where a step in ``before`` raises KeyError for an unhashable key too.
+    missed: str
 
     def __init__(
         self, read: str, after: tuple[str, ...] = (), lock: bool = False, expires: bool = False,
-        fallback: str | None = None,
+        fallback: str | None = None, before: tuple[str, ...] = (), missed: str = "_pc_MISSED",
     ) -> None:
-        for name, value in zip(_HIT_PARTS, (read, after, lock, expires, fallback), strict=True):
+        for name, value in zip(_HIT_PARTS, (read, after, lock, expires, fallback, before, missed), strict=True):
             object.__setattr__(self, name, value)
 
     def _parts(self) -> tuple[Any, ...]:
-        return (self.read, self.after, self.lock, self.expires, self.fallback)
+        return (self.read, self.after, self.lock, self.expires, self.fallback, self.before, self.missed)
 
     def replace(self, **changes: Any) -> Hit:
         """A copy with *changes* made (as ``dataclasses.replace``)."""
@@ -183,7 +200,7 @@ class Hit:
         return "Hit({})".format(", ".join(f"{n}={v!r}" for n, v in zip(_HIT_PARTS, self._parts(), strict=True)))
 
 
-_HIT_PARTS = ("read", "after", "lock", "expires", "fallback")
+_HIT_PARTS = ("read", "after", "lock", "expires", "fallback", "before", "missed")
 
 
 def _hit_source(hit: Hit, key: str, raises: bool) -> tuple[str, str]:
@@ -197,8 +214,11 @@ def _hit_source(hit: Hit, key: str, raises: bool) -> tuple[str, str]:
     try, keeps a cached KeyError from passing for a miss).
     """
     read = hit.read.format(key=key)
+    before = [line.format(key=key) for line in hit.before]
+    if not (raises or hit.after or hit.expires or hit.lock or hit.fallback is not None):
+        return "\n".join(["_pc_hits += 1.0", *before, f"return {read}"]), "_pc_hits -= 1.0\n"
     # Unpack the entry where it is read (one store and load fewer than unpacking _pc_result).
-    lines = [f"{'_pc_result, _pc_expires' if hit.expires else '_pc_result'} = {read}"]
+    lines = [*before, f"{'_pc_result, _pc_expires' if hit.expires else '_pc_result'} = {read}"]
     lines += [line.format(key=key) for line in hit.after]
     if hit.expires:
         lines += ["if _pc_expires <= _pc_now():", "    raise KeyError"]
@@ -208,10 +228,7 @@ def _hit_source(hit: Hit, key: str, raises: bool) -> tuple[str, str]:
         lines = ["with _pc_lock:", *_indented(lines)]
     if raises:
         return "\n".join(lines), ""
-    if len(lines) == 1 and not hit.expires:
-        lines = [f"return {read}"]
-    else:
-        lines.append("return _pc_result")
+    lines.append("return _pc_result")
     return "\n".join(["_pc_hits += 1.0", *lines]), "_pc_hits -= 1.0\n"
 
 
@@ -314,6 +331,7 @@ def _factory(
         return _LOOKUP.format(
             hit=textwrap.indent(source, " " * 12),
             uncount=textwrap.indent(uncount, " " * 12),
+            missed=hit.missed.format(key=key),
             else_counted=textwrap.indent(else_counted, " " * 8),
             await_=await_,
             key=key,
@@ -327,11 +345,8 @@ def _factory(
         rare = f"{shape.key} is True or {shape.key} is False or _pc_flag" if shape.guard else "_pc_flag"
         read = ""
         if inline:
-            if len(inline) == 1:
-                lines = f"_pc_key = ({shape.key}, _pc_owner().{inline[0]})\n"
-            else:
-                values = "".join(f"_pc_obj.{n}, " for n in inline)
-                lines = f"_pc_obj = _pc_owner()\n_pc_key = ({shape.key}, {values})\n"
+            values = "".join(f"_pc_via.{n}, " for n in inline)
+            lines = f"_pc_key = ({shape.key}, {values})\n"
             read = _FRONT_READ.format(lines=textwrap.indent(lines, " " * 12), await_=await_, call=shape.call)
             front_lookup = lookup("_pc_key")
         else:

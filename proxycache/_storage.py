@@ -168,9 +168,14 @@ class Storage:
 class LRUStorage(Storage):
     """Least recently used: a hit moves the entry to the back."""
 
-    # Read first: on an empty OrderedDict, move_to_end raises KeyError even for
-    # an unhashable key, which would then pass for a plain miss.
-    HIT = Hit("_pc_data[{key}]", after=("_pc_touch({key})",))
+    # Touch first, then `return _pc_data[x]`: no _pc_result to store and load.
+    # move_to_end raises KeyError for a missing key; on an EMPTY OrderedDict it
+    # does so without hashing, even for an unhashable key, hence `missed`.
+    HIT = Hit(
+        "_pc_data[{key}]",
+        before=("_pc_touch({key})",),
+        missed="_pc_MISSED if _pc_data else _pc_why_of({key})",
+    )
     policy = "lru"
 
     _DATA = OrderedDict

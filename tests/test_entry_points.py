@@ -415,3 +415,26 @@ def test_pickles_hold_no_cached_callables(way: str) -> None:
     data = pickle.dumps(obj)
     assert b"a-very-distinctive-argument" not in data
     assert b"CachedMethod" not in data
+
+
+class _Echo:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def one(self, x: Any) -> Any:
+        self.calls += 1
+        return x
+
+
+@pytest.mark.parametrize("policy", ["lru", "lfu", "fifo", "rr"])
+@pytest.mark.parametrize("ttl", [None, 60])
+def test_an_unhashable_argument_first_on_an_empty_cache(policy: str, ttl: float | None) -> None:
+    # An LRU hit touches the entry before reading it; on an EMPTY OrderedDict
+    # the touch raises KeyError, not TypeError, for an unhashable key.
+    for obj in (CachedProxy(_Echo(), policy=policy, ttl=ttl), cache_methods(_Echo(), "one", policy=policy, ttl=ttl)):
+        assert obj.one({"a": [1]}) == {"a": [1]}
+        assert obj.one({"a": [1]}) == {"a": [1]}
+        assert obj.one([1, 2]) == [1, 2]
+        assert obj.calls == 2
+        info = obj.one.cache_info()
+        assert (info.hits, info.misses, info.currsize) == (1, 2, 2)
