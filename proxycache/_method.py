@@ -29,7 +29,7 @@ from ._keys import UnkeyableError, freeze
 from ._lifetime import storing_rules
 from ._options import Options
 from ._outcome import is_awaitable_result
-from ._plan import Plan, attrs_reader
+from ._plan import Plan, attrs_reader, attrs_via
 from ._stale import stale_serving
 from ._stats import CacheInfo, Counters
 from ._storage import FIFOStorage, LFUStorage, LRUStorage, RRStorage, Storage, UnboundedStorage
@@ -146,8 +146,8 @@ class CachedMethod(SyncDriver, AsyncDriver):
         else:
             bindings["_pc_slow"] = self._lean if plain and mode == "process" else self._slow
         bindings["_pc_userkey"] = options.key
-        bindings["_pc_attrs"] = attrs_reader(attrs_of, key_attrs) if key_attrs and attrs_of else None
-        bindings["_pc_owner"] = attrs_of
+        bindings["_pc_attrs"] = attrs_reader(attrs_of, key_attrs, qualname) if key_attrs and attrs_of else None
+        bindings["_pc_via"] = attrs_via(attrs_of) if key_attrs and attrs_of else None
         hit = storage.HIT
         built = blueprint.built
         names = tuple(bindings)

@@ -82,13 +82,34 @@ def check_ignore(signature: inspect.Signature | None, options: Options, qualname
         )
 
 
-def attrs_reader(attrs_of: Callable[[], Any], names: tuple[str, ...]) -> Callable[[], tuple[Any, ...]]:
+def attrs_via(attrs_of: Callable[[], Any]) -> Any:
+    """The object whose attributes the hit path reads as ``key_attrs`` values (``_pc_via``).
+
+    *attrs_of* returns the same object every time: a weak reference (then a
+    weak proxy, read without a call; a dead one raises ReferenceError, which
+    sends the call the careful way) or a function that holds the object.
+    """
+    if type(attrs_of) is weakref.ref:
+        obj = attrs_of()
+        return None if obj is None else weakref.proxy(obj)
+    return attrs_of()
+
+
+def attrs_reader(
+    attrs_of: Callable[[], Any], names: tuple[str, ...], qualname: str
+) -> Callable[[], tuple[Any, ...]]:
     """Read the ``key_attrs`` values (names or dotted paths) that join every key, naming a missing one clearly."""
     get = operator.attrgetter(*names)
     one = len(names) == 1
 
     def read() -> tuple[Any, ...]:
         obj = attrs_of()
+        if obj is None and type(attrs_of) is weakref.ref:
+            raise ReferenceError(
+                f"{qualname}() was called after its instance was garbage-collected, so its key_attrs= "
+                "cannot be read: cached methods do not keep their instance alive; keep a reference to it "
+                "while you use them"
+            )
         try:
             return (get(obj),) if one else get(obj)
         except AttributeError:

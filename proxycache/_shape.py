@@ -228,12 +228,11 @@ def _attrs_code(key_attrs: bool | tuple[str, ...]) -> tuple[str, str, tuple[str,
     The key is then ``(arguments' key, value, ...)``: one flat tuple, so a
     hit builds and hashes one tuple, and the arguments' key is the same
     (booleans tagged) as without ``key_attrs``. With the names known, the
-    values are read inline from ``_pc_owner()`` (the function that returns
-    the object they belong to): attribute reads the interpreter specializes,
-    no Python frame and no comprehension (which would make a function object
-    on every call). A missing attribute goes to ``_pc_attrs``, which raises
-    the error that names it. With a bare True (names unknown), ``_pc_attrs``
-    reads them all.
+    values are read inline from ``_pc_via`` (the object they belong to, or a
+    weak proxy of it): no call, no Python frame and no comprehension (which
+    would make a function object on every call). A missing attribute, or an
+    object gone, goes to ``_pc_attrs``, which raises the error that names it.
+    With a bare True (names unknown), ``_pc_attrs`` reads them all.
     """
     if key_attrs is False or not key_attrs:
         return "", "", ()
@@ -241,11 +240,6 @@ def _attrs_code(key_attrs: bool | tuple[str, ...]) -> tuple[str, str, tuple[str,
         return "_pc_av = _pc_attrs()\n", "_pc_key = (_pc_key, *_pc_av)\n", ()
     names = [f"_pc_a{i}" for i in range(len(key_attrs))]
     targets = "".join(n + ", " for n in names)
-    if len(key_attrs) == 1:
-        read = f"    _pc_a0 = _pc_owner().{key_attrs[0]}\n"
-    else:
-        read = "    _pc_obj = _pc_owner()\n" + "".join(
-            f"    {n} = _pc_obj.{attr}\n" for n, attr in zip(names, key_attrs, strict=True)
-        )
-    prelude = f"try:\n{read}except AttributeError:\n    {targets}= _pc_attrs()\n"
+    read = "".join(f"    {n} = _pc_via.{attr}\n" for n, attr in zip(names, key_attrs, strict=True))
+    prelude = f"try:\n{read}except (AttributeError, ReferenceError):\n    {targets}= _pc_attrs()\n"
     return prelude, f"_pc_key = (_pc_key, {targets})\n", tuple(key_attrs)

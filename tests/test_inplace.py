@@ -241,6 +241,17 @@ def test_a_cached_method_outliving_its_instance_says_so() -> None:
         get(1)
 
 
+def test_key_attrs_of_an_instance_gone_says_so() -> None:
+    class Scoped(Service):
+        user = "ann"
+
+    get = cache_methods(Scoped(), "get", key_attrs=["user"]).get
+    gc.collect()
+    gone = r"get\(\) was called after its instance was garbage-collected, so its key_attrs="
+    with pytest.raises(ReferenceError, match=gone):
+        get(1)
+
+
 def test_pickle_and_copy_carry_no_cached_methods() -> None:
     obj = cache_methods(Service(), "get")
     obj.get(1)
