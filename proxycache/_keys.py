@@ -71,19 +71,26 @@ def freeze(value: Any, *, _depth: int = 0) -> Any:
 
     Raises :class:`UnkeyableError` for values that cannot be keyed by value.
     """
-    if _depth > 100:
-        raise UnkeyableError("argument nests too deeply (or refers to itself)")
     if value is True or value is False:
         return (_BOOL, value)
     cls = type(value)
-    if cls is tuple:
-        return tuple(freeze(v, _depth=_depth + 1) for v in value)
     if cls in _ATOMS:
         return value
+    if _depth > 100:
+        raise UnkeyableError("argument nests too deeply (or refers to itself)")
+    # Atoms inside containers are taken as they are, without a call each
+    # (bool is not an atom: it is tagged by the call); list comprehensions,
+    # not generator expressions, which cost a generator object each.
+    depth = _depth + 1
+    if cls is tuple:
+        return tuple([v if type(v) in _ATOMS else freeze(v, _depth=depth) for v in value])
     if isinstance(value, list):
-        return (_LIST, tuple(freeze(v, _depth=_depth + 1) for v in value))
+        return (_LIST, tuple([v if type(v) in _ATOMS else freeze(v, _depth=depth) for v in value]))
     if isinstance(value, Mapping):
-        items = [(freeze(k, _depth=_depth + 1), freeze(v, _depth=_depth + 1)) for k, v in value.items()]
+        items = [
+            (k if type(k) in _ATOMS else freeze(k, _depth=depth), v if type(v) in _ATOMS else freeze(v, _depth=depth))
+            for k, v in value.items()
+        ]
         return (_DICT, frozenset(items))
     if isinstance(value, (set, frozenset)) or (isinstance(value, Set) and not _is_hashable(value)):
         return (_SET, cls is frozenset, frozenset(freeze(v, _depth=_depth + 1) for v in value))
