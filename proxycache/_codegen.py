@@ -53,13 +53,17 @@ def _pc_factory(_pc_bindings):
 # The common shape, one parameter that is the key as it is, gets a front
 # function that reads the cache with the argument itself: no key variable,
 # one test for the rare cases (a boolean argument, which needs a tagged key;
-# bypass() or listeners, see _flags), which go to _pc_careful.
+# bypass() or listeners, see _flags), which go to _pc_careful. The two
+# functions it calls only off the hit path share one closure cell, _pc_rare:
+# every cell costs every call a copy into the frame and a release from it.
 _FRONT = """
+    _pc_rare = (_pc_careful, _pc_slow)
+
     {async_}def _pc_cached({params}):
         nonlocal _pc_hits
         if {rare}:
             try:
-                return {await_}_pc_careful({call})
+                return {await_}_pc_rare[0]({call})
             except BaseException as _pc_error:
                 raise _pc_error.with_traceback(_pc_trim(_pc_error.__traceback__))
 {read}{lookup}
@@ -70,7 +74,7 @@ _FRONT = """
 _FRONT_READ = """        try:
 {lines}        except (AttributeError, ReferenceError):
             try:
-                return {await_}_pc_careful({call})
+                return {await_}_pc_rare[0]({call})
             except BaseException as _pc_error:
                 raise _pc_error.with_traceback(_pc_trim(_pc_error.__traceback__))
 """
@@ -87,7 +91,7 @@ _LOOKUP = """        try:
 {uncount}            _pc_why = _pc_UNHASHABLE
 {else_counted}
         try:
-            return {await_}_pc_slow(_pc_why, {key}, {argt}, {kwd})
+            return {await_}{slow}(_pc_why, {key}, {argt}, {kwd})
         except BaseException as _pc_error:
             # Raised again from here, its traceback shows this one frame of ours, not the miss path's.
             raise _pc_error.with_traceback(_pc_trim(_pc_error.__traceback__))"""
@@ -326,9 +330,10 @@ def _factory(
     if special:
         else_counted = _ELSE_HEAD + (_ELSE_RAISES if raises else "") + (_ELSE_REPLAYS if replays else "") + _ELSE_TAIL
 
-    def lookup(key: str) -> str:
+    def lookup(key: str, slow: str = "_pc_slow") -> str:
         source, uncount = _hit_source(hit, key, special)
         return _LOOKUP.format(
+            slow=slow,
             hit=textwrap.indent(source, " " * 12),
             uncount=textwrap.indent(uncount, " " * 12),
             missed=hit.missed.format(key=key),
@@ -348,10 +353,10 @@ def _factory(
             values = "".join(f"_pc_via.{n}, " for n in inline)
             lines = f"_pc_key = ({shape.key}, {values})\n"
             read = _FRONT_READ.format(lines=textwrap.indent(lines, " " * 12), await_=await_, call=shape.call)
-            front_lookup = lookup("_pc_key")
+            front_lookup = lookup("_pc_key", "_pc_rare[1]")
         else:
             # The argument itself is the key: no key variable on this path.
-            front_lookup = lookup(shape.key)
+            front_lookup = lookup(shape.key, "_pc_rare[1]")
         front = _FRONT.format(
             async_="async " if is_async else "",
             await_=await_,
