@@ -86,7 +86,7 @@ def freeze(value: Any, *, _depth: int = 0) -> Any:
         return tuple([v if type(v) in _ATOMS else freeze(v, _depth=depth) for v in value])
     if isinstance(value, list):
         return (_LIST, tuple([v if type(v) in _ATOMS else freeze(v, _depth=depth) for v in value]))
-    if isinstance(value, Mapping):
+    if cls is dict or isinstance(value, Mapping):  # the ABC check costs more than the rest of a small dict
         items = [
             (k if type(k) in _ATOMS else freeze(k, _depth=depth), v if type(v) in _ATOMS else freeze(v, _depth=depth))
             for k, v in value.items()
