@@ -165,7 +165,7 @@ class GetOrCompute:
             if flight.mine():
                 self.counters.misses += 1  # the method calling itself with the same key
                 return _REENTER, None
-            if type(flight) is Flight:
+            if isinstance(flight, Flight):  # a thread's flight (a lean miss's too), not a task's
                 flight.join()
             return _WAIT, flight
 
