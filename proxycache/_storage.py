@@ -283,8 +283,9 @@ class LFUStorage(Storage):
     def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
         super().__init__(maxsize, getsizeof)
         self.uses: dict[Any, int] = {}
-        #: Insertion numbers of the entries not yet in the heap, oldest first.
-        self._fresh: dict[Any, int] = {}
+        #: Insertion numbers of the entries not yet in the heap, oldest first. Ordered: evictions take
+        #: from its front, which a dict finds only by walking past the slots of the keys it lost there.
+        self._fresh: OrderedDict[Any, int] = OrderedDict()
         #: Insertion numbers of the entries in the heap.
         self._seq: dict[Any, int] = {}
         self._heap: list[tuple[int, int, Any]] = []
@@ -311,11 +312,11 @@ class LFUStorage(Storage):
         if maxsize is not None:
             while len(data) >= maxsize:
                 if fresh:
-                    victim = next(iter(fresh))
+                    victim, seq = fresh.popitem(False)
                     if uses[victim]:
-                        self._to_heap(victim)  # used since it came: the heap orders it from now on
+                        self._to_heap(victim, seq)  # used since it came: the heap orders it from now on
                         continue
-                    del fresh[victim]  # the oldest entry never used: every other comes after it
+                    # The oldest entry never used: every other comes after it.
                 else:
                     victim = self._heap_victim()
                     del self._seq[victim]
@@ -325,8 +326,9 @@ class LFUStorage(Storage):
         fresh[key] = next(self._counter)
         return True
 
-    def _to_heap(self, key: Any) -> None:
-        seq = self._seq[key] = self._fresh.pop(key)
+    def _to_heap(self, key: Any, seq: int) -> None:
+        """Order *key* (taken out of ``_fresh``, inserted as number *seq*) by the heap from now on."""
+        self._seq[key] = seq
         heap = self._heap
         heapq.heappush(heap, (self.uses[key], seq, key))
         if len(heap) > 2 * len(self._seq) + 16:
@@ -352,7 +354,7 @@ class LFUStorage(Storage):
             key = next(iter(fresh))
             if not uses[key]:
                 return key
-            self._to_heap(key)
+            self._to_heap(key, fresh.pop(key))
         return self._heap_victim()  # popped from the heap: _remove follows
 
     def _inserted(self, key: Any) -> None:
