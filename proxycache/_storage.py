@@ -80,29 +80,20 @@ class Storage:
 
     # -- writing -------------------------------------------------------------
 
-    #: Whether the policy keeps no bookkeeping of its own (its hooks do nothing) and evicts the first
-    #: key (a dict, or an OrderedDict): ``put`` may skip the hooks.
-    _HOOKLESS: ClassVar[bool] = True
-
     def put(self, key: Any, value: Any) -> bool:
         """Store *value*, evicting as the policy says. False if it cannot fit."""
-        maxsize = self.maxsize
-        if self._HOOKLESS and self.sizes is None and maxsize != 0:
-            # Every miss of a counted cache comes here: its steps written out.
+        if self.sizes is None and self.maxsize is None:
+            # Unbounded: every miss comes here, and nothing is evicted.
             data = self.data
             if key in data:
                 del data[key]
-            if maxsize is not None:
-                while len(data) >= maxsize:
-                    # The victim is the first key: an LRU's OrderedDict pops it in one step (hits
-                    # reorder it without the lock; see LRUStorage._victim), a plain dict changes
-                    # only under the lock.
-                    if type(data) is dict:
-                        del data[next(iter(data))]
-                    else:
-                        data.popitem(False)  # type: ignore[call-arg]
             data[key] = value
             return True
+        return self._put(key, value)
+
+    def _put(self, key: Any, value: Any) -> bool:
+        """:meth:`put`, every case: sizes, maxsize=0, a key already there, and the policy's hooks."""
+        maxsize = self.maxsize
         size = 1
         if self.sizes is not None:
             size = self.getsizeof(value)  # type: ignore[misc]
@@ -165,15 +156,34 @@ class Storage:
         pass
 
 
-class LRUStorage(Storage):
+class _FirstOut(Storage):
+    """A policy that keeps no bookkeeping of its own and evicts the first key of an OrderedDict (LRU, FIFO)."""
+
+    _DATA = OrderedDict
+
+    def put(self, key: Any, value: Any) -> bool:
+        maxsize = self.maxsize
+        if self.sizes is None and maxsize:  # None, 0 and sizes take the general path
+            # Every miss of a counted cache comes here: its steps written out, without the no-op hooks.
+            data = self.data
+            if key in data:
+                del data[key]
+            while len(data) >= maxsize:
+                # The victim is the first key, popped in one step (LRU hits reorder the dict
+                # without the lock; popitem is one C call, see LRUStorage._victim).
+                data.popitem(False)  # type: ignore[call-arg]
+            data[key] = value
+            return True
+        return self._put(key, value)
+
+
+class LRUStorage(_FirstOut):
     """Least recently used: a hit moves the entry to the back."""
 
     # Read first: on an empty OrderedDict, move_to_end raises KeyError even for
     # an unhashable key, which would then pass for a plain miss.
     HIT = Hit("_pc_data[{key}]", after=("_pc_touch({key})",))
     policy = "lru"
-
-    _DATA = OrderedDict
 
     def bindings(self) -> dict[str, Any]:
         return {"_pc_data": self.data, "_pc_touch": self.data.move_to_end}  # type: ignore[attr-defined]
@@ -201,20 +211,18 @@ class UnboundedStorage(Storage):
     """maxsize=None: nothing is ever evicted, so order needs no upkeep."""
 
 
-class FIFOStorage(Storage):
+class FIFOStorage(_FirstOut):
     """First in, first out: hits do not change the order."""
 
-    policy = "fifo"
     # An OrderedDict pops its first entry in one step; a dict that has lost many from the front
     # walks past their empty slots to find it, on every eviction.
-    _DATA = OrderedDict
+    policy = "fifo"
 
 
 class RRStorage(Storage):
     """Random replacement: evicts a uniformly random entry."""
 
     policy = "rr"
-    _HOOKLESS = False
 
     def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
         super().__init__(maxsize, getsizeof)
@@ -225,7 +233,7 @@ class RRStorage(Storage):
     def put(self, key: Any, value: Any) -> bool:
         maxsize = self.maxsize
         if self.sizes is not None or maxsize == 0 or key in self.data:
-            return super().put(key, value)
+            return self._put(key, value)
         # Every miss of a full cache comes here: eviction and its bookkeeping written out.
         data, keys, index = self.data, self._keys, self._index
         if maxsize is not None:
@@ -278,7 +286,6 @@ class LFUStorage(Storage):
 
     HIT = Hit("_pc_data[{key}]", after=("_pc_uses[{key}] += 1",))
     policy = "lfu"
-    _HOOKLESS = False
 
     def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
         super().__init__(maxsize, getsizeof)
@@ -306,7 +313,7 @@ class LFUStorage(Storage):
         maxsize = self.maxsize
         data = self.data
         if self.sizes is not None or maxsize == 0 or key in data:
-            return super().put(key, value)
+            return self._put(key, value)
         # Every miss of a full cache comes here: _victim, _removed and _inserted written out.
         uses, fresh = self.uses, self._fresh
         if maxsize is not None:
