@@ -61,11 +61,23 @@ class SyncDriver(GetOrCompute):
             elif key in flights:
                 found = _JOIN
             else:
-                # A bare flight and three slot stores: a third of what Flight(generation) costs.
-                flights[key] = flight = LeanFlight()
+                # The flight the last lean miss landed without a waiter, or a bare new one.
+                spare = self._spare
+                if spare is None:
+                    flight = LeanFlight()
+                    flight.gate = None
+                    # What most methods never change is the class's, and 3.11 reads a class attribute
+                    # through an instance unspecialized (several times a plain one): copied here, once
+                    # per method (under the lock, which guards their changes), every later miss reads
+                    # its own.
+                    self.generation = self.generation
+                    self.returns_awaitable = self.returns_awaitable
+                    self.weak = self.weak
+                else:
+                    flight, self._spare = spare, None
+                flights[key] = flight
                 flight.owner = _get_ident()
-                flight.gate = None
-                flight.generation = generation = self.generation
+                generation = self.generation
                 self.counters.misses += 1
         finally:
             lock.release()
@@ -115,11 +127,15 @@ class SyncDriver(GetOrCompute):
                 if flights.get(key) is flight:
                     del flights[key]
                 self.finished += 1
+                gate = flight.gate
+                if gate is None:
+                    # Nobody joined it, and nobody can any more (see Flight): the next lean miss reuses it.
+                    self._spare = flight
             finally:
                 lock.release()
             landed = True
-            if flight.gate is not None:
-                flight.finish(True, result)  # else nobody joined it (see Flight)
+            if gate is not None:
+                flight.finish(True, result)
             return result
         except Exception as error:
             shared = self._keep_error(key, generation, error)

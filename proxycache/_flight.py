@@ -160,9 +160,12 @@ class LeanFlight(Flight):
 
     Calling a class's Python ``__init__`` from C costs about as much as the
     rest of the flight's work on a miss that nobody waits for, so the lean
-    miss makes it bare and sets what a flight with no waiter is read for:
-    ``owner``, ``generation`` and ``gate`` (``join`` sets ``done``; ``finish``
-    sets ``ok`` and ``value`` before anything reads them).
+    miss makes it bare and sets what a flight is read for before it
+    finishes: ``owner`` and ``gate`` (``join`` sets ``done``; ``finish`` sets
+    ``ok`` and ``value`` before anything reads them; its ``generation`` is
+    the lean miss's own, never read from the flight). One that landed with
+    no waiter is known to nobody else, and the method's next lean miss
+    leads it again.
     """
 
     __slots__ = ()
