@@ -124,8 +124,9 @@ class SyncDriver(GetOrCompute):
                 counters.computed_seconds += elapsed if elapsed > 0.0 else 0.0
                 if generation == self.generation:
                     self.storage.put(key, result)
-                if flights.get(key) is flight:
-                    del flights[key]
+                other = flights.pop(key, None)
+                if other is not flight and other is not None:
+                    flights[key] = other  # a clear or invalidate freed the key, and another caller took it
                 self.finished += 1
                 gate = flight.gate
                 if gate is None:

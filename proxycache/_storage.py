@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import random
 from collections import OrderedDict
 from collections.abc import Callable
@@ -168,7 +169,8 @@ class _FirstOut(Storage):
             data = self.data
             if key in data:
                 del data[key]
-            while len(data) >= maxsize:
+            # A put keeps at most maxsize entries, so one eviction makes room (len() is no cheap call).
+            if len(data) >= maxsize:
                 # The victim is the first key, popped in one step (LRU hits reorder the dict
                 # without the lock; popitem is one C call, see LRUStorage._victim).
                 data.popitem(False)  # type: ignore[call-arg]
@@ -232,24 +234,24 @@ class RRStorage(Storage):
 
     def put(self, key: Any, value: Any) -> bool:
         maxsize = self.maxsize
-        if self.sizes is not None or maxsize == 0 or key in self.data:
+        data = self.data
+        if self.sizes is not None or maxsize == 0 or key in data:
             return self._put(key, value)
         # Every miss of a full cache comes here: eviction and its bookkeeping written out.
-        data, keys, index = self.data, self._keys, self._index
-        if maxsize is not None:
-            while len(data) >= maxsize:
-                # random() is one C call (randrange is several Python ones); for any size a cache
-                # reaches, int(random() * n) picks uniformly enough.
-                victim = keys[int(_random() * len(keys))]
-                del data[victim]
-                i = index.pop(victim)
-                last = keys.pop()
-                if i < len(keys):
-                    keys[i] = last
-                    index[last] = i
+        keys, index = self._keys, self._index
+        size = len(data)  # and of _keys: a put keeps at most maxsize, so one eviction makes room
+        if maxsize is not None and size >= maxsize:
+            # random() is one C call (randrange is several Python ones); for any size a cache
+            # reaches, floor(random() * n) picks uniformly enough. The new key takes the victim's place.
+            i = _floor(_random() * size)
+            victim = keys[i]
+            del data[victim], index[victim]
+            keys[i] = key
+            index[key] = i
+        else:
+            index[key] = size
+            keys.append(key)
         data[key] = value
-        index[key] = len(keys)
-        keys.append(key)
         return True
 
     def _victim(self) -> Any:
@@ -316,8 +318,8 @@ class LFUStorage(Storage):
             return self._put(key, value)
         # Every miss of a full cache comes here: _victim, _removed and _inserted written out.
         uses, fresh = self.uses, self._fresh
-        if maxsize is not None:
-            while len(data) >= maxsize:
+        if maxsize is not None and len(data) >= maxsize:  # a put keeps at most maxsize: one eviction
+            while True:
                 if fresh:
                     victim, seq = fresh.popitem(False)
                     if uses[victim]:
@@ -327,7 +329,8 @@ class LFUStorage(Storage):
                 else:
                     victim = self._heap_victim()
                     del self._seq[victim]
-                del data[victim], uses[victim]
+                break
+            del data[victim], uses[victim]
         data[key] = value
         uses[key] = 0
         fresh[key] = next(self._counter)
@@ -381,3 +384,4 @@ class LFUStorage(Storage):
 
 
 _random = random.random
+_floor = math.floor
