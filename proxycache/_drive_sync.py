@@ -67,11 +67,10 @@ class SyncDriver(GetOrCompute):
                     flight = LeanFlight()
                     flight.gate = None
                     # What most methods never change is the class's, and 3.11 reads a class attribute
-                    # through an instance unspecialized (several times a plain one): copied here, once
-                    # per method (under the lock, which guards their changes), every later miss reads
-                    # its own.
+                    # through an instance unspecialized (several times a plain one): copied here, later
+                    # misses read the method's own. The generation changes only under this lock, weak
+                    # never once a call can come. (returns_awaitable is also set without it.)
                     self.generation = self.generation
-                    self.returns_awaitable = self.returns_awaitable
                     self.weak = self.weak
                 else:
                     flight, self._spare = spare, None
