@@ -89,17 +89,13 @@ class SyncDriver(GetOrCompute):
         try:
             clock = self.clock
             started = clock()
-            # One argument (the common shape) is passed as it is: f(x) makes no argument tuple, f(*args) a
-            # list and a tuple.
-            one = len(args) == 1
             weak = self.weak
             if weak is not None and not kwargs and (obj := weak[0]()) is not None:
-                # The method itself: the call wrapper's frame saved.
-                result = weak[1](obj, args[0]) if one else weak[1](obj, *args)
-            elif kwargs:
-                result = self.call(*args, **kwargs)
+                # The method itself: the call wrapper's frame saved. One argument (the common shape) is
+                # passed as it is: f(obj, *args) makes a list and a tuple.
+                result = weak[1](obj, args[0]) if len(args) == 1 else weak[1](obj, *args)
             else:
-                result = self.call(args[0]) if one else self.call(*args)
+                result = self.call(*args, **kwargs) if kwargs else self.call(*args)
             elapsed = clock() - started
             if type(result) not in _PLAIN_RESULTS:
                 if is_awaitable_result(result):
