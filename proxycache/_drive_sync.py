@@ -122,7 +122,7 @@ class SyncDriver(GetOrCompute):
                 other = flights.pop(key, None)
                 if other is not flight and other is not None:
                     flights[key] = other  # a clear or invalidate freed the key, and another caller took it
-                self.finished += 1
+                # (self.finished, counted by _land, is read only where store I/O runs outside the lock.)
                 gate = flight.gate
                 if gate is None:
                     # Nobody joined it, and nobody can any more (see Flight): the next lean miss reuses it.
