@@ -9,7 +9,7 @@ from typing import Any
 from . import _bypass
 from ._codegen import FLAGGED, MISSED, UNHASHABLE
 from ._events import LISTENERS, emit
-from ._flight import RETRY, Flight
+from ._flight import RETRY, Flight, LeanFlight, _get_ident
 from ._getorcompute import _AGAIN, _HIT, _JOIN, _RECORD, _REENTER, _STALE, _WAIT, GetOrCompute
 from ._lifetime import REJECT
 from ._miss import MISS
@@ -48,20 +48,35 @@ class SyncDriver(GetOrCompute):
             return self._slow(why, key, args, kwargs)
         lock = self.lock
         flights = self.flights
+        find = self._find
         # acquire/release, not with: a third fewer instructions, and nothing in between can raise but the
         # storage's lookup (a key's __eq__), hence the try.
         lock.acquire()
         try:
-            found = self.storage.lookup(key) if self._find is None else self._find(key, MISS)
+            found = self.storage.lookup(key) if find is None else find(key, MISS)
             if found is not MISS:
-                if self._find is not None:
+                if find is not None:
                     found = self.storage.lookup(key)  # counts as a use (LRU order, LFU uses)
                 self.counters.other_hits += 1
             elif key in flights:
                 found = _JOIN
             else:
+                # The flight the last lean miss landed without a waiter, or a bare new one.
+                spare = self._spare
+                if spare is None:
+                    flight = LeanFlight()
+                    flight.gate = None
+                    # What most methods never change is the class's, and 3.11 reads a class attribute
+                    # through an instance unspecialized (several times a plain one): copied here, later
+                    # misses read the method's own. The generation changes only under this lock, weak
+                    # never once a call can come. (returns_awaitable is also set without it.)
+                    self.generation = self.generation
+                    self.weak = self.weak
+                else:
+                    flight, self._spare = spare, None
+                flights[key] = flight
+                flight.owner = _get_ident()
                 generation = self.generation
-                flight = flights[key] = Flight(generation)
                 self.counters.misses += 1
         finally:
             lock.release()
@@ -76,7 +91,9 @@ class SyncDriver(GetOrCompute):
             started = clock()
             weak = self.weak
             if weak is not None and not kwargs and (obj := weak[0]()) is not None:
-                result = weak[1](obj, *args)  # the method itself: the call wrapper's frame saved
+                # The method itself: the call wrapper's frame saved. One argument (the common shape) is
+                # passed as it is: f(obj, *args) makes a list and a tuple.
+                result = weak[1](obj, args[0]) if len(args) == 1 else weak[1](obj, *args)
             else:
                 result = self.call(*args, **kwargs) if kwargs else self.call(*args)
             elapsed = clock() - started
@@ -98,17 +115,23 @@ class SyncDriver(GetOrCompute):
             lock.acquire()
             try:
                 counters.computed += 1
-                counters.computed_seconds += max(0.0, elapsed)
+                # max(0.0, elapsed) would cost ten times this (a clock swapped by a test may go back).
+                counters.computed_seconds += elapsed if elapsed > 0.0 else 0.0
                 if generation == self.generation:
                     self.storage.put(key, result)
-                if flights.get(key) is flight:
-                    del flights[key]
-                self.finished += 1
+                other = flights.pop(key, None)
+                if other is not flight and other is not None:
+                    flights[key] = other  # a clear or invalidate freed the key, and another caller took it
+                # (self.finished, counted by _land, is read only where store I/O runs outside the lock.)
+                gate = flight.gate
+                if gate is None:
+                    # Nobody joined it, and nobody can any more (see Flight): the next lean miss reuses it.
+                    self._spare = flight
             finally:
                 lock.release()
             landed = True
-            if flight.gate is not None:
-                flight.finish(True, result)  # else nobody joined it (see Flight)
+            if gate is not None:
+                flight.finish(True, result)
             return result
         except Exception as error:
             shared = self._keep_error(key, generation, error)

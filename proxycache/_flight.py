@@ -81,6 +81,7 @@ class Flight:
         if self.gate is None:
             gate = _allocate_lock()
             gate.acquire()
+            self.done = False  # a LeanFlight starts without it: only a flight with a gate reads it
             self.gate = gate
 
     def finish(self, ok: bool, value: Any) -> None:
@@ -152,6 +153,23 @@ class AsyncFlight:
     async def wait(self) -> tuple[bool, Any]:
         # shield: a cancelled waiter must not cancel the shared computation.
         return await asyncio.shield(self.future)
+
+
+class LeanFlight(Flight):
+    """The flight of a lean miss (``SyncDriver._lean``): made without a Python ``__init__``.
+
+    Calling a class's Python ``__init__`` from C costs about as much as the
+    rest of the flight's work on a miss that nobody waits for, so the lean
+    miss makes it bare and sets what a flight is read for before it
+    finishes: ``owner`` and ``gate`` (``join`` sets ``done``; ``finish`` sets
+    ``ok`` and ``value`` before anything reads them; its ``generation`` is
+    the lean miss's own, never read from the flight). One that landed with
+    no waiter is known to nobody else, and the method's next lean miss
+    leads it again.
+    """
+
+    __slots__ = ()
+    __init__ = object.__init__
 
 
 class LoneFlight(Flight):

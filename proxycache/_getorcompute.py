@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from ._events import LISTENERS, emit
-from ._flight import RETRY, AsyncFlight, Flight
+from ._flight import RETRY, AsyncFlight, Flight, LeanFlight
 from ._lifetime import NO_RULES, OPTION, REJECT, Expired
 from ._miss import MISS
 from ._options import Options
@@ -82,6 +82,8 @@ class GetOrCompute:
     holds_lease = False
     #: The lean miss's first look: the storage's dict read when its lookup is a plain one, else None.
     _find: Any = None
+    #: A lean miss's flight that landed without a waiter, for the next lean miss to lead (see ``_lean``).
+    _spare: LeanFlight | None = None
     #: ``(weak reference to the instance, plain function)`` when ``call`` holds its instance weakly.
     weak: tuple[Any, Callable[..., Any]] | None = None
 
@@ -165,7 +167,7 @@ class GetOrCompute:
             if flight.mine():
                 self.counters.misses += 1  # the method calling itself with the same key
                 return _REENTER, None
-            if type(flight) is Flight:
+            if isinstance(flight, Flight):  # a thread's flight (a lean miss's too), not a task's
                 flight.join()
             return _WAIT, flight
 

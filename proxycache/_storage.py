@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import random
 from collections import OrderedDict
 from collections.abc import Callable
@@ -80,29 +81,20 @@ class Storage:
 
     # -- writing -------------------------------------------------------------
 
-    #: Whether the policy keeps no bookkeeping of its own (its hooks do nothing) and evicts the first
-    #: key (a dict, or an OrderedDict): ``put`` may skip the hooks.
-    _HOOKLESS: ClassVar[bool] = True
-
     def put(self, key: Any, value: Any) -> bool:
         """Store *value*, evicting as the policy says. False if it cannot fit."""
-        maxsize = self.maxsize
-        if self._HOOKLESS and self.sizes is None and maxsize != 0:
-            # Every miss of a counted cache comes here: its steps written out.
+        if self.sizes is None and self.maxsize is None:
+            # Unbounded: every miss comes here, and nothing is evicted.
             data = self.data
             if key in data:
                 del data[key]
-            if maxsize is not None:
-                while len(data) >= maxsize:
-                    # The victim is the first key: an LRU's OrderedDict pops it in one step (hits
-                    # reorder it without the lock; see LRUStorage._victim), a plain dict changes
-                    # only under the lock.
-                    if type(data) is dict:
-                        del data[next(iter(data))]
-                    else:
-                        data.popitem(False)  # type: ignore[call-arg]
             data[key] = value
             return True
+        return self._put(key, value)
+
+    def _put(self, key: Any, value: Any) -> bool:
+        """:meth:`put`, every case: sizes, maxsize=0, a key already there, and the policy's hooks."""
+        maxsize = self.maxsize
         size = 1
         if self.sizes is not None:
             size = self.getsizeof(value)  # type: ignore[misc]
@@ -165,7 +157,29 @@ class Storage:
         pass
 
 
-class LRUStorage(Storage):
+class _FirstOut(Storage):
+    """A policy that keeps no bookkeeping of its own and evicts the first key of an OrderedDict (LRU, FIFO)."""
+
+    _DATA = OrderedDict
+
+    def put(self, key: Any, value: Any) -> bool:
+        maxsize = self.maxsize
+        if self.sizes is None and maxsize:  # None, 0 and sizes take the general path
+            # Every miss of a counted cache comes here: its steps written out, without the no-op hooks.
+            data = self.data
+            if key in data:
+                del data[key]
+            # A put keeps at most maxsize entries, so one eviction makes room (len() is no cheap call).
+            if len(data) >= maxsize:
+                # The victim is the first key, popped in one step (LRU hits reorder the dict
+                # without the lock; popitem is one C call, see LRUStorage._victim).
+                data.popitem(False)  # type: ignore[call-arg]
+            data[key] = value
+            return True
+        return self._put(key, value)
+
+
+class LRUStorage(_FirstOut):
     """Least recently used: a hit moves the entry to the back."""
 
     # Touch first, then `return _pc_data[x]`: no _pc_result to store and load.
@@ -177,8 +191,6 @@ class LRUStorage(Storage):
         missed="_pc_MISSED if _pc_data else _pc_why_of({key})",
     )
     policy = "lru"
-
-    _DATA = OrderedDict
 
     def bindings(self) -> dict[str, Any]:
         return {"_pc_data": self.data, "_pc_touch": self.data.move_to_end}  # type: ignore[attr-defined]
@@ -206,20 +218,18 @@ class UnboundedStorage(Storage):
     """maxsize=None: nothing is ever evicted, so order needs no upkeep."""
 
 
-class FIFOStorage(Storage):
+class FIFOStorage(_FirstOut):
     """First in, first out: hits do not change the order."""
 
-    policy = "fifo"
     # An OrderedDict pops its first entry in one step; a dict that has lost many from the front
     # walks past their empty slots to find it, on every eviction.
-    _DATA = OrderedDict
+    policy = "fifo"
 
 
 class RRStorage(Storage):
     """Random replacement: evicts a uniformly random entry."""
 
     policy = "rr"
-    _HOOKLESS = False
 
     def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
         super().__init__(maxsize, getsizeof)
@@ -229,24 +239,24 @@ class RRStorage(Storage):
 
     def put(self, key: Any, value: Any) -> bool:
         maxsize = self.maxsize
-        if self.sizes is not None or maxsize == 0 or key in self.data:
-            return super().put(key, value)
+        data = self.data
+        if self.sizes is not None or maxsize == 0 or key in data:
+            return self._put(key, value)
         # Every miss of a full cache comes here: eviction and its bookkeeping written out.
-        data, keys, index = self.data, self._keys, self._index
-        if maxsize is not None:
-            while len(data) >= maxsize:
-                # random() is one C call (randrange is several Python ones); for any size a cache
-                # reaches, int(random() * n) picks uniformly enough.
-                victim = keys[int(_random() * len(keys))]
-                del data[victim]
-                i = index.pop(victim)
-                last = keys.pop()
-                if i < len(keys):
-                    keys[i] = last
-                    index[last] = i
+        keys, index = self._keys, self._index
+        size = len(data)  # and of _keys: a put keeps at most maxsize, so one eviction makes room
+        if maxsize is not None and size >= maxsize:
+            # random() is one C call (randrange is several Python ones); for any size a cache
+            # reaches, floor(random() * n) picks uniformly enough. The new key takes the victim's place.
+            i = _floor(_random() * size)
+            victim = keys[i]
+            del data[victim], index[victim]
+            keys[i] = key
+            index[key] = i
+        else:
+            index[key] = size
+            keys.append(key)
         data[key] = value
-        index[key] = len(keys)
-        keys.append(key)
         return True
 
     def _victim(self) -> Any:
@@ -283,13 +293,13 @@ class LFUStorage(Storage):
 
     HIT = Hit("_pc_data[{key}]", after=("_pc_uses[{key}] += 1",))
     policy = "lfu"
-    _HOOKLESS = False
 
     def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
         super().__init__(maxsize, getsizeof)
         self.uses: dict[Any, int] = {}
-        #: Insertion numbers of the entries not yet in the heap, oldest first.
-        self._fresh: dict[Any, int] = {}
+        #: Insertion numbers of the entries not yet in the heap, oldest first. Ordered: evictions take
+        #: from its front, which a dict finds only by walking past the slots of the keys it lost there.
+        self._fresh: OrderedDict[Any, int] = OrderedDict()
         #: Insertion numbers of the entries in the heap.
         self._seq: dict[Any, int] = {}
         self._heap: list[tuple[int, int, Any]] = []
@@ -310,28 +320,30 @@ class LFUStorage(Storage):
         maxsize = self.maxsize
         data = self.data
         if self.sizes is not None or maxsize == 0 or key in data:
-            return super().put(key, value)
+            return self._put(key, value)
         # Every miss of a full cache comes here: _victim, _removed and _inserted written out.
         uses, fresh = self.uses, self._fresh
-        if maxsize is not None:
-            while len(data) >= maxsize:
+        if maxsize is not None and len(data) >= maxsize:  # a put keeps at most maxsize: one eviction
+            while True:
                 if fresh:
-                    victim = next(iter(fresh))
+                    victim, seq = fresh.popitem(False)
                     if uses[victim]:
-                        self._to_heap(victim)  # used since it came: the heap orders it from now on
+                        self._to_heap(victim, seq)  # used since it came: the heap orders it from now on
                         continue
-                    del fresh[victim]  # the oldest entry never used: every other comes after it
+                    # The oldest entry never used: every other comes after it.
                 else:
                     victim = self._heap_victim()
                     del self._seq[victim]
-                del data[victim], uses[victim]
+                break
+            del data[victim], uses[victim]
         data[key] = value
         uses[key] = 0
         fresh[key] = next(self._counter)
         return True
 
-    def _to_heap(self, key: Any) -> None:
-        seq = self._seq[key] = self._fresh.pop(key)
+    def _to_heap(self, key: Any, seq: int) -> None:
+        """Order *key* (taken out of ``_fresh``, inserted as number *seq*) by the heap from now on."""
+        self._seq[key] = seq
         heap = self._heap
         heapq.heappush(heap, (self.uses[key], seq, key))
         if len(heap) > 2 * len(self._seq) + 16:
@@ -357,7 +369,7 @@ class LFUStorage(Storage):
             key = next(iter(fresh))
             if not uses[key]:
                 return key
-            self._to_heap(key)
+            self._to_heap(key, fresh.pop(key))
         return self._heap_victim()  # popped from the heap: _remove follows
 
     def _inserted(self, key: Any) -> None:
@@ -377,3 +389,4 @@ class LFUStorage(Storage):
 
 
 _random = random.random
+_floor = math.floor

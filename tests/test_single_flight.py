@@ -166,6 +166,28 @@ def test_sixteen_threads_same_key_make_one_call(kind: str) -> None:
 
 
 @entry_points
+def test_one_call_per_key_between_misses_nobody_waited_for(kind: str) -> None:
+    # A miss nobody waits for leaves its flight to the next one: the flights
+    # waited on (and those after them) must still gather every caller.
+    obj = make(kind, Slow)
+    for round_, key in enumerate((1, 2, 3)):
+        assert [obj.get(k)["key"] for k in (100 + 2 * round_, 101 + 2 * round_)] == [100 + 2 * round_, 101 + 2 * round_]
+        hold(obj, key)
+        run = Runner()
+        threads = run.start([lambda key=key: obj.get(key)] * 8)
+        open_gate_when_parked(obj, threads)
+        outcomes = run.join()
+        assert all(ok for ok, _ in outcomes)
+        results = [value for _, value in outcomes]
+        assert all(r is results[0] for r in results)
+        assert results[0] == {"key": key}
+    assert sorted(k for k in obj.calls if k < 100) == [1, 2, 3]
+    assert len(obj.calls) == 9
+    info = obj.get.cache_info()
+    assert (info.hits, info.misses, info.currsize) == (21, 9, 9)
+
+
+@entry_points
 def test_sixteen_threads_share_one_exception_which_is_not_cached(kind: str) -> None:
     obj = make(kind, Slow)
     hold(obj, 2)
