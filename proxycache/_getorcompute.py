@@ -82,8 +82,9 @@ class GetOrCompute:
     holds_lease = False
     #: The lean miss's first look: the storage's dict read when its lookup is a plain one, else None.
     _find: Any = None
-    #: ``(weak reference to the instance, plain function)`` when ``call`` holds its instance weakly.
-    weak: tuple[Any, Callable[..., Any]] | None = None
+    #: ``(weak reference to the instance, plain function, owner's and method's names)`` when ``call``
+    #: holds its instance weakly.
+    weak: tuple[Any, Callable[..., Any], str, str] | None = None
 
     # Set by CachedMethod.__init__.
     call: Callable[..., Any]

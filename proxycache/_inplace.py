@@ -12,7 +12,6 @@ from ._select import instance_methods, named_method, refuse_unselecting
 
 T = TypeVar("T")
 
-_REPLACED = _instance.REPLACED
 _ABSENT = _instance.ABSENT
 _MethodType = types.MethodType
 _FunctionType = types.FunctionType
@@ -77,7 +76,7 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
             cached = make_cached(value, opts, name=name,
                                  qualname=f"{type(obj).__qualname__}.{name}",
                                  attrs_of=_weak_getter(obj), strict_ignore=strict)
-        setattr(cached, _REPLACED, previous)
+        cached.__proxycache__.replaced = previous
         _instance.install(obj, name, cached, d)
     return obj
 
@@ -88,8 +87,8 @@ def uncache_methods(obj: T, *names: str) -> T:
     if d is None:
         return obj
     _instance.disown(obj)
-    installed = {n: v for n, v in d.items() if isinstance(n, str) and state_of(v) is not None
-                 and hasattr(v, _REPLACED)}
+    installed = {n: v for n, v in d.items() if isinstance(n, str) and (state := state_of(v)) is not None
+                 and state.replaced is not None}
     unknown = [n for n in names if n not in installed]
     if unknown:
         raise KeyError(
@@ -98,7 +97,7 @@ def uncache_methods(obj: T, *names: str) -> T:
         )
     for name in names or tuple(installed):
         cached = installed[name]
-        previous = getattr(cached, _REPLACED)
+        previous = state_of(cached).replaced  # type: ignore[union-attr]
         cached.cache_clear()
         if previous is _ABSENT:
             del d[name]

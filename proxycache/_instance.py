@@ -31,10 +31,8 @@ from ._make import _NEVER_CACHED, state_of
 #: Prefix of instance-dict keys that hold cached callables reached through super().
 SUPER_PREFIX = "_proxycache_super_"
 _SHIM = "__reduce_ex__"
-#: Attribute on an installed callable: its instance (a weak reference, or id() without one).
-OWNER = "__proxycache_owner__"
-#: Attribute on an installed callable: what the instance's dict held before (cache_methods), or _ABSENT.
-REPLACED = "__proxycache_replaced__"
+#: What the instance's dict held under a name before cache_methods installed there: nothing.
+#: (An installed callable's state keeps its instance, ``installed_for``, and what it replaced, ``replaced``.)
 ABSENT = object()
 _GUARD = "__proxycache_copy_guard__"
 
@@ -90,13 +88,15 @@ def install(obj: Any, name: str, func: Any, d: dict[str, Any] | None = None) -> 
         d = instance_dict(obj)
         if d is None:
             raise TypeError(f"{type(obj).__qualname__} instances have no __dict__")
+    state = state_of(func)
     try:
         ref: Any = weakref.ref(obj)
     except TypeError:  # no __weakref__: the id tells owners apart while the owner lives
         ref = None
-        setattr(func, OWNER, id(obj))
+        state.installed_for = id(obj)  # type: ignore[union-attr]
     else:
-        setattr(func, OWNER, ref)
+        # On the state, not the function: an attribute more would grow the function's dict.
+        state.installed_for = ref  # type: ignore[union-attr]
     d[name] = func
     shim = d.get(_SHIM)
     if shim is None or (type(shim) is ReduceShim and shim.ref() is not obj):
@@ -114,7 +114,8 @@ _new = object.__new__
 
 def belongs_to(func: Any, obj: Any) -> bool:
     """Whether the cached callable *func*, found in *obj*'s dict, was installed for *obj*."""
-    owner = getattr(func, OWNER, None)
+    state = state_of(func)
+    owner = None if state is None else state.installed_for
     if owner is None:
         return True  # not installed by us in a dict (a class-level or shared callable)
     if type(owner) is int:
@@ -138,7 +139,7 @@ def disown(obj: Any, d: dict[str, Any] | None = None) -> None:
         # Plain data (most of a dict) is told apart without a call: this runs on every cache_methods.
         if type(value) in never or not isinstance(key, str) or state_of(value) is None or belongs_to(value, obj):
             continue
-        previous = getattr(value, REPLACED, None)
+        previous = state_of(value).replaced  # type: ignore[union-attr]
         if previous is None:
             del d[key]
             continue

@@ -35,23 +35,15 @@ def make_cached(
     (a bound method, a function or any callable).
     """
     wrapped = target
+    weak = None
+    call: Callable[..., Any] | None
     if instance is not None:
         func = target
         if weak_instance:
             ref = weakref.ref(instance)
-            owner = type(instance).__qualname__
-
-            def call(*args: Any, **kwargs: Any) -> Any:
-                obj = ref()
-                if obj is None:
-                    raise ReferenceError(
-                        f"{owner}.{name}() was called after its instance was garbage-collected: "
-                        "cached methods do not keep their instance alive; keep a reference to it "
-                        f"while you use them (obj = {owner}(...); obj.{name}(...), "
-                        f"not {owner}(...).{name}(...))"
-                    )
-                return func(obj, *args, **kwargs)
-
+            # Called through CachedMethod.call, which reads this: no closure to make for every instance.
+            weak = (ref, func, type(instance).__qualname__, name)
+            call = None
             if attrs_of is None:
                 attrs_of = ref
         else:
@@ -108,8 +100,8 @@ def make_cached(
     )
     if state.options.key_attrs and attrs_of is None:
         raise TypeError(f"key_attrs= needs an instance, but {qualname} is not bound to one")
-    if weak_instance and instance is not None:
-        state.weak = (ref, func)
+    if weak is not None:
+        state.weak = weak
     # The callable is dressed here, not in a helper: a call fewer for every instance.
     fn: Any = state.func  # a generated function that gets attributes set below
     # The function refers to the state (its miss path is a bound method of

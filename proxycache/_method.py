@@ -24,7 +24,7 @@ from ._blueprint import _Blueprint, _blueprint
 from ._drive_async import AsyncDriver
 from ._drive_sync import SyncDriver
 from ._events import LISTENERS, emit
-from ._flight import AsyncFlight, Flight, LoneAsyncFlight, LoneFlight, finish_lock
+from ._flight import LoneAsyncFlight, LoneFlight, finish_lock
 from ._keys import UnkeyableError, freeze
 from ._lifetime import storing_rules
 from ._options import Options
@@ -49,6 +49,8 @@ _weakref = weakref.ref
 #: Storages whose entries are the values, in a dict read by key (no expiry, no mapping of the user's).
 _PLAIN_STORAGES = frozenset({LRUStorage, LFUStorage, FIFOStorage, RRStorage, UnboundedStorage})
 _RLock = _thread.RLock  # threading.RLock is a Python function that makes this one
+#: Serializes making a method's lock, flights and counters (see CachedMethod._arm).
+_arming = _thread.allocate_lock()
 
 
 def _after_fork_in_child() -> None:
@@ -58,7 +60,9 @@ def _after_fork_in_child() -> None:
     other thread will never finish: drop them, and their callers' keys are
     computed afresh.
     """
+    global _arming
     finish_lock._at_fork_reinit()  # type: ignore[attr-defined]
+    _arming = _thread.allocate_lock()
     me = threading.get_ident()
     for ref in list(_LIVE):
         state = ref()
@@ -84,9 +88,24 @@ CACHE_API = ("cache_info", "cache_stats", "cache_clear", "cache_parameters", "ca
 class CachedMethod(SyncDriver, AsyncDriver):
     """The cache of one method for one owner (an instance, or a class for static methods)."""
 
+    # The parts only misses and the cache API use, made by _arm (see there). Plain class values,
+    # not descriptors: an instance's own are then read as fast as any attribute.
+    lock: Any = None
+    flights: Any = None
+    aflights: Any = None
+    counters: Any = None
+    _armed = False
+    #: Until it is armed: a weak reference to the cached callable, whose miss path _arm sets.
+    _func_ref: Any = None
+    #: The instance whose ``__dict__`` holds the callable (a weak reference, or its ``id`` without one),
+    #: set by ``_instance.install``; None for a callable not installed in a dict.
+    installed_for: Any = None
+    #: What the instance's dict held under the name before ``cache_methods`` (``_instance.ABSENT``: nothing).
+    replaced: Any = None
+
     def __init__(
         self,
-        call: Callable[..., Any],
+        call: Callable[..., Any] | None,
         *,
         signature: inspect.Signature | None,
         options: Options,
@@ -100,7 +119,8 @@ class CachedMethod(SyncDriver, AsyncDriver):
     ) -> None:
         if blueprint is None:
             blueprint = _blueprint(None, options, name, qualname, signature, strict_ignore, None)
-        self.call = call
+        if call is not None:
+            self.call = call  # type: ignore[method-assign]  # else the method below calls through self.weak
         plain = blueprint.plain
         # A store names its namespace after the owner and the method: its plan has them. In memory,
         # the plan every owner shares will do (only a key error reads it).
@@ -108,23 +128,21 @@ class CachedMethod(SyncDriver, AsyncDriver):
         self.options = options
         self.qualname = qualname
         self.is_async = is_async
-        self.lock = lock = _RLock()
-        self.flights: dict[Any, Flight] = {}
-        self.aflights: dict[Any, AsyncFlight] = {}
-        # For the fork handler: a weak reference that takes itself out of the set when this goes.
-        _live_add(_weakref(self, _live_discard))
-        self.counters = Counters()
         #: Misses are timed on it: what a hit saves is their mean.
         self.clock = _clock._current
+        self.blueprint = blueprint
         mode = blueprint.mode
         if not mode:
             self.flight_kind, self.aflight_kind = LoneFlight, LoneAsyncFlight
         if plain:
             self.storage: Storage = blueprint.new_storage()
         else:
+            self._arm()  # now: a store's storage reports to the counters
             self.io_outside = options.store is not None
             self.streams = STREAMS if options.streams == "replay" else NO_STREAMS
             self.storage = self._make_storage(plan, options)
+            if type(self.storage) in _PLAIN_STORAGES:
+                self._find = self.storage.data.get
             self.rules = storing_rules(options, qualname)
             self.stale = stale_serving(options, qualname)
             #: streams="replay" over a store lease: a leader keeps the lease until its recording is stored.
@@ -136,19 +154,23 @@ class CachedMethod(SyncDriver, AsyncDriver):
                     self.storage, StoreFlight(options.store, on_fault=self._lease_fault, on_wait=self._lease_wait)
                 )
         storage = self.storage
-        if type(storage) in _PLAIN_STORAGES:
-            self._find = storage.data.get
-        key_attrs = options.key_attrs
-        bindings = storage.bindings()
-        bindings["_pc_lock"] = lock
-        if is_async:
-            bindings["_pc_slow"] = self._aslow
-        else:
-            bindings["_pc_slow"] = self._lean if plain and mode == "process" else self._slow
-        bindings["_pc_userkey"] = options.key
-        bindings["_pc_attrs"] = attrs_reader(attrs_of, key_attrs) if key_attrs and attrs_of else None
-        bindings["_pc_owner"] = attrs_of
         hit = storage.HIT
+        # A method in memory is armed on its first miss (or cache API call): until then its misses
+        # go to _first_miss. One whose hit takes the lock is armed now.
+        lazy = plain and not hit.lock
+        if plain and not lazy:
+            self._arm()
+        bindings = storage.bindings()
+        # Only the names the source uses: the factory unpacks each one it is given.
+        if hit.lock:
+            bindings["_pc_lock"] = self.lock
+        bindings["_pc_slow"] = self._first_miss if lazy else self._slow_path()
+        if options.key is not None:
+            bindings["_pc_userkey"] = options.key
+        key_attrs = options.key_attrs
+        if key_attrs:
+            bindings["_pc_attrs"] = attrs_reader(attrs_of, key_attrs) if attrs_of else None
+            bindings["_pc_owner"] = attrs_of
         built = blueprint.built
         names = tuple(bindings)
         if built is not None and built[0] is hit and built[1] == names:
@@ -157,6 +179,8 @@ class CachedMethod(SyncDriver, AsyncDriver):
                 # The factory called here, not through _codegen.instantiate: a call fewer per instance.
                 func, self.keyof = factory(bindings)
                 self.func, self._hits = func, func.__closure__[index]
+                if lazy:
+                    self._func_ref = _weakref(func)
                 return
         else:
             factory = _codegen.factory_for(
@@ -169,9 +193,64 @@ class CachedMethod(SyncDriver, AsyncDriver):
             )
         func, self.keyof, cell = _codegen.instantiate(plan.shape, factory, bindings)
         self.func, self._hits = func, cell
+        if lazy:
+            self._func_ref = _weakref(func)
         # A factory that takes the bindings as they are (a shape without defaults): the next owner calls it.
         index = None if plan.shape.defaults else func.__code__.co_freevars.index("_pc_hits")
         blueprint.built = (hit, names, factory, index)
+
+    def _slow_path(self) -> Callable[..., Any]:
+        """What the cached callable calls on a miss, once armed."""
+        if self.is_async:
+            return self._aslow
+        blueprint = self.blueprint
+        return self._lean if blueprint.plain and blueprint.mode == "process" else self._slow
+
+    def _first_miss(self, why: int, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The cached callable's first miss: arm, then take the miss path as every later miss will."""
+        self._arm()
+        return self._slow_path()(why, key, args, kwargs)  # a coroutine for a coroutine method: awaited there
+
+    def _arm(self) -> None:
+        """Make the lock, the flights and the counters, once; then misses go straight to the miss path.
+
+        Most first accesses are followed by hits only, or by nothing at all
+        (a client made per request): until its first miss or cache API call,
+        a method has no lock, no flights, no counters, and is not known to
+        the fork handler (nothing of it can be held at a fork).
+        """
+        with _arming:
+            if not self._armed:
+                self.flights = {}
+                self.aflights = {}
+                self.counters = Counters()
+                storage = getattr(self, "storage", None)  # None: armed before the storage is made
+                if type(storage) in _PLAIN_STORAGES:
+                    self._find = storage.data.get  # type: ignore[union-attr]
+                self.lock = _RLock()
+                # For the fork handler: a weak reference that takes itself out of the set when this goes.
+                _live_add(_weakref(self, _live_discard))
+                self._armed = True
+            ref = self._func_ref
+            if ref is not None:
+                func = ref()
+                if func is not None:
+                    code = func.__code__
+                    func.__closure__[code.co_freevars.index("_pc_slow")].cell_contents = self._slow_path()
+                self._func_ref = None
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        """The method itself, called with its instance (held weakly: see ``weak``)."""
+        ref, func, owner, name = self.weak  # type: ignore[misc]  # set whenever call is not
+        obj = ref()
+        if obj is None:
+            raise ReferenceError(
+                f"{owner}.{name}() was called after its instance was garbage-collected: "
+                "cached methods do not keep their instance alive; keep a reference to it "
+                f"while you use them (obj = {owner}(...); obj.{name}(...), "
+                f"not {owner}(...).{name}(...))"
+            )
+        return func(obj, *args, **kwargs)
 
     def _get_hits(self) -> int:
         """The hits the cached callable counted (a float, in its closure's cell)."""
@@ -191,6 +270,8 @@ class CachedMethod(SyncDriver, AsyncDriver):
 
     def cache_info(self) -> CacheInfo:
         """Hits, misses, maxsize and current size of this method's cache."""
+        if not self._armed:
+            self._arm()
         counters = self.counters
         if self.io_outside:
             size = self.storage.currsize()  # a scan of the store: not under the lock
@@ -232,6 +313,8 @@ class CachedMethod(SyncDriver, AsyncDriver):
         callers already waiting for it, never stored, and later calls do
         not join them.
         """
+        if not self._armed:
+            self._arm()
         with self.lock:
             self._new_generation(None)
             if not self.io_outside:
@@ -285,6 +368,8 @@ class CachedMethod(SyncDriver, AsyncDriver):
     def cache_invalidate(self, *args: Any, **kwargs: Any) -> bool:
         """Drop the entry a call with these arguments would use. True if there was one."""
         key = self.key_for(args, kwargs)
+        if not self._armed:
+            self._arm()
         with self.lock:
             self._new_generation(key)
             if not self.io_outside:
@@ -294,6 +379,8 @@ class CachedMethod(SyncDriver, AsyncDriver):
     def cache_refresh(self, *args: Any, **kwargs: Any) -> Any:
         """Call the method now and store the result, whatever the cache holds."""
         key = self.key_for(args, kwargs)
+        if not self._armed:
+            self._arm()
         generation = self.generation
         if self.is_async:
             return self._arefresh(key, generation, self.call(*args, **kwargs))
