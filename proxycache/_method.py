@@ -15,6 +15,7 @@ import inspect
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -42,15 +43,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("proxycache")
 
 
-#: Weak references to every CachedMethod alive, for the fork handler below (each takes itself out).
-_LIVE: set[weakref.ref[CachedMethod]] = set()
-_live_add, _live_discard = _LIVE.add, _LIVE.discard  # bound once, not for every instance
+#: Every armed CachedMethod (see CachedMethod._arm), by a weak reference that takes itself out when it
+#: goes, with its lock: for the fork handler below. Arming claims the entry (one setdefault, atomic).
+_LIVE: dict[weakref.ref[CachedMethod], Any] = {}
+_live_claim, _live_forget = _LIVE.setdefault, _LIVE.pop  # bound once, not for every instance
 _weakref = weakref.ref
+_sleep = time.sleep
 #: Storages whose entries are the values, in a dict read by key (no expiry, no mapping of the user's).
 _PLAIN_STORAGES = frozenset({LRUStorage, LFUStorage, FIFOStorage, RRStorage, UnboundedStorage})
 _RLock = _thread.RLock  # threading.RLock is a Python function that makes this one
-#: Serializes making a method's lock, flights and counters (see CachedMethod._arm).
-_arming = _thread.allocate_lock()
+#: Where the miss path's cell is in each generated function's closure, by the id of its code (as _codegen's).
+_slow_cell: dict[int, int] = {}
 
 
 def _after_fork_in_child() -> None:
@@ -60,13 +63,16 @@ def _after_fork_in_child() -> None:
     other thread will never finish: drop them, and their callers' keys are
     computed afresh.
     """
-    global _arming
     finish_lock._at_fork_reinit()  # type: ignore[attr-defined]
-    _arming = _thread.allocate_lock()
     me = threading.get_ident()
     for ref in list(_LIVE):
         state = ref()
         if state is None:
+            continue
+        if state.lock is None:
+            # Its arming thread is gone, half way: arm it again here.
+            del _LIVE[ref]
+            state._arm()
             continue
         if not state.lock._is_owned():  # held by the forking thread: it releases it
             state.lock._at_fork_reinit()
@@ -94,7 +100,6 @@ class CachedMethod(SyncDriver, AsyncDriver):
     flights: Any = None
     aflights: Any = None
     counters: Any = None
-    _armed = False
     #: Until it is armed: a weak reference to the cached callable, whose miss path _arm sets.
     _func_ref: Any = None
     #: The instance whose ``__dict__`` holds the callable (a weak reference, or its ``id`` without one),
@@ -137,7 +142,7 @@ class CachedMethod(SyncDriver, AsyncDriver):
         if plain:
             self.storage: Storage = blueprint.new_storage()
         else:
-            self._arm()  # now: a store's storage reports to the counters
+            self.counters = Counters()  # now: a store's storage reports to them (_arm keeps them)
             self.io_outside = options.store is not None
             self.streams = STREAMS if options.streams == "replay" else NO_STREAMS
             self.storage = self._make_storage(plan, options)
@@ -158,13 +163,11 @@ class CachedMethod(SyncDriver, AsyncDriver):
         # A method in memory is armed on its first miss (or cache API call): until then its misses
         # go to _first_miss. One whose hit takes the lock is armed now.
         lazy = plain and not hit.lock
-        if plain and not lazy:
-            self._arm()
         bindings = storage.bindings()
         # Only the names the source uses: the factory unpacks each one it is given.
         if hit.lock:
             bindings["_pc_lock"] = self.lock
-        bindings["_pc_slow"] = self._first_miss if lazy else self._slow_path()
+        bindings["_pc_slow"] = self._first_miss if lazy else self._arm()
         if options.key is not None:
             bindings["_pc_userkey"] = options.key
         key_attrs = options.key_attrs
@@ -199,45 +202,54 @@ class CachedMethod(SyncDriver, AsyncDriver):
         index = None if plan.shape.defaults else func.__code__.co_freevars.index("_pc_hits")
         blueprint.built = (hit, names, factory, index)
 
-    def _slow_path(self) -> Callable[..., Any]:
-        """What the cached callable calls on a miss, once armed."""
-        if self.is_async:
-            return self._aslow
-        blueprint = self.blueprint
-        return self._lean if blueprint.plain and blueprint.mode == "process" else self._slow
-
     def _first_miss(self, why: int, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """The cached callable's first miss: arm, then take the miss path as every later miss will."""
-        self._arm()
-        return self._slow_path()(why, key, args, kwargs)  # a coroutine for a coroutine method: awaited there
+        return self._arm()(why, key, args, kwargs)  # a coroutine for a coroutine method: awaited there
 
-    def _arm(self) -> None:
+    def _arm(self) -> Callable[..., Any]:
         """Make the lock, the flights and the counters, once; then misses go straight to the miss path.
 
         Most first accesses are followed by hits only, or by nothing at all
         (a client made per request): until its first miss or cache API call,
-        a method has no lock, no flights, no counters, and is not known to
-        the fork handler (nothing of it can be held at a fork).
+        a method in memory has no lock, no flights, no counters, and is not
+        known to the fork handler (nothing of it can be held at a fork).
+        Returns the miss path.
         """
-        with _arming:
-            if not self._armed:
-                self.flights = {}
-                self.aflights = {}
-                self.counters = Counters()
-                storage = getattr(self, "storage", None)  # None: armed before the storage is made
-                if type(storage) in _PLAIN_STORAGES:
-                    self._find = storage.data.get  # type: ignore[union-attr]
-                self.lock = _RLock()
-                # For the fork handler: a weak reference that takes itself out of the set when this goes.
-                _live_add(_weakref(self, _live_discard))
-                self._armed = True
-            ref = self._func_ref
-            if ref is not None:
-                func = ref()
-                if func is not None:
-                    code = func.__code__
-                    func.__closure__[code.co_freevars.index("_pc_slow")].cell_contents = self._slow_path()
-                self._func_ref = None
+        if self.is_async:
+            slow = self._aslow
+        else:
+            blueprint = self.blueprint
+            slow = self._lean if blueprint.plain and blueprint.mode == "process" else self._slow
+        if self.lock is not None:
+            return slow
+        # Two threads may arrive here at once: the one whose entry lands in _LIVE makes the parts (a
+        # setdefault, without a lock of its own to take); weak references to one object are equal.
+        lock = _RLock()
+        ref = _weakref(self, _live_forget)
+        if _live_claim(ref, lock) is not lock:
+            del ref  # freed here, before this: its callback never runs
+            while self.lock is None:  # the other thread is a few lines from done
+                _sleep(0)
+            return slow
+        self.flights = {}
+        self.aflights = {}
+        if self.counters is None:
+            self.counters = Counters()
+        func_ref = self._func_ref
+        if func_ref is not None:  # armed on first use: its misses go to the miss path from now on
+            storage = self.storage
+            if type(storage) in _PLAIN_STORAGES:
+                self._find = storage.data.get
+            func = func_ref()
+            if func is not None:
+                code = func.__code__
+                index = _slow_cell.get(id(code))
+                if index is None:
+                    index = _slow_cell[id(code)] = code.co_freevars.index("_pc_slow")
+                func.__closure__[index].cell_contents = slow
+            self._func_ref = None
+        self.lock = lock  # last: a thread that finds it finds the rest made
+        return slow
 
     def call(self, *args: Any, **kwargs: Any) -> Any:
         """The method itself, called with its instance (held weakly: see ``weak``)."""
@@ -270,7 +282,7 @@ class CachedMethod(SyncDriver, AsyncDriver):
 
     def cache_info(self) -> CacheInfo:
         """Hits, misses, maxsize and current size of this method's cache."""
-        if not self._armed:
+        if self.lock is None:
             self._arm()
         counters = self.counters
         if self.io_outside:
@@ -313,7 +325,7 @@ class CachedMethod(SyncDriver, AsyncDriver):
         callers already waiting for it, never stored, and later calls do
         not join them.
         """
-        if not self._armed:
+        if self.lock is None:
             self._arm()
         with self.lock:
             self._new_generation(None)
@@ -368,7 +380,7 @@ class CachedMethod(SyncDriver, AsyncDriver):
     def cache_invalidate(self, *args: Any, **kwargs: Any) -> bool:
         """Drop the entry a call with these arguments would use. True if there was one."""
         key = self.key_for(args, kwargs)
-        if not self._armed:
+        if self.lock is None:
             self._arm()
         with self.lock:
             self._new_generation(key)
@@ -379,7 +391,7 @@ class CachedMethod(SyncDriver, AsyncDriver):
     def cache_refresh(self, *args: Any, **kwargs: Any) -> Any:
         """Call the method now and store the result, whatever the cache holds."""
         key = self.key_for(args, kwargs)
-        if not self._armed:
+        if self.lock is None:
             self._arm()
         generation = self.generation
         if self.is_async:
@@ -399,3 +411,30 @@ class CachedMethod(SyncDriver, AsyncDriver):
         return result
 
 
+
+
+def _reserve_attribute_names() -> None:
+    """Make CPython share one table of attribute names among all CachedMethods, whatever the order of first use.
+
+    An instance keeps its attributes in a values array over a table of names
+    its class shares; the table takes new names only while the class has
+    made few instances (CPython 3.11 lowers the room for each one made).
+    Past that, an instance that sets a name the table lacks gets a dict of
+    its own: an allocation more for every first access if, say, thirty
+    proxies came before the first ``cache_methods``. The first instance sets
+    the names a method may have, the common ones first (the table holds
+    29 on CPython 3.11: a store lease's two come last).
+    """
+    first = CachedMethod.__new__(CachedMethod)
+    for name in _ATTRIBUTE_NAMES:
+        setattr(first, name, None)
+
+
+#: What a CachedMethod may set on itself, the names of a first access in memory first.
+_ATTRIBUTE_NAMES = (
+    "call", "plan", "options", "qualname", "is_async", "clock", "blueprint", "flight_kind", "aflight_kind",
+    "storage", "keyof", "func", "_hits", "_func_ref", "weak", "installed_for", "replaced",
+    "flights", "aflights", "counters", "_find", "lock", "generation", "finished", "returns_awaitable",
+    "io_outside", "streams", "rules", "stale", "holds_lease", "lease",
+)
+_reserve_attribute_names()
