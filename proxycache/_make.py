@@ -86,18 +86,9 @@ def make_cached(
                 _blueprints.clear()
             _blueprints[fast_key] = (_weakref(func), options, func.__code__, func.__defaults__, func.__kwdefaults__,
                                      signature, is_async, blueprint)
-    state = CachedMethod(
-        call,
-        signature=signature,
-        options=options,
-        name=name,
-        qualname=qualname,
-        is_async=is_async,
-        attrs_of=attrs_of,
-        wrapped=wrapped,
-        strict_ignore=strict_ignore,
-        blueprint=blueprint,
-    )
+    # Positional: keyword arguments cost a look-up each, and this runs for every instance.
+    state = CachedMethod(call, signature, options, name, qualname, is_async, attrs_of, wrapped, strict_ignore,
+                         blueprint)
     if state.options.key_attrs and attrs_of is None:
         raise TypeError(f"key_attrs= needs an instance, but {qualname} is not bound to one")
     if weak is not None:
@@ -110,9 +101,6 @@ def make_cached(
     del state.func
     fn.__name__ = name
     fn.__qualname__ = qualname
-    # cache_invalidate/cache_refresh bind their arguments with the key function:
-    # a wrong call must name the method there too.
-    state.keyof.__name__, state.keyof.__qualname__ = name, qualname
     # Only real metadata is copied: dynamic objects (xmlrpc's remote methods)
     # answer any attribute, and reading one may even call the server.
     # A bound method answers these from its function: read them there, directly.

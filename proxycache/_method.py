@@ -111,7 +111,6 @@ class CachedMethod(SyncDriver, AsyncDriver):
     def __init__(
         self,
         call: Callable[..., Any] | None,
-        *,
         signature: inspect.Signature | None,
         options: Options,
         name: str,
@@ -359,7 +358,11 @@ class CachedMethod(SyncDriver, AsyncDriver):
 
     def key_for(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """The key a call with these arguments uses (hashable)."""
-        return self._hashable(self.keyof(*args, **kwargs))
+        keyof = self.keyof
+        if keyof.__qualname__ is not self.qualname:
+            # Named on first use, not for every instance: a wrong call's TypeError names the method.
+            keyof.__name__, keyof.__qualname__ = self.plan.name, self.qualname
+        return self._hashable(keyof(*args, **kwargs))
 
     def _hashable(self, key: Any) -> Any:
         try:
