@@ -103,7 +103,7 @@ class CachedMethodDescriptor:
                 func = d.get(key)
                 if func is None or state_of(func) is None or not _instance.belongs_to(func, instance):
                     func = self._build(instance)
-                    _instance.install(instance, key, func, d)
+                    _instance.install(instance, key, func, d, func.__proxycache__)
             finally:
                 lock.release()
             return func

@@ -40,7 +40,12 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
             refuse_unselecting(opts, "cache_methods()")
         else:
             opts = _DEFAULT_OPTIONS
-    d = _instance.instance_dict(obj)
+    try:  # _instance.instance_dict, written out: this runs for every instance
+        d = object.__getattribute__(obj, "__dict__")
+    except (AttributeError, TypeError):
+        d = None
+    if type(d) is not dict:
+        d = None
     if isinstance(obj, type):
         raise TypeError(
             f"cache_methods works on instances, not on the class {obj.__qualname__}; "
@@ -70,14 +75,16 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
         previous = d.get(name, _ABSENT)
         if type(value) is _MethodType and value.__self__ is obj:
             # Hold the instance weakly: the callable lives in the instance's own dict.
-            cached = make_cached(value.__func__, opts, name=name, qualname=value.__qualname__,
+            func = value.__func__
+            cached = make_cached(func, opts, name=name, qualname=func.__qualname__,
                                  instance=obj, weak_instance=True, strict_ignore=strict)
         else:
             cached = make_cached(value, opts, name=name,
                                  qualname=f"{type(obj).__qualname__}.{name}",
                                  attrs_of=_weak_getter(obj), strict_ignore=strict)
-        cached.__proxycache__.replaced = previous
-        _instance.install(obj, name, cached, d)
+        state = cached.__proxycache__
+        state.replaced = previous
+        _instance.install(obj, name, cached, d, state)
     return obj
 
 

@@ -82,21 +82,25 @@ def instance_dict(obj: Any) -> dict[str, Any] | None:
     return d if type(d) is dict else None
 
 
-def install(obj: Any, name: str, func: Any, d: dict[str, Any] | None = None) -> None:
-    """Put a cached callable in *obj*'s dict (*d*, when the caller has it) under *name*, with the pickling shim."""
+def install(obj: Any, name: str, func: Any, d: dict[str, Any] | None = None, state: Any = None) -> None:
+    """Put a cached callable in *obj*'s dict (*d*, when the caller has it) under *name*, with the pickling shim.
+
+    *state* is the callable's CachedMethod, when the caller has it.
+    """
     if d is None:
         d = instance_dict(obj)
         if d is None:
             raise TypeError(f"{type(obj).__qualname__} instances have no __dict__")
-    state = state_of(func)
+    if state is None:
+        state = state_of(func)
     try:
         ref: Any = weakref.ref(obj)
     except TypeError:  # no __weakref__: the id tells owners apart while the owner lives
         ref = None
-        state.installed_for = id(obj)  # type: ignore[union-attr]
+        state.installed_for = id(obj)
     else:
         # On the state, not the function: an attribute more would grow the function's dict.
-        state.installed_for = ref  # type: ignore[union-attr]
+        state.installed_for = ref
     d[name] = func
     shim = d.get(_SHIM)
     if shim is None or (type(shim) is ReduceShim and shim.ref() is not obj):
