@@ -43,9 +43,10 @@ class _Blueprint:
             and storing_rules(options, plan.qualname) is NO_RULES
             and stale_serving(options, plan.qualname) is NO_STALE
         )
-        #: ``(hit recipe, binding names, factory, index of the hit counter's cell)`` of the last cached
-        #: callable made; no index when the factory does not take the bindings as they are (defaults).
-        self.built: tuple[Any, tuple[str, ...], Any, int | None] | None = None
+        #: ``(hit recipe, storage class, factory, index of the hit counter's cell)`` of the last cached
+        #: callable made (recipe and class tell the binding names); no index when the factory does not
+        #: take the bindings as they are (defaults).
+        self.built: tuple[Any, type, Any, int | None] | None = None
         #: What makes a plain method's storage: its policy's class, when that is all the options ask for.
         self.new_storage: Callable[[], Storage] = functools.partial(make_storage, options)
         if (

@@ -40,7 +40,7 @@ def make_cached(
     if instance is not None:
         func = target
         if weak_instance:
-            ref = weakref.ref(instance)
+            ref = _weakref(instance)
             # Called through CachedMethod.call, which reads this: no closure to make for every instance.
             weak = (ref, func, type(instance).__qualname__, name)
             call = None

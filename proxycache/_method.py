@@ -174,8 +174,9 @@ class CachedMethod(SyncDriver, AsyncDriver):
             bindings["_pc_attrs"] = attrs_reader(attrs_of, key_attrs) if attrs_of else None
             bindings["_pc_owner"] = attrs_of
         built = blueprint.built
-        names = tuple(bindings)
-        if built is not None and built[0] is hit and built[1] == names:
+        # The same recipe and storage class mean the same binding names (the options, which decide
+        # the rest, are the blueprint's): its factory takes these bindings.
+        if built is not None and built[0] is hit and built[1] is type(storage):
             factory, index = built[2], built[3]
             if index is not None:
                 # The factory called here, not through _codegen.instantiate: a call fewer per instance.
@@ -199,7 +200,7 @@ class CachedMethod(SyncDriver, AsyncDriver):
             self._func_ref = _weakref(func)
         # A factory that takes the bindings as they are (a shape without defaults): the next owner calls it.
         index = None if plan.shape.defaults else func.__code__.co_freevars.index("_pc_hits")
-        blueprint.built = (hit, names, factory, index)
+        blueprint.built = (hit, type(storage), factory, index)
 
     def _first_miss(self, why: int, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """The cached callable's first miss: arm, then take the miss path as every later miss will."""
