@@ -139,7 +139,14 @@ def disown(obj: Any, d: dict[str, Any] | None = None) -> None:
             return
     recache: list[tuple[str, Any]] = []
     never = _NEVER_CACHED
-    for key, value in list(d.items()):
+    # A dict of plain data (most, on every cache_methods) holds nothing of ours: told without a copy.
+    for value in d.values():
+        if type(value) not in never:
+            items: Any = list(d.items())
+            break
+    else:
+        items = ()
+    for key, value in items:
         # Plain data (most of a dict) is told apart without a call: this runs on every cache_methods.
         if type(value) in never or not isinstance(key, str) or state_of(value) is None or belongs_to(value, obj):
             continue
@@ -167,6 +174,8 @@ def guard_copies(cls: type) -> None:
         # Whether either is defined, told without getattr, whose AttributeError (formatted,
         # then dropped) costs more than the rest of an install (this runs for each).
         for klass in cls.__mro__:
+            if klass is object:
+                return  # which has neither, and cannot be given one
             own = klass.__dict__
             if "__copy__" in own or "__deepcopy__" in own:
                 break

@@ -274,9 +274,9 @@ def is_property(owner_type: type, name: str) -> bool:
     attr: Any = _NOT_FOUND
     if type(owner_type) in _PLAIN_METACLASSES:
         for klass in owner_type.__mro__:
-            found = klass.__dict__.get(name, _NOT_FOUND)
-            if found is not _NOT_FOUND:
-                attr = found
+            own = klass.__dict__
+            if name in own:  # a mappingproxy's `in` and `[]` go straight to the dict; its get() is a method call
+                attr = own[name]
                 break
     if attr is _NOT_FOUND:
         try:
