@@ -323,7 +323,12 @@ def named_method(obj: Any, name: str, options: Options) -> Any:
             f"cache_methods: {_where(obj, name)} is a special method: Python looks those up on the class, so "
             "a cache on the instance would never be called; cache the regular methods it uses"
         )
-    if is_property(type(obj), name):
+    cls = type(obj)
+    own = cls.__dict__
+    # A plain function in the class's own dict is what is_property would find first: told without the call.
+    if not (name in own and type(own[name]) is _FunctionType and type(cls) in _PLAIN_METACLASSES) and is_property(
+        cls, name
+    ):
         raise TypeError(
             f"cache_methods: {_where(obj, name)} is a property, not a method; only methods are cached "
             "(CachedProxy(obj) caches every public method and leaves attributes alone)"
