@@ -203,7 +203,19 @@ class Selection:
         comes last: it walks the type, and most attributes that are not
         methods fail the cheaper checks first.
         """
-        return self.wants(name) and self.takes(value) and not is_property(owner_type, name)
+        if not self.wants(name):
+            return False
+        if (
+            type(value) is _MethodType and type(func := value.__func__) is _FunctionType
+            and not func.__code__.co_flags & _GENERATOR_FLAGS
+        ):
+            # A plain method (what takes() says yes to first); the class's own function under the name is
+            # what is_property would find first: told without the call (every first access asks).
+            own = owner_type.__dict__
+            if name in own and own[name] is func and type(owner_type) in _PLAIN_METACLASSES:
+                return True
+            return not is_property(owner_type, name)
+        return self.takes(value) and not is_property(owner_type, name)
 
 
 def nested_options(options: Options, paths: list[str]) -> Options:
