@@ -13,6 +13,8 @@ from ._select import instance_methods, named_method, refuse_unselecting
 T = TypeVar("T")
 
 _ABSENT = _instance.ABSENT
+_SHIM = _instance.SHIM
+_NEVER_CACHED = _instance.NEVER_CACHED
 _MethodType = types.MethodType
 _FunctionType = types.FunctionType
 #: The default options, validated once when _options loaded.
@@ -59,7 +61,14 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
         )
     # Callables copied here from another instance's dict (a __copy__ that
     # copies __dict__) are that instance's: drop them before choosing.
-    _instance.disown(obj, d)
+    # (Most dicts hold plain data only, and no shim: nothing to drop, told without the call.)
+    if _SHIM in d:
+        _instance.disown(obj, d)
+    else:
+        for value in d.values():
+            if type(value) not in _NEVER_CACHED:
+                _instance.disown(obj, d)
+                break
     chosen = names if names else instance_methods(obj, opts)
     plan: list[tuple[str, Any]] = []
     for name in chosen:

@@ -28,9 +28,11 @@ from typing import Any
 
 from ._make import _NEVER_CACHED, state_of
 
+NEVER_CACHED = _NEVER_CACHED
+
 #: Prefix of instance-dict keys that hold cached callables reached through super().
 SUPER_PREFIX = "_proxycache_super_"
-_SHIM = "__reduce_ex__"
+_SHIM = SHIM = "__reduce_ex__"  # the instance-level entry pickle and copy look up
 #: What the instance's dict held under a name before cache_methods installed there: nothing.
 #: (An installed callable's state keeps its instance, ``installed_for``, and what it replaced, ``replaced``.)
 ABSENT = object()
