@@ -63,7 +63,13 @@ class CachedMethodDescriptor:
         # instance's dict), through super(), or for __slots__ instances. What
         # it hands out holds the instance strongly, as a bound method does, so
         # Client().method() works although the stored callable holds it weakly.
-        return BoundCached(self.cached_for(instance), instance)
+        func = self.cached_for(instance)
+        if func.__proxycache__.is_async:
+            return BoundCached(func, instance)
+        bound = _partial_new(BoundCached, func)  # BoundCached(func, instance) without its Python __new__
+        bound.__self__ = instance
+        bound.__func__ = func
+        return bound
 
     def __call__(self, instance: Any, /, *args: Any, **kwargs: Any) -> Any:
         return self.cached_for(instance)(*args, **kwargs)
