@@ -29,7 +29,7 @@ class _Blueprint:
     and the compiled factory of the cached callable once one was made.
     """
 
-    __slots__ = ("built", "mode", "new_storage", "plain", "plan")
+    __slots__ = ("built", "empty", "lazy_storage", "mode", "new_storage", "plain", "plan")
 
     def __init__(self, plan: Plan) -> None:
         options = plan.options
@@ -49,6 +49,12 @@ class _Blueprint:
         self.built: tuple[Any, type, Any, int | None] | None = None
         #: What makes a plain method's storage: its policy's class, when that is all the options ask for.
         self.new_storage: Callable[[], Storage] = functools.partial(make_storage, options)
+        #: A plain method with one of proxycache's policies (no mapping of the user's, whose factory must
+        #: not be called for nothing) gets its storage on first use; until then its cached callable reads
+        #: ``empty``: ``(hit recipe, storage class, bindings)`` of a storage made once and dropped, whose
+        #: dicts nothing can write to (every read misses).
+        self.lazy_storage = self.plain and options.cache is None and isinstance(options.policy, str)
+        self.empty: tuple[Any, type, dict[str, Any]] | None = None
         if (
             self.plain and options.cache is None and options.ttl is None and isinstance(options.policy, str)
             and (options.maxsize is not None or options.getsizeof is not None)

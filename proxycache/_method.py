@@ -52,8 +52,8 @@ _sleep = time.sleep
 #: Storages whose entries are the values, in a dict read by key (no expiry, no mapping of the user's).
 _PLAIN_STORAGES = frozenset({LRUStorage, LFUStorage, FIFOStorage, RRStorage, UnboundedStorage})
 _RLock = _thread.RLock  # threading.RLock is a Python function that makes this one
-#: Where the miss path's cell is in each generated function's closure, by the id of its code (as _codegen's).
-_slow_cell: dict[int, int] = {}
+#: Where each cell is in a generated function's closure, by name, by the id of its code (as _codegen's).
+_cells: dict[int, dict[str, int]] = {}
 
 
 def _after_fork_in_child() -> None:
@@ -100,6 +100,7 @@ class CachedMethod(SyncDriver, AsyncDriver):
     flights: Any = None
     aflights: Any = None
     counters: Any = None
+    storage: Any = None  # an instance's own, made with the rest
     #: Until it is armed: a weak reference to the cached callable, whose miss path _arm sets.
     _func_ref: Any = None
     #: The instance whose ``__dict__`` holds the callable (a weak reference, or its ``id`` without one),
@@ -138,8 +139,17 @@ class CachedMethod(SyncDriver, AsyncDriver):
         mode = blueprint.mode
         if not mode:
             self.flight_kind, self.aflight_kind = LoneFlight, LoneAsyncFlight
+        lazy = False
         if plain:
-            self.storage: Storage = blueprint.new_storage()
+            if blueprint.lazy_storage:
+                empty = blueprint.empty
+                if empty is None:
+                    proto = blueprint.new_storage()
+                    empty = blueprint.empty = (proto.HIT, type(proto), proto.bindings())
+                hit, storage_class, shared = empty
+                lazy = not hit.lock
+            if not lazy:
+                self.storage = blueprint.new_storage()
         else:
             self.counters = Counters()  # now: a store's storage reports to them (_arm keeps them)
             self.io_outside = options.store is not None
@@ -157,12 +167,14 @@ class CachedMethod(SyncDriver, AsyncDriver):
                 self.lease = KeyLease(
                     self.storage, StoreFlight(options.store, on_fault=self._lease_fault, on_wait=self._lease_wait)
                 )
-        storage = self.storage
-        hit = storage.HIT
-        # A method in memory is armed on its first miss (or cache API call): until then its misses
-        # go to _first_miss. One whose hit takes the lock is armed now.
-        lazy = plain and not hit.lock
-        bindings = storage.bindings()
+        # A method in memory is armed on its first miss (or cache API call): until then it has no
+        # storage, and its misses go to _first_miss. One whose hit takes the lock is armed now.
+        if lazy:
+            bindings = dict(shared)
+        else:
+            storage = self.storage
+            hit, storage_class = storage.HIT, type(storage)
+            bindings = storage.bindings()
         # Only the names the source uses: the factory unpacks each one it is given.
         if hit.lock:
             bindings["_pc_lock"] = self.lock
@@ -176,7 +188,7 @@ class CachedMethod(SyncDriver, AsyncDriver):
         built = blueprint.built
         # The same recipe and storage class mean the same binding names (the options, which decide
         # the rest, are the blueprint's): its factory takes these bindings.
-        if built is not None and built[0] is hit and built[1] is type(storage):
+        if built is not None and built[0] is hit and built[1] is storage_class:
             factory, index = built[2], built[3]
             if index is not None:
                 # The factory called here, not through _codegen.instantiate: a call fewer per instance.
@@ -200,7 +212,7 @@ class CachedMethod(SyncDriver, AsyncDriver):
             self._func_ref = _weakref(func)
         # A factory that takes the bindings as they are (a shape without defaults): the next owner calls it.
         index = None if plan.shape.defaults else func.__code__.co_freevars.index("_pc_hits")
-        blueprint.built = (hit, type(storage), factory, index)
+        blueprint.built = (hit, storage_class, factory, index)
 
     def _first_miss(self, why: int, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """The cached callable's first miss: arm, then take the miss path as every later miss will."""
@@ -236,17 +248,23 @@ class CachedMethod(SyncDriver, AsyncDriver):
         if self.counters is None:
             self.counters = Counters()
         func_ref = self._func_ref
-        if func_ref is not None:  # armed on first use: its misses go to the miss path from now on
-            storage = self.storage
+        if func_ref is not None:  # armed on first use: it gets its storage, and misses go to the miss path
+            storage = self.storage = self.blueprint.new_storage()
             if type(storage) in _PLAIN_STORAGES:
                 self._find = storage.data.get
             func = func_ref()
             if func is not None:
                 code = func.__code__
-                index = _slow_cell.get(id(code))
-                if index is None:
-                    index = _slow_cell[id(code)] = code.co_freevars.index("_pc_slow")
-                func.__closure__[index].cell_contents = slow
+                cells = _cells.get(id(code))
+                if cells is None:
+                    cells = _cells[id(code)] = {name: i for i, name in enumerate(code.co_freevars)}
+                closure = func.__closure__
+                # The storage's first: a hit finds the entries of the miss path it sees.
+                for name, value in storage.bindings().items():
+                    index = cells.get(name)
+                    if index is not None:  # (a name the source does not use is no cell)
+                        closure[index].cell_contents = value
+                closure[cells["_pc_slow"]].cell_contents = slow
             self._func_ref = None
         self.lock = lock  # last: a thread that finds it finds the rest made
         return slow
@@ -389,8 +407,8 @@ class CachedMethod(SyncDriver, AsyncDriver):
         with self.lock:
             self._new_generation(key)
             if not self.io_outside:
-                return self.storage.delete(key)
-        return self.storage.delete(key)
+                return bool(self.storage.delete(key))
+        return bool(self.storage.delete(key))
 
     def cache_refresh(self, *args: Any, **kwargs: Any) -> Any:
         """Call the method now and store the result, whatever the cache holds."""
@@ -413,32 +431,3 @@ class CachedMethod(SyncDriver, AsyncDriver):
             return stream  # stored once read to its end
         self._keep(key, generation, result)
         return result
-
-
-
-
-def _reserve_attribute_names() -> None:
-    """Make CPython share one table of attribute names among all CachedMethods, whatever the order of first use.
-
-    An instance keeps its attributes in a values array over a table of names
-    its class shares; the table takes new names only while the class has
-    made few instances (CPython 3.11 lowers the room for each one made).
-    Past that, an instance that sets a name the table lacks gets a dict of
-    its own: an allocation more for every first access if, say, thirty
-    proxies came before the first ``cache_methods``. The first instance sets
-    the names a method may have, the common ones first (the table holds
-    29 on CPython 3.11: a store lease's two come last).
-    """
-    first = CachedMethod.__new__(CachedMethod)
-    for name in _ATTRIBUTE_NAMES:
-        setattr(first, name, None)
-
-
-#: What a CachedMethod may set on itself, the names of a first access in memory first.
-_ATTRIBUTE_NAMES = (
-    "call", "plan", "options", "qualname", "is_async", "clock", "blueprint", "flight_kind", "aflight_kind",
-    "storage", "keyof", "func", "_hits", "_func_ref", "weak", "installed_for", "replaced",
-    "flights", "aflights", "counters", "_find", "lock", "generation", "finished", "returns_awaitable",
-    "io_outside", "streams", "rules", "stale", "holds_lease", "lease",
-)
-_reserve_attribute_names()

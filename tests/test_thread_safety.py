@@ -165,6 +165,7 @@ def storage_files(func: Any) -> frozenset[str]:
     A ``cache=`` mapping's own classes count too: its code is where that
     storage does its work.
     """
+    func.cache_info()  # a method's storage is made on first use: this is one
     storage = state(func).storage
     parts = [storage, storage.data, *([storage.inner] if isinstance(storage, TTLStorage) else [])]
     files = {
