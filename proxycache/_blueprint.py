@@ -29,7 +29,7 @@ class _Blueprint:
     and the compiled factory of the cached callable once one was made.
     """
 
-    __slots__ = ("built", "mode", "new_storage", "plain", "plan")
+    __slots__ = ("built", "empty", "lazy_storage", "mode", "new_storage", "plain", "plan")
 
     def __init__(self, plan: Plan) -> None:
         options = plan.options
@@ -43,11 +43,18 @@ class _Blueprint:
             and storing_rules(options, plan.qualname) is NO_RULES
             and stale_serving(options, plan.qualname) is NO_STALE
         )
-        #: ``(hit recipe, binding names, factory, index of the hit counter's cell)`` of the last cached
-        #: callable made; no index when the factory does not take the bindings as they are (defaults).
-        self.built: tuple[Any, tuple[str, ...], Any, int | None] | None = None
+        #: ``(hit recipe, storage class, factory, index of the hit counter's cell)`` of the last cached
+        #: callable made (recipe and class tell the binding names); no index when the factory does not
+        #: take the bindings as they are (defaults).
+        self.built: tuple[Any, type, Any, int | None] | None = None
         #: What makes a plain method's storage: its policy's class, when that is all the options ask for.
         self.new_storage: Callable[[], Storage] = functools.partial(make_storage, options)
+        #: A plain method with one of proxycache's policies (no mapping of the user's, whose factory must
+        #: not be called for nothing) gets its storage on first use; until then its cached callable reads
+        #: ``empty``: ``(hit recipe, storage class, bindings)`` of a storage made once and dropped, whose
+        #: dicts nothing can write to (every read misses).
+        self.lazy_storage = self.plain and options.cache is None and isinstance(options.policy, str)
+        self.empty: tuple[Any, type, dict[str, Any]] | None = None
         if (
             self.plain and options.cache is None and options.ttl is None and isinstance(options.policy, str)
             and (options.maxsize is not None or options.getsizeof is not None)

@@ -63,7 +63,13 @@ class CachedMethodDescriptor:
         # instance's dict), through super(), or for __slots__ instances. What
         # it hands out holds the instance strongly, as a bound method does, so
         # Client().method() works although the stored callable holds it weakly.
-        return BoundCached(self.cached_for(instance), instance)
+        func = self.cached_for(instance)
+        if func.__proxycache__.is_async:
+            return BoundCached(func, instance)
+        bound = _partial_new(BoundCached, func)  # BoundCached(func, instance) without its Python __new__
+        bound.__self__ = instance
+        bound.__func__ = func
+        return bound
 
     def __call__(self, instance: Any, /, *args: Any, **kwargs: Any) -> Any:
         return self.cached_for(instance)(*args, **kwargs)
@@ -85,19 +91,27 @@ class CachedMethodDescriptor:
 
     def cached_for(self, instance: Any) -> Any:
         """This instance's cached callable, built on first use."""
-        d = _instance.instance_dict(instance)
-        if d is not None:
+        # Written out (the instance's dict, the lock): this runs on every first access.
+        try:
+            d = object.__getattribute__(instance, "__dict__")
+        except (AttributeError, TypeError):
+            d = None
+        if type(d) is dict:
             # Reached through super() from an override, the instance's entry
             # under the plain name belongs to the override: use another key.
             key = self.name if self._resolves_to_me(type(instance)) else self._super_key()
             func = d.get(key)
             if func is not None and state_of(func) is not None and _instance.belongs_to(func, instance):
                 return func
-            with self._lock:
+            lock = self._lock
+            lock.acquire()
+            try:
                 func = d.get(key)
                 if func is None or state_of(func) is None or not _instance.belongs_to(func, instance):
                     func = self._build(instance)
-                    _instance.install(instance, key, func, d)
+                    _instance.install(instance, key, func, d, func.__proxycache__)
+            finally:
+                lock.release()
             return func
         func = self.side.get(instance)
         if func is None:
@@ -131,12 +145,13 @@ class BoundCached(functools.partial):  # type: ignore[type-arg]
     ``cache_info()`` and the other attributes are the cached callable's.
     """
 
+    # Slots: partial's own __dict__ would be one more object for every first access.
+    __slots__ = ("__func__", "__self__")
     __self__: Any
     __func__: Any
 
-    def __new__(cls, func: Callable[..., Any], instance: Any) -> BoundCached:
-        state = state_of(func)
-        if state is not None and state.is_async:
+    def __new__(cls, func: Any, instance: Any) -> BoundCached:
+        if func.__proxycache__.is_async:  # a cached callable of ours (a function: its dict answers)
             # The instance must outlive the coroutine, not just its creation.
             self = _partial_new(cls, _await_holding, func, instance)
         else:

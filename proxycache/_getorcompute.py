@@ -84,8 +84,9 @@ class GetOrCompute:
     _find: Any = None
     #: A lean miss's flight that landed without a waiter, for the next lean miss to lead (see ``_lean``).
     _spare: LeanFlight | None = None
-    #: ``(weak reference to the instance, plain function)`` when ``call`` holds its instance weakly.
-    weak: tuple[Any, Callable[..., Any]] | None = None
+    #: ``(weak reference to the instance, plain function, owner's and method's names)`` when ``call``
+    #: holds its instance weakly.
+    weak: tuple[Any, Callable[..., Any], str, str] | None = None
 
     # Set by CachedMethod.__init__.
     call: Callable[..., Any]

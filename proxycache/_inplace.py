@@ -12,8 +12,9 @@ from ._select import instance_methods, named_method, refuse_unselecting
 
 T = TypeVar("T")
 
-_REPLACED = _instance.REPLACED
 _ABSENT = _instance.ABSENT
+_SHIM = _instance.SHIM
+_NEVER_CACHED = _instance.NEVER_CACHED
 _MethodType = types.MethodType
 _FunctionType = types.FunctionType
 #: The default options, validated once when _options loaded.
@@ -41,7 +42,12 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
             refuse_unselecting(opts, "cache_methods()")
         else:
             opts = _DEFAULT_OPTIONS
-    d = _instance.instance_dict(obj)
+    try:  # _instance.instance_dict, written out: this runs for every instance
+        d = object.__getattribute__(obj, "__dict__")
+    except (AttributeError, TypeError):
+        d = None
+    if type(d) is not dict:
+        d = None
     if isinstance(obj, type):
         raise TypeError(
             f"cache_methods works on instances, not on the class {obj.__qualname__}; "
@@ -55,7 +61,14 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
         )
     # Callables copied here from another instance's dict (a __copy__ that
     # copies __dict__) are that instance's: drop them before choosing.
-    _instance.disown(obj, d)
+    # (Most dicts hold plain data only, and no shim: nothing to drop, told without the call.)
+    if _SHIM in d:
+        _instance.disown(obj, d)
+    else:
+        for value in d.values():
+            if type(value) not in _NEVER_CACHED:
+                _instance.disown(obj, d)
+                break
     chosen = names if names else instance_methods(obj, opts)
     plan: list[tuple[str, Any]] = []
     for name in chosen:
@@ -71,14 +84,16 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
         previous = d.get(name, _ABSENT)
         if type(value) is _MethodType and value.__self__ is obj:
             # Hold the instance weakly: the callable lives in the instance's own dict.
-            cached = make_cached(value.__func__, opts, name=name, qualname=value.__qualname__,
+            func = value.__func__
+            cached = make_cached(func, opts, name=name, qualname=func.__qualname__,
                                  instance=obj, weak_instance=True, strict_ignore=strict)
         else:
             cached = make_cached(value, opts, name=name,
                                  qualname=f"{type(obj).__qualname__}.{name}",
                                  attrs_of=_weak_getter(obj), strict_ignore=strict)
-        setattr(cached, _REPLACED, previous)
-        _instance.install(obj, name, cached, d)
+        state = cached.__proxycache__
+        state.replaced = previous
+        _instance.install(obj, name, cached, d, state)
     return obj
 
 
@@ -88,8 +103,8 @@ def uncache_methods(obj: T, *names: str) -> T:
     if d is None:
         return obj
     _instance.disown(obj)
-    installed = {n: v for n, v in d.items() if isinstance(n, str) and state_of(v) is not None
-                 and hasattr(v, _REPLACED)}
+    installed = {n: v for n, v in d.items() if isinstance(n, str) and (state := state_of(v)) is not None
+                 and state.replaced is not None}
     unknown = [n for n in names if n not in installed]
     if unknown:
         raise KeyError(
@@ -98,7 +113,7 @@ def uncache_methods(obj: T, *names: str) -> T:
         )
     for name in names or tuple(installed):
         cached = installed[name]
-        previous = getattr(cached, _REPLACED)
+        previous = state_of(cached).replaced  # type: ignore[union-attr]
         cached.cache_clear()
         if previous is _ABSENT:
             del d[name]

@@ -28,13 +28,13 @@ from typing import Any
 
 from ._make import _NEVER_CACHED, state_of
 
+NEVER_CACHED = _NEVER_CACHED
+
 #: Prefix of instance-dict keys that hold cached callables reached through super().
 SUPER_PREFIX = "_proxycache_super_"
-_SHIM = "__reduce_ex__"
-#: Attribute on an installed callable: its instance (a weak reference, or id() without one).
-OWNER = "__proxycache_owner__"
-#: Attribute on an installed callable: what the instance's dict held before (cache_methods), or _ABSENT.
-REPLACED = "__proxycache_replaced__"
+_SHIM = SHIM = "__reduce_ex__"  # the instance-level entry pickle and copy look up
+#: What the instance's dict held under a name before cache_methods installed there: nothing.
+#: (An installed callable's state keeps its instance, ``installed_for``, and what it replaced, ``replaced``.)
 ABSENT = object()
 _GUARD = "__proxycache_copy_guard__"
 
@@ -84,19 +84,25 @@ def instance_dict(obj: Any) -> dict[str, Any] | None:
     return d if type(d) is dict else None
 
 
-def install(obj: Any, name: str, func: Any, d: dict[str, Any] | None = None) -> None:
-    """Put a cached callable in *obj*'s dict (*d*, when the caller has it) under *name*, with the pickling shim."""
+def install(obj: Any, name: str, func: Any, d: dict[str, Any] | None = None, state: Any = None) -> None:
+    """Put a cached callable in *obj*'s dict (*d*, when the caller has it) under *name*, with the pickling shim.
+
+    *state* is the callable's CachedMethod, when the caller has it.
+    """
     if d is None:
         d = instance_dict(obj)
         if d is None:
             raise TypeError(f"{type(obj).__qualname__} instances have no __dict__")
+    if state is None:
+        state = state_of(func)
     try:
         ref: Any = weakref.ref(obj)
     except TypeError:  # no __weakref__: the id tells owners apart while the owner lives
         ref = None
-        setattr(func, OWNER, id(obj))
+        state.installed_for = id(obj)
     else:
-        setattr(func, OWNER, ref)
+        # On the state, not the function: an attribute more would grow the function's dict.
+        state.installed_for = ref
     d[name] = func
     shim = d.get(_SHIM)
     if shim is None or (type(shim) is ReduceShim and shim.ref() is not obj):
@@ -114,7 +120,8 @@ _new = object.__new__
 
 def belongs_to(func: Any, obj: Any) -> bool:
     """Whether the cached callable *func*, found in *obj*'s dict, was installed for *obj*."""
-    owner = getattr(func, OWNER, None)
+    state = state_of(func)
+    owner = None if state is None else state.installed_for
     if owner is None:
         return True  # not installed by us in a dict (a class-level or shared callable)
     if type(owner) is int:
@@ -134,11 +141,18 @@ def disown(obj: Any, d: dict[str, Any] | None = None) -> None:
             return
     recache: list[tuple[str, Any]] = []
     never = _NEVER_CACHED
-    for key, value in list(d.items()):
+    # A dict of plain data (most, on every cache_methods) holds nothing of ours: told without a copy.
+    for value in d.values():
+        if type(value) not in never:
+            items: Any = list(d.items())
+            break
+    else:
+        items = ()
+    for key, value in items:
         # Plain data (most of a dict) is told apart without a call: this runs on every cache_methods.
         if type(value) in never or not isinstance(key, str) or state_of(value) is None or belongs_to(value, obj):
             continue
-        previous = getattr(value, REPLACED, None)
+        previous = state_of(value).replaced  # type: ignore[union-attr]
         if previous is None:
             del d[key]
             continue
@@ -162,6 +176,8 @@ def guard_copies(cls: type) -> None:
         # Whether either is defined, told without getattr, whose AttributeError (formatted,
         # then dropped) costs more than the rest of an install (this runs for each).
         for klass in cls.__mro__:
+            if klass is object:
+                return  # which has neither, and cannot be given one
             own = klass.__dict__
             if "__copy__" in own or "__deepcopy__" in own:
                 break

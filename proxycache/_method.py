@@ -15,6 +15,7 @@ import inspect
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from ._blueprint import _Blueprint, _blueprint
 from ._drive_async import AsyncDriver
 from ._drive_sync import SyncDriver
 from ._events import LISTENERS, emit
-from ._flight import AsyncFlight, Flight, LoneAsyncFlight, LoneFlight, finish_lock
+from ._flight import LoneAsyncFlight, LoneFlight, finish_lock
 from ._keys import UnkeyableError, freeze
 from ._lifetime import storing_rules
 from ._options import Options
@@ -42,13 +43,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("proxycache")
 
 
-#: Weak references to every CachedMethod alive, for the fork handler below (each takes itself out).
-_LIVE: set[weakref.ref[CachedMethod]] = set()
-_live_add, _live_discard = _LIVE.add, _LIVE.discard  # bound once, not for every instance
+#: Every armed CachedMethod (see CachedMethod._arm), by a weak reference that takes itself out when it
+#: goes, with its lock: for the fork handler below. Arming claims the entry (one setdefault, atomic).
+_LIVE: dict[weakref.ref[CachedMethod], Any] = {}
+_live_claim, _live_forget = _LIVE.setdefault, _LIVE.pop  # bound once, not for every instance
 _weakref = weakref.ref
+_sleep = time.sleep
 #: Storages whose entries are the values, in a dict read by key (no expiry, no mapping of the user's).
 _PLAIN_STORAGES = frozenset({LRUStorage, LFUStorage, FIFOStorage, RRStorage, UnboundedStorage})
 _RLock = _thread.RLock  # threading.RLock is a Python function that makes this one
+#: Where each cell is in a generated function's closure, by name, by the id of its code (as _codegen's).
+_cells: dict[int, dict[str, int]] = {}
 
 
 def _after_fork_in_child() -> None:
@@ -63,6 +68,11 @@ def _after_fork_in_child() -> None:
     for ref in list(_LIVE):
         state = ref()
         if state is None:
+            continue
+        if state.lock is None:
+            # Its arming thread is gone, half way: arm it again here.
+            del _LIVE[ref]
+            state._arm()
             continue
         if not state.lock._is_owned():  # held by the forking thread: it releases it
             state.lock._at_fork_reinit()
@@ -84,10 +94,24 @@ CACHE_API = ("cache_info", "cache_stats", "cache_clear", "cache_parameters", "ca
 class CachedMethod(SyncDriver, AsyncDriver):
     """The cache of one method for one owner (an instance, or a class for static methods)."""
 
+    # The parts only misses and the cache API use, made by _arm (see there). Plain class values,
+    # not descriptors: an instance's own are then read as fast as any attribute.
+    lock: Any = None
+    flights: Any = None
+    aflights: Any = None
+    counters: Any = None
+    storage: Any = None  # an instance's own, made with the rest
+    #: Until it is armed: a weak reference to the cached callable, whose miss path _arm sets.
+    _func_ref: Any = None
+    #: The instance whose ``__dict__`` holds the callable (a weak reference, or its ``id`` without one),
+    #: set by ``_instance.install``; None for a callable not installed in a dict.
+    installed_for: Any = None
+    #: What the instance's dict held under the name before ``cache_methods`` (``_instance.ABSENT``: nothing).
+    replaced: Any = None
+
     def __init__(
         self,
-        call: Callable[..., Any],
-        *,
+        call: Callable[..., Any] | None,
         signature: inspect.Signature | None,
         options: Options,
         name: str,
@@ -100,7 +124,8 @@ class CachedMethod(SyncDriver, AsyncDriver):
     ) -> None:
         if blueprint is None:
             blueprint = _blueprint(None, options, name, qualname, signature, strict_ignore, None)
-        self.call = call
+        if call is not None:
+            self.call = call  # type: ignore[method-assign]  # else the method below calls through self.weak
         plain = blueprint.plain
         # A store names its namespace after the owner and the method: its plan has them. In memory,
         # the plan every owner shares will do (only a key error reads it).
@@ -108,23 +133,30 @@ class CachedMethod(SyncDriver, AsyncDriver):
         self.options = options
         self.qualname = qualname
         self.is_async = is_async
-        self.lock = lock = _RLock()
-        self.flights: dict[Any, Flight] = {}
-        self.aflights: dict[Any, AsyncFlight] = {}
-        # For the fork handler: a weak reference that takes itself out of the set when this goes.
-        _live_add(_weakref(self, _live_discard))
-        self.counters = Counters()
         #: Misses are timed on it: what a hit saves is their mean.
         self.clock = _clock._current
+        self.blueprint = blueprint
         mode = blueprint.mode
         if not mode:
             self.flight_kind, self.aflight_kind = LoneFlight, LoneAsyncFlight
+        lazy = False
         if plain:
-            self.storage: Storage = blueprint.new_storage()
+            if blueprint.lazy_storage:
+                empty = blueprint.empty
+                if empty is None:
+                    proto = blueprint.new_storage()
+                    empty = blueprint.empty = (proto.HIT, type(proto), proto.bindings())
+                hit, storage_class, shared = empty
+                lazy = not hit.lock
+            if not lazy:
+                self.storage = blueprint.new_storage()
         else:
+            self.counters = Counters()  # now: a store's storage reports to them (_arm keeps them)
             self.io_outside = options.store is not None
             self.streams = STREAMS if options.streams == "replay" else NO_STREAMS
             self.storage = self._make_storage(plan, options)
+            if type(self.storage) in _PLAIN_STORAGES:
+                self._find = self.storage.data.get
             self.rules = storing_rules(options, qualname)
             self.stale = stale_serving(options, qualname)
             #: streams="replay" over a store lease: a leader keeps the lease until its recording is stored.
@@ -135,28 +167,35 @@ class CachedMethod(SyncDriver, AsyncDriver):
                 self.lease = KeyLease(
                     self.storage, StoreFlight(options.store, on_fault=self._lease_fault, on_wait=self._lease_wait)
                 )
-        storage = self.storage
-        if type(storage) in _PLAIN_STORAGES:
-            self._find = storage.data.get
-        key_attrs = options.key_attrs
-        bindings = storage.bindings()
-        bindings["_pc_lock"] = lock
-        if is_async:
-            bindings["_pc_slow"] = self._aslow
+        # A method in memory is armed on its first miss (or cache API call): until then it has no
+        # storage, and its misses go to _first_miss. One whose hit takes the lock is armed now.
+        if lazy:
+            bindings = dict(shared)
         else:
-            bindings["_pc_slow"] = self._lean if plain and mode == "process" else self._slow
-        bindings["_pc_userkey"] = options.key
-        bindings["_pc_attrs"] = attrs_reader(attrs_of, key_attrs, qualname) if key_attrs and attrs_of else None
-        bindings["_pc_via"] = attrs_via(attrs_of) if key_attrs and attrs_of else None
-        hit = storage.HIT
+            storage = self.storage
+            hit, storage_class = storage.HIT, type(storage)
+            bindings = storage.bindings()
+        # Only the names the source uses: the factory unpacks each one it is given.
+        if hit.lock:
+            bindings["_pc_lock"] = self.lock
+        bindings["_pc_slow"] = self._first_miss if lazy else self._arm()
+        if options.key is not None:
+            bindings["_pc_userkey"] = options.key
+        key_attrs = options.key_attrs
+        if key_attrs:
+            bindings["_pc_attrs"] = attrs_reader(attrs_of, key_attrs, qualname) if attrs_of else None
+            bindings["_pc_via"] = attrs_via(attrs_of) if attrs_of else None
         built = blueprint.built
-        names = tuple(bindings)
-        if built is not None and built[0] is hit and built[1] == names:
+        # The same recipe and storage class mean the same binding names (the options, which decide
+        # the rest, are the blueprint's): its factory takes these bindings.
+        if built is not None and built[0] is hit and built[1] is storage_class:
             factory, index = built[2], built[3]
             if index is not None:
                 # The factory called here, not through _codegen.instantiate: a call fewer per instance.
                 func, self.keyof = factory(bindings)
                 self.func, self._hits = func, func.__closure__[index]
+                if lazy:
+                    self._func_ref = _weakref(func)
                 return
         else:
             factory = _codegen.factory_for(
@@ -169,9 +208,79 @@ class CachedMethod(SyncDriver, AsyncDriver):
             )
         func, self.keyof, cell = _codegen.instantiate(plan.shape, factory, bindings)
         self.func, self._hits = func, cell
+        if lazy:
+            self._func_ref = _weakref(func)
         # A factory that takes the bindings as they are (a shape without defaults): the next owner calls it.
         index = None if plan.shape.defaults else func.__code__.co_freevars.index("_pc_hits")
-        blueprint.built = (hit, names, factory, index)
+        blueprint.built = (hit, storage_class, factory, index)
+
+    def _first_miss(self, why: int, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The cached callable's first miss: arm, then take the miss path as every later miss will."""
+        return self._arm()(why, key, args, kwargs)  # a coroutine for a coroutine method: awaited there
+
+    def _arm(self) -> Callable[..., Any]:
+        """Make the lock, the flights and the counters, once; then misses go straight to the miss path.
+
+        Most first accesses are followed by hits only, or by nothing at all
+        (a client made per request): until its first miss or cache API call,
+        a method in memory has no lock, no flights, no counters, and is not
+        known to the fork handler (nothing of it can be held at a fork).
+        Returns the miss path.
+        """
+        if self.is_async:
+            slow = self._aslow
+        else:
+            blueprint = self.blueprint
+            slow = self._lean if blueprint.plain and blueprint.mode == "process" else self._slow
+        if self.lock is not None:
+            return slow
+        # Two threads may arrive here at once: the one whose entry lands in _LIVE makes the parts (a
+        # setdefault, without a lock of its own to take); weak references to one object are equal.
+        lock = _RLock()
+        ref = _weakref(self, _live_forget)
+        if _live_claim(ref, lock) is not lock:
+            del ref  # freed here, before this: its callback never runs
+            while self.lock is None:  # the other thread is a few lines from done
+                _sleep(0)
+            return slow
+        self.flights = {}
+        self.aflights = {}
+        if self.counters is None:
+            self.counters = Counters()
+        func_ref = self._func_ref
+        if func_ref is not None:  # armed on first use: it gets its storage, and misses go to the miss path
+            storage = self.storage = self.blueprint.new_storage()
+            if type(storage) in _PLAIN_STORAGES:
+                self._find = storage.data.get
+            func = func_ref()
+            if func is not None:
+                code = func.__code__
+                cells = _cells.get(id(code))
+                if cells is None:
+                    cells = _cells[id(code)] = {name: i for i, name in enumerate(code.co_freevars)}
+                closure = func.__closure__
+                # The storage's first: a hit finds the entries of the miss path it sees.
+                for name, value in storage.bindings().items():
+                    index = cells.get(name)
+                    if index is not None:  # (a name the source does not use is no cell)
+                        closure[index].cell_contents = value
+                closure[cells["_pc_slow"]].cell_contents = slow
+            self._func_ref = None
+        self.lock = lock  # last: a thread that finds it finds the rest made
+        return slow
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        """The method itself, called with its instance (held weakly: see ``weak``)."""
+        ref, func, owner, name = self.weak  # type: ignore[misc]  # set whenever call is not
+        obj = ref()
+        if obj is None:
+            raise ReferenceError(
+                f"{owner}.{name}() was called after its instance was garbage-collected: "
+                "cached methods do not keep their instance alive; keep a reference to it "
+                f"while you use them (obj = {owner}(...); obj.{name}(...), "
+                f"not {owner}(...).{name}(...))"
+            )
+        return func(obj, *args, **kwargs)
 
     def _get_hits(self) -> int:
         """The hits the cached callable counted (a float, in its closure's cell)."""
@@ -191,6 +300,8 @@ class CachedMethod(SyncDriver, AsyncDriver):
 
     def cache_info(self) -> CacheInfo:
         """Hits, misses, maxsize and current size of this method's cache."""
+        if self.lock is None:
+            self._arm()
         counters = self.counters
         if self.io_outside:
             size = self.storage.currsize()  # a scan of the store: not under the lock
@@ -232,6 +343,8 @@ class CachedMethod(SyncDriver, AsyncDriver):
         callers already waiting for it, never stored, and later calls do
         not join them.
         """
+        if self.lock is None:
+            self._arm()
         with self.lock:
             self._new_generation(None)
             if not self.io_outside:
@@ -264,7 +377,11 @@ class CachedMethod(SyncDriver, AsyncDriver):
 
     def key_for(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """The key a call with these arguments uses (hashable)."""
-        return self._hashable(self.keyof(*args, **kwargs))
+        keyof = self.keyof
+        if keyof.__qualname__ is not self.qualname:
+            # Named on first use, not for every instance: a wrong call's TypeError names the method.
+            keyof.__name__, keyof.__qualname__ = self.plan.name, self.qualname
+        return self._hashable(keyof(*args, **kwargs))
 
     def _hashable(self, key: Any) -> Any:
         try:
@@ -285,15 +402,19 @@ class CachedMethod(SyncDriver, AsyncDriver):
     def cache_invalidate(self, *args: Any, **kwargs: Any) -> bool:
         """Drop the entry a call with these arguments would use. True if there was one."""
         key = self.key_for(args, kwargs)
+        if self.lock is None:
+            self._arm()
         with self.lock:
             self._new_generation(key)
             if not self.io_outside:
-                return self.storage.delete(key)
-        return self.storage.delete(key)
+                return bool(self.storage.delete(key))
+        return bool(self.storage.delete(key))
 
     def cache_refresh(self, *args: Any, **kwargs: Any) -> Any:
         """Call the method now and store the result, whatever the cache holds."""
         key = self.key_for(args, kwargs)
+        if self.lock is None:
+            self._arm()
         generation = self.generation
         if self.is_async:
             return self._arefresh(key, generation, self.call(*args, **kwargs))
@@ -310,5 +431,3 @@ class CachedMethod(SyncDriver, AsyncDriver):
             return stream  # stored once read to its end
         self._keep(key, generation, result)
         return result
-
-

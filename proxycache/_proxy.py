@@ -16,8 +16,9 @@ from ._options import Options, make_options
 from ._select import Selection, is_property, nested_options, selection_of
 
 T = TypeVar("T")
+_proxy_init = wrapt.ObjectProxy.__init__
 
-# Names the proxy itself keeps fresh copies of in its own dict (see __init__).
+# Names the proxy itself keeps fresh copies of in its own dict (see _self_refresh_forwarded).
 _FORWARDED = ("__module__",)
 
 
@@ -151,39 +152,35 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
                 opts = make_options(**options)
             else:
                 options = opts.parameters()
-            super().__init__(wrapped)
+            if type(self) is CachedProxy:
+                _proxy_init(self, wrapped)  # a super object costs more than the rest of this line
+            else:
+                super().__init__(wrapped)
             self._self_setup(opts, options)
 
     def _self_setup(self, opts: Options, options: dict[str, Any]) -> None:
         self._self_options: Options
-        self._self_given: dict[str, Any]
         self._self_selection: Selection
+        # Class-level defaults (set below the class): the path from the object the user wrapped, for
+        # a nested proxy ("chat.completions."); for a nested proxy, the object the user wrapped (its
+        # type names the methods, key_attrs are read from it), None for the outer proxy; the options
+        # as given, for copies and pickles (never changed: a proxy given some has its own).
         self._self_prefix: str
-        # For a nested proxy: the object the user wrapped (its type names the
-        # methods, key_attrs are read from it). None for the outer proxy.
         self._self_owner: Any
-        self._self_methods: dict[str, Any]
-        self._self_children: dict[str, CachedProxy[Any]]
-        # One update of the proxy's own dict rather than seven trips through
-        # __setattr__: a service that makes a proxy per request pays this each time.
-        self.__self_dict__.update(
-            _self_options=opts,
-            _self_given=options,
-            _self_selection=selection_of(opts),
-            _self_prefix="",
-            _self_owner=None,
-            _self_methods={},
-            _self_children={},
-        )
+        self._self_given: dict[str, Any]
+        # Into the proxy's own dict, not through wrapt's __setattr__ (a trip per name).
+        own = self.__self_dict__
+        own["_self_options"] = opts
+        own["_self_selection"] = selection_of(opts)
+        if options:
+            own["_self_given"] = options
         self._self_refresh_forwarded()
 
     def _self_refresh_forwarded(self) -> None:
         # __module__ lives as a plain string on the proxy's class (type()
         # reads it raw, so it cannot be a descriptor); a copy in the proxy's
         # own dict takes precedence and reports the wrapped object's value.
-        wrapped = self.__wrapped__
-        for name in _FORWARDED:
-            self.__self_setattr__(name, getattr(wrapped, name, None))
+        self.__self_dict__["__module__"] = getattr(self.__wrapped__, "__module__", None)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_self_"):
@@ -202,12 +199,17 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
             self._self_setup(make_options(), {})
             selection = self._self_selection
         wanted = selection.caches(type(wrapped), name, value)
+        if wanted and type(value) is MethodType and not selection.nested:
+            # The common case, a method and no dotted include=, in one step.
+            cached = self._self_cached_call(name, value)
+            self.__self_setattr__(name, cached)
+            return cached
         paths = selection.nested_paths(name)
         if paths is not None:
             if is_property(type(wrapped), name):
                 # A property is read on every access (it may return another
                 # object later); its proxy lasts while it returns the same one.
-                known = self._self_children.get(name)
+                known = self.__self_dict__.get("_self_children", {}).get(name)
                 if known is not None and known.__wrapped__ is value:
                     return known
                 return self._self_child(name, value, paths, install=False)
@@ -228,22 +230,30 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
         return self._self_child(name, method, None, call=cached)
 
     def _self_cached_call(self, name: str, method: Any) -> Any:
-        owner = self._self_owner if self._self_owner is not None else self.__wrapped__
+        owner = self._self_owner
+        if owner is None:
+            owner = self.__wrapped__
+        options = self._self_options
         # Named after the object the user wrapped (OpenAI.chat.completions.create),
         # not the nested object's type: the name feeds namespaces and messages.
         qualname = f"{type(owner).__qualname__}.{self._self_prefix}{name}"
         cached = make_cached(
             method,
-            self._self_options,
+            options,
             name=name,
             qualname=qualname,
             # The object, not the proxy: a closure over the proxy would be a
             # cycle (proxy -> cached callable -> proxy) only gc could free.
-            attrs_of=lambda: owner,
+            # Only key_attrs= and a store's namespace read it.
+            attrs_of=(lambda: owner) if options.key_attrs or options.store is not None else None,
             strict_ignore=False,  # ignore= applies to the methods that take those parameters
         )
+        own = self.__self_dict__
+        methods = own.get("_self_methods")
+        if methods is None:
+            methods = own.setdefault("_self_methods", {})
         # setdefault: when two threads race on first access, both get one callable.
-        return self._self_methods.setdefault(name, cached)
+        return methods.setdefault(name, cached)
 
     def _self_child(
         self, name: str, value: Any, paths: list[str] | None, install: bool = True, call: Any = None
@@ -258,10 +268,14 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
             child = CachedProxy(value, _options=opts)
         child._self_prefix = f"{self._self_prefix}{name}."
         child._self_owner = self._self_owner if self._self_owner is not None else self.__wrapped__
+        own = self.__self_dict__
+        children = own.get("_self_children")
+        if children is None:
+            children = own.setdefault("_self_children", {})
         if not install:
-            self._self_children[name] = child
+            children[name] = child
             return child
-        child = self._self_children.setdefault(name, child)
+        child = children.setdefault(name, child)
         self.__self_setattr__(name, child)
         return child
 
@@ -399,6 +413,14 @@ for _name in CACHE_API:
     setattr(_CallableProxy, _name, _forward(_name))
 del _name
 
+
+# What most proxies have is said once, on the class: a proxy's own dict holds only what differs (a
+# service that makes a proxy per request pays for each entry); the tables of cached methods and nested
+# proxies (_self_methods, _self_children) are made on first use. Set here, not in the class body,
+# whose annotations would give the class an __annotations__ hiding the wrapped object's.
+for _name, _value in (("_self_prefix", ""), ("_self_owner", None), ("_self_given", {})):
+    type.__setattr__(CachedProxy, _name, _value)
+del _name, _value
 
 # The class body's docstring becomes the class-level value of the descriptor.
 type.__setattr__(CachedProxy, "__doc__", _WrappedDoc(CachedProxy.__dict__["__doc__"]))

@@ -327,6 +327,37 @@ def test_waiter_does_not_hang_on_a_computation_whose_thread_is_gone() -> None:
     assert answer == repr(({"key": 5}, [5, 5]))
 
 
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_a_method_first_called_after_a_fork() -> None:
+    # Its lock and flights are made on its first miss: in the child, for the first time.
+    obj = Slow()
+    proxy = CachedProxy(obj)
+    get = proxy.get  # made, never called
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            obj.gate.set()
+            os.write(write, repr((get(3), get(3), get.cache_info()[:2], obj.calls)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        ready, _, _ = select.select([read], [], [], 10)
+        answer = os.read(read, 1000).decode() if ready else None
+    finally:
+        if not ready:
+            os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(read)
+    assert answer == repr(({"key": 3}, {"key": 3}, (1, 1), [3]))
+    obj.gate.set()
+    assert get(3) == {"key": 3}  # the parent's cache is its own
+    assert get.cache_info()[:2] == (0, 1)
+
+
 # -- re-entrancy -------------------------------------------------------------------
 
 

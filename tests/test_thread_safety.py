@@ -165,6 +165,7 @@ def storage_files(func: Any) -> frozenset[str]:
     A ``cache=`` mapping's own classes count too: its code is where that
     storage does its work.
     """
+    func.cache_info()  # a method's storage is made on first use: this is one
     storage = state(func).storage
     parts = [storage, storage.data, *([storage.inner] if isinstance(storage, TTLStorage) else [])]
     files = {
@@ -483,3 +484,48 @@ def test_many_methods_and_instances_at_once(policy: str) -> None:
     for p in proxies:
         for name in "ab":
             assert getattr(p, name).cache_info().currsize <= 6
+
+
+@pytest.mark.parametrize("entry", ["proxy", "cache_methods"])
+def test_first_calls_of_a_new_method_from_many_threads(entry: str) -> None:
+    """A method's lock and flights are made on its first miss: threads that miss at once share one of each."""
+    from proxycache import cache_methods
+
+    class Counted:
+        def __init__(self) -> None:
+            self.calls = 0
+            self.gate = threading.Event()
+
+        def get(self, key: int) -> int:
+            self.calls += 1
+            self.gate.wait(10)  # the others arrive while the first computes
+            return key * 2
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, arming included
+    try:
+        for _ in range(20):
+            obj = Counted()
+            target: Any = CachedProxy(obj) if entry == "proxy" else cache_methods(obj, "get")
+            get = target.get
+            start = threading.Barrier(THREADS)
+            results: list[int] = []
+
+            def call(get: Any = get, start: threading.Barrier = start, results: list[int] = results) -> None:
+                start.wait(10)
+                results.append(get(7))
+
+            threads = [threading.Thread(target=call, daemon=True) for _ in range(THREADS)]
+            for t in threads:
+                t.start()
+            time.sleep(0.01)
+            obj.gate.set()
+            for t in threads:
+                t.join(30)
+            assert not any(t.is_alive() for t in threads), "a caller is stuck"
+            assert results == [14] * THREADS
+            assert obj.calls == 1  # one computation: the callers shared one flight
+            info = get.cache_info()
+            assert (info.hits + info.misses, info.misses, info.currsize) == (THREADS, 1, 1)
+    finally:
+        sys.setswitchinterval(interval)
