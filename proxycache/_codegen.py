@@ -54,8 +54,10 @@ def _pc_factory(_pc_bindings):
 # function that reads the cache with the argument itself: no key variable,
 # one test for the rare cases (a boolean argument, which needs a tagged key;
 # bypass() or listeners, see _flags), which go to _pc_careful. The two
-# functions it calls only off the hit path share one closure cell, _pc_rare:
-# every cell costs every call a copy into the frame and a release from it.
+# functions it calls only off the hit path share one closure cell, _pc_rare
+# (every cell costs every call a copy into the frame and a release from it);
+# a tuple, not a list the careful function is put in later, which would make
+# a reference cycle (list, careful function, its cell of the list).
 _FRONT = """
     _pc_rare = (_pc_careful, _pc_slow)
 
@@ -307,6 +309,32 @@ def instantiate(
         index = _hits_cell[id(code)] = code.co_freevars.index("_pc_hits")  # a new tuple on every read
     return func, keyof, func.__closure__[index]
 
+
+def rebind(func: Callable[..., Any], values: dict[str, Any]) -> None:
+    """Point the closure cells of the generated callable *func* named in *values* at those values, in order.
+
+    A front function reaches the careful one and the miss path through its
+    ``_pc_rare`` pair: the careful function's cells are set first, the pair
+    last, so a call sees the miss path only once everything else is in place.
+    """
+    cells = _cells.get(id(func.__code__))
+    if cells is None:
+        cells = _cells[id(func.__code__)] = {name: i for i, name in enumerate(func.__code__.co_freevars)}
+    closure: Any = func.__closure__
+    rare = cells.get("_pc_rare")
+    if rare is not None:
+        careful = closure[rare].cell_contents[0]
+        rebind(careful, values)
+    for name, value in values.items():
+        index = cells.get(name)
+        if index is not None:  # (a name the source does not use is no cell)
+            closure[index].cell_contents = value
+    if rare is not None and "_pc_slow" in values:
+        closure[rare].cell_contents = (careful, values["_pc_slow"])
+
+
+#: Closure cell indexes by name, per generated function's code (by id, as _hits_cell).
+_cells: dict[int, dict[str, int]] = {}
 
 #: Where the hit counter's cell is in each generated function's closure, by the id of its code
 #: (a code object hashes its whole contents; these live as long as their factory, in _factories).

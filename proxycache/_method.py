@@ -52,8 +52,6 @@ _sleep = time.sleep
 #: Storages whose entries are the values, in a dict read by key (no expiry, no mapping of the user's).
 _PLAIN_STORAGES = frozenset({LRUStorage, LFUStorage, FIFOStorage, RRStorage, UnboundedStorage})
 _RLock = _thread.RLock  # threading.RLock is a Python function that makes this one
-#: Where each cell is in a generated function's closure, by name, by the id of its code (as _codegen's).
-_cells: dict[int, dict[str, int]] = {}
 
 
 def _after_fork_in_child() -> None:
@@ -254,17 +252,8 @@ class CachedMethod(SyncDriver, AsyncDriver):
                 self._find = storage.data.get
             func = func_ref()
             if func is not None:
-                code = func.__code__
-                cells = _cells.get(id(code))
-                if cells is None:
-                    cells = _cells[id(code)] = {name: i for i, name in enumerate(code.co_freevars)}
-                closure = func.__closure__
                 # The storage's first: a hit finds the entries of the miss path it sees.
-                for name, value in storage.bindings().items():
-                    index = cells.get(name)
-                    if index is not None:  # (a name the source does not use is no cell)
-                        closure[index].cell_contents = value
-                closure[cells["_pc_slow"]].cell_contents = slow
+                _codegen.rebind(func, {**storage.bindings(), "_pc_slow": slow})
             self._func_ref = None
         self.lock = lock  # last: a thread that finds it finds the rest made
         return slow
