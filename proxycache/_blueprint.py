@@ -50,10 +50,13 @@ class _Blueprint:
         #: What makes a plain method's storage: its policy's class, when that is all the options ask for.
         self.new_storage: Callable[[], Storage] = functools.partial(make_storage, options)
         #: A plain method with one of proxycache's policies (no mapping of the user's, whose factory must
-        #: not be called for nothing) gets its storage on first use; until then its cached callable reads
-        #: ``empty``: ``(hit recipe, storage class, bindings)`` of a storage made once and dropped, whose
-        #: dicts nothing can write to (every read misses).
-        self.lazy_storage = self.plain and options.cache is None and isinstance(options.policy, str)
+        #: not be called for nothing) and no ``ttl`` (whose clock is the one current when the method is
+        #: first looked up: ``testing.use_clock``) gets its storage on first use; until then its cached
+        #: callable reads ``empty``: ``(hit recipe, storage class, bindings)`` of a storage made once
+        #: and dropped, whose dicts nothing can write to (every read misses).
+        self.lazy_storage = (
+            self.plain and options.cache is None and isinstance(options.policy, str) and options.ttl is None
+        )
         self.empty: tuple[Any, type, dict[str, Any]] | None = None
         if (
             self.plain and options.cache is None and options.ttl is None and isinstance(options.policy, str)

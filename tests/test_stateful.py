@@ -165,6 +165,7 @@ class CacheMachine(RuleBasedStateMachine):
         # The hit path binds the TTL clock when the cached callable is built.
         with use_clock(self.clock):
             self.get = self.proxy.get
+        self.get.cache_info()  # a method's storage is made on first use: this is one
         self.storage = self.get.__proxycache__.storage
         self.model = Model(self.POLICY, maxsize, self.SIZED, self.LIFETIME)
 

@@ -84,6 +84,17 @@ def test_caches_keep_the_clock_they_were_built_with() -> None:
     assert after.__wrapped__.count("get") == 1
 
 
+
+def test_a_method_looked_up_in_the_block_keeps_its_clock_when_first_called_after() -> None:
+    with use_clock() as clock:
+        api = CachedProxy(CountingClient(), ttl=10)
+        get = api.get  # built here, as the docs say; first called below, after the block
+    get(1)
+    get(1)
+    clock.advance(11)
+    get(1)
+    assert api.__wrapped__.count("get") == 2
+
 def test_blocks_nest_and_restore_the_clock_before_them() -> None:
     outer, inner = FakeClock(), FakeClock()
     with use_clock(outer) as got:
