@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import inspect
 from types import MethodType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -358,11 +357,15 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
 
     def __copy__(self) -> CachedProxy[T]:
         cls: Any = type(self)  # to checkers, calling the class gives the wrapped type
+        import copy  # on first use: importing it costs every import of proxycache half a millisecond
+
         copied: CachedProxy[T] = cls(copy.copy(self.__wrapped__), **self._self_given)
         return copied
 
     def __deepcopy__(self, memo: dict[int, Any]) -> CachedProxy[T]:
         cls: Any = type(self)
+        import copy
+
         copied: CachedProxy[T] = cls(copy.deepcopy(self.__wrapped__, memo), **copy.deepcopy(self._self_given, memo))
         return copied
 
