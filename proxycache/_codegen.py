@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._flags import CODE_GLOBALS
-from ._keys import _BOOL, generic_key, kwkey, kwtypes, tagged, types_of
+from ._keys import _BOOL, generic_key, is_hashable, kwkey, kwtypes, tagged, types_of
 from ._outcome import Raised, trim
 from ._recording import Recording
 from ._shape import Shape
@@ -125,11 +125,7 @@ GLOBALS.update(_pc_MISSED=MISSED, _pc_UNHASHABLE=UNHASHABLE, _pc_FLAGGED=FLAGGED
 
 def _why_of(key: Any) -> int:
     """Why a lookup that raised KeyError missed, where an unhashable key can raise KeyError too (``Hit.missed``)."""
-    try:
-        hash(key)
-    except TypeError:
-        return UNHASHABLE
-    return MISSED
+    return MISSED if is_hashable(key) else UNHASHABLE
 
 
 GLOBALS["_pc_why_of"] = _why_of

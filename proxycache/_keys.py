@@ -92,12 +92,12 @@ def freeze(value: Any, *, _depth: int = 0) -> Any:
             for k, v in value.items()
         ]
         return (_DICT, frozenset(items))
-    if isinstance(value, (set, frozenset)) or (isinstance(value, Set) and not _is_hashable(value)):
+    if isinstance(value, (set, frozenset)) or (isinstance(value, Set) and not is_hashable(value)):
         return (_SET, cls is frozenset, frozenset(freeze(v, _depth=_depth + 1) for v in value))
     if isinstance(value, tuple):  # namedtuple and other tuple subclasses
         return (_OBJ, _type_id(cls), tuple(freeze(v, _depth=_depth + 1) for v in value))
     if hasattr(cls, _DATACLASS):
-        if not _is_hashable(value):
+        if not is_hashable(value):
             fields = tuple(
                 (name, freeze(getattr(value, name), _depth=_depth + 1)) for name in _field_names(value)
             )
@@ -113,7 +113,7 @@ def freeze(value: Any, *, _depth: int = 0) -> Any:
     if dump is not None and callable(dump) and not isinstance(value, type):
         # Look-alikes of Pydantic models: keyed by their field values.
         return (_OBJ, _type_id(cls), freeze(dump(), _depth=_depth + 1))
-    if _is_hashable(value):
+    if is_hashable(value):
         return value
     raise UnkeyableError(f"{cls.__qualname__} objects are unhashable and cannot be keyed by value")
 
@@ -121,7 +121,8 @@ def freeze(value: Any, *, _depth: int = 0) -> Any:
 _ATOMS = frozenset({int, float, complex, str, bytes, type(None), range, type(Ellipsis)})
 
 
-def _is_hashable(value: Any) -> bool:
+def is_hashable(value: Any) -> bool:
+    """Whether ``hash(value)`` succeeds."""
     try:
         hash(value)
     except TypeError:

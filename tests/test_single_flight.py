@@ -305,27 +305,32 @@ def test_waiter_does_not_hang_on_a_computation_whose_thread_is_gone() -> None:
     computing = threading.Thread(target=proxy.get, args=(5,), daemon=True)
     computing.start()
     assert obj.inside.wait(10)
+    try:
+        answer = _in_forked_child(lambda: (obj.gate.set(), proxy.get(5), obj.calls)[1:])
+    finally:
+        obj.gate.set()
+        computing.join(10)
+    assert answer == repr(({"key": 5}, [5, 5]))
+
+
+def _in_forked_child(report: Any) -> str | None:
+    """repr(report()) as a forked child computes it (None if it takes over 10 s)."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child reports through the pipe
         try:
-            obj.gate.set()
-            os.write(write, repr((proxy.get(5), obj.calls)).encode())
+            os.write(write, repr(report()).encode())
         finally:
             os._exit(0)
     os.close(write)
     try:
         ready, _, _ = select.select([read], [], [], 10)
-        answer = os.read(read, 1000).decode() if ready else None
+        return os.read(read, 1000).decode() if ready else None
     finally:
         if not ready:
             os.kill(pid, 9)
         os.waitpid(pid, 0)
         os.close(read)
-        obj.gate.set()
-        computing.join(10)
-    assert answer == repr(({"key": 5}, [5, 5]))
-
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
@@ -335,23 +340,7 @@ def test_a_method_first_called_after_a_fork() -> None:
     obj = Slow()
     proxy = CachedProxy(obj)
     get = proxy.get  # made, never called
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child reports through the pipe
-        try:
-            obj.gate.set()
-            os.write(write, repr((get(3), get(3), get.cache_info()[:2], obj.calls)).encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    try:
-        ready, _, _ = select.select([read], [], [], 10)
-        answer = os.read(read, 1000).decode() if ready else None
-    finally:
-        if not ready:
-            os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        os.close(read)
+    answer = _in_forked_child(lambda: (obj.gate.set(), get(3), get(3), get.cache_info()[:2], obj.calls)[1:])
     assert answer == repr(({"key": 3}, {"key": 3}, (1, 1), [3]))
     obj.gate.set()
     assert get(3) == {"key": 3}  # the parent's cache is its own
