@@ -66,12 +66,6 @@ class SyncDriver(GetOrCompute):
                 if spare is None:
                     flight = LeanFlight()
                     flight.gate = None
-                    # What most methods never change is the class's, and 3.11 reads a class attribute
-                    # through an instance unspecialized (several times a plain one): copied here, later
-                    # misses read the method's own. The generation changes only under this lock, weak
-                    # never once a call can come. (returns_awaitable is also set without it.)
-                    self.generation = self.generation
-                    self.weak = self.weak
                 else:
                     flight, self._spare = spare, None
                 flights[key] = flight

@@ -21,6 +21,7 @@ from ._streams import LATER, NO_STREAMS
 if TYPE_CHECKING:
     from ._lease_keeper import HeldLease
 
+
 class NoLease:
     """The lease step of a miss without ``single_flight="store"``: the leader just computes."""
 

@@ -164,7 +164,8 @@ def _reserve_attribute_names() -> None:
     its own: an allocation more for every first access if, say, thirty
     proxies came before the first ``cache_methods``. The first instance sets
     the names a method may have, the common ones first (the table holds
-    29 on CPython 3.11: a store lease's two come last).
+    29 on CPython 3.11: what only methods with more options than the defaults set
+    comes last).
     """
     first = CachedMethod.__new__(CachedMethod)
     for name in _ATTRIBUTE_NAMES:
@@ -175,7 +176,7 @@ def _reserve_attribute_names() -> None:
 _ATTRIBUTE_NAMES = (
     "call", "plan", "options", "qualname", "is_async", "clock", "blueprint", "flight_kind", "aflight_kind",
     "storage", "keyof", "func", "_hits", "_func_ref", "weak", "installed_for", "replaced",
-    "flights", "aflights", "counters", "_find", "lock", "generation", "finished", "returns_awaitable",
+    "flights", "aflights", "counters", "_find", "lock", "generation", "finished", "returns_awaitable", "_spare",
     "io_outside", "streams", "rules", "stale", "holds_lease", "lease",
 )
 _reserve_attribute_names()

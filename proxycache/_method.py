@@ -243,6 +243,11 @@ class CachedMethod(SyncDriver, AsyncDriver):
             return slow
         self.flights = {}
         self.aflights = {}
+        # What a miss reads and most methods never change lives on the class, and 3.11 reads a class
+        # attribute through an instance unspecialized (several times a plain one): the method gets its
+        # own. The generation changes only under the lock; weak is set, if at all, before any call.
+        self.generation = self.generation
+        self.weak = self.weak
         if self.counters is None:
             self.counters = Counters()
         func_ref = self._func_ref

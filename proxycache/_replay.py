@@ -128,6 +128,15 @@ class Recorder(_Recorder, Iterator[Any]):
         return f"<recording {self._source!r}>"
 
 
+async def aclose_stream(stream: Any) -> None:
+    """Close an asynchronous stream: its ``aclose()``, else its ``close()``, awaited if it returns an awaitable."""
+    close = getattr(stream, "aclose", None) or getattr(stream, "close", None)
+    if callable(close):
+        result = close()
+        if inspect.isawaitable(result):
+            await result
+
+
 class AsyncRecorder(_Recorder, AsyncIterator[Any]):
     """The async :class:`Recorder`: ``async for``, ``async with``, ``aclose()`` and ``await close()``."""
 
@@ -153,11 +162,7 @@ class AsyncRecorder(_Recorder, AsyncIterator[Any]):
     async def aclose(self) -> None:
         """Stop recording (nothing is stored) and close the stream."""
         self._report(False, True)
-        close = getattr(self._source, "aclose", None) or getattr(self._source, "close", None)
-        if callable(close):
-            result = close()
-            if inspect.isawaitable(result):
-                await result
+        await aclose_stream(self._source)
 
     close = aclose
 

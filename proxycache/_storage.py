@@ -82,18 +82,12 @@ class Storage:
     # -- writing -------------------------------------------------------------
 
     def put(self, key: Any, value: Any) -> bool:
-        """Store *value*, evicting as the policy says. False if it cannot fit."""
-        if self.sizes is None and self.maxsize is None:
-            # Unbounded: every miss comes here, and nothing is evicted.
-            data = self.data
-            if key in data:
-                del data[key]
-            data[key] = value
-            return True
-        return self._put(key, value)
+        """Store *value*, evicting as the policy says. False if it cannot fit.
 
-    def _put(self, key: Any, value: Any) -> bool:
-        """:meth:`put`, every case: sizes, maxsize=0, a key already there, and the policy's hooks."""
+        Every case: sizes, maxsize=0, a key already there, and the policy's
+        hooks. The policies write out the steps of their common miss and
+        come here for the rest.
+        """
         maxsize = self.maxsize
         size = 1
         if self.sizes is not None:
@@ -176,7 +170,7 @@ class _FirstOut(Storage):
                 data.popitem(False)  # type: ignore[call-arg]
             data[key] = value
             return True
-        return self._put(key, value)
+        return super().put(key, value)
 
 
 class LRUStorage(_FirstOut):
@@ -217,6 +211,14 @@ class LRUStorage(_FirstOut):
 class UnboundedStorage(Storage):
     """maxsize=None: nothing is ever evicted, so order needs no upkeep."""
 
+    def put(self, key: Any, value: Any) -> bool:
+        # Every miss comes here (no sizes: getsizeof makes a bounded storage), and nothing is evicted.
+        data = self.data
+        if key in data:
+            del data[key]
+        data[key] = value
+        return True
+
 
 class FIFOStorage(_FirstOut):
     """First in, first out: hits do not change the order."""
@@ -241,7 +243,7 @@ class RRStorage(Storage):
         maxsize = self.maxsize
         data = self.data
         if self.sizes is not None or maxsize == 0 or key in data:
-            return self._put(key, value)
+            return super().put(key, value)
         # Every miss of a full cache comes here: eviction and its bookkeeping written out.
         keys, index = self._keys, self._index
         size = len(data)  # and of _keys: a put keeps at most maxsize, so one eviction makes room
@@ -320,7 +322,7 @@ class LFUStorage(Storage):
         maxsize = self.maxsize
         data = self.data
         if self.sizes is not None or maxsize == 0 or key in data:
-            return self._put(key, value)
+            return super().put(key, value)
         # Every miss of a full cache comes here: _victim, _removed and _inserted written out.
         uses, fresh = self.uses, self._fresh
         if maxsize is not None and len(data) >= maxsize:  # a put keeps at most maxsize: one eviction

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import inspect
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -19,7 +18,7 @@ from typing import Any
 
 from ._flight import RETRY
 from ._recording import AsyncReplay, Recording
-from ._replay import AsyncRecorder, Recorder, record, stream_kind
+from ._replay import AsyncRecorder, Recorder, aclose_stream, record, stream_kind
 
 log = logging.getLogger("proxycache")
 
@@ -98,11 +97,7 @@ class AsyncFollower(AsyncIterator[Any]):
     async def aclose(self) -> None:
         """Stop: later iteration ends at once."""
         stream, self._stream = self._stream, AsyncReplay(())
-        close = getattr(stream, "aclose", None) or getattr(stream, "close", None)
-        if callable(close):
-            result = close()
-            if inspect.isawaitable(result):
-                await result
+        await aclose_stream(stream)
 
     close = aclose
 
