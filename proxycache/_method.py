@@ -237,10 +237,24 @@ class CachedMethod(SyncDriver, AsyncDriver):
         lock = _RLock()
         ref = _weakref(self, _live_forget)
         if _live_claim(ref, lock) is not lock:
-            del ref  # freed here, before this: its callback never runs
             while self.lock is None:  # the other thread is a few lines from done
+                if ref not in _LIVE:  # it failed (an exception in between) and withdrew its claim
+                    del ref  # freed here, before this: its callback never runs
+                    return self._arm()
                 _sleep(0)
+            del ref
             return slow
+        try:
+            self._make_parts(lock, slow)
+        except BaseException:
+            # Withdrawn, or this method would wait forever for a lock nobody is making (an exception
+            # can only be asynchronous here: KeyboardInterrupt, MemoryError).
+            _live_forget(ref, None)
+            raise
+        return slow
+
+    def _make_parts(self, lock: Any, slow: Callable[..., Any]) -> None:
+        """What :meth:`_arm` makes, by the thread whose claim landed."""
         self.flights = {}
         self.aflights = {}
         # What a miss reads and most methods never change lives on the class, and 3.11 reads a class
@@ -261,7 +275,6 @@ class CachedMethod(SyncDriver, AsyncDriver):
                 _codegen.rebind(func, {**storage.bindings(), "_pc_slow": slow})
             self._func_ref = None
         self.lock = lock  # last: a thread that finds it finds the rest made
-        return slow
 
     def call(self, *args: Any, **kwargs: Any) -> Any:
         """The method itself, called with its instance (held weakly: see ``weak``)."""

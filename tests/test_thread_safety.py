@@ -529,3 +529,60 @@ def test_first_calls_of_a_new_method_from_many_threads(entry: str) -> None:
             assert (info.hits + info.misses, info.misses, info.currsize) == (THREADS, 1, 1)
     finally:
         sys.setswitchinterval(interval)
+
+
+def test_an_interrupt_while_a_method_is_armed_leaves_it_usable() -> None:
+    """A KeyboardInterrupt between claiming a method's first arming and finishing it withdraws the claim.
+
+    The thread waiting on that claim arms the method itself, and the
+    interrupted thread's next call works: neither waits forever for a lock
+    nobody is making. The interrupt is raised where a real Ctrl-C could land,
+    by a trace function, as the arming thread starts making the parts.
+    """
+    from proxycache import cache_methods
+
+    class Doubler:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def get(self, key: int) -> int:
+            self.calls += 1
+            return key * 2
+
+    obj = Doubler()
+    get = cache_methods(obj, "get").get
+    claimed = threading.Event()
+    outcomes: dict[str, Any] = {}
+
+    def interrupt(frame: FrameType, event: str, arg: Any) -> Any:
+        if event == "call" and frame.f_code.co_name == "_make_parts":
+            sys.settrace(None)
+            claimed.set()
+            time.sleep(0.2)  # the other thread is waiting on this claim meanwhile
+            raise KeyboardInterrupt
+        return None
+
+    def first() -> None:
+        sys.settrace(interrupt)
+        try:
+            get(7)
+        except KeyboardInterrupt:
+            outcomes["first"] = "interrupted"
+        finally:
+            sys.settrace(None)
+        outcomes["again"] = get(7)
+
+    def second() -> None:
+        claimed.wait(10)
+        outcomes["second"] = get(7)
+
+    threads = [threading.Thread(target=first, daemon=True), threading.Thread(target=second, daemon=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads), "a caller waits forever for the interrupted arming"
+    assert outcomes == {"first": "interrupted", "second": 14, "again": 14}
+    assert obj.calls == 1
+    info = get.cache_info()
+    assert (info.hits, info.misses, info.currsize) == (1, 1, 1)
