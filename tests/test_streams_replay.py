@@ -23,6 +23,7 @@ from proxycache import CachedProxy, CachingMixin, DiskStore, cache_info, cache_m
 
 from .stores.conftest import _cluster_session, _redis_session, redis_cluster, redis_server  # noqa: F401
 from .test_single_flight import Runner, parked_in_proxycache, wait_until
+from .ticker import Ticker
 
 ENTRY_POINTS = ("proxy", "inplace", "mixin", "decorator")
 entry_points = pytest.mark.parametrize("kind", ENTRY_POINTS)
@@ -330,30 +331,21 @@ def test_a_stream_ending_on_an_event_loop_is_stored_without_blocking_it(
     cached = getattr(feed, method)
 
     async def main() -> tuple[list[str], int, int]:
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
+        async with Ticker() as ticker:
+            called = cached.cache_refresh(2) if cache_refresh else cached(2)
+            stream = await called if inspect.isawaitable(called) else called
+            items = [item async for item in stream] if hasattr(stream, "__aiter__") else list(stream)
+            ended = ticker.ticks
+            if not cache_refresh and method != "rows":
+                # A call right after, while the write goes on, awaits it and replays. (A sync method's call
+                # on the loop's thread would block it while it waits, as any sync call does.)
+                again = cached(2)
+                again = await again if inspect.isawaitable(again) else again
+                assert ([item async for item in again] if hasattr(again, "__aiter__") else list(again)) == items
+                assert feed.calls == 1
+            while not cache_info(feed)[method].currsize:  # the write goes on as a task of this loop
                 await asyncio.sleep(0.01)
-                ticks += 1
-
-        tick = asyncio.create_task(ticker())
-        called = cached.cache_refresh(2) if cache_refresh else cached(2)
-        stream = await called if inspect.isawaitable(called) else called
-        items = [item async for item in stream] if hasattr(stream, "__aiter__") else list(stream)
-        ended = ticks
-        if not cache_refresh and method != "rows":
-            # A call right after, while the write goes on, awaits it and replays. (A sync method's call
-            # on the loop's thread would block it while it waits, as any sync call does.)
-            again = cached(2)
-            again = await again if inspect.isawaitable(again) else again
-            assert ([item async for item in again] if hasattr(again, "__aiter__") else list(again)) == items
-            assert feed.calls == 1
-        while not cache_info(feed)[method].currsize:  # the write goes on as a task of this loop
-            await asyncio.sleep(0.01)
-        tick.cancel()
-        return items, ended, ticks
+        return items, ended, ticker.ticks
 
     items, ended, after = asyncio.run(main())
     assert items == ["row 0", "row 1"]

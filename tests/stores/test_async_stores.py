@@ -15,6 +15,8 @@ import pytest
 
 from proxycache import MISS, CachedProxy, DiskStore, RedisStore, cache_of
 
+from ..ticker import Ticker
+
 NS = "tests.Async.get"
 
 
@@ -41,25 +43,19 @@ def test_async_calls_match_the_sync_ones(any_store: Any) -> None:
     asyncio.run(main())
 
 
-async def _while_ticking(call: Awaitable[Any], limit: float = 10.0) -> tuple[BaseException | None, int]:
-    """Await *call* (bounded by *limit*) while a ticker task runs; what it raised, and how often the ticker ran."""
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.005)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    await asyncio.sleep(0)
-    error: BaseException | None = None
+async def _awaited(call: Awaitable[Any], limit: float) -> tuple[BaseException | None, Any]:
+    """Await *call*, bounded by *limit*: what it raised, or what it returned."""
     try:
-        await asyncio.wait_for(call, limit)
+        return None, await asyncio.wait_for(call, limit)
     except BaseException as caught:
-        error = caught
-    task.cancel()
-    return error, ticks
+        return caught, None
+
+
+async def _while_ticking(call: Awaitable[Any], limit: float = 10.0) -> tuple[BaseException | None, int]:
+    """Await *call* (bounded by *limit*) while the loop ticks; what it raised, and how often the loop ticked."""
+    async with Ticker(0.005) as ticker:
+        error, _ = await _awaited(call, limit)
+    return error, ticker.ticks
 
 
 @pytest.mark.redis
@@ -191,30 +187,17 @@ def test_stale_if_error_reads_a_stopped_redis_without_blocking_the_loop(redis_pr
     quotes = CachedProxy(service, store=store, key_attrs=(), ttl=0.1, stale_if_error=60)
     assert redis_process.process is not None
     pid = redis_process.process.pid
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.005)
-            ticks += 1
 
     async def main() -> tuple[BaseException | None, int]:
         assert await quotes.aquote("ACME") == "ACME 100"
         await asyncio.sleep(0.15)  # expired, within its stale window
-        service.down, service.ticks = True, lambda: ticks
         os.kill(pid, signal.SIGSTOP)
-        task = asyncio.create_task(ticker())
         try:
-            await asyncio.sleep(0)
-            error: BaseException | None = None
-            try:
-                await asyncio.wait_for(quotes.aquote("ACME"), 30)
-            except BaseException as caught:
-                error = caught
-            return error, ticks
+            async with Ticker(0.005) as ticker:
+                service.down, service.ticks = True, lambda: ticker.ticks
+                error, _ = await _awaited(quotes.aquote("ACME"), 30)
+                return error, ticker.ticks
         finally:
-            task.cancel()
             os.kill(pid, signal.SIGCONT)
 
     error, ticks_at_end = asyncio.run(main())

@@ -21,6 +21,7 @@ import pytest
 
 from proxycache import CachedProxy, CachingMixin, cache_methods, cached_method
 
+from ..ticker import Ticker
 from .conftest import run_processes
 
 
@@ -185,24 +186,14 @@ def test_a_cached_coroutine_waiting_on_a_stopped_redis_leaves_the_loop_ticking(
     pid = redis_process.process.pid
 
     async def main() -> tuple[str, int, int]:
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.005)
-                ticks += 1
-
         assert await client.aforecast("Lima") == "sunny in Lima"  # the connections are open
         os.kill(pid, signal.SIGSTOP)
         try:
-            task = asyncio.create_task(ticker())
-            await asyncio.sleep(0)
-            result = await asyncio.wait_for(client.aforecast("Quito"), 20)
-            task.cancel()
+            async with Ticker(0.005) as ticker:
+                result = await asyncio.wait_for(client.aforecast("Quito"), 20)
         finally:
             os.kill(pid, signal.SIGCONT)
-        return result, ticks, client.aforecast.cache_stats()["faults"]
+        return result, ticker.ticks, client.aforecast.cache_stats()["faults"]
 
     result, ticks, faults = asyncio.run(main())
     assert result == "sunny in Quito"  # the method's result, though the store did not answer

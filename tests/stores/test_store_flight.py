@@ -19,6 +19,8 @@ import pytest
 
 from proxycache import CachedProxy, Event, MemoryStore, add_listener, cache_of, cache_stats
 
+from ..ticker import Ticker
+
 NS = "tests.Flight"
 
 
@@ -265,26 +267,17 @@ def test_async_waiter_takes_the_value_and_the_loop_keeps_running(any_store: Any,
     proxy = cached(any_store, service)
 
     async def main() -> tuple[str, int]:
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
         async def holder() -> None:
             await asyncio.sleep(0.3)
             await any_store.aset(name, theirs)
             await any_store.arelease_lease(name, token)
 
         await any_store.aget(key_of(99))  # the loop's client connected before the race starts
-        tick = asyncio.create_task(ticker())
-        hold = asyncio.create_task(holder())
-        got = await proxy.aget(9)
-        await hold
-        tick.cancel()
-        return got, ticks
+        async with Ticker() as ticker:
+            hold = asyncio.create_task(holder())
+            got = await proxy.aget(9)
+            await hold
+        return got, ticker.ticks
 
     got, ticks = asyncio.run(main())
     assert got == "theirs 9"  # get(9) and aget(9) share the namespace given: one key
