@@ -379,11 +379,26 @@ def evict_cases() -> list[Case]:
     return cases
 
 
+def _user_changed(maker: Callable[..., Any], **options: Any) -> Any:
+    """An instance whose ``user`` changed after the method's first access (its usual value)."""
+    obj = maker(**options)
+    obj.get  # noqa: B018 - the first access, while user is "alice"
+    obj.user = "bob"
+    return obj
+
+
 def key_attrs_cases() -> list[Case]:
     cases = []
     for label, maker, needs in ENTRY_POINTS:
         cases.append(_case(f"key_attrs/{label}", "key_attrs", f"{label}(key_attrs=['user']) vs default",
                            functools.partial(maker, key_attrs=("user",)), needs,
+                           ref=f"hit/{label}", target=KEY_ATTRS_TARGET))
+    # Keyed by the arguments alone while user holds the value it had at the method's first access; a
+    # call made with another value is keyed by (tag, argument, value), as every key_attrs key was before.
+    for label, maker, needs in ENTRY_POINTS:
+        cases.append(_case(f"key_attrs/{label}/changed", "key_attrs",
+                           f"{label}(key_attrs=['user']), user changed since first access",
+                           functools.partial(_user_changed, maker, key_attrs=("user",)), needs,
                            ref=f"hit/{label}", target=KEY_ATTRS_TARGET))
     return cases
 

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ._flags import CODE_GLOBALS
-from ._keys import _BOOL, generic_key, is_hashable, kwkey, kwtypes, tagged, types_of
+from ._keys import _ATTRS, _BOOL, generic_key, is_hashable, kwkey, kwtypes, tagged, types_of
 from ._outcome import Raised, trim
 from ._recording import Recording
-from ._shape import Shape
+from ._shape import Shape, usual_test
 
 _TEMPLATE = '''\
 def _pc_factory(_pc_bindings):
@@ -71,10 +71,11 @@ _FRONT = """
 {read}{lookup}
 """
 
-# With key_attrs, the front builds the flat key in one expression; a missing
-# attribute (or an owner gone) takes the careful way, which names it.
+# With key_attrs, the front reads the values and builds the key inline; a
+# missing attribute (or an owner gone) takes the careful way, which names it,
+# as does an unhashable value a usual-values test cannot look up.
 _FRONT_READ = """        try:
-{lines}        except (AttributeError, ReferenceError):
+{lines}        except ({errors}):
             try:
                 return {await_}_pc_rare[0]({call})
             except BaseException as _pc_error:
@@ -135,6 +136,7 @@ GLOBALS.update(
     _pc_Recording=Recording,
     _pc_trim=trim,
     _pc_BOOL=_BOOL,
+    _pc_ATTRS=_ATTRS,
     _pc_tagged=tagged,
     _pc_kwkey=kwkey,
     _pc_types=types_of,
@@ -374,9 +376,22 @@ def _factory(
         rare = f"{shape.key} is True or {shape.key} is False or _pc_flag" if shape.guard else "_pc_flag"
         read = ""
         if inline:
-            values = "".join(f"_pc_via.{n}, " for n in inline)
-            lines = f"_pc_key = ({shape.key}, {values})\n"
-            read = _FRONT_READ.format(lines=textwrap.indent(lines, " " * 12), await_=await_, call=shape.call)
+            def front_read(lines: str, errors: str) -> str:
+                return _FRONT_READ.format(
+                    lines=textwrap.indent(lines, " " * 12), errors=errors, await_=await_, call=shape.call
+                )
+
+            if shape.attrs_usual:
+                targets = "".join(f"_pc_a{i}, " for i in range(len(inline)))
+                read = front_read(
+                    "".join(f"_pc_a{i} = _pc_via.{n}\n" for i, n in enumerate(inline)), "AttributeError, ReferenceError"
+                ) + front_read(
+                    f"_pc_key = {shape.key} if {usual_test(len(inline))} else (_pc_ATTRS, {shape.key}, {targets})\n",
+                    "TypeError",
+                )
+            else:
+                values = "".join(f"_pc_via.{n}, " for n in inline)
+                read = front_read(f"_pc_key = ({shape.key}, {values})\n", "AttributeError, ReferenceError")
             front_lookup = lookup("_pc_key", "_pc_rare[1]")
         else:
             # The argument itself is the key: no key variable on this path.

@@ -1,12 +1,23 @@
-"""The ``key_attrs`` hit: read inline, one flat key, the same answers as before."""
+"""The ``key_attrs`` hit: read inline, keyed by the arguments alone while the values are the usual ones.
+
+In memory, a call made while the key_attrs hold the values they held at the
+method's first access is keyed by its arguments alone; any other call by a
+tagged flat key. Whatever the values and arguments, the answers are those
+of a key ``(arguments, values)``: the properties below check it against
+that model.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from proxycache import CachedProxy, cache_methods, cached_method
+from proxycache import CachedProxy, DiskStore, cache_methods, cached_method
+
+from .test_async import ENTRY_POINTS, entry_points, make
 
 
 class Client:
@@ -93,3 +104,134 @@ def test_a_custom_key_with_key_attrs() -> None:
     c.user = "v"
     assert c.get(3) == "v:3"
     assert c.calls == 2
+
+
+# -- usual values --------------------------------------------------------------------------------
+
+
+class Account:
+    """A result that names its user and argument: an entry served for the wrong one shows."""
+
+    def __init__(self) -> None:
+        self.user: Any = "alice"
+        self.calls = 0
+
+    def get(self, x: Any) -> Any:
+        self.calls += 1
+        return (x, self.user)
+
+
+#: key_attrs values: plain ones (a usual value may be one of these), equal ones of other types
+#: (1, 1.0, True), a tuple, an unhashable list (frozen) and a value built anew each time it is set.
+VALUES: list[Any] = ["alice", "bob", 1, 1.0, True, None, (1, "bob"), b"alice", ["alice"], "fresh"]
+#: Arguments, among them tuples shaped like another call's (argument, value) pair.
+ARGS: list[Any] = [1, "x", True, None, (1, "bob"), (1, "alice"), ((1,), "bob"), ("x", "alice", "bob"), [1]]
+
+
+def _model_key(x: Any, user: Any) -> Any:
+    """The key of the model: the arguments' (booleans and lists tagged) and the value's (lists tagged)."""
+    arg = ("bool", x) if x is True or x is False else ("list", tuple(x)) if type(x) is list else x
+    return (arg, ("list", tuple(user)) if type(user) is list else user)
+
+
+def _value(drawn: Any) -> Any:
+    # "fresh" stands for "alice" as a str made at run time: equal to the usual value, not the same object.
+    return "".join(["al", "ice"]) if drawn == "fresh" else drawn
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    kind=st.sampled_from(ENTRY_POINTS),
+    initial=st.sampled_from(VALUES),
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("set"), st.sampled_from(VALUES)),
+            st.tuples(st.just("call"), st.sampled_from(ARGS)),
+            st.tuples(st.just("invalidate"), st.sampled_from(ARGS)),
+        ),
+        max_size=30,
+    ),
+)
+def test_answers_are_those_of_a_key_of_arguments_and_values(kind: str, initial: Any, steps: list[Any]) -> None:
+    class Started:
+        def __init__(self) -> None:
+            self.user = _value(initial)  # held at the first access: the usual value, when it is a plain one
+            self.calls = 0
+
+        def get(self, x: Any) -> Any:
+            self.calls += 1
+            return (x, self.user)
+
+    obj = make(kind, Started, key_attrs=["user"], maxsize=None)
+    model: dict[Any, Any] = {}
+    computed = 0
+    for op, arg in steps:
+        if op == "set":
+            obj.user = _value(arg)
+        elif op == "call":
+            key = _model_key(arg, obj.user)
+            if key not in model:
+                model[key] = (arg, obj.user)
+                computed += 1
+            assert obj.get(arg) == model[key]
+            assert obj.calls == computed
+        else:
+            assert obj.get.cache_invalidate(arg) is (model.pop(_model_key(arg, obj.user), None) is not None)
+    assert obj.get.cache_info().currsize == len(model)
+
+
+@entry_points
+def test_an_argument_shaped_like_another_values_key_has_an_entry_of_its_own(kind: str) -> None:
+    obj = make(kind, Account, key_attrs=["user"])
+    assert obj.get((1, "bob")) == ((1, "bob"), "alice")  # "alice" is the usual value: keyed by the argument
+    obj.user = "bob"
+    assert obj.get(1) == (1, "bob")  # keyed by (tag, 1, "bob"), never by (1, "bob")
+    obj.user = "alice"
+    assert obj.get((1, "bob")) == ((1, "bob"), "alice")
+    assert obj.calls == 2
+
+
+@entry_points
+def test_equal_values_share_entries_whether_usual_or_not(kind: str) -> None:
+    obj = make(kind, Account, key_attrs=["user"])
+    assert obj.get(1) == (1, "alice")
+    obj.user = "".join(["al", "ice"])  # equal, another object
+    assert obj.get(1) == (1, "alice")
+    obj.user = 2
+    assert obj.get(1) == (1, 2)
+    obj.user = 2.0
+    assert obj.get(1) == (1, 2)  # 2.0 == 2, as in a dict key
+    assert obj.calls == 2
+
+
+def test_the_usual_value_is_read_without_running_a_property() -> None:
+    class Counted:
+        reads = 0
+
+        @property
+        def user(self) -> str:
+            type(self).reads += 1
+            return "p"
+
+        def get(self, x: int) -> int:
+            return x
+
+    p = CachedProxy(Counted(), key_attrs=["user"])
+    get = p.get  # the first access reads no property
+    assert Counted.reads == 0
+    assert get(1) == get(1) == 1
+    assert Counted.reads == 2  # once a call, as without usual values
+    assert get.cache_info().hits == 1
+
+
+def test_a_store_keys_every_call_by_arguments_and_values(tmp_path: Any) -> None:
+    """Entries in a store are shared: their keys never depend on which values one instance held first."""
+    store = DiskStore(str(tmp_path))
+    first = CachedProxy(Client("alice"), store=store, key_attrs=["user"], serializer="json")
+    assert first.get(1) == "alice:1"
+    other = Client("bob")
+    second = CachedProxy(other, store=store, key_attrs=["user"], serializer="json")
+    assert second.get(1) == "bob:1"  # its usual value would be "bob": no shared key with "alice"'s entry
+    other.user = "alice"
+    assert second.get(1) == "alice:1"  # "alice"'s entry, written by the first
+    assert (first.calls, other.calls) == (1, 1)
