@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from . import _bypass
-from ._codegen import FLAGGED, MISSED
+from ._codegen import FLAGGED, MISSED, UNHASHABLE
 from ._events import LISTENERS, emit
 from ._flight import RETRY, AsyncFlight
 from ._getorcompute import _AGAIN, _HIT, _RECORD, _REENTER, _STALE, _WAIT, GetOrCompute
@@ -24,7 +24,7 @@ class AsyncDriver(GetOrCompute):
         if why == FLAGGED and _bypass.is_bypassed():
             return await awaited(self.call(*args, **kwargs))
         if why != MISSED:
-            key = self._hashable(key)
+            key = self._frozen(key) if why == UNHASHABLE else self._hashable(key)
         return await self._amiss(key, args, kwargs)
 
     async def _arefresh(self, key: Any, generation: int, pending: Any) -> Any:

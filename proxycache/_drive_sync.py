@@ -26,7 +26,7 @@ class SyncDriver(GetOrCompute):
         if why == FLAGGED and _bypass.is_bypassed():
             return self.call(*args, **kwargs)
         if why != MISSED:
-            key = self._hashable(key)
+            key = self._frozen(key) if why == UNHASHABLE else self._hashable(key)
         if self.returns_awaitable:
             return self._amiss(key, args, kwargs)
         return self._miss(key, args, kwargs)
@@ -43,12 +43,13 @@ class SyncDriver(GetOrCompute):
         if why != MISSED:
             if why != UNHASHABLE or LISTENERS or self.returns_awaitable:
                 return self._slow(why, key, args, kwargs)
-            key = self._hashable(key)  # frozen, it is looked up (or computed) here like any key
+            key = self._frozen(key)  # frozen, it is looked up (or computed) here like any key
         elif LISTENERS or self.returns_awaitable:
             return self._slow(why, key, args, kwargs)
         lock = self.lock
         flights = self.flights
-        find = self._find
+        # A frozen key is mostly found (a dict argument passed again): one lookup, that counts as a use.
+        find = self._find if why == MISSED else None
         # acquire/release, not with: a third fewer instructions, and nothing in between can raise but the
         # storage's lookup (a key's __eq__), hence the try.
         lock.acquire()

@@ -396,9 +396,17 @@ class CachedMethod(SyncDriver, AsyncDriver):
         try:
             hash(key)
         except TypeError:
-            pass
-        else:
-            return key
+            return self._frozen(key)
+        return key
+
+    def _frozen(self, key: Any) -> Any:
+        """*key*, which a lookup could not hash (``UNHASHABLE``), keyed by value.
+
+        Not hashed once more to make sure (raising costs a dict-argument hit
+        a tenth): a key that does hash, whose comparison raised TypeError,
+        freezes to itself or to a tagged form no other call's key equals, so
+        the worst it costs is an entry of its own.
+        """
         try:
             return freeze(key)
         except UnkeyableError as err:
