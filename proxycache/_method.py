@@ -147,14 +147,12 @@ class CachedMethod(SyncDriver, AsyncDriver):
                 hit, storage_class, shared = empty
                 lazy = not hit.lock
             if not lazy:
-                self.storage = blueprint.new_storage()
+                self._own(blueprint.new_storage())
         else:
             self.counters = Counters()  # now: a store's storage reports to them (_arm keeps them)
             self.io_outside = options.store is not None
             self.streams = STREAMS if options.streams == "replay" else NO_STREAMS
-            self.storage = self._make_storage(plan, options)
-            if type(self.storage) in _PLAIN_STORAGES:
-                self._find = self.storage.data.get
+            self._own(self._make_storage(plan, options))
             self.rules = storing_rules(options, qualname)
             self.stale = stale_serving(options, qualname)
             #: streams="replay" over a store lease: a leader keeps the lease until its recording is stored.
@@ -248,12 +246,17 @@ class CachedMethod(SyncDriver, AsyncDriver):
             return slow
         try:
             self._make_parts(lock, slow)
-        except BaseException:
-            # Withdrawn, or this method would wait forever for a lock nobody is making (an exception
-            # can only be asynchronous here: KeyboardInterrupt, MemoryError).
+        except BaseException:  # KeyboardInterrupt, MemoryError: withdrawn, or all would wait for ever
             _live_forget(ref, None)
             raise
         return slow
+
+    def _own(self, storage: Storage) -> Storage:
+        """Keep *storage* as this method's; a miss reads one of proxycache's plain dicts without a call."""
+        self.storage = storage
+        if type(storage) in _PLAIN_STORAGES:
+            self._find = storage.data.get
+        return storage
 
     def _make_parts(self, lock: Any, slow: Callable[..., Any]) -> None:
         """What :meth:`_arm` makes, by the thread whose claim landed."""
@@ -268,9 +271,7 @@ class CachedMethod(SyncDriver, AsyncDriver):
             self.counters = Counters()
         func_ref = self._func_ref
         if func_ref is not None:  # armed on first use: it gets its storage, and misses go to the miss path
-            storage = self.storage = self.blueprint.new_storage()
-            if type(storage) in _PLAIN_STORAGES:
-                self._find = storage.data.get
+            storage = self._own(self.blueprint.new_storage())
             func = func_ref()
             if func is not None:
                 # The storage's first: a hit finds the entries of the miss path it sees.
@@ -400,13 +401,9 @@ class CachedMethod(SyncDriver, AsyncDriver):
         return key
 
     def _frozen(self, key: Any) -> Any:
-        """*key*, which a lookup could not hash (``UNHASHABLE``), keyed by value.
-
-        Not hashed once more to make sure (raising costs a dict-argument hit
-        a tenth): a key that does hash, whose comparison raised TypeError,
-        freezes to itself or to a tagged form no other call's key equals, so
-        the worst it costs is an entry of its own.
-        """
+        """*key*, which a lookup could not hash (``UNHASHABLE``), keyed by value: not hashed again (raising
+        costs a dict-argument hit a tenth). One that hashes but failed to compare freezes to itself or to a
+        tagged form no other call's key equals: the worst it costs is an entry of its own."""
         try:
             return freeze(key)
         except UnkeyableError as err:
