@@ -10,12 +10,11 @@ from . import _bypass
 from ._codegen import FLAGGED, MISSED, UNHASHABLE
 from ._events import LISTENERS, emit
 from ._flight import RETRY, Flight, LeanFlight, _get_ident
-from ._getorcompute import _AGAIN, _HIT, _JOIN, _RECORD, _REENTER, _STALE, _WAIT, GetOrCompute
+from ._getorcompute import _AGAIN, _HIT, _JOIN, _RECORD, _REENTER, _STALE, _WAIT, LATER, NO_STREAMS, GetOrCompute
 from ._lifetime import REJECT
 from ._miss import MISS
 from ._outcome import _PLAIN_RESULTS, Raised, Ready, is_awaitable_result, may_store
-from ._recording import Recording
-from ._streams import LATER, STREAMS, replayed
+from ._recording import Recording, replayed
 
 
 class SyncDriver(GetOrCompute):
@@ -237,7 +236,7 @@ class SyncDriver(GetOrCompute):
                 self.counters.misses -= 1  # the async path counts this miss
             return self._amiss(key, args, kwargs, first=result), RETRY
         self._timed(self.clock() - started)
-        if self.streams is STREAMS:
+        if self.streams is not NO_STREAMS:
             return result, _RECORD  # the leader records it, or keeps it if it is no stream
         return result, self._keep(key, generation, result)
 

@@ -16,7 +16,6 @@ from ._recording import Recording
 from ._stale import NO_STALE
 from ._stats import Counters
 from ._storage import Storage
-from ._streams import LATER, NO_STREAMS
 
 if TYPE_CHECKING:
     from ._lease_keeper import HeldLease
@@ -47,6 +46,28 @@ _HIT, _LEAD, _WAIT, _REENTER, _AGAIN, _STALE = range(6)
 _RECORD = object()
 #: Found by CachedMethod._lean: another caller computes the key.
 _JOIN = object()
+#: What a leader shares when its flight lands later: when the stream it hands back ends (``_streams``).
+LATER: Any = type("_Later", (), {"__repr__": lambda self: "LATER"})()
+
+
+class NoStreams:
+    """``streams="skip"``: stream results are not recorded (they are returned uncached).
+
+    Here, not in ``_streams``: a method without ``streams="replay"`` never
+    loads the recorders (``_streams``, ``_replay``).
+    """
+
+    __slots__ = ()
+
+    def record(self, method: Any, result: Any, key: Any, flights: dict[Any, Any], flight: Any,
+               args: tuple[Any, ...], kwargs: dict[str, Any], held: Any = None) -> None:
+        return None
+
+    def refresh(self, method: Any, result: Any, key: Any, generation: int) -> None:
+        return None
+
+
+NO_STREAMS: Final = NoStreams()
 
 
 class GetOrCompute:

@@ -26,6 +26,7 @@ from ._drive_async import AsyncDriver
 from ._drive_sync import SyncDriver
 from ._events import LISTENERS, emit
 from ._flight import LoneAsyncFlight, LoneFlight, finish_lock
+from ._getorcompute import NO_STREAMS
 from ._keys import UnkeyableError, freeze
 from ._lifetime import storing_rules
 from ._options import Options
@@ -35,7 +36,6 @@ from ._stale import stale_serving
 from ._stats import CacheInfo, Counters
 from ._storage import FIFOStorage, LFUStorage, LRUStorage, RRStorage, Storage, UnboundedStorage
 from ._storage_choice import make_storage
-from ._streams import NO_STREAMS, STREAMS
 
 if TYPE_CHECKING:
     from ._flight_store import Waited
@@ -151,14 +151,17 @@ class CachedMethod(SyncDriver, AsyncDriver):
         else:
             self.counters = Counters()  # now: a store's storage reports to them (_arm keeps them)
             self.io_outside = options.store is not None
-            self.streams = STREAMS if options.streams == "replay" else NO_STREAMS
+            if options.streams == "replay":
+                from ._streams import STREAMS  # loaded by those who replay streams
+
+                self.streams = STREAMS
             self.storage = self._make_storage(plan, options)
             if type(self.storage) in _PLAIN_STORAGES:
                 self._find = self.storage.data.get
             self.rules = storing_rules(options, qualname)
             self.stale = stale_serving(options, qualname)
             #: streams="replay" over a store lease: a leader keeps the lease until its recording is stored.
-            self.holds_lease = mode == "store" and self.streams is STREAMS
+            self.holds_lease = mode == "store" and self.streams is not NO_STREAMS
             if mode == "store":
                 from ._flight_store import KeyLease, StoreFlight  # loaded by those who use single_flight="store"
 
@@ -202,7 +205,7 @@ class CachedMethod(SyncDriver, AsyncDriver):
                 is_async=is_async,
                 raises=bool(options.cache_exceptions),
                 bindings=bindings,
-                replays=self.streams is STREAMS,  # a stored recording is replayed on a hit
+                replays=self.streams is not NO_STREAMS,  # a stored recording is replayed on a hit
             )
         func, self.keyof, cell = _codegen.instantiate(plan.shape, factory, bindings)
         self.func, self._hits = func, cell

@@ -51,6 +51,16 @@ class Recording:
 # sharing a store read the recordings of this one, and the other way round.
 Recording.__module__ = "proxycache._replay"
 
+#: The types of the values each caller gets a fresh replay of: recordings, and ``_streams.Following`` (a
+#: recording in progress), added when ``_streams`` loads (none exists before).
+REPLAYED: set[type] = {Recording}
+
+
+def replayed(value: Any) -> Any:
+    """What a caller gets for a stored or shared *value*: a fresh replay of a recording, anything else as it is."""
+    return value.replay() if type(value) in REPLAYED else value
+
+
 class Replay(Iterator[Any]):
     """A replayed stream: iterate it, use it in ``with``, ``close()`` it, as the original."""
 

@@ -114,3 +114,25 @@ def test_store_flight_and_key_errors_load_on_first_use() -> None:
         "    store.close()\n"
     )
     assert set(LAZY_PARTS) <= loaded
+
+
+#: Modules only some options need, loaded by the first method that uses them: ``streams="replay"``.
+LAZY_OPTIONS = {
+    "proxycache._streams": (
+        "class C:\n"
+        "    calls = 0\n"
+        "    def items(self, n):\n"
+        "        C.calls += 1\n"
+        "        yield from range(n)\n"
+        "c = proxycache.cache_methods(C(), 'items', streams='replay')\n"
+        "assert list(c.items(3)) == list(c.items(3)) == [0, 1, 2] and C.calls == 1\n"
+    ),
+}
+
+
+def test_option_parts_load_with_the_first_method_that_uses_them() -> None:
+    plain = _modules_after("import proxycache")
+    assert not (set(LAZY_OPTIONS) | {"proxycache._replay"}) & plain
+    for module, use in LAZY_OPTIONS.items():
+        loaded = _modules_after(f"import proxycache\n{use}")
+        assert module in loaded, f"{module} was not loaded by:\n{use}"
