@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ._events import LISTENERS, emit
 from ._flight import RETRY, AsyncFlight, Flight, LeanFlight
-from ._lifetime import NO_RULES, OPTION, REJECT, Expired
+from ._lifetime import NO_RULES, NO_STALE, OPTION, REJECT, Expired
 from ._miss import MISS
 from ._options import Options
 from ._outcome import Raised, Ready, may_store
 from ._recording import Recording
-from ._stale import NO_STALE
 from ._stats import Counters
 from ._storage import Storage
 
@@ -129,7 +128,7 @@ class GetOrCompute:
 
     def _store(self, key: Any, generation: int, value: Any, ttl: Any = OPTION) -> None:
         """Store *value* (fresh for *ttl* seconds) unless a clear or invalidate came after *generation* began."""
-        # A lifetime of its own goes to the timed storages (_lifetime.TimedStorage, SharedStorage).
+        # A lifetime of its own goes to the timed storages (_storage_wrapped.TimedStorage, SharedStorage).
         lifetime: dict[str, Any] = {} if ttl is OPTION else {"ttl": ttl}
         with self.lock:
             if generation != self.generation:

@@ -28,11 +28,10 @@ from ._events import LISTENERS, emit
 from ._flight import LoneAsyncFlight, LoneFlight, finish_lock
 from ._getorcompute import NO_STREAMS
 from ._keys import UnkeyableError, freeze
-from ._lifetime import storing_rules
+from ._lifetime import stale_serving, storing_rules
 from ._options import Options
 from ._outcome import is_awaitable_result
 from ._plan import Plan, attrs_reader, attrs_via
-from ._stale import stale_serving
 from ._stats import CacheInfo, Counters
 from ._storage import FIFOStorage, LFUStorage, LRUStorage, RRStorage, Storage, UnboundedStorage
 from ._storage_choice import make_storage

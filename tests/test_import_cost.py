@@ -116,8 +116,30 @@ def test_store_flight_and_key_errors_load_on_first_use() -> None:
     assert set(LAZY_PARTS) <= loaded
 
 
-#: Modules only some options need, loaded by the first method that uses them: ``streams="replay"``.
+#: Modules only some options need, loaded by the first method that uses them (and working).
 LAZY_OPTIONS = {
+    "proxycache._storage_wrapped": (
+        "class C:\n"
+        "    def get(self, x): return [x]\n"
+        "c = proxycache.cache_methods(C(), 'get', ttl=60)\n"
+        "assert c.get(1) is c.get(1)\n"
+        "d = proxycache.cache_methods(C(), 'get', cache=dict)\n"
+        "assert d.get(2) is d.get(2)\n"
+    ),
+    "proxycache._stale": (
+        "class C:\n"
+        "    fail = False\n"
+        "    def get(self, x):\n"
+        "        if C.fail: raise RuntimeError\n"
+        "        return [x]\n"
+        "clock = __import__('proxycache.testing').testing.FakeClock()\n"
+        "with proxycache.testing.use_clock(clock):\n"
+        "    c = proxycache.cache_methods(C(), 'get', ttl=1, stale_if_error=10)\n"
+        "    first = c.get(1)\n"
+        "    clock.advance(5)\n"
+        "    C.fail = True\n"
+        "    assert c.get(1) is first  # served stale in place of the error\n"
+    ),
     "proxycache._streams": (
         "class C:\n"
         "    calls = 0\n"
@@ -132,7 +154,7 @@ LAZY_OPTIONS = {
 
 def test_option_parts_load_with_the_first_method_that_uses_them() -> None:
     plain = _modules_after("import proxycache")
-    assert not (set(LAZY_OPTIONS) | {"proxycache._replay"}) & plain
+    assert not (set(LAZY_OPTIONS) | {"proxycache._replay", "proxycache._entry"}) & plain
     for module, use in LAZY_OPTIONS.items():
         loaded = _modules_after(f"import proxycache\n{use}")
         assert module in loaded, f"{module} was not loaded by:\n{use}"
