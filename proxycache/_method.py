@@ -4,7 +4,7 @@
 ``cache_invalidate``...) and builds its parts: the storage, the rules, the
 flight kinds, the generated callable (``_codegen``). Get-or-compute is its
 base classes': the steps both modes share (``_getorcompute``) and a driver per
-mode (``_drive_sync``, ``_drive_async``). ``_make`` builds the cached callable
+mode (``_drive_sync``, ``_drive_async``: loaded when a coroutine first needs it). ``_make`` builds the cached callable
 an entry point installs.
 """
 
@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _clock, _codegen
 from ._blueprint import _Blueprint, _blueprint
-from ._drive_async import AsyncDriver
-from ._drive_sync import SyncDriver
+from ._drive_sync import AsyncOnFirstUse, SyncDriver, load_async_driver
 from ._events import LISTENERS, emit
 from ._flight import LoneAsyncFlight, LoneFlight, finish_lock
 from ._getorcompute import NO_STREAMS
@@ -88,7 +87,7 @@ if hasattr(os, "register_at_fork"):
 CACHE_API = ("cache_info", "cache_stats", "cache_clear", "cache_parameters", "cache_invalidate", "cache_refresh")
 
 
-class CachedMethod(SyncDriver, AsyncDriver):
+class CachedMethod(SyncDriver, AsyncOnFirstUse):
     """The cache of one method for one owner (an instance, or a class for static methods)."""
 
     # The parts only misses and the cache API use, made by _arm (see there). Plain class values,
@@ -228,6 +227,7 @@ class CachedMethod(SyncDriver, AsyncDriver):
         Returns the miss path.
         """
         if self.is_async:
+            load_async_driver()  # its miss path is the coroutine driver's, not a stand-in's
             slow = self._aslow
         else:
             blueprint = self.blueprint

@@ -118,6 +118,24 @@ def test_store_flight_and_key_errors_load_on_first_use() -> None:
 
 #: Modules only some options need, loaded by the first method that uses them (and working).
 LAZY_OPTIONS = {
+    # Not an option: the coroutine driver, loaded by the first coroutine method (or the first awaitable
+    # a method that looks synchronous returns).
+    "proxycache._drive_async": (
+        "import asyncio\n"
+        "class C:\n"
+        "    calls = 0\n"
+        "    async def get(self, x):\n"
+        "        C.calls += 1\n"
+        "        return [x]\n"
+        "    def wrapped(self, x): return self.get(x)\n"
+        "async def main():\n"
+        "    c = proxycache.cache_methods(C(), 'get', 'wrapped')\n"
+        "    assert await c.get(1) is await c.get(1)\n"
+        "    assert await c.wrapped(2) is await c.wrapped(2)\n"
+        "    assert await c.get.cache_refresh(1) == [1]\n"
+        "asyncio.run(main())\n"
+        "assert C.calls == 3\n"
+    ),
     "proxycache._storage_wrapped": (
         "class C:\n"
         "    def get(self, x): return [x]\n"
@@ -158,3 +176,23 @@ def test_option_parts_load_with_the_first_method_that_uses_them() -> None:
     for module, use in LAZY_OPTIONS.items():
         loaded = _modules_after(f"import proxycache\n{use}")
         assert module in loaded, f"{module} was not loaded by:\n{use}"
+
+
+def test_the_coroutine_driver_loads_for_a_method_that_turns_out_async() -> None:
+    # No coroutine method: the first awaitable a plain method returns loads the driver (its misses take it).
+    loaded = _modules_after(
+        "import asyncio\n"
+        "import proxycache\n"
+        "async def fetch(x):\n"
+        "    C.calls += 1\n"
+        "    return [x]\n"
+        "class C:\n"
+        "    calls = 0\n"
+        "    def get(self, x): return fetch(x)\n"
+        "c = proxycache.cache_methods(C(), 'get')\n"
+        "async def main():\n"
+        "    assert await c.get(1) is await c.get(1)\n"
+        "asyncio.run(main())\n"
+        "assert C.calls == 1\n"
+    )
+    assert "proxycache._drive_async" in loaded
