@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,3 +197,60 @@ def test_the_coroutine_driver_loads_for_a_method_that_turns_out_async() -> None:
         "assert C.calls == 1\n"
     )
     assert "proxycache._drive_async" in loaded
+
+
+def _declared_docstring(module: str, name: str) -> str | None:
+    """The docstring of the class *name* as the source declares it (for type checkers)."""
+    import ast
+    import inspect
+
+    path = ROOT / "proxycache" / f"{module}.py"
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            doc = ast.get_docstring(node)
+            return None if doc is None else inspect.cleandoc(doc)
+    return None
+
+
+def test_the_public_named_tuples_are_what_typing_named_tuple_makes() -> None:
+    # CacheInfo and Event are made by collections.namedtuple (half the import cost of a NamedTuple class
+    # statement): everything a user reads of them is as the NamedTuple class declared for type checkers.
+    import inspect
+    import pickle
+
+    from proxycache import CacheInfo, Event
+
+    class RefInfo(typing.NamedTuple):
+        hits: int
+        misses: int
+        maxsize: int | None
+        currsize: int
+
+    class RefEvent(typing.NamedTuple):
+        kind: str
+        method: str
+        detail: typing.Any = None
+
+    for cls, ref, module, made in [
+        (CacheInfo, RefInfo, "_stats", CacheInfo(1, 2, None, 3)),
+        (Event, RefEvent, "_events", Event("miss", "C.get")),
+    ]:
+        assert cls.__qualname__ == cls.__name__
+        assert cls.__module__ == f"proxycache.{module}"
+        assert cls.__bases__ == (tuple,)
+        assert cls.__orig_bases__ == ref.__orig_bases__
+        assert cls._fields == ref._fields
+        assert cls._field_defaults == ref._field_defaults
+        assert cls.__match_args__ == ref.__match_args__
+        assert cls.__slots__ == ()
+        assert typing.get_type_hints(cls) == typing.get_type_hints(ref)
+        assert inspect.cleandoc(cls.__doc__ or "") == _declared_docstring(module, cls.__name__)
+        assert set(vars(cls)) == set(vars(ref))
+        assert isinstance(made, tuple)
+        assert pickle.loads(pickle.dumps(made)) == made
+        assert type(pickle.loads(pickle.dumps(made))) is cls
+        assert repr(made) == repr(ref(*made)).replace(ref.__name__, cls.__name__, 1)
+        assert made._asdict() == ref(*made)._asdict()
+        assert made._replace(**{cls._fields[1]: "x"}) == (made[0], "x", *made[2:])
+        assert cls._make(list(made)) == made
+    assert Event("miss", "C.get").detail is None
