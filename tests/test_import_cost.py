@@ -73,6 +73,47 @@ def test_an_in_memory_cache_needs_none_of_them() -> None:
     assert not (store_modules() & loaded)
 
 
+#: The entry points beside CachedProxy and @cached_method, and the cache controls: loaded on first use.
+LAZY_NAMES = {
+    "cache_methods": "proxycache._inplace",
+    "uncache_methods": "proxycache._inplace",
+    "CachingMixin": "proxycache._mixin",
+    "cache_of": "proxycache._api",
+    "cache_info": "proxycache._api",
+    "cache_stats": "proxycache._api",
+    "cache_clear": "proxycache._api",
+}
+
+
+def test_entry_points_and_controls_load_on_first_use() -> None:
+    assert not set(LAZY_NAMES.values()) & _modules_after("import proxycache")
+    for name, module in LAZY_NAMES.items():
+        loaded = _modules_after(
+            f"import proxycache\nfrom proxycache import {name}\nassert {name} is proxycache.{name}\n"
+            f"assert {name}.__module__ == {module!r}\nassert {name!r} in dir(proxycache)\n"
+        )
+        assert module in loaded
+    # And they work as ever, reached either way.
+    _modules_after(
+        "import proxycache\n"
+        "from proxycache import CachingMixin, cache_info, cache_methods\n"
+        "class C:\n"
+        "    def get(self, x): return [x]\n"
+        "class M(CachingMixin, C):\n"
+        "    pass\n"
+        "c, m = cache_methods(C(), 'get'), M()\n"
+        "assert c.get(1) is c.get(1) and m.get(2) is m.get(2)\n"
+        "assert cache_info(c, 'get').hits == proxycache.cache_info(m, 'get').hits == 1\n"
+        "assert proxycache.cache_of(c.get).cache_stats()['hits'] == 1\n"
+        "proxycache.cache_clear(c)\n"
+        "assert proxycache.cache_stats(c, 'get')['hits'] == 0\n"
+        "assert proxycache.uncache_methods(c) is c\n"
+        "ns = {}\n"
+        "exec('from proxycache import *', ns)\n"
+        "assert set(proxycache.__all__) <= set(ns)\n"
+    )
+
+
 def test_lazy_names_load_on_first_use() -> None:
     loaded = _modules_after(
         "import proxycache\n"
