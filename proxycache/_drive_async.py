@@ -13,8 +13,7 @@ from ._flight import RETRY, AsyncFlight
 from ._getorcompute import _AGAIN, _HIT, _RECORD, _REENTER, _STALE, _WAIT, LATER, NO_STREAMS, GetOrCompute
 from ._lifetime import OPTION, REJECT
 from ._miss import MISS
-from ._outcome import Raised, Ready, awaited, discard
-from ._recording import replayed
+from ._outcome import Raised, Ready, awaited, discard, replayed
 
 
 class AsyncDriver(GetOrCompute):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _bypass
 from ._codegen import FLAGGED, MISSED, UNHASHABLE
@@ -13,8 +13,10 @@ from ._flight import RETRY, Flight, LeanFlight, _get_ident
 from ._getorcompute import _AGAIN, _HIT, _JOIN, _RECORD, _REENTER, _STALE, _WAIT, LATER, NO_STREAMS, GetOrCompute
 from ._lifetime import OPTION, REJECT
 from ._miss import MISS
-from ._outcome import _PLAIN_RESULTS, Raised, Ready, is_awaitable_result, may_store
-from ._recording import Recording, replayed
+from ._outcome import _PLAIN_RESULTS, Raised, Ready, is_awaitable_result, may_store, replayed
+
+if TYPE_CHECKING:
+    from ._recording import Recording
 
 
 class SyncDriver(GetOrCompute):

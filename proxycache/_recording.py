@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
+from ._flags import CODE_GLOBALS
+from ._outcome import REPLAYED
+
 
 class Recording:
     """The items of a stream consumed to its end: what the cache stores for it.
@@ -51,14 +54,9 @@ class Recording:
 # sharing a store read the recordings of this one, and the other way round.
 Recording.__module__ = "proxycache._replay"
 
-#: The types of the values each caller gets a fresh replay of: recordings, and ``_streams.Following`` (a
-#: recording in progress), added when ``_streams`` loads (none exists before).
-REPLAYED: set[type] = {Recording}
-
-
-def replayed(value: Any) -> Any:
-    """What a caller gets for a stored or shared *value*: a fresh replay of a recording, anything else as it is."""
-    return value.replay() if type(value) in REPLAYED else value
+# Loaded with streams="replay" (or a serializer): only then can a recording be found, and a hit replay it.
+REPLAYED.add(Recording)
+CODE_GLOBALS["_pc_Recording"] = Recording  # the global the generated hit of a replaying method names
 
 
 class Replay(Iterator[Any]):

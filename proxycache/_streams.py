@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ._flight import RETRY
-from ._recording import REPLAYED, AsyncReplay, Recording
+from ._outcome import REPLAYED
+from ._recording import AsyncReplay, Recording
 from ._replay import AsyncRecorder, Recorder, aclose_stream, record, stream_kind
 
 log = logging.getLogger("proxycache")
