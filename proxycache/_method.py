@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import _clock, _codegen
+from . import _clock, _codegen, _stats
 from ._blueprint import _Blueprint, _blueprint
 from ._drive_sync import AsyncOnFirstUse, SyncDriver, load_async_driver
 from ._events import LISTENERS, emit
@@ -31,12 +31,13 @@ from ._lifetime import stale_serving, storing_rules
 from ._options import Options
 from ._outcome import is_awaitable_result
 from ._plan import Plan, attrs_reader, attrs_via
-from ._stats import CacheInfo, Counters
+from ._stats import Counters
 from ._storage import FIFOStorage, LFUStorage, LRUStorage, RRStorage, Storage, UnboundedStorage
 from ._storage_choice import make_storage
 
 if TYPE_CHECKING:
     from ._flight_store import Waited
+    from ._stats import CacheInfo
 
 log = logging.getLogger("proxycache")
 
@@ -298,13 +299,13 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
         """Hits, misses, maxsize and current size of this method's cache."""
         if self.lock is None:
             self._arm()
-        counters = self.counters
+        counters, info = self.counters, _stats.CacheInfo  # a class made on first use
         if self.io_outside:
             size = self.storage.currsize()  # a scan of the store: not under the lock
             with self.lock:
-                return CacheInfo(self._get_hits() + counters.other_hits, counters.misses, self.storage.maxsize, size)
+                return info(self._get_hits() + counters.other_hits, counters.misses, self.storage.maxsize, size)
         with self.lock:
-            return CacheInfo(
+            return info(
                 self._get_hits() + counters.other_hits, counters.misses, self.storage.maxsize, self.storage.currsize()
             )
 
