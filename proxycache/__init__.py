@@ -15,7 +15,7 @@ import typing as _typing
 
 from ._bypass import bypass
 from ._decorator import cached_method
-from ._events import add_listener
+from ._events import Event, add_listener
 from ._miss import MISS, MissType, StoreWarning
 from ._proxy import CachedProxy
 from ._select import DEFAULT_SKIP
@@ -24,7 +24,6 @@ if _typing.TYPE_CHECKING:
     from . import serializers as serializers  # a public submodule: proxycache.serializers.PickleSerializer
     from ._api import cache_clear, cache_info, cache_of, cache_stats
     from ._contract import Serializer, Store
-    from ._events import Event
     from ._inplace import cache_methods, uncache_methods
     from ._mixin import CachingMixin
     from ._stats import CacheInfo
@@ -45,7 +44,6 @@ _LAZY = {
     "cache_methods": "._inplace",
     "uncache_methods": "._inplace",
     "CachingMixin": "._mixin",
-    "Event": "._events",  # made on first use: most programs register no listener
     "CacheInfo": "._stats",  # made on first use: by cache_info()
     "Serializer": "._contract",
     "Store": "._contract",

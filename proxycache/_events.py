@@ -29,28 +29,12 @@ if typing.TYPE_CHECKING:
         detail: Any = None
 
 else:
-
-    def __getattr__(name: str) -> Any:
-        if name == "Event":
-            return _event_class()
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _event_class() -> Any:
-    """The Event class, made on first use (a read of the name, or add_listener: emit names it).
-
-    The same class the statement above makes, made by collections.namedtuple
-    (half the cost), with its docstring (keep the two alike), annotations
-    and bases. Most programs register no listener and never make it.
-    """
-    made = globals().get("Event")
-    if made is not None:
-        return made
+    # The same class made by collections.namedtuple, which costs the import half what the class
+    # statement does; with its docstring (keep the two alike), annotations and bases.
     import collections
 
-    make: Any = collections.namedtuple  # a class made at run time: the statement above is the one to check
-    cls = make("Event", ("kind", "method", "detail"), defaults=(None,), module=__name__)
-    cls.__doc__ = """What happened, to which method, and details.
+    Event = collections.namedtuple("Event", ("kind", "method", "detail"), defaults=(None,), module=__name__)
+    Event.__doc__ = """What happened, to which method, and details.
 
     *kind*: ``"hit"``, ``"miss"``, ``"fault"``, ``"uncached"``, ``"stale"``
     (an expired entry served) or ``"refresh"`` (a background refresh ended).
@@ -58,9 +42,8 @@ def _event_class() -> Any:
     (``"error"`` instead of ``"value"`` for a cached exception): what the
     stored answer was, for counting what the cache saved (tokens, money).
     """
-    cls.__annotations__ = {"kind": str, "method": str, "detail": Any}
-    cls.__orig_bases__ = (typing.NamedTuple,)
-    return globals().setdefault("Event", cls)  # two threads at once: both get the one stored
+    Event.__annotations__ = {"kind": str, "method": str, "detail": Any}
+    Event.__orig_bases__ = (typing.NamedTuple,)
 
 
 #: Registered callbacks (while any is, cache hits take the slow path, see ``_flags``).
@@ -73,7 +56,6 @@ def add_listener(callback: Callable[[Event], None]) -> Callable[[], None]:
     Returns a function that removes the listener. A listener that raises is
     logged and otherwise ignored: it never fails the cached call.
     """
-    _event_class()  # made before any emit() names it
     LISTENERS.append(callback)
     raise_flag()
 

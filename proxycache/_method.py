@@ -37,7 +37,6 @@ from ._storage_choice import make_storage
 
 if TYPE_CHECKING:
     from ._flight_store import Waited
-    from ._stats import CacheInfo
 
 log = logging.getLogger("proxycache")
 
@@ -295,7 +294,7 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
 
     # -- statistics ----------------------------------------------------------
 
-    def cache_info(self) -> CacheInfo:
+    def cache_info(self) -> _stats.CacheInfo:  # resolvable at run time too (get_type_hints)
         """Hits, misses, maxsize and current size of this method's cache."""
         if self.lock is None:
             self._arm()
