@@ -7,10 +7,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from ._lifetime import NO_RULES, storing_rules
+from ._lifetime import NO_RULES, NO_STALE, stale_serving, storing_rules
 from ._options import Options, flight_mode
 from ._plan import Plan
-from ._stale import NO_STALE, stale_serving
 from ._storage import Storage
 from ._storage_choice import POLICIES, make_storage
 

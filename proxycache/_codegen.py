@@ -21,7 +21,6 @@ from typing import Any
 from ._flags import CODE_GLOBALS
 from ._keys import _ATTRS, _BOOL, generic_key, is_hashable, kwkey, kwtypes, tagged, types_of
 from ._outcome import Raised, trim
-from ._recording import Recording
 from ._shape import Shape, usual_test
 
 _TEMPLATE = '''\
@@ -130,10 +129,10 @@ def _why_of(key: Any) -> int:
 
 
 GLOBALS["_pc_why_of"] = _why_of
-# What the key expressions and the hit path call: every global the generated source names is declared here.
+# What the key expressions and the hit path call: every global the generated source names is declared here
+# (but _pc_Recording, which only a replaying method names, declared by _recording when streams="replay" loads it).
 GLOBALS.update(
     _pc_Raised=Raised,
-    _pc_Recording=Recording,
     _pc_trim=trim,
     _pc_BOOL=_BOOL,
     _pc_ATTRS=_ATTRS,

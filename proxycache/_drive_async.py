@@ -10,11 +10,10 @@ from . import _bypass
 from ._codegen import FLAGGED, MISSED, UNHASHABLE
 from ._events import LISTENERS, emit
 from ._flight import RETRY, AsyncFlight
-from ._getorcompute import _AGAIN, _HIT, _RECORD, _REENTER, _STALE, _WAIT, GetOrCompute
+from ._getorcompute import _AGAIN, _HIT, _RECORD, _REENTER, _STALE, _WAIT, LATER, NO_STREAMS, GetOrCompute
 from ._lifetime import OPTION, REJECT
 from ._miss import MISS
-from ._outcome import Raised, Ready, awaited, discard
-from ._streams import LATER, STREAMS, replayed
+from ._outcome import Raised, Ready, awaited, discard, replayed
 
 
 class AsyncDriver(GetOrCompute):
@@ -148,7 +147,7 @@ class AsyncDriver(GetOrCompute):
         result = await awaited(pending)
         del pending
         self._timed(self.clock() - started)
-        if self.streams is STREAMS:
+        if self.streams is not NO_STREAMS:
             return result, _RECORD  # the leader records it, or keeps it if it is no stream
         return result, await self._akeep(key, generation, result, ready=self.returns_awaitable)
 

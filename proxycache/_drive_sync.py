@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _bypass
 from ._codegen import FLAGGED, MISSED, UNHASHABLE
 from ._events import LISTENERS, emit
 from ._flight import RETRY, Flight, LeanFlight, _get_ident
-from ._getorcompute import _AGAIN, _HIT, _JOIN, _RECORD, _REENTER, _STALE, _WAIT, GetOrCompute
-from ._lifetime import REJECT
+from ._getorcompute import _AGAIN, _HIT, _JOIN, _RECORD, _REENTER, _STALE, _WAIT, LATER, NO_STREAMS, GetOrCompute
+from ._lifetime import OPTION, REJECT
 from ._miss import MISS
-from ._outcome import _PLAIN_RESULTS, Raised, Ready, is_awaitable_result, may_store
-from ._recording import Recording
-from ._streams import LATER, STREAMS, replayed
+from ._outcome import _PLAIN_RESULTS, Raised, Ready, is_awaitable_result, may_store, replayed
+
+if TYPE_CHECKING:
+    from ._recording import Recording
 
 
 class SyncDriver(GetOrCompute):
@@ -238,7 +239,7 @@ class SyncDriver(GetOrCompute):
                 self.counters.misses -= 1  # the async path counts this miss
             return self._amiss(key, args, kwargs, first=result), RETRY
         self._timed(self.clock() - started)
-        if self.streams is STREAMS:
+        if self.streams is not NO_STREAMS:
             return result, _RECORD  # the leader records it, or keeps it if it is no stream
         return result, self._keep(key, generation, result)
 
@@ -271,3 +272,44 @@ class SyncDriver(GetOrCompute):
         flight = self._lead_refresh(key, self.flights, self.flight_kind)
         if flight is not None:
             self._lead(key, flight, args, kwargs)
+
+
+class AsyncOnFirstUse(GetOrCompute):
+    """Stands in for the coroutine driver (``_drive_async.AsyncDriver``) until a coroutine first needs it.
+
+    Most programs cache no coroutine method, and never load that driver: the
+    first call of a stand-in below (or the first coroutine method armed) puts
+    the driver's methods on this class in their place.
+    """
+
+    def _aslow(self, why: int, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        load_async_driver()
+        return self._aslow(why, key, args, kwargs)
+
+    def _amiss(self, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any], first: Any = MISS) -> Any:
+        load_async_driver()
+        return self._amiss(key, args, kwargs, first)
+
+    def _arefresh(self, key: Any, generation: int, pending: Any) -> Any:
+        load_async_driver()
+        return self._arefresh(key, generation, pending)
+
+    def _astore(self, key: Any, generation: int, value: Any, ttl: Any = OPTION) -> Any:
+        load_async_driver()
+        return self._astore(key, generation, value, ttl)
+
+
+_async_driver_loaded = False
+
+
+def load_async_driver() -> None:
+    """Put the coroutine driver's methods on :class:`AsyncOnFirstUse`, once (again is harmless: the same values)."""
+    global _async_driver_loaded
+    if _async_driver_loaded:
+        return
+    from ._drive_async import AsyncDriver
+
+    for name, value in vars(AsyncDriver).items():
+        if name.startswith("_a"):
+            setattr(AsyncOnFirstUse, name, value)
+    _async_driver_loaded = True

@@ -8,15 +8,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ._events import LISTENERS, emit
 from ._flight import RETRY, AsyncFlight, Flight, LeanFlight
-from ._lifetime import NO_RULES, OPTION, REJECT, Expired
+from ._lifetime import NO_RULES, NO_STALE, OPTION, REJECT, Expired
 from ._miss import MISS
 from ._options import Options
-from ._outcome import Raised, Ready, may_store
-from ._recording import Recording
-from ._stale import NO_STALE
+from ._outcome import REPLAYED, Raised, Ready, may_store
 from ._stats import Counters
 from ._storage import Storage
-from ._streams import LATER, NO_STREAMS
 
 if TYPE_CHECKING:
     from ._lease_keeper import HeldLease
@@ -47,6 +44,28 @@ _HIT, _LEAD, _WAIT, _REENTER, _AGAIN, _STALE = range(6)
 _RECORD = object()
 #: Found by CachedMethod._lean: another caller computes the key.
 _JOIN = object()
+#: What a leader shares when its flight lands later: when the stream it hands back ends (``_streams``).
+LATER: Any = type("_Later", (), {"__repr__": lambda self: "LATER"})()
+
+
+class NoStreams:
+    """``streams="skip"``: stream results are not recorded (they are returned uncached).
+
+    Here, not in ``_streams``: a method without ``streams="replay"`` never
+    loads the recorders (``_streams``, ``_replay``).
+    """
+
+    __slots__ = ()
+
+    def record(self, method: Any, result: Any, key: Any, flights: dict[Any, Any], flight: Any,
+               args: tuple[Any, ...], kwargs: dict[str, Any], held: Any = None) -> None:
+        return None
+
+    def refresh(self, method: Any, result: Any, key: Any, generation: int) -> None:
+        return None
+
+
+NO_STREAMS: Final = NoStreams()
 
 
 class GetOrCompute:
@@ -109,7 +128,7 @@ class GetOrCompute:
 
     def _store(self, key: Any, generation: int, value: Any, ttl: Any = OPTION) -> None:
         """Store *value* (fresh for *ttl* seconds) unless a clear or invalidate came after *generation* began."""
-        # A lifetime of its own goes to the timed storages (_lifetime.TimedStorage, SharedStorage).
+        # A lifetime of its own goes to the timed storages (_storage_wrapped.TimedStorage, SharedStorage).
         lifetime: dict[str, Any] = {} if ttl is OPTION else {"ttl": ttl}
         with self.lock:
             if generation != self.generation:
@@ -136,7 +155,7 @@ class GetOrCompute:
     def _deliver(value: Any) -> Any:
         if type(value) is Raised:
             raise value.error.with_traceback(value.tb)
-        if type(value) is Recording:
+        if type(value) in REPLAYED:  # a recording (streams="replay")
             return value.replay()
         return value
 

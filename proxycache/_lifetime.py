@@ -1,34 +1,29 @@
 """What a result may be stored as, and for how long: ``cache_if=``, ``ttl=`` (seconds or a callable), stale windows.
 
 :class:`Lifetime` answers, for one result, "store it for this many seconds"
-(None: no expiry) or :data:`REJECT`. :class:`TimedStorage` is the in-memory
-storage whose entries each carry their own times (an :class:`Entry`'s
-``created``, ``expires`` and ``stale_until``), so an expired entry can still
-be served stale until its window closes. Shared stores keep the same times
-in the entry envelope (``_entry.Entry``) next to the value.
+(None: no expiry) or :data:`REJECT`. ``_storage_wrapped.TimedStorage`` is
+the in-memory storage whose entries each carry their own times (an
+``_entry.Entry``'s ``created``, ``expires`` and ``stale_until``), so an
+expired entry can still be served stale until its window closes. Shared
+stores keep the same times in the entry envelope (``_entry_codec``) next to
+the value. The null objects of methods without these options are here, so
+that those methods load none of that.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import math
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from ._entry import Entry, dump_entry, load_entry
-from ._miss import MISS
 from ._options import Options
-from ._storage import Storage
-from ._storage_wrapped import TTLStorage
+
+if TYPE_CHECKING:
+    from ._entry import Entry
 
 log = logging.getLogger("proxycache")
-
-
-#: The first bytes of an entry envelope (see ``_entry.Entry.header``).
-ENVELOPE_MAGIC: Final = Entry.make(None).header()[:4]
 
 
 class _Reject:
@@ -162,124 +157,40 @@ def storing_rules(options: Options, qualname: str) -> Any:
     return Lifetime(options, qualname)
 
 
-class TimedStorage(TTLStorage):
-    """A :class:`TTLStorage` whose entries each have their own lifetime, and are kept through a stale window.
-
-    The inner storage holds ``(value, expires)`` pairs as for a plain
-    ``ttl``, so the hit path is the same lines: past ``expires`` a hit is a
-    miss. Beside them, ``times`` keeps each key's ``(created, stale_until)``
-    and a heap orders the keys by ``stale_until`` to purge them: lifetimes
-    read from results do not expire in the order they were written.
-    """
-
-    def __init__(self, inner: Storage, lifetime: Lifetime, timer: Callable[[], float] | None = None) -> None:
-        super().__init__(inner, math.inf if lifetime.ttl is None else lifetime.ttl, timer)
-        self.lifetime = lifetime
-        self.stale = lifetime.stale
-        self.times: dict[Any, tuple[float, float, int]] = {}  # key -> (created, stale_until, seq)
-        self._heap: list[tuple[float, int, Any]] = []
-        self._seq = itertools.count()
-
-    def purge(self) -> None:
-        now = self.timer()
-        heap, times = self._heap, self.times
-        while heap and heap[0][0] <= now:
-            _, seq, key = heapq.heappop(heap)
-            held = times.get(key)
-            if held is not None and held[2] == seq:
-                del times[key]
-                self.inner.delete(key)
-
-    def put(self, key: Any, value: Any, ttl: Any = OPTION) -> bool:
-        """Store *value* fresh for *ttl* seconds (default: the ``ttl`` option; None: no expiry), then stale."""
-        self.purge()
-        if ttl is OPTION:
-            ttl = self.lifetime.ttl
-        entry = Entry.make(None, ttl, self.stale, now=self.timer())
-        stored = self.inner.put(key, (value, entry.expires))
-        self.times.pop(key, None)
-        if stored:
-            seq = next(self._seq)
-            self.times[key] = (entry.created, entry.stale_until, seq)
-            if not math.isinf(entry.stale_until):
-                heapq.heappush(self._heap, (entry.stale_until, seq, key))
-        # Evictions by the inner policy leave records behind: drop them now and then.
-        if len(self.times) > 2 * len(self.inner) + 16:
-            self.times = {k: t for k, t in self.times.items() if self.inner.peek(k) is not MISS}
-            self._heap = [(t[1], t[2], k) for k, t in self.times.items() if not math.isinf(t[1])]
-            heapq.heapify(self._heap)
-        return stored
-
-    def lookup(self, key: Any) -> Any:
-        """The value for *key* while fresh; :class:`Expired` while it may be served stale; else MISS."""
-        found = self.inner.lookup(key)
-        if found is MISS:
-            return MISS
-        value, expires = found
-        now = self.timer()
-        if now < expires:
-            return value
-        held = self.times.get(key)
-        if held is not None and now < held[1]:
-            return Expired(Entry(value, held[0], expires, held[1]), now)
-        return MISS
-
-    def delete(self, key: Any) -> bool:
-        live = self.peek(key) is not MISS
-        self.times.pop(key, None)
-        return self.inner.delete(key) and live
-
-    def clear(self) -> None:
-        self.times.clear()
-        self._heap.clear()
-        self.inner.clear()
-
-
 def needs_timing(options: Options) -> bool:
     """Whether entries need times of their own: ``ttl`` read from results, or a stale window."""
     return callable(options.ttl) or bool(options.stale_if_error or options.stale_while_revalidate)
 
 
-class EntryCodec:
-    """How a shared storage writes a result with its times, and reads back either form.
+class _NoStale:
+    """The null ``_stale.StaleServing``: nothing is ever served stale.
 
-    Methods whose entries need times of their own (:func:`needs_timing`)
-    write the entry envelope (``_entry.Entry``: header, then the value
-    through the serializer, both under its signature); the rest write the
-    serialized value alone, so their hits decode nothing more. Reads accept
-    both: a value without a header is fresh for as long as the store keeps
-    it. Stores that hold objects keep the :class:`Entry` itself.
+    Here, not in ``_stale``: methods without stale options never load it.
     """
 
-    __slots__ = ("binds_key", "serializer", "stale", "timed", "ttl")
+    __slots__ = ()
+    served = 0
 
-    def __init__(self, serializer: Any, options: Options) -> None:
-        self.serializer = serializer
-        self.binds_key = bool(getattr(serializer, "binds_key", False))
-        self.timed = needs_timing(options)
-        self.ttl = None if callable(options.ttl) else options.ttl
-        self.stale = max(options.stale_if_error or 0.0, options.stale_while_revalidate or 0.0)
+    def __bool__(self) -> bool:
+        return False
 
-    def dump(self, name: str, value: Any, ttl: Any, now: float) -> tuple[Any, float | None]:
-        """``(data, seconds the store keeps it)`` for *value* stored under *name*, fresh for *ttl* seconds."""
-        if ttl is OPTION:
-            ttl = self.ttl
-        serializer: Any = self.serializer
-        if not self.timed:
-            if serializer is None:
-                return value, ttl
-            return (serializer.dumps(value, key=name) if self.binds_key else serializer.dumps(value)), ttl
-        entry = Entry.make(value, ttl, self.stale, now=now)
-        if serializer is None:
-            return entry, entry.store_ttl(now)
-        return dump_entry(serializer, name, entry), entry.store_ttl(now)
+    def at_once(self, entry: Entry, now: float) -> bool:
+        return False
 
-    def load(self, name: str, data: Any) -> Entry:
-        """The entry *data* holds; raises what the serializer raises, or EntryError (read as a miss)."""
-        serializer: Any = self.serializer
-        if serializer is None:
-            return data if type(data) is Entry else Entry(data, -math.inf)
-        if data[:4] == ENVELOPE_MAGIC:
-            return load_entry(serializer, name, data)
-        value = serializer.loads(data, key=name) if self.binds_key else serializer.loads(data)
-        return Entry(value, -math.inf)
+    def on_error(self, entry: Entry, now: float) -> bool:
+        return False
+
+    def reset(self) -> None:
+        pass
+
+
+NO_STALE: Final[Any] = _NoStale()
+
+
+def stale_serving(options: Options, qualname: str) -> Any:
+    """A ``_stale.StaleServing`` for *options*, or :data:`NO_STALE` when they ask for none."""
+    if options.stale_if_error is None and options.stale_while_revalidate is None:
+        return NO_STALE
+    from ._stale import StaleServing  # loaded by those who ask for stale serving
+
+    return StaleServing(options, qualname)

@@ -4,7 +4,7 @@
 ``cache_invalidate``...) and builds its parts: the storage, the rules, the
 flight kinds, the generated callable (``_codegen``). Get-or-compute is its
 base classes': the steps both modes share (``_getorcompute``) and a driver per
-mode (``_drive_sync``, ``_drive_async``). ``_make`` builds the cached callable
+mode (``_drive_sync``, ``_drive_async``: loaded when a coroutine first needs it). ``_make`` builds the cached callable
 an entry point installs.
 """
 
@@ -20,22 +20,20 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import _clock, _codegen
+from . import _clock, _codegen, _stats
 from ._blueprint import _Blueprint, _blueprint
-from ._drive_async import AsyncDriver
-from ._drive_sync import SyncDriver
+from ._drive_sync import AsyncOnFirstUse, SyncDriver, load_async_driver
 from ._events import LISTENERS, emit
 from ._flight import LoneAsyncFlight, LoneFlight, finish_lock
+from ._getorcompute import NO_STREAMS
 from ._keys import UnkeyableError, freeze
-from ._lifetime import storing_rules
+from ._lifetime import stale_serving, storing_rules
 from ._options import Options
 from ._outcome import is_awaitable_result
 from ._plan import Plan, attrs_reader, attrs_via, usual_values
-from ._stale import stale_serving
-from ._stats import CacheInfo, Counters
+from ._stats import Counters
 from ._storage import FIFOStorage, LFUStorage, LRUStorage, RRStorage, Storage, UnboundedStorage
 from ._storage_choice import make_storage
-from ._streams import NO_STREAMS, STREAMS
 
 if TYPE_CHECKING:
     from ._flight_store import Waited
@@ -89,7 +87,7 @@ if hasattr(os, "register_at_fork"):
 CACHE_API = ("cache_info", "cache_stats", "cache_clear", "cache_parameters", "cache_invalidate", "cache_refresh")
 
 
-class CachedMethod(SyncDriver, AsyncDriver):
+class CachedMethod(SyncDriver, AsyncOnFirstUse):
     """The cache of one method for one owner (an instance, or a class for static methods)."""
 
     # The parts only misses and the cache API use, made by _arm (see there). Plain class values,
@@ -151,12 +149,15 @@ class CachedMethod(SyncDriver, AsyncDriver):
         else:
             self.counters = Counters()  # now: a store's storage reports to them (_arm keeps them)
             self.io_outside = options.store is not None
-            self.streams = STREAMS if options.streams == "replay" else NO_STREAMS
+            if options.streams == "replay":
+                from ._streams import STREAMS  # loaded by those who replay streams
+
+                self.streams = STREAMS
             self._own(self._make_storage(plan, options))
             self.rules = storing_rules(options, qualname)
             self.stale = stale_serving(options, qualname)
             #: streams="replay" over a store lease: a leader keeps the lease until its recording is stored.
-            self.holds_lease = mode == "store" and self.streams is STREAMS
+            self.holds_lease = mode == "store" and self.streams is not NO_STREAMS
             if mode == "store":
                 from ._flight_store import KeyLease, StoreFlight  # loaded by those who use single_flight="store"
 
@@ -202,7 +203,7 @@ class CachedMethod(SyncDriver, AsyncDriver):
                 is_async=is_async,
                 raises=bool(options.cache_exceptions),
                 bindings=bindings,
-                replays=self.streams is STREAMS,  # a stored recording is replayed on a hit
+                replays=self.streams is not NO_STREAMS,  # a stored recording is replayed on a hit
             )
         func, self.keyof, cell = _codegen.instantiate(plan.shape, factory, bindings)
         self.func, self._hits = func, cell
@@ -226,6 +227,7 @@ class CachedMethod(SyncDriver, AsyncDriver):
         Returns the miss path.
         """
         if self.is_async:
+            load_async_driver()  # its miss path is the coroutine driver's, not a stand-in's
             slow = self._aslow
         else:
             blueprint = self.blueprint
@@ -308,17 +310,17 @@ class CachedMethod(SyncDriver, AsyncDriver):
 
     # -- statistics ----------------------------------------------------------
 
-    def cache_info(self) -> CacheInfo:
+    def cache_info(self) -> _stats.CacheInfo:  # resolvable at run time too (get_type_hints)
         """Hits, misses, maxsize and current size of this method's cache."""
         if self.lock is None:
             self._arm()
-        counters = self.counters
+        counters, info = self.counters, _stats.CacheInfo  # a class made on first use
         if self.io_outside:
             size = self.storage.currsize()  # a scan of the store: not under the lock
             with self.lock:
-                return CacheInfo(self._get_hits() + counters.other_hits, counters.misses, self.storage.maxsize, size)
+                return info(self._get_hits() + counters.other_hits, counters.misses, self.storage.maxsize, size)
         with self.lock:
-            return CacheInfo(
+            return info(
                 self._get_hits() + counters.other_hits, counters.misses, self.storage.maxsize, self.storage.currsize()
             )
 

@@ -16,6 +16,16 @@ from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import Any
 
+#: The types of the values each caller gets a fresh replay of (``value.replay()``): ``_recording.Recording``
+#: and ``_streams.Following`` (a recording in progress), each added when its module loads: none exists before.
+REPLAYED: set[type] = set()
+
+
+def replayed(value: Any) -> Any:
+    """What a caller gets for a stored or shared *value*: a fresh replay of a recording, anything else as it is."""
+    return value.replay() if type(value) in REPLAYED else value
+
+
 #: Where proxycache's frames come from: its modules and its generated code.
 _OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _GENERATED = "<proxycache cached method>"

@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
+from ._flags import CODE_GLOBALS
+from ._outcome import REPLAYED
+
 
 class Recording:
     """The items of a stream consumed to its end: what the cache stores for it.
@@ -50,6 +53,11 @@ class Recording:
 # under before the class moved here, so that processes of the previous release
 # sharing a store read the recordings of this one, and the other way round.
 Recording.__module__ = "proxycache._replay"
+
+# Loaded with streams="replay" (or a serializer): only then can a recording be found, and a hit replay it.
+REPLAYED.add(Recording)
+CODE_GLOBALS["_pc_Recording"] = Recording  # the global the generated hit of a replaying method names
+
 
 class Replay(Iterator[Any]):
     """A replayed stream: iterate it, use it in ``with``, ``close()`` it, as the original."""

@@ -10,8 +10,8 @@ The one place that knows "a value plus when it was made" (an
 - ``stale_if_error``: within that many seconds after expiry, a recomputation
   that raises an ``Exception`` gives the stale value instead.
 
-Methods without either option get :data:`NO_STALE`, a null object whose
-answers cost nothing.
+Methods without either option get ``_lifetime.NO_STALE``, a null object whose
+answers cost nothing, and never load this module.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ import asyncio
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._entry import Entry
 from ._events import LISTENERS, emit
-from ._options import Options
+
+if TYPE_CHECKING:
+    from ._entry import Entry
+    from ._options import Options
 
 log = logging.getLogger("proxycache")
 
@@ -75,35 +77,6 @@ class StaleServing:
         """Statistics back to zero (``cache_clear()``)."""
         with self._lock:
             self.served = 0
-
-
-class _NoStale:
-    """The null :class:`StaleServing`: nothing is ever served stale."""
-
-    __slots__ = ()
-    served = 0
-
-    def __bool__(self) -> bool:
-        return False
-
-    def at_once(self, entry: Entry, now: float) -> bool:
-        return False
-
-    def on_error(self, entry: Entry, now: float) -> bool:
-        return False
-
-    def reset(self) -> None:
-        pass
-
-
-NO_STALE: Any = _NoStale()
-
-
-def stale_serving(options: Options, qualname: str) -> Any:
-    """A :class:`StaleServing` for *options*, or :data:`NO_STALE` when they ask for none."""
-    if options.stale_if_error is None and options.stale_while_revalidate is None:
-        return NO_STALE
-    return StaleServing(options, qualname)
 
 
 class Refresher:

@@ -11,16 +11,44 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import NamedTuple
+import typing
+
+if typing.TYPE_CHECKING:
+
+    class CacheInfo(typing.NamedTuple):
+        """Statistics of one cached method, as in ``functools``."""
+
+        hits: int
+        misses: int
+        maxsize: int | None
+        currsize: int
+
+else:
+
+    def __getattr__(name: str) -> typing.Any:
+        if name == "CacheInfo":
+            return _cache_info_class()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class CacheInfo(NamedTuple):
-    """Statistics of one cached method, as in ``functools``."""
+def _cache_info_class() -> typing.Any:
+    """The CacheInfo class, made on first use (``cache_info()``, or a read of the name).
 
-    hits: int
-    misses: int
-    maxsize: int | None
-    currsize: int
+    The same class the statement above makes, made by collections.namedtuple
+    (half the cost), with its docstring (keep the two alike), annotations and
+    bases.
+    """
+    made = globals().get("CacheInfo")
+    if made is not None:
+        return made
+    import collections
+
+    make: typing.Any = collections.namedtuple  # a class made at run time: the statement above is the one to check
+    cls = make("CacheInfo", ("hits", "misses", "maxsize", "currsize"), module=__name__)
+    cls.__doc__ = """Statistics of one cached method, as in ``functools``."""
+    cls.__annotations__ = {"hits": int, "misses": int, "maxsize": int | None, "currsize": int}
+    cls.__orig_bases__ = (typing.NamedTuple,)
+    return globals().setdefault("CacheInfo", cls)  # two threads at once: both get the one stored
 
 
 class Counters:

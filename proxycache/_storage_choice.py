@@ -14,7 +14,6 @@ from ._storage import (
     Storage,
     UnboundedStorage,
 )
-from ._storage_wrapped import MappingStorage, TTLStorage
 
 POLICIES: dict[str, type[Storage]] = {
     "lru": LRUStorage,
@@ -31,6 +30,8 @@ def make_storage(options: Options) -> Storage:
         mapping = options.cache()
         if not isinstance(mapping, MutableMapping):
             raise TypeError(f"cache= must return a MutableMapping, got {type(mapping).__qualname__}")
+        from ._storage_wrapped import MappingStorage  # here and below: loaded by those who use one
+
         return MappingStorage(mapping)
     if isinstance(options.policy, type):
         return _cachetools_storage(options.policy, options)
@@ -45,8 +46,10 @@ def _timed(storage: Storage, options: Options) -> Storage:
     """*storage* with its entries timed: by ``ttl``, or one by one (``ttl`` from results, stale windows)."""
     if options.ttl is None:
         return storage
+    from ._storage_wrapped import TimedStorage, TTLStorage
+
     if callable(options.ttl) or options.stale_if_error or options.stale_while_revalidate:
-        from ._lifetime import Lifetime, TimedStorage  # only for those who ask for it
+        from ._lifetime import Lifetime
 
         return TimedStorage(storage, Lifetime(options, ""))
     return TTLStorage(storage, options.ttl)
@@ -55,6 +58,7 @@ def _timed(storage: Storage, options: Options) -> Storage:
 def _cachetools_storage(policy: type, options: Options) -> Storage:
     """``policy=`` a cachetools class: its cache under proxycache's lock, ``ttl`` kept as for every policy."""
     from ._cachetools import build, is_timed
+    from ._storage_wrapped import MappingStorage
 
     getsizeof, timer = options.getsizeof, _clock.current()
     if options.ttl is None or is_timed(policy):  # a TTLCache times every entry alike: checked at wrap time

@@ -1,13 +1,20 @@
-"""Storages over another: a user's mapping (``cache=``, a cachetools class as ``policy=``), ``ttl=`` over any."""
+"""Storages over another: a user's mapping (``cache=``, a cachetools class as ``policy=``), ``ttl=`` over any.
+
+Loaded by the methods that use one (``_storage_choice``).
+"""
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import math
 from collections import OrderedDict
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from . import _clock
 from ._codegen import Hit
+from ._lifetime import OPTION, Expired, Lifetime
 from ._miss import MISS
 from ._storage import Storage
 
@@ -148,4 +155,82 @@ class TTLStorage(Storage):
 
     def clear(self) -> None:
         self.expiry.clear()
+        self.inner.clear()
+
+
+class TimedStorage(TTLStorage):
+    """A :class:`TTLStorage` whose entries each have their own lifetime, and are kept through a stale window.
+
+    The inner storage holds ``(value, expires)`` pairs as for a plain
+    ``ttl``, so the hit path is the same lines: past ``expires`` a hit is a
+    miss. Beside them, ``times`` keeps each key's ``(created, stale_until)``
+    and a heap orders the keys by ``stale_until`` to purge them: lifetimes
+    read from results do not expire in the order they were written.
+    """
+
+    def __init__(self, inner: Storage, lifetime: Lifetime, timer: Callable[[], float] | None = None) -> None:
+        super().__init__(inner, math.inf if lifetime.ttl is None else lifetime.ttl, timer)
+        self.lifetime = lifetime
+        self.stale = lifetime.stale
+        self.times: dict[Any, tuple[float, float, int]] = {}  # key -> (created, stale_until, seq)
+        self._heap: list[tuple[float, int, Any]] = []
+        self._seq = itertools.count()
+
+    def purge(self) -> None:
+        now = self.timer()
+        heap, times = self._heap, self.times
+        while heap and heap[0][0] <= now:
+            _, seq, key = heapq.heappop(heap)
+            held = times.get(key)
+            if held is not None and held[2] == seq:
+                del times[key]
+                self.inner.delete(key)
+
+    def put(self, key: Any, value: Any, ttl: Any = OPTION) -> bool:
+        """Store *value* fresh for *ttl* seconds (default: the ``ttl`` option; None: no expiry), then stale."""
+        self.purge()
+        if ttl is OPTION:
+            ttl = self.lifetime.ttl
+        # The times of ``_entry.Entry.make(None, ttl, self.stale, now)``, without making one.
+        created = self.timer()
+        expires = math.inf if ttl is None else created + ttl
+        stale_until = expires + self.stale
+        stored = self.inner.put(key, (value, expires))
+        self.times.pop(key, None)
+        if stored:
+            seq = next(self._seq)
+            self.times[key] = (created, stale_until, seq)
+            if not math.isinf(stale_until):
+                heapq.heappush(self._heap, (stale_until, seq, key))
+        # Evictions by the inner policy leave records behind: drop them now and then.
+        if len(self.times) > 2 * len(self.inner) + 16:
+            self.times = {k: t for k, t in self.times.items() if self.inner.peek(k) is not MISS}
+            self._heap = [(t[1], t[2], k) for k, t in self.times.items() if not math.isinf(t[1])]
+            heapq.heapify(self._heap)
+        return stored
+
+    def lookup(self, key: Any) -> Any:
+        """The value for *key* while fresh; :class:`Expired` while it may be served stale; else MISS."""
+        found = self.inner.lookup(key)
+        if found is MISS:
+            return MISS
+        value, expires = found
+        now = self.timer()
+        if now < expires:
+            return value
+        held = self.times.get(key)
+        if held is not None and now < held[1]:
+            from ._entry import Entry  # loaded already: stale serving (_stale) needs it
+
+            return Expired(Entry(value, held[0], expires, held[1]), now)
+        return MISS
+
+    def delete(self, key: Any) -> bool:
+        live = self.peek(key) is not MISS
+        self.times.pop(key, None)
+        return self.inner.delete(key) and live
+
+    def clear(self) -> None:
+        self.times.clear()
+        self._heap.clear()
         self.inner.clear()

@@ -1,7 +1,7 @@
-"""What a cached method calls for ``streams=``: :class:`StreamReplay` (``"replay"``) or :class:`NoStreams`.
+"""What a cached method calls for ``streams="replay"``: :class:`StreamReplay` (``_getorcompute.NoStreams`` otherwise).
 
 A leader whose result is a stream hands its caller a recorder (``_replay``)
-and leaves its flight open (:data:`LATER`); the recorder's report stores the
+and leaves its flight open (``_getorcompute.LATER``); the recorder's report stores the
 recording and lands the flight. Tasks that call an async generator method
 follow the recording in their own loop (:class:`FollowFlight`).
 """
@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ._flight import RETRY
+from ._outcome import REPLAYED
 from ._recording import AsyncReplay, Recording
 from ._replay import AsyncRecorder, Recorder, aclose_stream, record, stream_kind
 
@@ -158,8 +159,8 @@ class FollowFlight:
         return True, self.following
 
 
-#: What a leader shares when its flight lands later: when the stream it hands back ends.
-LATER: Any = type("_Later", (), {"__repr__": lambda self: "LATER"})()
+# Its waiters each get a follower: a replay of the recording once it ends.
+REPLAYED.add(Following)
 
 
 class StreamReplay:
@@ -283,25 +284,4 @@ def _store_later(
     task.add_done_callback(_WRITING.discard)
 
 
-class NoStreams:
-    """``streams="skip"``: stream results are not recorded (they are returned uncached)."""
-
-    __slots__ = ()
-
-    def record(self, method: Any, result: Any, key: Any, flights: dict[Any, Any], flight: Any,
-               args: tuple[Any, ...], kwargs: dict[str, Any], held: Any = None) -> None:
-        return None
-
-    def refresh(self, method: Any, result: Any, key: Any, generation: int) -> None:
-        return None
-
-
-NO_STREAMS = NoStreams()
-
-
 STREAMS = StreamReplay()
-
-
-def replayed(value: Any) -> Any:
-    """What a caller gets for a stored or shared *value*: a fresh replay of a recording, anything else as it is."""
-    return value.replay() if type(value) is Recording or type(value) is Following else value

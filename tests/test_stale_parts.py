@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxycache._lifetime import Lifetime, TimedStorage
+from proxycache._lifetime import Lifetime
 from proxycache._options import make_options
 from proxycache._storage import LRUStorage
-from proxycache._storage_wrapped import TTLStorage
+from proxycache._storage_wrapped import TimedStorage, TTLStorage
 from proxycache.testing import FakeClock
 
 

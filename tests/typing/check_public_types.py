@@ -159,6 +159,20 @@ with bypass():
 def on_event(event: Event) -> None:
     assert_type(event.kind, str)
     assert_type(event.method, str)
+    assert_type(event.detail, Any)
+
+
+# Both are named tuples: fields typed, unpacked, replaced, made with defaults.
+info = cache_info(proxy, "get")
+assert_type(info.hits, int)
+assert_type(info.maxsize, int | None)
+hits, misses, maxsize, currsize = info
+assert_type(currsize, int)
+assert_type(info._replace(hits=0), CacheInfo)
+assert_type(info._asdict(), dict[str, Any])
+assert_type(CacheInfo(1, 2, None, 3)[0], int)
+assert_type(Event("miss", "Client.get"), Event)
+assert_type(Event("miss", "Client.get")._replace(detail={}), Event)
 
 
 # -- a store written from docs/stores.md ------------------------------------------------
