@@ -380,9 +380,9 @@ def evict_cases() -> list[Case]:
 
 
 def _user_changed(maker: Callable[..., Any], **options: Any) -> Any:
-    """An instance whose ``user`` changed after the method's first access (its usual value)."""
+    """An instance whose ``user`` changed after the method's first access and first call (as "alice")."""
     obj = maker(**options)
-    obj.get  # noqa: B018 - the first access, while user is "alice"
+    obj.get(0)
     obj.user = "bob"
     return obj
 
