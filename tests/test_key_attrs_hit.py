@@ -235,3 +235,35 @@ def test_a_store_keys_every_call_by_arguments_and_values(tmp_path: Any) -> None:
     other.user = "alice"
     assert second.get(1) == "alice:1"  # "alice"'s entry, written by the first
     assert (first.calls, other.calls) == (1, 1)
+
+
+@entry_points
+def test_a_coroutine_method_keys_usual_and_other_values_alike(kind: str) -> None:
+    import asyncio
+
+    class AsyncAccount:
+        def __init__(self) -> None:
+            self.user: Any = "alice"
+            self.calls = 0
+
+        async def get(self, x: Any) -> Any:
+            self.calls += 1
+            await asyncio.sleep(0)
+            return (x, self.user)
+
+    async def main() -> None:
+        obj = make(kind, AsyncAccount, key_attrs=["user"])
+        assert await obj.get((1, "bob")) == ((1, "bob"), "alice")
+        assert await obj.get((1, "bob")) == ((1, "bob"), "alice")
+        obj.user = "bob"
+        assert await obj.get(1) == (1, "bob")
+        assert await obj.get(1) == (1, "bob")
+        obj.user = "".join(["al", "ice"])
+        assert await obj.get((1, "bob")) == ((1, "bob"), "alice")
+        obj.user = ["alice"]  # unhashable: frozen
+        assert await obj.get(1) == (1, ["alice"])
+        assert await obj.get(1) == (1, ["alice"])
+        assert obj.calls == 3
+        assert obj.get.cache_info()[:2] == (4, 3)
+
+    asyncio.run(main())
