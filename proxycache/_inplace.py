@@ -13,8 +13,6 @@ from ._select import instance_methods, named_method, refuse_unselecting
 T = TypeVar("T")
 
 _ABSENT = _instance.ABSENT
-_SHIM = _instance.SHIM
-_NEVER_CACHED = _instance.NEVER_CACHED
 _MethodType = types.MethodType
 _FunctionType = types.FunctionType
 #: The default options, validated once when _options loaded.
@@ -61,14 +59,7 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
         )
     # Callables copied here from another instance's dict (a __copy__ that
     # copies __dict__) are that instance's: drop them before choosing.
-    # (Most dicts hold plain data only, and no shim: nothing to drop, told without the call.)
-    if _SHIM in d:
-        _instance.disown(obj, d)
-    else:
-        for value in d.values():
-            if type(value) not in _NEVER_CACHED:
-                _instance.disown(obj, d)
-                break
+    _instance.disown(obj, d)
     chosen = names if names else instance_methods(obj, opts)
     plan: list[tuple[str, Any]] = []
     for name in chosen:

@@ -28,11 +28,9 @@ from typing import Any
 
 from ._make import _NEVER_CACHED, state_of
 
-NEVER_CACHED = _NEVER_CACHED
-
 #: Prefix of instance-dict keys that hold cached callables reached through super().
 SUPER_PREFIX = "_proxycache_super_"
-_SHIM = SHIM = "__reduce_ex__"  # the instance-level entry pickle and copy look up
+_SHIM = "__reduce_ex__"  # the instance-level entry pickle and copy look up
 #: What the instance's dict held under a name before cache_methods installed there: nothing.
 #: (An installed callable's state keeps its instance, ``installed_for``, and what it replaced, ``replaced``.)
 ABSENT = object()
@@ -139,20 +137,20 @@ def disown(obj: Any, d: dict[str, Any] | None = None) -> None:
         d = instance_dict(obj)
         if d is None:
             return
-    recache: list[tuple[str, Any]] = []
     never = _NEVER_CACHED
-    # A dict of plain data (most, on every cache_methods) holds nothing of ours: told without a copy.
     for value in d.values():
         if type(value) not in never:
-            items: Any = list(d.items())
             break
     else:
-        items = ()
-    for key, value in items:
-        # Plain data (most of a dict) is told apart without a call: this runs on every cache_methods.
-        if type(value) in never or not isinstance(key, str) or state_of(value) is None or belongs_to(value, obj):
+        return  # plain data only (most dicts, on every cache_methods): no callable of ours, no shim
+    recache: list[tuple[str, Any]] = []
+    for key, value in list(d.items()):
+        if type(value) in never or not isinstance(key, str):
             continue
-        previous = state_of(value).replaced  # type: ignore[union-attr]
+        state = state_of(value)
+        if state is None or belongs_to(value, obj):
+            continue
+        previous = state.replaced
         if previous is None:
             del d[key]
             continue
@@ -160,7 +158,7 @@ def disown(obj: Any, d: dict[str, Any] | None = None) -> None:
             del d[key]
         else:
             d[key] = previous
-        recache.append((key, state_of(value)))
+        recache.append((key, state))
     shim = d.get(_SHIM)
     if type(shim) is ReduceShim and shim.ref() is not obj:
         d[_SHIM] = ReduceShim(obj)

@@ -203,19 +203,7 @@ class Selection:
         comes last: it walks the type, and most attributes that are not
         methods fail the cheaper checks first.
         """
-        if not self.wants(name):
-            return False
-        if (
-            type(value) is _MethodType and type(func := value.__func__) is _FunctionType
-            and not func.__code__.co_flags & _GENERATOR_FLAGS
-        ):
-            # A plain method (what takes() says yes to first); the class's own function under the name is
-            # what is_property would find first: told without the call (every first access asks).
-            own = owner_type.__dict__
-            if name in own and own[name] is func and type(owner_type) in _PLAIN_METACLASSES:
-                return True
-            return not is_property(owner_type, name)
-        return self.takes(value) and not is_property(owner_type, name)
+        return self.wants(name) and self.takes(value) and not is_property(owner_type, name)
 
 
 def nested_options(options: Options, paths: list[str]) -> Options:
@@ -285,11 +273,17 @@ def is_property(owner_type: type, name: str) -> bool:
     # getattr_static itself.
     attr: Any = _NOT_FOUND
     if type(owner_type) in _PLAIN_METACLASSES:
-        for klass in owner_type.__mro__:
-            own = klass.__dict__
-            if name in own:  # a mappingproxy's `in` and `[]` go straight to the dict; its get() is a method call
-                attr = own[name]
-                break
+        # A mappingproxy's `in` and `[]` go straight to the dict; its get() is a method call. The class's
+        # own dict first, without a loop: that is where a method looked up on each first access mostly is.
+        own = owner_type.__dict__
+        if name in own:
+            attr = own[name]
+        else:
+            for klass in owner_type.__mro__[1:]:
+                own = klass.__dict__
+                if name in own:
+                    attr = own[name]
+                    break
     if attr is _NOT_FOUND:
         try:
             attr = inspect.getattr_static(owner_type, name)
@@ -335,12 +329,7 @@ def named_method(obj: Any, name: str, options: Options) -> Any:
             f"cache_methods: {_where(obj, name)} is a special method: Python looks those up on the class, so "
             "a cache on the instance would never be called; cache the regular methods it uses"
         )
-    cls = type(obj)
-    own = cls.__dict__
-    # A plain function in the class's own dict is what is_property would find first: told without the call.
-    if not (name in own and type(own[name]) is _FunctionType and type(cls) in _PLAIN_METACLASSES) and is_property(
-        cls, name
-    ):
+    if is_property(type(obj), name):
         raise TypeError(
             f"cache_methods: {_where(obj, name)} is a property, not a method; only methods are cached "
             "(CachedProxy(obj) caches every public method and leaves attributes alone)"
