@@ -480,6 +480,13 @@ POLICIES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
 }
 
 
+def _proxy_over(cache_class: str, **kw: Any) -> Any:
+    """``CachedProxy`` keeping its entries in the named cachetools class (``policy=`` a class)."""
+    import cachetools
+
+    return proxy(policy=getattr(cachetools, cache_class), **kw)
+
+
 def policy_cases() -> list[Case]:
     cases = []
     for policy, (cls, ct_kw, ours) in POLICIES.items():
@@ -490,6 +497,10 @@ def policy_cases() -> list[Case]:
         for label, maker, needs in (ENTRY_POINTS[3], ENTRY_POINTS[0]):
             cases.append(_case(f"policy/{policy}/{label}", "policy", f"{policy}: {label}",
                                functools.partial(maker, **ours), needs, ref=ref, target=target))
+        # The same cachetools class kept by proxycache: its hits read it under the method's lock.
+        cases.append(_case(f"policy/{policy}/CachedProxy-cachetools", "policy",
+                           f"{policy}: CachedProxy(policy=cachetools.{cls})",
+                           functools.partial(_proxy_over, cls, **ct_kw), "CachedProxy", ref=ref))
     return cases
 
 

@@ -173,9 +173,9 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
             hit, storage_class = storage.HIT, type(storage)
             bindings = storage.bindings()
         # Only the names the source uses: the factory unpacks each one it is given.
-        if hit.lock:
-            bindings["_pc_lock"] = self.lock
         bindings["_pc_slow"] = self._first_miss if lazy else self._arm()
+        if hit.lock:  # after _arm, which makes the lock (a hit that takes it is never armed lazily)
+            bindings["_pc_lock"] = self.lock
         if options.key is not None:
             bindings["_pc_userkey"] = options.key
         key_attrs = options.key_attrs

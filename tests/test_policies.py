@@ -7,6 +7,7 @@ each policy, driven by hypothesis, checks every call's hit or miss.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -517,3 +518,45 @@ def test_statistics_name_the_mapping_from_cache(client: CountingClient, factory:
     proxy = CachedProxy(client, cache=factory)
     proxy.echo(1)
     assert proxy.echo.cache_stats()["policy"] == label
+
+
+MAPPING_HITS = {
+    "policy=cachetools.LRUCache": {"policy": cachetools.LRUCache},
+    "policy=cachetools.LFUCache": {"policy": cachetools.LFUCache},
+    "cache=cachetools.RRCache": {"cache": lambda: cachetools.RRCache(8)},
+    "cache=dict": {"cache": dict},
+    "policy=cachetools.LRUCache, ttl": {"policy": cachetools.LRUCache, "ttl": 60},
+}
+
+
+@pytest.mark.parametrize("options", MAPPING_HITS.values(), ids=MAPPING_HITS.keys())
+def test_a_hit_on_a_mapping_under_the_lock_is_read_where_it_is_called(
+    client: CountingClient, options: dict[str, Any]
+) -> None:
+    """A cachetools cache or a mapping of yours changes on reads, so its hit takes the method's lock.
+
+    That lock is made with the method (it is armed at once): the hit finds it,
+    reads the mapping and returns, with no call into the miss path (which
+    once took every such hit, a lock that did not exist yet raising TypeError,
+    and keyed True by a key frozen twice, which cache_invalidate(True) missed).
+    """
+    proxy = CachedProxy(client, **options)
+    assert proxy.echo(True) is True
+    assert proxy.echo(1) == 1
+    ran: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            ran.append(f"{frame.f_code.co_filename}:{frame.f_code.co_name}")
+
+    sys.setprofile(profile)
+    try:
+        assert proxy.echo(True) is True
+    finally:
+        sys.setprofile(None)
+    ours = [name for name in ran if "proxycache" in name and "<proxycache cached method>" not in name]
+    assert ours == []
+    assert proxy.echo.cache_info().hits == 1
+    assert proxy.echo.cache_invalidate(True) is True
+    assert not was_hit(proxy, True)
+    assert was_hit(proxy, 1)
