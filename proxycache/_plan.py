@@ -243,6 +243,10 @@ def _without_first(sig: inspect.Signature | None, bound: bool) -> inspect.Signat
 
 
 def _signature(target: Any, drop_first: bool) -> inspect.Signature | None:
+    if _made_up_signature(target):
+        # An object that answers any name (xmlrpc's ServerProxy methods) makes one up: inspect
+        # refuses it before Python 3.13, which calls it instead (a request to the server).
+        return None
     try:
         # follow_wrapped=False: we call the outer callable, so we mirror its real signature.
         sig = inspect.signature(target, follow_wrapped=False)
@@ -257,6 +261,15 @@ def _signature(target: Any, drop_first: bool) -> inspect.Signature | None:
             return None
         sig = sig.replace(parameters=params[1:])
     return sig
+
+
+def _made_up_signature(target: Any) -> bool:
+    """Whether *target* has a ``__signature__`` that is no Signature: one its ``__getattr__`` made up."""
+    try:
+        sig = getattr(target, "__signature__", None)
+    except Exception:  # a foreign __getattr__ failing: its signature is unknown
+        return True
+    return sig is not None and not isinstance(sig, inspect.Signature)
 
 
 def _is_async(target: Any) -> bool:

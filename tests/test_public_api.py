@@ -102,7 +102,7 @@ def test_on_a_proxy_the_signature_is_the_wrapped_objects() -> None:
 
 def test_help_is_short_and_about_proxycache() -> None:
     text = pydoc.render_doc(CachedProxy, renderer=pydoc.plaintext)
-    assert len(text.splitlines()) < 60, text
+    assert len(text.splitlines()) < 70, text  # 3.13 writes the long signature a parameter a line
     assert "Wraps *wrapped*" in text
     assert "maxsize=128" in text                 # the signature, with the options
     assert "__abs__" not in text
