@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._flags import CODE_GLOBALS
+from ._hitcount import COUNT, COUNTER, COUNTER_GLOBALS, UNCOUNT, set_cell
 from ._keys import _ATTRS, _BOOL, generic_key, is_hashable, kwkey, kwtypes, tagged, types_of
 from ._outcome import Raised, trim
 from ._shape import Shape, usual_test
@@ -26,9 +27,7 @@ from ._shape import Shape, usual_test
 _TEMPLATE = '''\
 def _pc_factory(_pc_bindings):
 {unpack}
-    # A float: adding 1.0 reuses a freed float object, adding 1 to an int
-    # past 256 allocates one; the counter is the costliest line of a hit.
-    _pc_hits = 0.0
+{counter}
 
     {async_}def _pc_careful({params}):
         nonlocal _pc_hits
@@ -101,7 +100,7 @@ _LOOKUP = """        try:
 # A cached exception is raised, which happens outside the try, or
 # a cached KeyError or TypeError would pass for a miss. A recorded stream
 # (streams="replay") is never handed out itself: each hit gets a fresh replay.
-_ELSE_HEAD = "else:\n    _pc_hits += 1.0\n"
+_ELSE_HEAD = f"else:\n    {COUNT}\n"
 _ELSE_RAISES = """\
     if _pc_type(_pc_result) is _pc_Raised:
         raise _pc_result.error.with_traceback(_pc_result.tb)
@@ -121,6 +120,7 @@ MISSED, UNHASHABLE, FLAGGED = 0, 1, 2
 GLOBALS: dict[str, Any] = CODE_GLOBALS
 # Builtins go by _pc_ names too: a parameter named ``type`` must not shadow them.
 GLOBALS.update(_pc_MISSED=MISSED, _pc_UNHASHABLE=UNHASHABLE, _pc_FLAGGED=FLAGGED, _pc_type=type)
+GLOBALS.update(COUNTER_GLOBALS)
 
 
 def _why_of(key: Any) -> int:
@@ -219,7 +219,7 @@ def _hit_source(hit: Hit, key: str, raises: bool) -> tuple[str, str]:
     read = hit.read.format(key=key)
     before = [line.format(key=key) for line in hit.before]
     if not (raises or hit.after or hit.expires or hit.lock or hit.fallback is not None):
-        return "\n".join(["_pc_hits += 1.0", *before, f"return {read}"]), "_pc_hits -= 1.0\n"
+        return "\n".join([COUNT, *before, f"return {read}"]), UNCOUNT
     # Unpack the entry where it is read (one store and load fewer than unpacking _pc_result).
     lines = [*before, f"{'_pc_result, _pc_expires' if hit.expires else '_pc_result'} = {read}"]
     lines += [line.format(key=key) for line in hit.after]
@@ -232,7 +232,7 @@ def _hit_source(hit: Hit, key: str, raises: bool) -> tuple[str, str]:
     if raises:
         return "\n".join(lines), ""
     lines.append("return _pc_result")
-    return "\n".join(["_pc_hits += 1.0", *lines]), "_pc_hits -= 1.0\n"
+    return "\n".join([COUNT, *lines]), UNCOUNT
 
 
 def _indented(lines: list[str]) -> list[str]:
@@ -259,7 +259,7 @@ def build(
     """Instantiate the cached callable for *shape* with *bindings*.
 
     Returns the callable, a key function with the same signature, and the
-    cell of its hit counter (a float in ``cell_contents``).
+    cell of its hit counter (read by ``_hitcount.hits_in``).
     """
     factory = factory_for(shape, hit=hit, is_async=is_async, raises=raises, bindings=bindings, replays=replays)
     return instantiate(shape, factory, bindings)
@@ -298,7 +298,7 @@ def instantiate(
         bindings = dict(bindings)
         bindings.update(shape.defaults)
     func, keyof = factory(bindings)
-    # The hit counter's cell, read and set as ``cell_contents`` (a getter and a setter function
+    # The hit counter's cell, which _hitcount reads and sets (a getter and a setter function
     # would be two more objects to make for every instance).
     code = func.__code__
     index = _hits_cell.get(id(code))
@@ -325,9 +325,9 @@ def rebind(func: Callable[..., Any], values: dict[str, Any]) -> None:
     for name, value in values.items():
         index = cells.get(name)
         if index is not None:  # (a name the source does not use is no cell)
-            closure[index].cell_contents = value
+            set_cell(closure[index], value)
     if rare is not None and "_pc_slow" in values:
-        closure[rare].cell_contents = (careful, values["_pc_slow"])
+        set_cell(closure[rare], (careful, values["_pc_slow"]))
 
 
 #: Closure cell indexes by name, per generated function's code (by id, as _hits_cell).
@@ -405,6 +405,7 @@ def _factory(
             lookup=front_lookup,
         )
     source = _TEMPLATE.format(
+        counter=COUNTER,
         unpack="".join(f"    {n} = _pc_bindings[{n!r}]\n" for n in names),
         async_="async " if is_async else "",
         await_=await_,

@@ -8,8 +8,16 @@ calls take the slower path that checks the context variable and tells listeners.
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
+
+#: Whether this interpreter runs Python code in several threads at once: a
+#: free-threaded build (3.13+, ``--disable-gil``) with the GIL off when
+#: proxycache loads. Then a hit that reorders its storage takes the method's
+#: lock, and hits are counted by atomic counters, not a float in a cell. The
+#: GIL, once on, stays on, so code made while it is on never runs without it.
+NO_GIL: bool = not getattr(sys, "_is_gil_enabled", lambda: True)()
 
 #: The globals of the generated cached callables (see ``_codegen``), which
 #: read the flag as the global ``_pc_flag``: one instruction less than an item of a list.

@@ -26,6 +26,7 @@ from ._drive_sync import AsyncOnFirstUse, SyncDriver, load_async_driver
 from ._events import LISTENERS, emit
 from ._flight import LoneAsyncFlight, LoneFlight, finish_lock
 from ._getorcompute import NO_STREAMS
+from ._hitcount import hits_in, set_hits
 from ._keys import UnkeyableError, freeze
 from ._lifetime import stale_serving, storing_rules
 from ._options import Options
@@ -295,11 +296,10 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
         return func(obj, *args, **kwargs)
 
     def _get_hits(self) -> int:
-        """The hits the cached callable counted (a float, in its closure's cell)."""
-        return int(self._hits.cell_contents)
+        return hits_in(self._hits)
 
     def _set_hits(self, n: int) -> None:
-        self._hits.cell_contents = float(n)
+        set_hits(self._hits, n)
 
     def _make_storage(self, plan: Plan, options: Options) -> Storage:
         if options.store is not None:
