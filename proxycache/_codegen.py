@@ -18,8 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._flags import CODE_GLOBALS
-from ._hitcount import COUNT, COUNTER, COUNTER_GLOBALS, UNCOUNT, set_cell
+from ._flags import CODE_GLOBALS, COUNT, COUNTER, UNCOUNT, set_cell
 from ._keys import _ATTRS, _BOOL, generic_key, is_hashable, kwkey, kwtypes, tagged, types_of
 from ._outcome import Raised, trim
 from ._shape import Shape, usual_test
@@ -120,7 +119,6 @@ MISSED, UNHASHABLE, FLAGGED = 0, 1, 2
 GLOBALS: dict[str, Any] = CODE_GLOBALS
 # Builtins go by _pc_ names too: a parameter named ``type`` must not shadow them.
 GLOBALS.update(_pc_MISSED=MISSED, _pc_UNHASHABLE=UNHASHABLE, _pc_FLAGGED=FLAGGED, _pc_type=type)
-GLOBALS.update(COUNTER_GLOBALS)
 
 
 def _why_of(key: Any) -> int:
@@ -259,7 +257,7 @@ def build(
     """Instantiate the cached callable for *shape* with *bindings*.
 
     Returns the callable, a key function with the same signature, and the
-    cell of its hit counter (read by ``_hitcount.hits_in``).
+    cell of its hit counter (read by ``_flags.hits_in``).
     """
     factory = factory_for(shape, hit=hit, is_async=is_async, raises=raises, bindings=bindings, replays=replays)
     return instantiate(shape, factory, bindings)
@@ -298,7 +296,7 @@ def instantiate(
         bindings = dict(bindings)
         bindings.update(shape.defaults)
     func, keyof = factory(bindings)
-    # The hit counter's cell, which _hitcount reads and sets (a getter and a setter function
+    # The hit counter's cell, which _flags.hits_in and set_hits read and set (a getter and a setter function
     # would be two more objects to make for every instance).
     code = func.__code__
     index = _hits_cell.get(id(code))

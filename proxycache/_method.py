@@ -24,9 +24,9 @@ from . import _clock, _codegen, _stats
 from ._blueprint import _Blueprint, _blueprint
 from ._drive_sync import AsyncOnFirstUse, SyncDriver, load_async_driver
 from ._events import LISTENERS, emit
+from ._flags import hits_in, set_hits
 from ._flight import LoneAsyncFlight, LoneFlight, finish_lock
 from ._getorcompute import NO_STREAMS
-from ._hitcount import hits_in, set_hits
 from ._keys import UnkeyableError, freeze
 from ._lifetime import stale_serving, storing_rules
 from ._options import Options
