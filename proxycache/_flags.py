@@ -67,6 +67,7 @@ else:
     COUNTER = "    _pc_hits = 0.0"
     COUNT, UNCOUNT = "_pc_hits += 1.0", "_pc_hits -= 1.0\n"
 
+
 def hits_in(cell: Any) -> int:
     """The hits counted in the hit counter's *cell* (see ``COUNTER``)."""
     hits = cell.cell_contents
