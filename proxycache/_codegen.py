@@ -20,7 +20,7 @@ from typing import Any
 
 from ._flags import CODE_GLOBALS, COUNT, COUNTER, UNCOUNT, set_cell
 from ._keys import _ATTRS, _BOOL, generic_key, is_hashable, kwkey, kwtypes, tagged, types_of
-from ._outcome import Raised, trim
+from ._outcome import COPY_ERRORS, Raised, own_error, trim
 from ._shape import Shape, usual_test
 
 _TEMPLATE = '''\
@@ -100,9 +100,9 @@ _LOOKUP = """        try:
 # a cached KeyError or TypeError would pass for a miss. A recorded stream
 # (streams="replay") is never handed out itself: each hit gets a fresh replay.
 _ELSE_HEAD = f"else:\n    {COUNT}\n"
-_ELSE_RAISES = """\
+_ELSE_RAISES = f"""\
     if _pc_type(_pc_result) is _pc_Raised:
-        raise _pc_result.error.with_traceback(_pc_result.tb)
+        raise {"_pc_own(_pc_result.error)" if COPY_ERRORS else "_pc_result.error"}.with_traceback(_pc_result.tb)
 """
 _ELSE_REPLAYS = """\
     if _pc_type(_pc_result) is _pc_Recording:
@@ -131,6 +131,7 @@ GLOBALS["_pc_why_of"] = _why_of
 # (but _pc_Recording, which only a replaying method names, declared by _recording when streams="replay" loads it).
 GLOBALS.update(
     _pc_Raised=Raised,
+    _pc_own=own_error,
     _pc_trim=trim,
     _pc_BOOL=_BOOL,
     _pc_ATTRS=_ATTRS,

@@ -13,7 +13,7 @@ from ._flight import RETRY, Flight, LeanFlight, _get_ident
 from ._getorcompute import _AGAIN, _HIT, _JOIN, _RECORD, _REENTER, _STALE, _WAIT, LATER, NO_STREAMS, GetOrCompute
 from ._lifetime import OPTION, REJECT
 from ._miss import MISS
-from ._outcome import _PLAIN_RESULTS, Raised, Ready, is_awaitable_result, may_store, replayed
+from ._outcome import _PLAIN_RESULTS, Raised, Ready, is_awaitable_result, may_store, own_error, replayed, shared_error
 
 if TYPE_CHECKING:
     from ._recording import Recording
@@ -166,7 +166,7 @@ class SyncDriver(GetOrCompute):
                 if ok:
                     return replayed(value)
                 try:
-                    raise value
+                    raise own_error(value)
                 except Exception:
                     value = self._stale_on_error(key)
                     if value is MISS:
@@ -262,6 +262,8 @@ class SyncDriver(GetOrCompute):
             self._store(key, generation, recording)
 
     def _keep_error(self, key: Any, generation: int, error: Exception) -> Exception:
+        """Store *error* if the options say so; what waiters get (``shared_error``)."""
+        error = shared_error(error)  # type: ignore[assignment]  # the same class
         ttl = self._error_ttl(error)
         if ttl is not REJECT:
             self._store(key, generation, Raised(error), ttl)

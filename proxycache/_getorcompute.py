@@ -11,7 +11,7 @@ from ._flight import RETRY, AsyncFlight, Flight, LeanFlight
 from ._lifetime import NO_RULES, NO_STALE, OPTION, REJECT, Expired
 from ._miss import MISS
 from ._options import Options
-from ._outcome import REPLAYED, Raised, Ready, may_store
+from ._outcome import REPLAYED, Raised, Ready, may_store, own_error
 from ._stats import Counters
 from ._storage import Storage
 
@@ -154,7 +154,7 @@ class GetOrCompute:
     @staticmethod
     def _deliver(value: Any) -> Any:
         if type(value) is Raised:
-            raise value.error.with_traceback(value.tb)
+            raise own_error(value.error).with_traceback(value.tb)
         if type(value) in REPLAYED:  # a recording (streams="replay")
             return value.replay()
         return value

@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import Any
+
+from ._flags import NO_GIL
 
 #: The types of the values each caller gets a fresh replay of (``value.replay()``): ``_recording.Recording``
 #: and ``_streams.Following`` (a recording in progress), each added when its module loads: none exists before.
@@ -44,6 +47,43 @@ def trim(tb: TracebackType | None) -> TracebackType | None:
             break
         tb = tb.tb_next
     return tb
+
+
+#: CPython 3.13 without the GIL swaps an exception's traceback and context without a lock
+#: (fixed in 3.14, python/cpython#128421): one exception object raised in two threads at once
+#: can be freed under one of them. There an error that other threads raise too (a single
+#: flight's, a cached one) is kept as a copy no thread raises, and each thread raises a copy of it.
+COPY_ERRORS = NO_GIL and sys.version_info < (3, 14)
+
+
+def shared_error(error: BaseException) -> BaseException:
+    """*error* as other threads will raise it, kept by the thread that caught it (see ``COPY_ERRORS``).
+
+    The copy's traceback starts at the method's frame: the proxycache frames
+    before it may still run in this thread, and another thread must not read them.
+    """
+    return _copied(error, trim(error.__traceback__)) if COPY_ERRORS else error
+
+
+def own_error(error: BaseException) -> BaseException:
+    """What this thread raises for a shared *error*: a copy of it where ``COPY_ERRORS``."""
+    return _copied(error, error.__traceback__) if COPY_ERRORS else error
+
+
+def _copied(error: BaseException, tb: TracebackType | None) -> BaseException:
+    """An equal *error* (type, arguments, attributes, cause, context), with the traceback *tb*."""
+    import copy  # only where errors are copied
+
+    try:
+        new = copy.copy(error)
+    except Exception:  # its class cannot be made again from its arguments: raised as it is
+        return error
+    new.__cause__, new.__context__ = error.__cause__, error.__context__
+    new.__suppress_context__ = error.__suppress_context__
+    notes = getattr(error, "__notes__", None)
+    if notes is not None:
+        new.__notes__ = list(notes)  # type: ignore[attr-defined]  # (3.11+) the copy would share the list
+    return new.with_traceback(tb)
 
 
 class Raised:

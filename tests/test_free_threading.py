@@ -10,7 +10,10 @@ interpreter or lost counts before hits knew of it:
 * an LRU hit moving its entry while another thread's miss inserts or evicts
   in the same ``OrderedDict``, which CPython 3.13 does not guard;
 * an LFU hit's use count written back after an eviction deleted it;
-* a method's cells set as it is armed while other threads run it.
+* a method's cells set as it is armed while other threads run it;
+* one exception raised in several threads at once (a flight's waiters, hits
+  of a cached exception), reading the frames of the thread that raised it
+  while they still run.
 
 Each test is a few thousand calls from four threads, checked with the public
 API only: every answer right, ``hits + misses`` equal to the calls, the size
@@ -162,3 +165,57 @@ def test_methods_armed_while_other_threads_call_them() -> None:
         info = get.cache_info()
         assert info.hits + info.misses == THREADS * 20
         assert info.misses >= 3
+
+
+class Failing:
+    """A method that fails slowly enough for other threads to join its flight."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.entered = threading.Event()
+
+    def get(self, key: int) -> int:
+        self.calls += 1
+        self.entered.set()
+        threading.Event().wait(0.002)
+        raise LookupError(f"no {key}")
+
+
+def test_a_flight_s_error_raised_in_every_waiting_thread() -> None:
+    """The leader's exception reaches every thread that waited on its flight, as its own raise.
+
+    Without the GIL on 3.13, raising one exception object in two threads at
+    once can crash the interpreter (its traceback is swapped without a lock):
+    each waiter then raises a copy, of the same class with the same message.
+    """
+    for _ in range(100):
+        obj = Failing()
+        get = cache_methods(obj, "get").get
+        errors: list[BaseException] = []
+
+        def work(i: int, get: Any = get, errors: list[BaseException] = errors) -> None:
+            with pytest.raises(LookupError, match="no 1") as caught:
+                get(1)
+            errors.append(caught.value)
+
+        run_threads(work)
+        assert len(errors) == THREADS
+        assert all(type(e) is LookupError and e.__traceback__ is not None for e in errors)
+
+
+def test_a_cached_error_raised_by_hits_in_many_threads() -> None:
+    """``cache_exceptions=``: every hit, in every thread, raises the stored error (its class and message)."""
+    obj = Failing()
+    get = cache_methods(obj, "get", cache_exceptions=(LookupError,)).get
+    with pytest.raises(LookupError):
+        get(1)
+
+    def work(i: int) -> None:
+        for _ in range(500):
+            with pytest.raises(LookupError, match="no 1") as caught:
+                get(1)
+            assert caught.value.__cause__ is None
+
+    run_threads(work)
+    assert obj.calls == 1
+    assert get.cache_info().hits == THREADS * 500  # type: ignore[attr-defined]
