@@ -275,6 +275,7 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
         func_ref = self._func_ref
         if func_ref is not None:  # armed on first use: it gets its storage, and misses go to the miss path
             storage = self._own(self.blueprint.new_storage())
+            self.lock = lock  # before the cells leading to the miss path that reads it (_first_miss till then)
             func = func_ref()
             if func is not None:
                 # The storage's first: a hit finds the entries of the miss path it sees.
