@@ -13,7 +13,7 @@ from ._flight import RETRY, AsyncFlight
 from ._getorcompute import _AGAIN, _HIT, _RECORD, _REENTER, _STALE, _WAIT, LATER, NO_STREAMS, GetOrCompute
 from ._lifetime import OPTION, REJECT
 from ._miss import MISS
-from ._outcome import Raised, Ready, awaited, discard, replayed
+from ._outcome import Raised, Ready, awaited, discard, replayed, shared_error
 
 
 class AsyncDriver(GetOrCompute):
@@ -161,7 +161,8 @@ class AsyncDriver(GetOrCompute):
     async def _akeep_error(self, key: Any, generation: int, error: Exception) -> Exception:
         ttl = self._error_ttl(error)
         if ttl is not REJECT:
-            await self._astore(key, generation, Raised(error), ttl)
+            # Hits in other threads (other loops) raise it too: kept as they may (see _outcome.COPY_ERRORS).
+            await self._astore(key, generation, Raised(shared_error(error)), ttl)
         return error
 
     async def _astore(self, key: Any, generation: int, value: Any, ttl: Any = OPTION) -> None:
