@@ -172,11 +172,9 @@ class Failing:
 
     def __init__(self) -> None:
         self.calls = 0
-        self.entered = threading.Event()
 
     def get(self, key: int) -> int:
         self.calls += 1
-        self.entered.set()
         threading.Event().wait(0.002)
         raise LookupError(f"no {key}")
 
