@@ -19,9 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ._flags import CODE_GLOBALS, COUNT, COUNTER, UNCOUNT, set_cell
-from ._keys import _ATTRS, _BOOL, generic_key, is_hashable, kwkey, kwtypes, tagged, types_of
+from ._keys import _BOOL, generic_key, is_hashable, kwkey, kwtypes, tagged, types_of
 from ._outcome import COPY_ERRORS, Raised, own_error, trim
-from ._shape import Shape, usual_test
+from ._shape import Shape
 
 _TEMPLATE = '''\
 def _pc_factory(_pc_bindings):
@@ -68,11 +68,10 @@ _FRONT = """
 {read}{lookup}
 """
 
-# With key_attrs, the front reads the values and builds the key inline; a
-# missing attribute (or an owner gone) takes the careful way, which names it,
-# as does an unhashable value a usual-values test cannot look up.
+# With key_attrs, the front builds the flat key in one expression; a missing
+# attribute (or an owner gone) takes the careful way, which names it.
 _FRONT_READ = """        try:
-{lines}        except ({errors}):
+{lines}        except (AttributeError, ReferenceError):
             try:
                 return {await_}_pc_rare[0]({call})
             except BaseException as _pc_error:
@@ -134,7 +133,6 @@ GLOBALS.update(
     _pc_own=own_error,
     _pc_trim=trim,
     _pc_BOOL=_BOOL,
-    _pc_ATTRS=_ATTRS,
     _pc_tagged=tagged,
     _pc_kwkey=kwkey,
     _pc_types=types_of,
@@ -374,22 +372,9 @@ def _factory(
         rare = f"{shape.key} is True or {shape.key} is False or _pc_flag" if shape.guard else "_pc_flag"
         read = ""
         if inline:
-            def front_read(lines: str, errors: str) -> str:
-                return _FRONT_READ.format(
-                    lines=textwrap.indent(lines, " " * 12), errors=errors, await_=await_, call=shape.call
-                )
-
-            if shape.attrs_usual:
-                targets = "".join(f"_pc_a{i}, " for i in range(len(inline)))
-                read = front_read(
-                    "".join(f"_pc_a{i} = _pc_via.{n}\n" for i, n in enumerate(inline)), "AttributeError, ReferenceError"
-                ) + front_read(
-                    f"_pc_key = {shape.key} if {usual_test(len(inline))} else (_pc_ATTRS, {shape.key}, {targets})\n",
-                    "TypeError",
-                )
-            else:
-                values = "".join(f"_pc_via.{n}, " for n in inline)
-                read = front_read(f"_pc_key = ({shape.key}, {values})\n", "AttributeError, ReferenceError")
+            values = "".join(f"_pc_via.{n}, " for n in inline)
+            lines = f"_pc_key = ({shape.key}, {values})\n"
+            read = _FRONT_READ.format(lines=textwrap.indent(lines, " " * 12), await_=await_, call=shape.call)
             front_lookup = lookup("_pc_key", "_pc_rare[1]")
         else:
             # The argument itself is the key: no key variable on this path.

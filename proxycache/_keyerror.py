@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ._keys import _ATTRS, _DEFAULT, UnkeyableError, freeze, stable_digest
+from ._keys import _DEFAULT, UnkeyableError, freeze, stable_digest
 from ._plan import Plan
 
 
@@ -72,19 +72,14 @@ def key_culprits(plan: Plan, key: Any, problem: Callable[[Any], str | None]) -> 
 
     Reads the key's layout as ``_shape.shape_of`` builds it: one bare
     value for a single parameter, else one item per parameter (each
-    followed by its type when typed), followed by the key_attrs values
-    (or, where the key may be the arguments' alone, tagged with ``_ATTRS``
-    ahead of them).
+    followed by its type when typed), followed by the key_attrs values.
     """
     options = plan.options
     if options.key is not None:
         return []  # the user's key function decides the layout
     key_attrs = options.key_attrs or ()
     attr_values: tuple[Any, ...] = ()
-    if plan.shape.attrs_usual:
-        if type(key) is tuple and len(key) == 2 + len(key_attrs) and key[0] is _ATTRS:
-            key, attr_values = key[1], key[2:]
-    elif key_attrs and type(key) is tuple and len(key) == 1 + len(key_attrs):
+    if key_attrs and type(key) is tuple and len(key) == 1 + len(key_attrs):
         key, attr_values = key[0], key[1:]
     names = plan.key_names
     if len(names) == 1 and not options.typed:

@@ -48,8 +48,6 @@ _DICT = _Marker("dict")
 _SET = _Marker("set")
 _OBJ = _Marker("obj")
 _KWARGS = _Marker("kwargs")
-#: Heads the key of a call made while key_attrs hold other than their usual values (see ``_shape``).
-_ATTRS = _Marker("attrs")
 #: Stands for an argument that is its parameter's default object (in shared-store keys).
 _DEFAULT = _Marker("default")
 

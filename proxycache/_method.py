@@ -31,7 +31,7 @@ from ._keys import UnkeyableError, freeze
 from ._lifetime import stale_serving, storing_rules
 from ._options import Options
 from ._outcome import is_awaitable_result
-from ._plan import Plan, attrs_reader, attrs_via, usual_values
+from ._plan import Plan, attrs_reader, attrs_via
 from ._stats import Counters
 from ._storage import FIFOStorage, LFUStorage, LRUStorage, RRStorage, Storage, UnboundedStorage
 from ._storage_choice import make_storage
@@ -183,8 +183,6 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
         if key_attrs:
             bindings["_pc_attrs"] = attrs_reader(attrs_of, key_attrs, qualname) if attrs_of else None
             bindings["_pc_via"] = attrs_via(attrs_of) if attrs_of else None
-            if plan.shape.attrs_usual:
-                bindings.update(usual_values(attrs_of, plan.shape.attr_names))
         built = blueprint.built
         # The same recipe and storage class mean the same binding names (the options, which decide
         # the rest, are the blueprint's): its factory takes these bindings.

@@ -49,17 +49,10 @@ class Plan:
             check_ignore(signature, options, qualname)
         ignore, typed, custom_key = options.ignore, options.typed, options.key is not None
         key_attrs = options.key_attrs or ()
-        # In a storage of the method's own: nobody else reads its keys (a store's are shared, a cache=
-        # mapping may be), so keys may depend on this instance's usual key_attrs values.
-        usual = options.store is None and options.cache is None
         try:
-            shape = _shape.shape_of(
-                signature, ignore=ignore, typed=typed, custom_key=custom_key, key_attrs=key_attrs, usual=usual
-            )
+            shape = _shape.shape_of(signature, ignore=ignore, typed=typed, custom_key=custom_key, key_attrs=key_attrs)
         except _shape.NoShape:
-            shape = _shape.shape_of(
-                None, ignore=ignore, typed=typed, custom_key=custom_key, key_attrs=key_attrs, usual=usual
-            )
+            shape = _shape.shape_of(None, ignore=ignore, typed=typed, custom_key=custom_key, key_attrs=key_attrs)
         #: The key layout and source parts of the cached callable (cached per signature in ``_shape``).
         self.shape = shape
         #: The parameters whose values make up the key, in key order.
@@ -100,31 +93,6 @@ def attrs_via(attrs_of: Callable[[], Any]) -> Any:
         obj = attrs_of()
         return None if obj is None else weakref.proxy(obj)
     return attrs_of()
-
-
-#: The types a usual key_attrs value may have: plain values, which refer to no other object (a set of
-#: one holds it for as long as the method lives) and compare without running user code.
-_USUAL_TYPES = frozenset({str, int, float, bool, bytes, type(None)})
-
-
-def usual_values(attrs_of: Callable[[], Any] | None, names: tuple[str, ...]) -> dict[str, frozenset[Any]]:
-    """The bindings ``_pc_u0``, ...: each key_attrs value the instance holds now, as a set of one.
-
-    Read from the instance's ``__dict__``, which runs no code (a property, a
-    slot or a dotted path gets an empty set: no usual value). Any choice is
-    correct, since only the keys' shape depends on it (see ``_shape.shape_of``);
-    the value held at first access is the likely one for later calls too.
-    """
-    obj = None if attrs_of is None else attrs_of()
-    values = getattr(obj, "__dict__", None) if obj is not None else None
-    usual: dict[str, frozenset[Any]] = {}
-    for i, name in enumerate(names):
-        value = values.get(name, _NO_VALUE) if type(values) is dict else _NO_VALUE
-        usual[f"_pc_u{i}"] = frozenset((value,)) if type(value) in _USUAL_TYPES else frozenset()
-    return usual
-
-
-_NO_VALUE = object()
 
 
 def attrs_reader(

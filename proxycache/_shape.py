@@ -21,7 +21,6 @@ class Shape:
     __slots__ = (
         "argt",
         "attr_names",
-        "attrs_usual",
         "built",
         "call",
         "defaults",
@@ -47,7 +46,6 @@ class Shape:
         guard: str,
         defaults: tuple[tuple[str, Any], ...],
         attrs: tuple[str, str, tuple[str, ...]] = ("", "", ()),
-        attrs_usual: bool = False,
     ) -> None:
         #: Source text of the parameter list, e.g. ``"a, b=_pc_d1, *, c"``.
         self.params = params
@@ -68,8 +66,6 @@ class Shape:
         self.prelude, self.postlude, _ = attrs
         #: The key_attrs names when the front function may read them inline.
         self.attr_names = attrs[2]
-        #: Whether a call made while the key_attrs hold their usual values is keyed by its arguments alone.
-        self.attrs_usual = attrs_usual and bool(self.attr_names)
         #: Everything the source text depends on: default values are bound, not written.
         self.source_key = (params, call, argt, kwd, key, guard, attrs, tuple(name for name, _ in defaults))
         #: build()'s factories for this shape, by what the storage and options add to the source.
@@ -97,21 +93,16 @@ def shape_of(
     typed: bool,
     custom_key: bool,
     key_attrs: bool | tuple[str, ...],
-    usual: bool = False,
 ) -> Shape:
     """Work out the source pieces for *sig*, or the generic shape when it is None.
 
     *key_attrs* are the ``key_attrs`` names, in key order (True: some, read by ``_pc_attrs``).
-    *usual*: the entries are the method's own (in memory, in a storage of its
-    own), so a call made while its key_attrs hold their usual values (bound as
-    ``_pc_u0``, ...: see ``_plan.usual_values``) may be keyed by its arguments
-    alone; any other call's key is ``(_pc_ATTRS, arguments' key, value, ...)``.
     """
-    cache_key = (id(sig), ignore, typed, custom_key, key_attrs, usual)
+    cache_key = (id(sig), ignore, typed, custom_key, key_attrs)
     found = _shapes.get(cache_key)
     if found is not None and found[0] is sig:
         return found[1]
-    shape = _shape_of(sig, ignore=ignore, typed=typed, custom_key=custom_key, key_attrs=key_attrs, usual=usual)
+    shape = _shape_of(sig, ignore=ignore, typed=typed, custom_key=custom_key, key_attrs=key_attrs)
     if len(_shapes) >= _MAX_CACHED:
         _shapes.clear()  # functions made on the fly (lambdas per instance) must not grow it for ever
     _shapes[cache_key] = (sig, shape)
@@ -125,7 +116,6 @@ def _shape_of(
     typed: bool,
     custom_key: bool,
     key_attrs: bool | tuple[str, ...],
-    usual: bool = False,
 ) -> Shape:
     if sig is None:
         generic = "*args, **kwargs"
@@ -138,8 +128,7 @@ def _shape_of(
             key=_wrap_key(f"_pc_generic_key(args, kwargs, {typed})", custom_key, generic),
             guard="",
             defaults=(),
-            attrs=_attrs_code(key_attrs, usual),
-            attrs_usual=usual,
+            attrs=_attrs_code(key_attrs),
         )
     parts: list[str] = []
     call: list[str] = []
@@ -222,8 +211,7 @@ def _shape_of(
         key=_wrap_key(key_src, custom_key, call_src),
         guard=guard,
         defaults=tuple(defaults),
-        attrs=_attrs_code(key_attrs, usual),
-        attrs_usual=usual,
+        attrs=_attrs_code(key_attrs),
     )
 
 
@@ -233,7 +221,7 @@ def _wrap_key(key_src: str, custom_key: bool, call_src: str) -> str:
     return key_src
 
 
-def _attrs_code(key_attrs: bool | tuple[str, ...], usual: bool = False) -> tuple[str, str, tuple[str, ...]]:
+def _attrs_code(key_attrs: bool | tuple[str, ...]) -> tuple[str, str, tuple[str, ...]]:
     """Lines that read the ``key_attrs`` values first, the line that joins them to the key last,
     and the names when they can be read inline.
 
@@ -245,12 +233,6 @@ def _attrs_code(key_attrs: bool | tuple[str, ...], usual: bool = False) -> tuple
     would make a function object on every call). A missing attribute, or an
     object gone, goes to ``_pc_attrs``, which raises the error that names it.
     With a bare True (names unknown), ``_pc_attrs`` reads them all.
-
-    With *usual* (see ``shape_of``), values that are all their usual ones
-    leave the key as it is, at the cost of a set lookup each, where the flat
-    tuple costs a hit far more (made, hashed and compared twice, then freed);
-    the tag keeps any other key from ever equalling an arguments' key. An
-    unhashable value is never usual: its key is tagged and frozen.
     """
     if key_attrs is False or not key_attrs:
         return "", "", ()
@@ -260,15 +242,4 @@ def _attrs_code(key_attrs: bool | tuple[str, ...], usual: bool = False) -> tuple
     targets = "".join(n + ", " for n in names)
     read = "".join(f"    {n} = _pc_via.{attr}\n" for n, attr in zip(names, key_attrs, strict=True))
     prelude = f"try:\n{read}except (AttributeError, ReferenceError):\n    {targets}= _pc_attrs()\n"
-    if not usual:
-        return prelude, f"_pc_key = (_pc_key, {targets})\n", tuple(key_attrs)
-    postlude = (
-        f"try:\n    _pc_usual = {usual_test(len(names))}\nexcept TypeError:\n    _pc_usual = False\n"
-        f"if not _pc_usual:\n    _pc_key = (_pc_ATTRS, _pc_key, {targets})\n"
-    )
-    return prelude, postlude, tuple(key_attrs)
-
-
-def usual_test(count: int) -> str:
-    """Whether the key_attrs values read (``_pc_a0``, ...) are all their usual ones (may raise TypeError)."""
-    return " and ".join(f"_pc_a{i} in _pc_u{i}" for i in range(count))
+    return prelude, f"_pc_key = (_pc_key, {targets})\n", tuple(key_attrs)

@@ -1,10 +1,8 @@
-"""The ``key_attrs`` hit: read inline, keyed by the arguments alone while the values are the usual ones.
+"""The ``key_attrs`` hit: read inline, one flat key, the same answers as before.
 
-In memory, a call made while the key_attrs hold the values they held at the
-method's first access is keyed by its arguments alone; any other call by a
-tagged flat key. Whatever the values and arguments, the answers are those
-of a key ``(arguments, values)``: the properties below check it against
-that model.
+Whatever the values and arguments (among them arguments shaped like another
+call's key), the answers are those of a key ``(arguments, values)``: the
+properties below check it against that model.
 """
 
 from __future__ import annotations
@@ -106,7 +104,7 @@ def test_a_custom_key_with_key_attrs() -> None:
     assert c.calls == 2
 
 
-# -- usual values --------------------------------------------------------------------------------
+# -- answers while the values change -------------------------------------------------------------
 
 
 class Account:
@@ -121,7 +119,7 @@ class Account:
         return (x, self.user)
 
 
-#: key_attrs values: plain ones (a usual value may be one of these), equal ones of other types
+#: key_attrs values: plain ones, equal ones of other types
 #: (1, 1.0, True), a tuple, an unhashable list (frozen) and a value built anew each time it is set.
 VALUES: list[Any] = ["alice", "bob", 1, 1.0, True, None, (1, "bob"), b"alice", ["alice"], "fresh"]
 #: Arguments, among them tuples shaped like another call's (argument, value) pair.
@@ -135,7 +133,7 @@ def _model_key(x: Any, user: Any) -> Any:
 
 
 def _value(drawn: Any) -> Any:
-    # "fresh" stands for "alice" as a str made at run time: equal to the usual value, not the same object.
+    # "fresh" stands for "alice" as a str made at run time: equal to "alice", not the same object.
     return "".join(["al", "ice"]) if drawn == "fresh" else drawn
 
 
@@ -155,7 +153,7 @@ def _value(drawn: Any) -> Any:
 def test_answers_are_those_of_a_key_of_arguments_and_values(kind: str, initial: Any, steps: list[Any]) -> None:
     class Started:
         def __init__(self) -> None:
-            self.user = _value(initial)  # held at the first access: the usual value, when it is a plain one
+            self.user = _value(initial)  # held at the method's first access
             self.calls = 0
 
         def get(self, x: Any) -> Any:
@@ -183,16 +181,16 @@ def test_answers_are_those_of_a_key_of_arguments_and_values(kind: str, initial: 
 @entry_points
 def test_an_argument_shaped_like_another_values_key_has_an_entry_of_its_own(kind: str) -> None:
     obj = make(kind, Account, key_attrs=["user"])
-    assert obj.get((1, "bob")) == ((1, "bob"), "alice")  # "alice" is the usual value: keyed by the argument
+    assert obj.get((1, "bob")) == ((1, "bob"), "alice")
     obj.user = "bob"
-    assert obj.get(1) == (1, "bob")  # keyed by (tag, 1, "bob"), never by (1, "bob")
+    assert obj.get(1) == (1, "bob")  # not the entry of the argument (1, "bob") under "alice"
     obj.user = "alice"
     assert obj.get((1, "bob")) == ((1, "bob"), "alice")
     assert obj.calls == 2
 
 
 @entry_points
-def test_equal_values_share_entries_whether_usual_or_not(kind: str) -> None:
+def test_equal_values_share_entries(kind: str) -> None:
     obj = make(kind, Account, key_attrs=["user"])
     assert obj.get(1) == (1, "alice")
     obj.user = "".join(["al", "ice"])  # equal, another object
@@ -204,7 +202,7 @@ def test_equal_values_share_entries_whether_usual_or_not(kind: str) -> None:
     assert obj.calls == 2
 
 
-def test_the_usual_value_is_read_without_running_a_property() -> None:
+def test_a_property_is_read_once_a_call_and_never_at_first_access() -> None:
     class Counted:
         reads = 0
 
@@ -220,25 +218,25 @@ def test_the_usual_value_is_read_without_running_a_property() -> None:
     get = p.get  # the first access reads no property
     assert Counted.reads == 0
     assert get(1) == get(1) == 1
-    assert Counted.reads == 2  # once a call, as without usual values
+    assert Counted.reads == 2  # once a call
     assert get.cache_info().hits == 1
 
 
 def test_a_store_keys_every_call_by_arguments_and_values(tmp_path: Any) -> None:
-    """Entries in a store are shared: their keys never depend on which values one instance held first."""
+    """Entries in a store are shared: one instance's entry serves another whose value is the same."""
     store = DiskStore(str(tmp_path))
     first = CachedProxy(Client("alice"), store=store, key_attrs=["user"], serializer="json")
     assert first.get(1) == "alice:1"
     other = Client("bob")
     second = CachedProxy(other, store=store, key_attrs=["user"], serializer="json")
-    assert second.get(1) == "bob:1"  # its usual value would be "bob": no shared key with "alice"'s entry
+    assert second.get(1) == "bob:1"  # not "alice"'s entry
     other.user = "alice"
     assert second.get(1) == "alice:1"  # "alice"'s entry, written by the first
     assert (first.calls, other.calls) == (1, 1)
 
 
 @entry_points
-def test_a_coroutine_method_keys_usual_and_other_values_alike(kind: str) -> None:
+def test_a_coroutine_method_keys_by_arguments_and_values(kind: str) -> None:
     import asyncio
 
     class AsyncAccount:
