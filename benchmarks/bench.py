@@ -407,6 +407,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         progress.show("[bench] import time", step=True)
         imports = importtime.import_rows(5 if args.quick else rounds, seed=args.seed)
         progress.done()
+    import_counts: list[dict[str, Any]] = []
+    if args.callgrind and not args.no_import and groups is None:
+        progress.show("[bench] counting the import's instructions under callgrind", step=True)
+        import_counts = importtime.import_instructions()
+        progress.done()
     n = 200 if args.quick else 2000
     mem: list[dict[str, Any]] = []
     kept: list[dict[str, Any]] = []
@@ -431,6 +436,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "cases": rows,
         "callgrind": counted,
         "import": imports,
+        "import_callgrind": import_counts,
         "memory": {"entries": n, "bytes_per_entry": mem, "retention": kept},
         "fleet": fleet,
         "ran": len(ran),
@@ -440,6 +446,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         md += "\n" + callgrind.text_table(counted, markdown=True)
     if imports:
         md += "\n" + importtime.text(imports, markdown=True)
+    if import_counts:
+        md += "\n" + importtime.instructions_text(import_counts, markdown=True)
     if mem:
         md += "\n" + memory_text(mem, kept, n, markdown=True)
     # Files first: a reader that closes stdout early (| head) must not lose them.
@@ -463,6 +471,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(callgrind.text_table(counted))
     if imports:
         print(importtime.text(imports))
+    if import_counts:
+        print(importtime.instructions_text(import_counts))
     if mem:
         print(memory_text(mem, kept, n))
     if fleet:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import bench, callgrind
+from benchmarks import bench, callgrind, importtime
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS = ("CachedProxy", "cache_methods", "CachingMixin", "cached_method")
@@ -174,3 +174,13 @@ def test_runs_as_a_module_from_the_repository_root(tmp_path: Path) -> None:
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(SystemExit):
         bench.parse(["--groups", "hits"])
+
+
+@pytest.mark.skipif(callgrind.available() is not None, reason=str(callgrind.available()))
+def test_callgrind_counts_the_import() -> None:
+    rows = importtime.import_instructions()
+    ours, deps, reference = (r["instructions"] for r in rows)
+    assert 0 < ours < deps  # proxycache alone, over dependencies it does not count again
+    assert reference > 0
+    assert rows[0]["ratio_to_cachetools"] == pytest.approx(ours / reference, abs=0.01)
+    assert "cachetools" in importtime.instructions_text(rows, markdown=True)
