@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from . import _instance
 from ._make import make_cached, state_of
-from ._options import _CHECKED_DEFAULT, check_option_names, make_options
+from ._options import CHECKED_DEFAULT, check_option_names, make_options
 from ._select import instance_methods, named_method, refuse_unselecting
 
 T = TypeVar("T")
@@ -15,8 +15,6 @@ T = TypeVar("T")
 _ABSENT = _instance.ABSENT
 _MethodType = types.MethodType
 _FunctionType = types.FunctionType
-#: The default options, validated once when _options loaded.
-_DEFAULT_OPTIONS = _CHECKED_DEFAULT[0]
 
 
 def cache_methods(obj: T, *names: str, **options: Any) -> T:
@@ -39,7 +37,7 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
             opts = make_options(**options)
             refuse_unselecting(opts, "cache_methods()")
         else:
-            opts = _DEFAULT_OPTIONS
+            opts = CHECKED_DEFAULT
     try:  # _instance.instance_dict, written out: this runs for every instance
         d = object.__getattribute__(obj, "__dict__")
     except (AttributeError, TypeError):

@@ -398,3 +398,5 @@ def _is_name(name: str, dotted: bool) -> bool:
 
 
 _CHECKED_DEFAULT.append(make_options())
+#: The default options as ``make_options()`` gives them, validated once: what an entry point given none uses.
+CHECKED_DEFAULT = _CHECKED_DEFAULT[0]

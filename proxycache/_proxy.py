@@ -10,15 +10,22 @@ import wrapt
 
 from ._make import make_cached
 from ._method import CACHE_API
+from ._options import CHECKED_DEFAULT, Options, make_options
 from ._options import DEFAULT as DEFAULT_OPTIONS
-from ._options import Options, make_options
 from ._select import Selection, is_property, nested_options, selection_of
 
 T = TypeVar("T")
 _proxy_init = wrapt.ObjectProxy.__init__
+#: The selection of the default options, kept here: selection_of's table may be cleared.
+_DEFAULT_SELECTION = selection_of(CHECKED_DEFAULT)
 
-# Names the proxy itself keeps fresh copies of in its own dict (see _self_refresh_forwarded).
+# Names the proxy keeps fresh copies of in its own dict: __module__ is a plain string on its class (type()
+# reads it raw: no descriptor), and the copy in the proxy's dict wins, reporting the wrapped object's.
 _FORWARDED = ("__module__",)
+
+
+def _copy_forwarded(own: dict[str, Any], wrapped: Any) -> None:
+    own["__module__"] = getattr(wrapped, "__module__", None)
 
 
 class _WrappedDoc:
@@ -146,11 +153,14 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
 
         def __init__(self, wrapped, **options):
             """Wrap *wrapped*; *options* are the caching options, as keywords."""
-            opts = options.pop("_options", None)
-            if opts is None:
-                opts = make_options(**options)
+            if not options:
+                opts = CHECKED_DEFAULT  # a proxy per request with default options: validated once
             else:
-                options = opts.parameters()
+                opts = options.pop("_options", None)
+                if opts is None:
+                    opts = make_options(**options)
+                else:
+                    options = opts.parameters()
             if type(self) is CachedProxy:
                 _proxy_init(self, wrapped)  # a super object costs more than the rest of this line
             else:
@@ -170,16 +180,11 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
         # Into the proxy's own dict, not through wrapt's __setattr__ (a trip per name).
         own = self.__self_dict__
         own["_self_options"] = opts
-        own["_self_selection"] = selection_of(opts)
+        own["_self_selection"] = _DEFAULT_SELECTION if opts is CHECKED_DEFAULT else selection_of(opts)
         if options:
             own["_self_given"] = options
-        self._self_refresh_forwarded()
-
-    def _self_refresh_forwarded(self) -> None:
-        # __module__ lives as a plain string on the proxy's class (type()
-        # reads it raw, so it cannot be a descriptor); a copy in the proxy's
-        # own dict takes precedence and reports the wrapped object's value.
-        self.__self_dict__["__module__"] = getattr(self.__wrapped__, "__module__", None)
+        if "__module__" not in own:  # wrapt's __init__ copied it, unless the object has none (or it never ran)
+            _copy_forwarded(own, self.__wrapped__)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_self_"):
@@ -323,7 +328,7 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
 
     def _self_forget(self, name: str) -> None:
         if name in _FORWARDED:
-            self._self_refresh_forwarded()
+            _copy_forwarded(self.__self_dict__, self.__wrapped__)
             return
         own = self.__self_dict__
         methods, children = own.get("_self_methods", {}), own.get("_self_children", {})
@@ -332,7 +337,7 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
             stale = [*methods, *children]
             methods.clear()
             children.clear()
-            self._self_refresh_forwarded()
+            _copy_forwarded(own, self.__wrapped__)
         else:
             # Only our own entries: a name the subclass defines keeps the
             # value wrapt just stored on the proxy.

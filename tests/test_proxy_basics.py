@@ -159,6 +159,13 @@ def test_isinstance_class_and_type(rich: Rich) -> None:
     assert type(proxy) is CachedProxy
 
 
+@pytest.mark.parametrize("options", [{}, {"maxsize": 3}], ids=["default options", "options"])
+def test_the_module_is_the_objects_or_none(rich: Rich, options: dict[str, Any]) -> None:
+    assert CachedProxy(rich, **options).__module__ == Rich.__module__
+    # An int has no __module__ of its own: the proxy class's must not show through.
+    assert CachedProxy(5, **options).__module__ is None
+
+
 def test_dir_lists_the_objects_attributes(rich: Rich) -> None:
     proxy = CachedProxy(rich)
     proxy.get(1)
