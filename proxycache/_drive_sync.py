@@ -263,7 +263,7 @@ class SyncDriver(GetOrCompute):
 
     def _keep_error(self, key: Any, generation: int, error: Exception) -> Exception:
         """Store *error* if the options say so; what waiters get (``shared_error``)."""
-        error = shared_error(error)  # type: ignore[assignment]  # the same class
+        error = shared_error(error)
         ttl = self._error_ttl(error)
         if ttl is not REJECT:
             self._store(key, generation, Raised(error), ttl)

@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from ._flags import NO_GIL
 
@@ -55,8 +55,10 @@ def trim(tb: TracebackType | None) -> TracebackType | None:
 #: flight's, a cached one) is kept as a copy no thread raises, and each thread raises a copy of it.
 COPY_ERRORS = NO_GIL and sys.version_info < (3, 14)
 
+E = TypeVar("E", bound=BaseException)
 
-def shared_error(error: BaseException) -> BaseException:
+
+def shared_error(error: E) -> E:
     """*error* as other threads will raise it, kept by the thread that caught it (see ``COPY_ERRORS``).
 
     The copy's traceback starts at the method's frame: the proxycache frames
@@ -65,12 +67,12 @@ def shared_error(error: BaseException) -> BaseException:
     return _copied(error, trim(error.__traceback__)) if COPY_ERRORS else error
 
 
-def own_error(error: BaseException) -> BaseException:
+def own_error(error: E) -> E:
     """What this thread raises for a shared *error*: a copy of it where ``COPY_ERRORS``."""
     return _copied(error, error.__traceback__) if COPY_ERRORS else error
 
 
-def _copied(error: BaseException, tb: TracebackType | None) -> BaseException:
+def _copied(error: E, tb: TracebackType | None) -> E:
     """An equal *error* (type, arguments, attributes, cause, context), with the traceback *tb*."""
     import copy  # only where errors are copied
 
