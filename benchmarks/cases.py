@@ -393,8 +393,8 @@ def key_attrs_cases() -> list[Case]:
         cases.append(_case(f"key_attrs/{label}", "key_attrs", f"{label}(key_attrs=['user']) vs default",
                            functools.partial(maker, key_attrs=("user",)), needs,
                            ref=f"hit/{label}", target=KEY_ATTRS_TARGET))
-    # Keyed by the arguments alone while user holds the value it had at the method's first access; a
-    # call made with another value is keyed by (tag, argument, value), as every key_attrs key was before.
+    # The same hit after the attribute has changed since the method's first access (its entries are keyed
+    # alike whatever the value; the row keeps that shown).
     for label, maker, needs in ENTRY_POINTS:
         cases.append(_case(f"key_attrs/{label}/changed", "key_attrs",
                            f"{label}(key_attrs=['user']), user changed since first access",

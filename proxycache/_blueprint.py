@@ -10,6 +10,7 @@ from typing import Any
 from ._lifetime import NO_RULES, NO_STALE, stale_serving, storing_rules
 from ._options import Options, flight_mode
 from ._plan import Plan
+from ._shape import inline_attrs
 from ._storage import Storage
 from ._storage_choice import POLICIES, make_storage
 
@@ -60,6 +61,7 @@ class _Blueprint:
         if (
             self.plain and options.cache is None and options.ttl is None and isinstance(options.policy, str)
             and (options.maxsize is not None or options.getsizeof is not None)
+            and not inline_attrs(options.key_attrs)  # whose storage keeps an index (_storage_index)
         ):
             self.new_storage = functools.partial(POLICIES[options.policy], options.maxsize, options.getsizeof)
 

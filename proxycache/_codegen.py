@@ -21,7 +21,7 @@ from typing import Any
 from ._flags import CODE_GLOBALS, COUNT, COUNTER, UNCOUNT, set_cell
 from ._keys import _BOOL, generic_key, is_hashable, kwkey, kwtypes, tagged, types_of
 from ._outcome import COPY_ERRORS, Raised, own_error, trim
-from ._shape import Shape
+from ._shape import Shape, indexed_key
 
 _TEMPLATE = '''\
 def _pc_factory(_pc_bindings):
@@ -74,6 +74,23 @@ _FRONT_READ = """        try:
 {lines}        except (AttributeError, ReferenceError):
             try:
                 return {await_}_pc_rare[0]({call})
+            except BaseException as _pc_error:
+                raise _pc_error.with_traceback(_pc_trim(_pc_error.__traceback__))
+"""
+
+# With key_attrs in memory, the front takes the key the storage holds from its index (see _storage_index).
+# The index holds every key the storage does: a key not there is a miss, which goes to the miss path
+# without a lookup to fail (the miss path looks again, under the lock, for a key stored meanwhile).
+_FRONT_INDEXED = """        try:
+            _pc_key = _pc_index[{values}][{arg}]
+        except KeyError:
+            _pc_key = None
+        except TypeError:
+            _pc_key = ({arg}, {names})
+        if _pc_key is None:
+            _pc_key = ({arg}, {names})
+            try:
+                return {await_}_pc_rare[1](_pc_why_of(_pc_key), _pc_key, {argt}, {kwd})
             except BaseException as _pc_error:
                 raise _pc_error.with_traceback(_pc_trim(_pc_error.__traceback__))
 """
@@ -368,13 +385,24 @@ def _factory(
 
     front = "    _pc_cached = _pc_careful\n"
     inline = shape.attr_names
+    # The storage keeps an index of its keys (a key_attrs method in memory): the keys come from it.
+    indexed = bool(inline) and "_pc_index" in bindings
+    postlude = indexed_key(len(inline), "_pc_key") if indexed else shape.postlude
     if shape.key.isidentifier() and (not shape.prelude or inline):
         rare = f"{shape.key} is True or {shape.key} is False or _pc_flag" if shape.guard else "_pc_flag"
         read = ""
         if inline:
-            values = "".join(f"_pc_via.{n}, " for n in inline)
-            lines = f"_pc_key = ({shape.key}, {values})\n"
+            if indexed:
+                lines = "".join(f"_pc_a{i} = _pc_via.{n}\n" for i, n in enumerate(inline))
+            else:
+                lines = "_pc_key = ({}, {})\n".format(shape.key, "".join(f"_pc_via.{n}, " for n in inline))
             read = _FRONT_READ.format(lines=textwrap.indent(lines, " " * 12), await_=await_, call=shape.call)
+            if indexed:
+                targets = "".join(f"_pc_a{i}, " for i in range(len(inline)))
+                read += _FRONT_INDEXED.format(
+                    values="_pc_a0" if len(inline) == 1 else f"({targets})", names=targets, arg=shape.key,
+                    await_=await_, argt=shape.argt, kwd=shape.kwd,
+                )
             front_lookup = lookup("_pc_key", "_pc_rare[1]")
         else:
             # The argument itself is the key: no key variable on this path.
@@ -396,7 +424,7 @@ def _factory(
         params=shape.params,
         key=shape.key,
         prelude=textwrap.indent(shape.prelude, " " * 8),
-        postlude=textwrap.indent(shape.postlude, " " * 8),
+        postlude=textwrap.indent(postlude, " " * 8),
         guard=textwrap.indent(shape.guard, " " * 8) if shape.guard else "",
         argt=shape.argt,
         kwd=shape.kwd,

@@ -33,7 +33,7 @@ from ._options import Options
 from ._outcome import is_awaitable_result
 from ._plan import Plan, attrs_reader, attrs_via
 from ._stats import Counters
-from ._storage import FIFOStorage, LFUStorage, LRUStorage, RRStorage, Storage, UnboundedStorage
+from ._storage import Storage
 from ._storage_choice import make_storage
 
 if TYPE_CHECKING:
@@ -48,8 +48,6 @@ _LIVE: dict[weakref.ref[CachedMethod], Any] = {}
 _live_claim, _live_forget = _LIVE.setdefault, _LIVE.pop  # bound once, not for every instance
 _weakref = weakref.ref
 _sleep = time.sleep
-#: Storages whose entries are the values, in a dict read by key (no expiry, no mapping of the user's).
-_PLAIN_STORAGES = frozenset({LRUStorage, LFUStorage, FIFOStorage, RRStorage, UnboundedStorage})
 _RLock = _thread.RLock  # threading.RLock is a Python function that makes this one
 
 
@@ -255,7 +253,7 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
     def _own(self, storage: Storage) -> Storage:
         """Keep *storage* as this method's; a miss reads one of proxycache's plain dicts without a call."""
         self.storage = storage
-        if type(storage) in _PLAIN_STORAGES:
+        if storage.plain:
             self._find = storage.data.get
         return storage
 

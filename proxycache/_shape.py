@@ -226,8 +226,9 @@ def _attrs_code(key_attrs: bool | tuple[str, ...]) -> tuple[str, str, tuple[str,
     and the names when they can be read inline.
 
     The key is then ``(arguments' key, value, ...)``: one flat tuple, so a
-    hit builds and hashes one tuple, and the arguments' key is the same
-    (booleans tagged) as without ``key_attrs``. With the names known, the
+    hit builds and hashes one tuple (in memory it finds the stored one: see
+    ``_storage_index``), and the arguments' key is the same (booleans
+    tagged) as without ``key_attrs``. With the names known, the
     values are read inline from ``_pc_via`` (the object they belong to, or a
     weak proxy of it): no call, no Python frame and no comprehension (which
     would make a function object on every call). A missing attribute, or an
@@ -236,10 +237,35 @@ def _attrs_code(key_attrs: bool | tuple[str, ...]) -> tuple[str, str, tuple[str,
     """
     if key_attrs is False or not key_attrs:
         return "", "", ()
-    if key_attrs is True or any(keyword.iskeyword(name) for name in key_attrs):
+    inline = inline_attrs(key_attrs)
+    if not inline:
         return "_pc_av = _pc_attrs()\n", "_pc_key = (_pc_key, *_pc_av)\n", ()
-    names = [f"_pc_a{i}" for i in range(len(key_attrs))]
+    names = [f"_pc_a{i}" for i in range(len(inline))]
     targets = "".join(n + ", " for n in names)
-    read = "".join(f"    {n} = _pc_via.{attr}\n" for n, attr in zip(names, key_attrs, strict=True))
+    read = "".join(f"    {n} = _pc_via.{attr}\n" for n, attr in zip(names, inline, strict=True))
     prelude = f"try:\n{read}except (AttributeError, ReferenceError):\n    {targets}= _pc_attrs()\n"
-    return prelude, f"_pc_key = (_pc_key, {targets})\n", tuple(key_attrs)
+    return prelude, f"_pc_key = (_pc_key, {targets})\n", inline
+
+
+def inline_attrs(key_attrs: bool | tuple[str, ...] | None) -> tuple[str, ...]:
+    """The ``key_attrs`` names a generated key reads inline: all of them, unless one is a keyword (or none is known)."""
+    if not isinstance(key_attrs, tuple) or any(keyword.iskeyword(name) for name in key_attrs):
+        return ()
+    return key_attrs
+
+
+def indexed_key(width: int, argkey: str) -> str:
+    """The lines joining the key_attrs values to *argkey* where the storage keeps ``_pc_index``.
+
+    The key held for these values and *argkey* (the arguments' key) is
+    found there (see ``_storage_index``), and a hit then finds its entry by
+    identity; a key not there (a miss, or an unhashable part) is built as
+    the postlude of :func:`_attrs_code` builds it. The values were read into
+    ``_pc_a0``... first.
+    """
+    names = "".join(f"_pc_a{i}, " for i in range(width))
+    values = "_pc_a0" if width == 1 else f"({names})"
+    return (
+        f"try:\n    _pc_key = _pc_index[{values}][{argkey}]\n"
+        f"except (KeyError, TypeError):\n    _pc_key = ({argkey}, {names})\n"
+    )

@@ -29,6 +29,8 @@ class Storage:
     policy: ClassVar[str] = "lru"
     #: What the entries are kept in.
     _DATA: ClassVar[type[dict[Any, Any]]] = dict
+    #: The entries are the values, in ``data`` by key (no expiry, no mapping of the user's): a miss reads it.
+    plain: ClassVar[bool] = False
     # Without getsizeof (most storages), these stay the class's: a first access makes a storage.
     getsizeof: Callable[[Any], int] | None = None
     sizes: dict[Any, int] | None = None
@@ -189,6 +191,7 @@ class LRUStorage(_FirstOut):
         lock=NO_GIL,
     )
     policy = "lru"
+    plain = True
 
     def bindings(self) -> dict[str, Any]:
         return {"_pc_data": self.data, "_pc_touch": self.data.move_to_end}  # type: ignore[attr-defined]
@@ -215,6 +218,8 @@ class LRUStorage(_FirstOut):
 class UnboundedStorage(Storage):
     """maxsize=None: nothing is ever evicted, so order needs no upkeep."""
 
+    plain = True
+
     def put(self, key: Any, value: Any) -> bool:
         # Every miss comes here (no sizes: getsizeof makes a bounded storage), and nothing is evicted.
         data = self.data
@@ -230,12 +235,14 @@ class FIFOStorage(_FirstOut):
     # An OrderedDict pops its first entry in one step; a dict that has lost many from the front
     # walks past their empty slots to find it, on every eviction.
     policy = "fifo"
+    plain = True
 
 
 class RRStorage(Storage):
     """Random replacement: evicts a uniformly random entry."""
 
     policy = "rr"
+    plain = True
 
     def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
         super().__init__(maxsize, getsizeof)
@@ -301,6 +308,7 @@ class LFUStorage(Storage):
     # count for an entry no longer held: the hit takes the method's lock.
     HIT = Hit("_pc_data[{key}]", after=("_pc_uses[{key}] += 1",), lock=NO_GIL)
     policy = "lfu"
+    plain = True
 
     def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None) -> None:
         super().__init__(maxsize, getsizeof)

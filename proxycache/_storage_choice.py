@@ -6,6 +6,7 @@ from collections.abc import MutableMapping
 
 from . import _clock
 from ._options import Options
+from ._shape import inline_attrs
 from ._storage import (
     FIFOStorage,
     LFUStorage,
@@ -35,10 +36,14 @@ def make_storage(options: Options) -> Storage:
         return MappingStorage(mapping)
     if isinstance(options.policy, type):
         return _cachetools_storage(options.policy, options)
-    if options.maxsize is None and options.getsizeof is None:
-        storage = UnboundedStorage(None, None)
+    policy = UnboundedStorage if options.maxsize is None and options.getsizeof is None else POLICIES[options.policy]
+    names = inline_attrs(options.key_attrs)
+    if names:
+        from ._storage_index import indexed  # loaded by those who use key_attrs
+
+        storage = indexed(policy, options.maxsize, options.getsizeof, len(names))
     else:
-        storage = POLICIES[options.policy](options.maxsize, options.getsizeof)
+        storage = policy(options.maxsize, options.getsizeof)
     return _timed(storage, options)
 
 

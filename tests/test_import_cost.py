@@ -188,6 +188,13 @@ LAZY_OPTIONS = {
         "d = proxycache.cache_methods(C(), 'get', cache=dict)\n"
         "assert d.get(2) is d.get(2)\n"
     ),
+    "proxycache._storage_index": (
+        "class C:\n"
+        "    user = 'u'\n"
+        "    def get(self, x): return [x, self.user]\n"
+        "c = proxycache.cache_methods(C(), 'get', key_attrs=['user'])\n"
+        "assert c.get(1) is c.get(1)\n"
+    ),
     "proxycache._stale": (
         "class C:\n"
         "    fail = False\n"

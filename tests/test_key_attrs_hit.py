@@ -127,9 +127,16 @@ ARGS: list[Any] = [1, "x", True, None, (1, "bob"), (1, "alice"), ((1,), "bob"), 
 
 
 def _model_key(x: Any, user: Any) -> Any:
-    """The key of the model: the arguments' (booleans and lists tagged) and the value's (lists tagged)."""
+    """The key of the model: the arguments' (booleans and lists tagged) and the value's (lists tagged).
+
+    A key with an unhashable part is frozen whole, which tags a boolean value too: with a list
+    among them, True and 1 are separate values (as they are separate arguments).
+    """
+    frozen = type(x) is list or type(user) is list
     arg = ("bool", x) if x is True or x is False else ("list", tuple(x)) if type(x) is list else x
-    return (arg, ("list", tuple(user)) if type(user) is list else user)
+    if type(user) is list:
+        return (arg, ("list", tuple(user)))
+    return (arg, ("bool", user) if frozen and (user is True or user is False) else user)
 
 
 def _value(drawn: Any) -> Any:
@@ -265,3 +272,96 @@ def test_a_coroutine_method_keys_by_arguments_and_values(kind: str) -> None:
         assert obj.get.cache_info()[:2] == (4, 3)
 
     asyncio.run(main())
+
+
+# -- the index of keys (a method in memory finds its stored key, see proxycache/_storage_index.py) -----
+
+
+def _index_of(method: Any) -> Any:
+    storage = method.__proxycache__.storage
+    return getattr(storage, "inner", storage)  # under ttl, the policy's storage keeps it
+
+
+@pytest.mark.parametrize("policy", ["lru", "lfu", "fifo", "rr"])
+@pytest.mark.parametrize("ttl", [None, 60])
+def test_the_index_holds_the_stored_keys_and_no_others(policy: str, ttl: Any) -> None:
+    c = cache_methods(Account(), "get", key_attrs=["user"], maxsize=4, policy=policy, ttl=ttl)
+    for i in range(500):  # a miss-heavy run: almost every put evicts
+        c.user = f"u{i % 7}"
+        assert c.get(i % 11) == (i % 11, c.user)
+        storage = _index_of(c.get)
+        held = list(storage.data)
+        assert all(storage.index[k[1]][k[0]] is k for k in held)
+        assert sum(map(len, storage.index.values())) == len(held)  # an evicted argument is not kept alive
+    c.user = "u1"
+    c.get(1)
+    assert c.get.cache_invalidate(1) is True
+    assert 1 not in _index_of(c.get).index.get("u1", {})
+    c.get.cache_clear()
+    assert _index_of(c.get).index == {}
+    assert c.get(1) == (1, "u1")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kind=st.sampled_from(ENTRY_POINTS),
+    policy=st.sampled_from(["lru", "lfu", "fifo", "rr"]),
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("set"), st.sampled_from(VALUES)),
+            st.tuples(st.just("call"), st.sampled_from(ARGS)),
+            st.tuples(st.just("invalidate"), st.sampled_from(ARGS)),
+            st.tuples(st.just("clear"), st.none()),
+        ),
+        max_size=60,
+    ),
+)
+def test_answers_under_eviction_are_those_of_the_current_values(kind: str, policy: str, steps: list[Any]) -> None:
+    obj = make(kind, Account, key_attrs=["user"], maxsize=2, policy=policy)
+    for op, arg in steps:
+        if op == "set":
+            obj.user = _value(arg)
+        elif op == "call":
+            assert obj.get(arg) == (arg, obj.user)
+            assert obj.get(arg) == (arg, obj.user)
+        elif op == "invalidate":
+            obj.get.cache_invalidate(arg)
+            calls = obj.calls
+            obj.get(arg)
+            assert obj.calls == calls + 1  # invalidated: computed again
+        else:
+            obj.get.cache_clear()
+    info = obj.get.cache_info()
+    assert info.currsize <= 2
+
+
+def test_threads_changing_the_values_under_eviction_get_right_answers() -> None:
+    import threading
+
+    class Shared:
+        user = "a"
+
+        def get(self, x: int) -> int:
+            return x * 10
+
+    obj = cache_methods(Shared(), "get", key_attrs=["user"], maxsize=8)
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(3000):
+                if i % 50 == n:
+                    obj.user = f"u{i % 13}"  # a value shared by all threads: keys and index churn
+                x = (i * 7 + n) % 29
+                assert obj.get(x) == x * 10
+        except BaseException as error:  # reported below, with its traceback
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    storage = _index_of(obj.get)
+    assert all(storage.index[k[1]][k[0]] is k for k in list(storage.data))

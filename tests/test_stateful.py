@@ -49,6 +49,8 @@ def size_of(value: tuple[int, int, int]) -> int:
 class Backend:
     """The wrapped object: answers with the current version of each key."""
 
+    user = "u"  # what the key_attrs machines key by, besides the argument
+
     def __init__(self) -> None:
         self.versions: dict[int, int] = {}
         self.ran = 0
@@ -142,6 +144,8 @@ class CacheMachine(RuleBasedStateMachine):
     MAXSIZES: ClassVar[tuple[int | None, ...]] = (0, 1, 2, 3, 4)
     SIZED: ClassVar[bool] = False
     LIFETIME: ClassVar[float | None] = None
+    #: key_attrs=["user"]: the storage's keys are (argument, "u"), found through its index (_storage_index).
+    KEYED: ClassVar[bool] = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -161,6 +165,8 @@ class CacheMachine(RuleBasedStateMachine):
             options["getsizeof"] = size_of
         if self.LIFETIME is not None:
             options["ttl"] = self.LIFETIME
+        if self.KEYED:
+            options["key_attrs"] = ["user"]
         self.proxy = CachedProxy(self.backend, **options)
         # The hit path binds the TTL clock when the cached callable is built.
         with use_clock(self.clock):
@@ -213,8 +219,13 @@ class CacheMachine(RuleBasedStateMachine):
         if self.POLICY == "rr":
             self.follow_random_eviction(key, before)
 
+    def held(self) -> set[int]:
+        """The arguments of the entries the storage holds."""
+        held = set(self.storage.keys())
+        return {key[0] for key in held} if self.KEYED else held
+
     def follow_random_eviction(self, key: int, before: set[int]) -> None:
-        kept = set(self.storage.keys())
+        kept = self.held()
         assert kept <= before | {key}, "the cache holds a key nobody stored"
         assert kept >= set(self.model.entries) - (before - {key}) or key not in self.model.entries
         if key in self.model.entries:
@@ -267,7 +278,17 @@ class CacheMachine(RuleBasedStateMachine):
         assert info.maxsize == self.model.maxsize
         if self.model.maxsize is not None:
             assert info.currsize <= self.model.maxsize
-        assert set(self.storage.keys()) == set(self.model.entries)
+        assert self.held() == set(self.model.entries)
+
+    @invariant()
+    def the_index_finds_every_key_held(self) -> None:
+        if not (hasattr(self, "model") and self.KEYED):
+            return
+        storage = getattr(self.storage, "inner", self.storage)  # under ttl, the policy's storage
+        held = list(storage.data)
+        for key in held:
+            assert storage.index[key[1]][key[0]] is key
+        assert sum(map(len, storage.index.values())) == len(held), "the index holds a key the storage does not"
 
 
 def machine(name: str, policy: str, **attrs: Any) -> type[CacheMachine]:
@@ -290,6 +311,13 @@ MACHINES = [
     machine("TTLRR", "rr", OPTIONS={"policy": "rr"}, LIFETIME=TTL),
     machine("TTLUnbounded", "lru", MAXSIZES=(None,), LIFETIME=TTL),
     machine("TTLSizedLFU", "lfu", OPTIONS={"policy": "lfu"}, SIZED=True, MAXSIZES=(SIZED_MAX,), LIFETIME=TTL),
+    machine("KeyedLRU", "lru", OPTIONS={"policy": "lru"}, KEYED=True),
+    machine("KeyedFIFO", "fifo", OPTIONS={"policy": "fifo"}, KEYED=True),
+    machine("KeyedLFU", "lfu", OPTIONS={"policy": "lfu"}, KEYED=True),
+    machine("KeyedRR", "rr", OPTIONS={"policy": "rr"}, KEYED=True),
+    machine("KeyedUnbounded", "lru", MAXSIZES=(None,), KEYED=True),
+    machine("KeyedSizedLFU", "lfu", OPTIONS={"policy": "lfu"}, SIZED=True, MAXSIZES=(SIZED_MAX,), KEYED=True),
+    machine("KeyedTTLLRU", "lru", OPTIONS={"policy": "lru"}, LIFETIME=TTL, KEYED=True),
     machine("CachetoolsLRU", "lru", OPTIONS={"cache": cachetools.LRUCache}),
     machine("CachetoolsFIFO", "fifo", OPTIONS={"cache": cachetools.FIFOCache}),
 ]
