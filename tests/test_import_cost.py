@@ -75,8 +75,9 @@ def test_an_in_memory_cache_needs_none_of_them() -> None:
     assert not (store_modules() & loaded)
 
 
-#: The entry points beside CachedProxy and @cached_method, and the cache controls: loaded on first use.
+#: The entry points beside CachedProxy, and the cache controls: loaded on first use.
 LAZY_NAMES = {
+    "cached_method": "proxycache._decorator",
     "cache_methods": "proxycache._inplace",
     "uncache_methods": "proxycache._inplace",
     "CachingMixin": "proxycache._mixin",
