@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from proxycache import CachedProxy, DiskStore, cache_methods, cached_method
 
 from .test_async import ENTRY_POINTS, entry_points, make
+from .test_free_threading import run_threads
 
 
 class Client:
@@ -336,8 +337,6 @@ def test_answers_under_eviction_are_those_of_the_current_values(kind: str, polic
 
 
 def test_threads_changing_the_values_under_eviction_get_right_answers() -> None:
-    import threading
-
     class Shared:
         user = "a"
 
@@ -345,23 +344,14 @@ def test_threads_changing_the_values_under_eviction_get_right_answers() -> None:
             return x * 10
 
     obj = cache_methods(Shared(), "get", key_attrs=["user"], maxsize=8)
-    errors: list[BaseException] = []
 
     def work(n: int) -> None:
-        try:
-            for i in range(3000):
-                if i % 50 == n:
-                    obj.user = f"u{i % 13}"  # a value shared by all threads: keys and index churn
-                x = (i * 7 + n) % 29
-                assert obj.get(x) == x * 10
-        except BaseException as error:  # reported below, with its traceback
-            errors.append(error)
+        for i in range(3000):
+            if i % 50 == n:
+                obj.user = f"u{i % 13}"  # a value shared by all threads: keys and index churn
+            x = (i * 7 + n) % 29
+            assert obj.get(x) == x * 10
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    run_threads(work, 4)
     storage = _index_of(obj.get)
     assert all(storage.index[k[1]][k[0]] is k for k in list(storage.data))
