@@ -316,6 +316,7 @@ MACHINES = [
     machine("KeyedLFU", "lfu", OPTIONS={"policy": "lfu"}, KEYED=True),
     machine("KeyedRR", "rr", OPTIONS={"policy": "rr"}, KEYED=True),
     machine("KeyedUnbounded", "lru", MAXSIZES=(None,), KEYED=True),
+    machine("KeyedSizedLRU", "lru", OPTIONS={"policy": "lru"}, SIZED=True, MAXSIZES=(SIZED_MAX,), KEYED=True),
     machine("KeyedSizedLFU", "lfu", OPTIONS={"policy": "lfu"}, SIZED=True, MAXSIZES=(SIZED_MAX,), KEYED=True),
     machine("KeyedTTLLRU", "lru", OPTIONS={"policy": "lru"}, LIFETIME=TTL, KEYED=True),
     machine("CachetoolsLRU", "lru", OPTIONS={"cache": cachetools.LRUCache}),
