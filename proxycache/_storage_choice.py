@@ -36,14 +36,15 @@ def make_storage(options: Options) -> Storage:
         return MappingStorage(mapping)
     if isinstance(options.policy, type):
         return _cachetools_storage(options.policy, options)
-    policy = UnboundedStorage if options.maxsize is None and options.getsizeof is None else POLICIES[options.policy]
+    unbounded = options.maxsize is None and options.getsizeof is None
+    kind = UnboundedStorage if unbounded else POLICIES[options.policy]
     names = inline_attrs(options.key_attrs)
     if names:
         from ._storage_index import indexed  # loaded by those who use key_attrs
 
-        storage = indexed(policy, options.maxsize, options.getsizeof, len(names))
+        storage = indexed(kind, options.maxsize, options.getsizeof, len(names))
     else:
-        storage = policy(options.maxsize, options.getsizeof)
+        storage = kind(options.maxsize, options.getsizeof)
     return _timed(storage, options)
 
 
