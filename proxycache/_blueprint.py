@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -10,9 +9,8 @@ from typing import Any
 from ._lifetime import NO_RULES, NO_STALE, stale_serving, storing_rules
 from ._options import Options, flight_mode
 from ._plan import Plan
-from ._shape import inline_attrs
 from ._storage import Storage
-from ._storage_choice import POLICIES, make_storage
+from ._storage_choice import storage_maker
 
 #: Blueprints kept per function, at most this many (options made per call would each add one).
 _MAX_BLUEPRINTS = 32
@@ -47,8 +45,8 @@ class _Blueprint:
         #: callable made (recipe and class tell the binding names); no index when the factory does not
         #: take the bindings as they are (defaults).
         self.built: tuple[Any, type, Any, int | None] | None = None
-        #: What makes a plain method's storage: its policy's class, when that is all the options ask for.
-        self.new_storage: Callable[[], Storage] = functools.partial(make_storage, options)
+        #: What makes a plain method's storage (see ``_storage_choice.storage_maker``).
+        self.new_storage: Callable[[], Storage] = storage_maker(options)
         #: A plain method with one of proxycache's policies (no mapping of the user's, whose factory must
         #: not be called for nothing) and no ``ttl`` (whose clock is the one current when the method is
         #: first looked up: ``testing.use_clock``) gets its storage on first use; until then its cached
@@ -58,12 +56,6 @@ class _Blueprint:
             self.plain and options.cache is None and isinstance(options.policy, str) and options.ttl is None
         )
         self.empty: tuple[Any, type, dict[str, Any]] | None = None
-        if (
-            self.plain and options.cache is None and options.ttl is None and isinstance(options.policy, str)
-            and (options.maxsize is not None or options.getsizeof is not None)
-            and not inline_attrs(options.key_attrs)  # whose storage keeps an index (_storage_index)
-        ):
-            self.new_storage = functools.partial(POLICIES[options.policy], options.maxsize, options.getsizeof)
 
 
 def _blueprint(

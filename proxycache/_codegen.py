@@ -21,7 +21,7 @@ from typing import Any
 from ._flags import CODE_GLOBALS, COUNT, COUNTER, UNCOUNT, set_cell
 from ._keys import _BOOL, generic_key, is_hashable, kwkey, kwtypes, tagged, types_of
 from ._outcome import COPY_ERRORS, Raised, own_error, trim
-from ._shape import Shape, indexed_key
+from ._shape import Shape, index_parts, indexed_key
 
 _TEMPLATE = '''\
 def _pc_factory(_pc_bindings):
@@ -393,16 +393,15 @@ def _factory(
         read = ""
         if inline:
             if indexed:
+                values, items = index_parts(len(inline))
                 lines = "".join(f"_pc_a{i} = _pc_via.{n}\n" for i, n in enumerate(inline))
+                then = _FRONT_INDEXED.format(
+                    values=values, names=items, arg=shape.key, await_=await_, argt=shape.argt, kwd=shape.kwd
+                )
             else:
                 lines = "_pc_key = ({}, {})\n".format(shape.key, "".join(f"_pc_via.{n}, " for n in inline))
-            read = _FRONT_READ.format(lines=textwrap.indent(lines, " " * 12), await_=await_, call=shape.call)
-            if indexed:
-                targets = "".join(f"_pc_a{i}, " for i in range(len(inline)))
-                read += _FRONT_INDEXED.format(
-                    values="_pc_a0" if len(inline) == 1 else f"({targets})", names=targets, arg=shape.key,
-                    await_=await_, argt=shape.argt, kwd=shape.kwd,
-                )
+                then = ""
+            read = _FRONT_READ.format(lines=textwrap.indent(lines, " " * 12), await_=await_, call=shape.call) + then
             front_lookup = lookup("_pc_key", "_pc_rare[1]")
         else:
             # The argument itself is the key: no key variable on this path.

@@ -263,9 +263,14 @@ def indexed_key(width: int, argkey: str) -> str:
     the postlude of :func:`_attrs_code` builds it. The values were read into
     ``_pc_a0``... first.
     """
-    names = "".join(f"_pc_a{i}, " for i in range(width))
-    values = "_pc_a0" if width == 1 else f"({names})"
+    values, names = index_parts(width)
     return (
         f"try:\n    _pc_key = _pc_index[{values}][{argkey}]\n"
         f"except (KeyError, TypeError):\n    _pc_key = ({argkey}, {names})\n"
     )
+
+
+def index_parts(width: int) -> tuple[str, str]:
+    """What ``_pc_index`` is read by (the value, or the tuple of values), and the values as tuple items."""
+    names = "".join(f"_pc_a{i}, " for i in range(width))
+    return ("_pc_a0" if width == 1 else f"({names})"), names

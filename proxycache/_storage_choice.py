@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+import functools
+from collections.abc import Callable, MutableMapping
 
 from . import _clock
 from ._options import Options
@@ -24,9 +25,20 @@ POLICIES: dict[str, type[Storage]] = {
 }
 
 
+def storage_maker(options: Options) -> Callable[[], Storage]:
+    """What makes the in-memory storage the options describe, for each instance of a method.
+
+    A policy's storage alone (no ``cache=``, cachetools class or ``ttl``, the
+    common case) is made by its class, or by :func:`_storage_index.indexed`:
+    one call, where :func:`make_storage` would decide it all again first.
+    """
+    if options.cache is None and options.ttl is None and isinstance(options.policy, str):
+        return _policy_maker(options, options.policy)
+    return functools.partial(make_storage, options)
+
+
 def make_storage(options: Options) -> Storage:
     """Build the in-memory storage the options describe."""
-    storage: Storage
     if options.cache is not None:
         mapping = options.cache()
         if not isinstance(mapping, MutableMapping):
@@ -36,16 +48,19 @@ def make_storage(options: Options) -> Storage:
         return MappingStorage(mapping)
     if isinstance(options.policy, type):
         return _cachetools_storage(options.policy, options)
+    return _timed(_policy_maker(options, options.policy)(), options)
+
+
+def _policy_maker(options: Options, policy: str) -> Callable[[], Storage]:
+    """The class of *policy*'s storage, bound to its sizes; for key_attrs read inline, the indexed kind."""
     unbounded = options.maxsize is None and options.getsizeof is None
-    kind = UnboundedStorage if unbounded else POLICIES[options.policy]
+    kind = UnboundedStorage if unbounded else POLICIES[policy]
     names = inline_attrs(options.key_attrs)
     if names:
         from ._storage_index import indexed  # loaded by those who use key_attrs
 
-        storage = indexed(kind, options.maxsize, options.getsizeof, len(names))
-    else:
-        storage = kind(options.maxsize, options.getsizeof)
-    return _timed(storage, options)
+        return functools.partial(indexed, kind, options.maxsize, options.getsizeof, len(names))
+    return functools.partial(kind, options.maxsize, options.getsizeof)
 
 
 def _timed(storage: Storage, options: Options) -> Storage:

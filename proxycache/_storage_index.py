@@ -13,6 +13,7 @@ dropped makes the call a miss, as the built one would.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ._storage import Storage, _FirstOut
@@ -28,9 +29,11 @@ class IndexedStorage(Storage):
     not kept alive by the index.
     """
 
-    #: How many key_attrs values a key holds after the arguments' key.
-    width = 1
-    index: dict[Any, dict[Any, Any]]
+    def __init__(self, maxsize: int | None, getsizeof: Callable[[Any], int] | None, width: int) -> None:
+        super().__init__(maxsize, getsizeof)
+        #: How many key_attrs values a key holds after the arguments' key.
+        self.width = width
+        self.index: dict[Any, dict[Any, Any]] = {}
 
     def bindings(self) -> dict[str, Any]:
         return {**super().bindings(), "_pc_index": self.index}
@@ -70,31 +73,18 @@ class IndexedStorage(Storage):
 
 
 class IndexedFirstOut(IndexedStorage):
-    """LRU and FIFO: the common miss of a counted cache written out, as ``_FirstOut.put`` writes it, and indexed."""
+    """LRU and FIFO: their common miss as ``_FirstOut.put`` writes it out, the evicted key dropped from the index."""
 
     def put(self, key: Any, value: Any) -> bool:
         maxsize = self.maxsize
-        width = self.width
-        if self.sizes is None and maxsize and type(key) is tuple and len(key) == width + 1:
-            # Most misses: _drop and _add written out (calling them costs a key_attrs miss 5% more).
-            data, index = self.data, self.index
+        if self.sizes is None and maxsize:
+            data = self.data
             if key in data:
                 del data[key]  # its index entry is replaced below
             if len(data) >= maxsize:
-                victim = data.popitem(False)[0]  # type: ignore[call-arg]  # an OrderedDict's, see _FirstOut
-                if type(victim) is tuple and len(victim) == width + 1:
-                    values = victim[1] if width == 1 else victim[1:]
-                    found = index.get(values)
-                    if found is not None:
-                        found.pop(victim[0], None)
-                        if not found:
-                            del index[values]
+                self._drop(data.popitem(False)[0])  # type: ignore[call-arg]  # an OrderedDict's, see _FirstOut
             data[key] = value
-            values = key[1] if width == 1 else key[1:]
-            found = index.get(values)
-            if found is None:
-                found = index[values] = {}
-            found[key[0]] = key
+            self._add(key)
             return True
         return Storage.put(self, key, value)
 
@@ -102,14 +92,11 @@ class IndexedFirstOut(IndexedStorage):
 _classes: dict[type[Storage], type[IndexedStorage]] = {}
 
 
-def indexed(cls: type[Storage], maxsize: int | None, getsizeof: Any, width: int) -> IndexedStorage:
+def indexed(cls: type[Storage], maxsize: int | None, getsizeof: Callable[[Any], int] | None, width: int) -> Storage:
     """A *cls* storage that also keeps the index of its keys' parts, for *width* key_attrs values."""
     klass = _classes.get(cls)
     if klass is None:
         mixin = IndexedFirstOut if issubclass(cls, _FirstOut) else IndexedStorage
         made: Any = type(f"Indexed{cls.__name__}", (mixin, cls), {})
         klass = _classes.setdefault(cls, made)
-    storage = klass(maxsize, getsizeof)
-    storage.index = {}
-    storage.width = width
-    return storage
+    return klass(maxsize, getsizeof, width)

@@ -311,16 +311,14 @@ MACHINES = [
     machine("TTLRR", "rr", OPTIONS={"policy": "rr"}, LIFETIME=TTL),
     machine("TTLUnbounded", "lru", MAXSIZES=(None,), LIFETIME=TTL),
     machine("TTLSizedLFU", "lfu", OPTIONS={"policy": "lfu"}, SIZED=True, MAXSIZES=(SIZED_MAX,), LIFETIME=TTL),
-    machine("KeyedLRU", "lru", OPTIONS={"policy": "lru"}, KEYED=True),
-    machine("KeyedFIFO", "fifo", OPTIONS={"policy": "fifo"}, KEYED=True),
-    machine("KeyedLFU", "lfu", OPTIONS={"policy": "lfu"}, KEYED=True),
-    machine("KeyedRR", "rr", OPTIONS={"policy": "rr"}, KEYED=True),
-    machine("KeyedUnbounded", "lru", MAXSIZES=(None,), KEYED=True),
-    machine("KeyedSizedLRU", "lru", OPTIONS={"policy": "lru"}, SIZED=True, MAXSIZES=(SIZED_MAX,), KEYED=True),
-    machine("KeyedSizedLFU", "lfu", OPTIONS={"policy": "lfu"}, SIZED=True, MAXSIZES=(SIZED_MAX,), KEYED=True),
-    machine("KeyedTTLLRU", "lru", OPTIONS={"policy": "lru"}, LIFETIME=TTL, KEYED=True),
     machine("CachetoolsLRU", "lru", OPTIONS={"cache": cachetools.LRUCache}),
     machine("CachetoolsFIFO", "fifo", OPTIONS={"cache": cachetools.FIFOCache}),
+]
+# The same machines with key_attrs, whose storage keeps an index of its keys (one of each way it is kept).
+MACHINES += [
+    type(f"Keyed{m.__name__}", (m,), {"KEYED": True})
+    for m in MACHINES
+    if m.__name__ in {"LRU", "FIFO", "LFU", "RR", "Unbounded", "SizedLRU", "SizedLFU", "TTLLRU"}
 ]
 
 SETTINGS = settings(
