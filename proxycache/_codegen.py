@@ -68,8 +68,8 @@ _FRONT = """
 {read}{lookup}
 """
 
-# With key_attrs, the front builds the flat key in one expression; a missing
-# attribute (or an owner gone) takes the careful way, which names it.
+# With key_attrs, the front reads and keys the values (or builds the flat key
+# from them); a missing attribute (or an owner gone) takes the careful way, which names it.
 _FRONT_READ = """        try:
 {lines}        except (AttributeError, ReferenceError):
             try:
@@ -392,14 +392,14 @@ def _factory(
         rare = f"{shape.key} is True or {shape.key} is False or _pc_flag" if shape.guard else "_pc_flag"
         read = ""
         if inline:
+            values, items = index_parts(len(inline))
             if indexed:
-                values, items = index_parts(len(inline))
-                lines = "".join(f"_pc_a{i} = _pc_via.{n}\n" for i, n in enumerate(inline))
+                lines = shape.attr_reads
                 then = _FRONT_INDEXED.format(
                     values=values, names=items, arg=shape.key, await_=await_, argt=shape.argt, kwd=shape.kwd
                 )
             else:
-                lines = "_pc_key = ({}, {})\n".format(shape.key, "".join(f"_pc_via.{n}, " for n in inline))
+                lines = shape.attr_reads + f"_pc_key = ({shape.key}, {items})\n"
                 then = ""
             read = _FRONT_READ.format(lines=textwrap.indent(lines, " " * 12), await_=await_, call=shape.call) + then
             front_lookup = lookup("_pc_key", "_pc_rare[1]")

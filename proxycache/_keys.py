@@ -308,6 +308,13 @@ def tagged(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return typed_bools(values)  # type: ignore[no-any-return]
 
 
+def attr_values(values: tuple[Any, ...], typed: bool) -> tuple[Any, ...]:
+    """``key_attrs`` values keyed as arguments are: booleans tagged, or with *typed*, each with its type."""
+    if typed:
+        return tuple((v, type(v)) for v in values)
+    return typed_bools(values)  # type: ignore[no-any-return]
+
+
 def kwkey(kwargs: dict[str, Any]) -> tuple[Any, ...]:
     # Tag the values, not the (name, value) pairs: f(x=True) and f(x=1) differ.
     return tuple(sorted((k, (_BOOL, v) if v is True or v is False else v) for k, v in kwargs.items()))

@@ -179,7 +179,7 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
             bindings["_pc_userkey"] = options.key
         key_attrs = options.key_attrs
         if key_attrs:
-            bindings["_pc_attrs"] = attrs_reader(attrs_of, key_attrs, qualname) if attrs_of else None
+            bindings["_pc_attrs"] = attrs_reader(attrs_of, key_attrs, qualname, options.typed) if attrs_of else None
             bindings["_pc_via"] = attrs_via(attrs_of) if attrs_of else None
         built = blueprint.built
         # The same recipe and storage class mean the same binding names (the options, which decide

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _shape
+from ._keys import attr_values
 from ._options import Options
 
 
@@ -96,9 +97,12 @@ def attrs_via(attrs_of: Callable[[], Any]) -> Any:
 
 
 def attrs_reader(
-    attrs_of: Callable[[], Any], names: tuple[str, ...], qualname: str
+    attrs_of: Callable[[], Any], names: tuple[str, ...], qualname: str, typed: bool
 ) -> Callable[[], tuple[Any, ...]]:
-    """Read the ``key_attrs`` values (names or dotted paths) that join every key, naming a missing one clearly."""
+    """Read the ``key_attrs`` values (names or dotted paths) that join every key, keyed as arguments are.
+
+    A missing one is named clearly.
+    """
     get = operator.attrgetter(*names)
     one = len(names) == 1
 
@@ -111,9 +115,10 @@ def attrs_reader(
                 "while you use them"
             )
         try:
-            return (get(obj),) if one else get(obj)
+            values = (get(obj),) if one else get(obj)
         except AttributeError:
             raise _missing_attr(obj, names) from None
+        return attr_values(values, typed)
 
     return read
 

@@ -21,6 +21,7 @@ class Shape:
     __slots__ = (
         "argt",
         "attr_names",
+        "attr_reads",
         "built",
         "call",
         "defaults",
@@ -45,7 +46,7 @@ class Shape:
         key: str,
         guard: str,
         defaults: tuple[tuple[str, Any], ...],
-        attrs: tuple[str, str, tuple[str, ...]] = ("", "", ()),
+        attrs: tuple[str, str, tuple[str, ...], str] = ("", "", (), ""),
     ) -> None:
         #: Source text of the parameter list, e.g. ``"a, b=_pc_d1, *, c"``.
         self.params = params
@@ -62,10 +63,10 @@ class Shape:
         #: Default values by binding name.
         self.defaults = defaults
         #: Lines run before the key expression (reading the key_attrs values),
-        #: and after the guard (joining them to the key).
-        self.prelude, self.postlude, _ = attrs
-        #: The key_attrs names when the front function may read them inline.
-        self.attr_names = attrs[2]
+        #: and after the guard (joining them to the key); the key_attrs names
+        #: when the front function may read them inline, and the lines that
+        #: read them into ``_pc_a0``... and key them.
+        self.prelude, self.postlude, self.attr_names, self.attr_reads = attrs
         #: Everything the source text depends on: default values are bound, not written.
         self.source_key = (params, call, argt, kwd, key, guard, attrs, tuple(name for name, _ in defaults))
         #: build()'s factories for this shape, by what the storage and options add to the source.
@@ -128,7 +129,7 @@ def _shape_of(
             key=_wrap_key(f"_pc_generic_key(args, kwargs, {typed})", custom_key, generic),
             guard="",
             defaults=(),
-            attrs=_attrs_code(key_attrs),
+            attrs=_attrs_code(key_attrs, typed),
         )
     parts: list[str] = []
     call: list[str] = []
@@ -211,7 +212,7 @@ def _shape_of(
         key=_wrap_key(key_src, custom_key, call_src),
         guard=guard,
         defaults=tuple(defaults),
-        attrs=_attrs_code(key_attrs),
+        attrs=_attrs_code(key_attrs, typed),
     )
 
 
@@ -221,30 +222,45 @@ def _wrap_key(key_src: str, custom_key: bool, call_src: str) -> str:
     return key_src
 
 
-def _attrs_code(key_attrs: bool | tuple[str, ...]) -> tuple[str, str, tuple[str, ...]]:
+def _attrs_code(key_attrs: bool | tuple[str, ...], typed: bool) -> tuple[str, str, tuple[str, ...], str]:
     """Lines that read the ``key_attrs`` values first, the line that joins them to the key last,
-    and the names when they can be read inline.
+    the names when they can be read inline, and then the lines that read them.
 
     The key is then ``(arguments' key, value, ...)``: one flat tuple, so a
     hit builds and hashes one tuple (in memory it finds the stored one: see
     ``_storage_index``), and the arguments' key is the same (booleans
-    tagged) as without ``key_attrs``. With the names known, the
+    tagged) as without ``key_attrs``. Each value is keyed as an argument is
+    (see :func:`_value_key`). With the names known, the
     values are read inline from ``_pc_via`` (the object they belong to, or a
     weak proxy of it): no call, no Python frame and no comprehension (which
     would make a function object on every call). A missing attribute, or an
-    object gone, goes to ``_pc_attrs``, which raises the error that names it.
+    object gone, goes to ``_pc_attrs``, which raises the error that names it
+    (and keys the values itself, as ``proxycache._keys.attr_values``).
     With a bare True (names unknown), ``_pc_attrs`` reads them all.
     """
     if key_attrs is False or not key_attrs:
-        return "", "", ()
+        return "", "", (), ""
     inline = inline_attrs(key_attrs)
     if not inline:
-        return "_pc_av = _pc_attrs()\n", "_pc_key = (_pc_key, *_pc_av)\n", ()
+        return "_pc_av = _pc_attrs()\n", "_pc_key = (_pc_key, *_pc_av)\n", (), ""
     names = [f"_pc_a{i}" for i in range(len(inline))]
     targets = "".join(n + ", " for n in names)
-    read = "".join(f"    {n} = _pc_via.{attr}\n" for n, attr in zip(names, inline, strict=True))
-    prelude = f"try:\n{read}except (AttributeError, ReferenceError):\n    {targets}= _pc_attrs()\n"
-    return prelude, f"_pc_key = (_pc_key, {targets})\n", inline
+    reads = "".join(f"{n} = _pc_via.{attr}\n" for n, attr in zip(names, inline, strict=True))
+    reads += "".join(_value_key(n, typed) for n in names)
+    indented = "".join("    " + line + "\n" for line in reads.splitlines())
+    prelude = f"try:\n{indented}except (AttributeError, ReferenceError):\n    {targets}= _pc_attrs()\n"
+    return prelude, f"_pc_key = (_pc_key, {targets})\n", inline, reads
+
+
+def _value_key(name: str, typed: bool) -> str:
+    """The line keying the value in *name* as an argument is keyed.
+
+    ``True`` is not ``1`` (a boolean is tagged, as arguments' are), and with
+    ``typed=True`` the value's type joins it (``1`` is not ``1.0``).
+    """
+    if typed:
+        return f"{name} = ({name}, _pc_type({name}))\n"
+    return f"if {name} is True or {name} is False:\n    {name} = (_pc_BOOL, {name})\n"
 
 
 def inline_attrs(key_attrs: bool | tuple[str, ...] | None) -> tuple[str, ...]:

@@ -44,6 +44,71 @@ def test_true_and_one_are_separate_entries_with_key_attrs() -> None:
     assert p.calls == 4
 
 
+class Flagged:
+    def __init__(self) -> None:
+        self.debug: Any = 1
+        self.calls = 0
+
+    def get(self, x: Any) -> Any:
+        self.calls += 1
+        return (x, self.debug)
+
+
+@entry_points
+@pytest.mark.parametrize("arg", [5, [5]], ids=["hashable", "list"])
+def test_a_boolean_value_is_not_one(kind: str, arg: Any) -> None:
+    # The values are keyed as arguments are: True and 1 are equal and hash alike, but never share.
+    obj = make(kind, Flagged, key_attrs=["debug"])
+    for value in (1, True, 1.0, 0, False, 1, True, False):
+        obj.debug = value
+        assert obj.get(arg) == (arg, value)
+        assert type(obj.get(arg)[1]) is (bool if type(value) is bool else int)
+    assert obj.calls == 4  # 1 (and 1.0, equal to it), True, 0, False
+    assert obj.get.cache_info().currsize == 4
+
+
+@entry_points
+def test_typed_keys_the_values_types_too(kind: str) -> None:
+    obj = make(kind, Flagged, key_attrs=["debug"], typed=True)
+    for value in (1, 1.0, True, 1, 1.0, True):
+        obj.debug = value
+        assert obj.get(5) == (5, value)
+        assert type(obj.get(5)[1]) is type(value)
+    assert obj.calls == 3
+
+
+@pytest.mark.parametrize("name", ["class", "cfg.debug"], ids=["keyword", "dotted"])
+def test_a_boolean_value_read_by_name_or_path_is_not_one(name: str) -> None:
+    # A keyword is read by the reader (not inline); a dotted path inline, through the object it names.
+    class Cfg:
+        debug: Any = 1
+
+    obj = Flagged()
+    obj.cfg = Cfg()  # type: ignore[attr-defined]
+    setattr(obj, "class", 1)
+    c = cache_methods(obj, "get", key_attrs=[name])
+    for value in (1, True, 1, True):
+        setattr(obj, "class", value)
+        obj.cfg.debug = value  # type: ignore[attr-defined]
+        c.get(5)
+    assert obj.calls == 2
+
+
+def test_a_boolean_value_is_not_one_in_a_store(tmp_path: Any) -> None:
+    # Two instances, one store: the entry of debug=1 is never the answer for debug=True.
+    store = DiskStore(tmp_path / "cache")
+    one, true = Flagged(), Flagged()
+    true.debug = True
+    a = CachedProxy(one, key_attrs=["debug"], store=store)
+    b = CachedProxy(true, key_attrs=["debug"], store=store)
+    assert a.get(5) == (5, 1)
+    assert b.get(5) == (5, True)
+    assert b.get(5) == (5, True)
+    assert a.get(5) == (5, 1)
+    assert (one.calls, true.calls) == (1, 1)
+    store.close()
+
+
 @pytest.mark.parametrize("attrs", [["user"], ["user", "org"], ["org", "user"]])
 def test_attribute_changes_make_new_entries(attrs: list[str]) -> None:
     c = cache_methods(Client("a"), "get", "pair", key_attrs=attrs)
@@ -128,16 +193,12 @@ ARGS: list[Any] = [1, "x", True, None, (1, "bob"), (1, "alice"), ((1,), "bob"), 
 
 
 def _model_key(x: Any, user: Any) -> Any:
-    """The key of the model: the arguments' (booleans and lists tagged) and the value's (lists tagged).
+    """The key of the model: the argument's and the value's, each keyed alike (booleans and lists tagged)."""
 
-    A key with an unhashable part is frozen whole, which tags a boolean value too: with a list
-    among them, True and 1 are separate values (as they are separate arguments).
-    """
-    frozen = type(x) is list or type(user) is list
-    arg = ("bool", x) if x is True or x is False else ("list", tuple(x)) if type(x) is list else x
-    if type(user) is list:
-        return (arg, ("list", tuple(user)))
-    return (arg, ("bool", user) if frozen and (user is True or user is False) else user)
+    def keyed(v: Any) -> Any:
+        return ("bool", v) if v is True or v is False else ("list", tuple(v)) if type(v) is list else v
+
+    return (keyed(x), keyed(user))
 
 
 def _value(drawn: Any) -> Any:
