@@ -83,16 +83,14 @@ _FRONT_READ = """        try:
 # without a lookup to fail (the miss path looks again, under the lock, for a key stored meanwhile).
 _FRONT_INDEXED = """        try:
             _pc_key = _pc_index[{values}][{arg}]
-        except KeyError:
-            _pc_key = None
-        except TypeError:
+        except (KeyError, TypeError):
             _pc_key = ({arg}, {names})
-        if _pc_key is None:
-            _pc_key = ({arg}, {names})
-            try:
-                return {await_}_pc_rare[1](_pc_why_of(_pc_key), _pc_key, {argt}, {kwd})
-            except BaseException as _pc_error:
-                raise _pc_error.with_traceback(_pc_trim(_pc_error.__traceback__))
+        else:
+{lookup}
+        try:
+            return {await_}_pc_rare[1](_pc_why_of(_pc_key), _pc_key, {argt}, {kwd})
+        except BaseException as _pc_error:
+            raise _pc_error.with_traceback(_pc_trim(_pc_error.__traceback__))
 """
 
 # The lookup both functions end with: a hit returns from inside the try (see
@@ -393,16 +391,19 @@ def _factory(
         read = ""
         if inline:
             values, items = index_parts(len(inline))
+            front_lookup = lookup("_pc_key", "_pc_rare[1]")
             if indexed:
+                # The lookup runs in the else: of the index's try (a hit returns from it, outside any handler).
                 lines = shape.attr_reads
                 then = _FRONT_INDEXED.format(
-                    values=values, names=items, arg=shape.key, await_=await_, argt=shape.argt, kwd=shape.kwd
+                    values=values, names=items, arg=shape.key, await_=await_, argt=shape.argt, kwd=shape.kwd,
+                    lookup=textwrap.indent(front_lookup, " " * 4),
                 )
+                front_lookup = ""
             else:
                 lines = shape.attr_reads + f"_pc_key = ({shape.key}, {items})\n"
                 then = ""
             read = _FRONT_READ.format(lines=textwrap.indent(lines, " " * 12), await_=await_, call=shape.call) + then
-            front_lookup = lookup("_pc_key", "_pc_rare[1]")
         else:
             # The argument itself is the key: no key variable on this path.
             front_lookup = lookup(shape.key, "_pc_rare[1]")
