@@ -416,3 +416,26 @@ def test_threads_changing_the_values_under_eviction_get_right_answers() -> None:
     run_threads(work, 4)
     storage = _index_of(obj.get)
     assert all(storage.index[k[1]][k[0]] is k for k in list(storage.data))
+
+
+class Failing:
+    def __init__(self) -> None:
+        self.user = "alice"
+
+    def get(self, x: Any) -> Any:
+        if x == "boom" or x == ["boom"]:
+            raise KeyError(x)  # the kind of error the index lookup raises
+        return x
+
+
+@entry_points
+@pytest.mark.parametrize("arg", ["boom", ["boom"]], ids=["hashable", "list"])
+def test_a_miss_raises_the_methods_error_without_a_trace_of_the_lookup(kind: str, arg: Any) -> None:
+    obj = make(kind, Failing, key_attrs=["user"])
+    obj.get(1)  # the value has entries: the index knows it
+    for user in ("alice", "bob", True):
+        obj.user = user
+        with pytest.raises(KeyError) as caught:
+            obj.get("boom" if type(arg) is str else arg)
+        assert caught.value.__context__ is None
+        assert caught.value.__cause__ is None
