@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import keyword
+import textwrap
 from typing import Any
 
 _P = inspect.Parameter
@@ -247,13 +248,13 @@ def _attrs_code(key_attrs: bool | tuple[str, ...], typed: bool) -> tuple[str, st
     targets = "".join(n + ", " for n in names)
     reads = "".join(f"{n} = _pc_via.{attr}\n" for n, attr in zip(names, inline, strict=True))
     reads += "".join(_value_key(n, typed) for n in names)
-    indented = "".join("    " + line + "\n" for line in reads.splitlines())
-    prelude = f"try:\n{indented}except (AttributeError, ReferenceError):\n    {targets}= _pc_attrs()\n"
+    read = textwrap.indent(reads, "    ")
+    prelude = f"try:\n{read}except (AttributeError, ReferenceError):\n    {targets}= _pc_attrs()\n"
     return prelude, f"_pc_key = (_pc_key, {targets})\n", inline, reads
 
 
 def _value_key(name: str, typed: bool) -> str:
-    """The line keying the value in *name* as an argument is keyed.
+    """The lines keying the value in *name* as an argument is keyed.
 
     ``True`` is not ``1`` (a boolean is tagged, as arguments' are), and with
     ``typed=True`` the value's type joins it (``1`` is not ``1.0``).
