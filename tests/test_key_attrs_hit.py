@@ -192,11 +192,18 @@ VALUES: list[Any] = ["alice", "bob", 1, 1.0, True, None, (1, "bob"), b"alice", [
 ARGS: list[Any] = [1, "x", True, None, (1, "bob"), (1, "alice"), ((1,), "bob"), ("x", "alice", "bob"), [1]]
 
 
-def _model_key(x: Any, user: Any) -> Any:
-    """The key of the model: the argument's and the value's, each keyed alike (booleans and lists tagged)."""
+def _model_key(x: Any, user: Any, typed: bool = False) -> Any:
+    """The key of the model: the argument's and the value's, each keyed alike.
+
+    Lists are keyed by their items; booleans are tagged, or with *typed*, every part has its type.
+    """
 
     def keyed(v: Any) -> Any:
-        return ("bool", v) if v is True or v is False else ("list", tuple(v)) if type(v) is list else v
+        if type(v) is list:
+            v = ("list", tuple(v))
+        elif typed:
+            return (v, type(v))
+        return ("bool", v) if v is True or v is False else v
 
     return (keyed(x), keyed(user))
 
@@ -210,6 +217,7 @@ def _value(drawn: Any) -> Any:
 @given(
     kind=st.sampled_from(ENTRY_POINTS),
     initial=st.sampled_from(VALUES),
+    typed=st.booleans(),
     steps=st.lists(
         st.one_of(
             st.tuples(st.just("set"), st.sampled_from(VALUES)),
@@ -219,7 +227,9 @@ def _value(drawn: Any) -> Any:
         max_size=30,
     ),
 )
-def test_answers_are_those_of_a_key_of_arguments_and_values(kind: str, initial: Any, steps: list[Any]) -> None:
+def test_answers_are_those_of_a_key_of_arguments_and_values(
+    kind: str, initial: Any, typed: bool, steps: list[Any]
+) -> None:
     class Started:
         def __init__(self) -> None:
             self.user = _value(initial)  # held at the method's first access
@@ -229,21 +239,21 @@ def test_answers_are_those_of_a_key_of_arguments_and_values(kind: str, initial: 
             self.calls += 1
             return (x, self.user)
 
-    obj = make(kind, Started, key_attrs=["user"], maxsize=None)
+    obj = make(kind, Started, key_attrs=["user"], maxsize=None, typed=typed)
     model: dict[Any, Any] = {}
     computed = 0
     for op, arg in steps:
         if op == "set":
             obj.user = _value(arg)
         elif op == "call":
-            key = _model_key(arg, obj.user)
+            key = _model_key(arg, obj.user, typed)
             if key not in model:
                 model[key] = (arg, obj.user)
                 computed += 1
             assert obj.get(arg) == model[key]
             assert obj.calls == computed
         else:
-            assert obj.get.cache_invalidate(arg) is (model.pop(_model_key(arg, obj.user), None) is not None)
+            assert obj.get.cache_invalidate(arg) is (model.pop(_model_key(arg, obj.user, typed), None) is not None)
     assert obj.get.cache_info().currsize == len(model)
 
 
