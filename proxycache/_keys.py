@@ -66,7 +66,7 @@ def typed_bools(key: Any) -> Any:
     return key
 
 
-def freeze(value: Any, *, _depth: int = 0) -> Any:
+def freeze(value: Any, _depth: int = 0) -> Any:
     """Return a hashable stand-in for *value*, equal for equal contents.
 
     Raises :class:`UnkeyableError` for values that cannot be keyed by value.
@@ -80,27 +80,33 @@ def freeze(value: Any, *, _depth: int = 0) -> Any:
         raise UnkeyableError("argument nests too deeply (or refers to itself)")
     # Atoms inside containers are taken as they are, without a call each
     # (bool is not an atom: it is tagged by the call); list comprehensions,
-    # not generator expressions, which cost a generator object each.
+    # not generator expressions, which cost a generator object each. The
+    # depth is passed positionally: a call with a keyword is not specialized.
     depth = _depth + 1
     if cls is tuple:
-        return tuple([v if type(v) in _ATOMS else freeze(v, _depth=depth) for v in value])
-    if isinstance(value, list):
-        return (_LIST, tuple([v if type(v) in _ATOMS else freeze(v, _depth=depth) for v in value]))
-    if cls is dict or isinstance(value, Mapping):  # the ABC check costs more than the rest of a small dict
-        items = [
-            (k if type(k) in _ATOMS else freeze(k, _depth=depth), v if type(v) in _ATOMS else freeze(v, _depth=depth))
-            for k, v in value.items()
-        ]
-        return (_DICT, frozenset(items))
+        return tuple([v if type(v) in _ATOMS else freeze(v, depth) for v in value])
+    if cls is not dict:
+        if isinstance(value, list):
+            return (_LIST, tuple([v if type(v) in _ATOMS else freeze(v, depth) for v in value]))
+        if not isinstance(value, Mapping):  # the ABC check costs more than the rest of a small dict
+            return _freeze_object(value, cls, depth)
+    # A loop, not a comprehension: Python 3.11 makes a function object for each comprehension, which
+    # costs a small dict (most are) more than its items do (3.12 inlines comprehensions: the same there).
+    items = []
+    for k, v in value.items():
+        items.append((k if type(k) in _ATOMS else freeze(k, depth), v if type(v) in _ATOMS else freeze(v, depth)))
+    return (_DICT, frozenset(items))
+
+
+def _freeze_object(value: Any, cls: type, depth: int) -> Any:
+    """:func:`freeze` for what is not an atom, a tuple, a list or a mapping."""
     if isinstance(value, (set, frozenset)) or (isinstance(value, Set) and not is_hashable(value)):
-        return (_SET, cls is frozenset, frozenset(freeze(v, _depth=_depth + 1) for v in value))
+        return (_SET, cls is frozenset, frozenset(freeze(v, depth) for v in value))
     if isinstance(value, tuple):  # namedtuple and other tuple subclasses
-        return (_OBJ, _type_id(cls), tuple(freeze(v, _depth=_depth + 1) for v in value))
+        return (_OBJ, _type_id(cls), tuple(freeze(v, depth) for v in value))
     if hasattr(cls, _DATACLASS):
         if not is_hashable(value):
-            fields = tuple(
-                (name, freeze(getattr(value, name), _depth=_depth + 1)) for name in _field_names(value)
-            )
+            fields = tuple((name, freeze(getattr(value, name), depth)) for name in _field_names(value))
             return (_OBJ, _type_id(cls), fields)
         return value
     if isinstance(getattr(cls, "__pydantic_fields__", None), dict) and not isinstance(value, type):
@@ -108,11 +114,11 @@ def freeze(value: Any, *, _depth: int = 0) -> Any:
         # fields and private attributes, and those may be what tells two
         # requests apart (a credential).
         state = (vars(value), value.__pydantic_extra__ or {}, value.__pydantic_private__ or {})
-        return (_OBJ, _type_id(cls), tuple(freeze(part, _depth=_depth + 1) for part in state))
+        return (_OBJ, _type_id(cls), tuple(freeze(part, depth) for part in state))
     dump = getattr(value, "model_dump", None)
     if dump is not None and callable(dump) and not isinstance(value, type):
         # Look-alikes of Pydantic models: keyed by their field values.
-        return (_OBJ, _type_id(cls), freeze(dump(), _depth=_depth + 1))
+        return (_OBJ, _type_id(cls), freeze(dump(), depth))
     if is_hashable(value):
         return value
     raise UnkeyableError(f"{cls.__qualname__} objects are unhashable and cannot be keyed by value")
