@@ -21,7 +21,7 @@ from typing import Any
 from ._flags import CODE_GLOBALS, COUNT, COUNTER, UNCOUNT, set_cell
 from ._keys import _BOOL, generic_key, is_hashable, kwkey, kwtypes, tagged, types_of
 from ._outcome import COPY_ERRORS, Raised, own_error, trim
-from ._shape import Shape, index_parts, indexed_key
+from ._shape import Shape, index_parts, indexed_key, is_bool
 
 _TEMPLATE = '''\
 def _pc_factory(_pc_bindings):
@@ -387,7 +387,7 @@ def _factory(
     indexed = bool(inline) and "_pc_index" in bindings
     postlude = indexed_key(len(inline), "_pc_key") if indexed else shape.postlude
     if shape.key.isidentifier() and (not shape.prelude or inline):
-        rare = f"{shape.key} is True or {shape.key} is False or _pc_flag" if shape.guard else "_pc_flag"
+        rare = f"{is_bool(shape.key)} or _pc_flag" if shape.guard else "_pc_flag"
         read = ""
         if inline:
             values, items = index_parts(len(inline))

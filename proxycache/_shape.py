@@ -194,7 +194,7 @@ def _shape_of(
             if typed:
                 key.append(f"_pc_type({name})")
             else:
-                guards.append(f"{name} is True or {name} is False")
+                guards.append(is_bool(name))
     call_src = ", ".join(call)
     if len(key) == 1:
         key_src = key[0]
@@ -261,7 +261,15 @@ def _value_key(name: str, typed: bool) -> str:
     """
     if typed:
         return f"{name} = ({name}, _pc_type({name}))\n"
-    return f"if {name} is True or {name} is False:\n    {name} = (_pc_BOOL, {name})\n"
+    return f"if {is_bool(name)}:\n    {name} = (_pc_BOOL, {name})\n"
+
+
+def is_bool(name: str) -> str:
+    """Source that tests whether *name* holds a boolean: keyed apart from the equal number (``True`` is not ``1``).
+
+    Identity tests: the cheapest test there is, and one that never hashes or compares the user's value.
+    """
+    return f"{name} is True or {name} is False"
 
 
 def inline_attrs(key_attrs: bool | tuple[str, ...] | None) -> tuple[str, ...]:
