@@ -26,6 +26,7 @@ from typing import Any, Final, NamedTuple
 from ._lease import AsyncStoreLease
 from ._lease_keeper import HeldLease, KeptLease
 from ._miss import MISS
+from ._store_base import in_thread
 
 #: Seconds a lease lives unless renewed (the holder renews it every third of
 #: this while it computes): how long waiters wait for a holder that died.
@@ -246,14 +247,10 @@ class _ThreadLease:
         return self.lease.token
 
     async def acquire(self) -> bool:
-        import asyncio
-
-        return await asyncio.to_thread(self.lease.acquire)
+        return await in_thread(self.lease.acquire)
 
     async def release(self) -> bool:
-        import asyncio
-
-        return await asyncio.to_thread(self.lease.release)
+        return await in_thread(self.lease.release)
 
 
 # -- the lease step of a miss, as the cached method sees it ------------------------------------

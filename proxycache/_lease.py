@@ -111,6 +111,24 @@ class AsyncStoreLease:
             return False
         return bool(await self.store.arelease_lease(self.key, token))
 
+    def release_here(self) -> bool:
+        """:meth:`release` from a thread that runs no loop, with the store's sync calls.
+
+        The lease's loop may have ended meanwhile (a stream's writer thread
+        outlives ``asyncio.run()``): the lease is given up all the same,
+        rather than held until it lapses.
+        """
+        import contextlib
+
+        token, self.token = self.token, None
+        renewer, self._renewer = self._renewer, None
+        if renewer is not None:
+            with contextlib.suppress(RuntimeError):  # a closed loop took its renewal task along
+                renewer.get_loop().call_soon_threadsafe(renewer.cancel)
+        if token is None:
+            return False
+        return bool(self.store.release_lease(self.key, token))
+
     async def __aenter__(self) -> bool:
         return await self.acquire()
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ._lease import AsyncStoreLease
+from ._store_base import in_thread
 
 
 class KeptLease:
@@ -212,9 +213,14 @@ class HeldLease:
         if lease is None:
             return
         try:
-            if loop is None and _running_loop() is None:
+            if _running_loop() is None and (loop is None or getattr(lease.store, "sync_io", True)):
+                # No loop to block here: given up at once, even when the lease's loop has ended
+                # (a stream's writer thread outlives asyncio.run()).
                 try:
-                    lease.release()
+                    if loop is None:
+                        lease.release()
+                    else:
+                        lease.release_here()
                 except Exception as error:
                     self._fault(error)
             else:
@@ -234,7 +240,7 @@ class HeldLease:
             try:
                 if loop is None:
                     if token is not None:  # a sync lease, from a loop's thread: its store call in a thread
-                        await asyncio.to_thread(lease.store.release_lease, lease.key, token)
+                        await in_thread(lease.store.release_lease, lease.key, token)
                 else:
                     await lease.release()
             except Exception as error:
@@ -248,7 +254,8 @@ class HeldLease:
         if loop is None or _running_loop() is loop:
             start()
             return
-        # A closed loop (RuntimeError) took its renewal task along: the lease lapses on its own.
+        # Only a store with nothing but an asyncio client gets here from another thread. A closed
+        # loop (RuntimeError) took its renewal task along: that lease lapses on its own.
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(start)
 

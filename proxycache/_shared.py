@@ -31,6 +31,7 @@ from ._options import Options
 from ._plan import Plan
 from ._stats import Counters
 from ._storage import Storage
+from ._store_base import in_thread
 from .serializers import OutdatedEntry, PickleSerializer, serializer_for
 
 log = logging.getLogger("proxycache")
@@ -424,10 +425,3 @@ class SharedStorage(Storage):
 
     def _unserializable(self, value: Any, error: Exception) -> None:
         report_unserializable(self.plan.qualname, self.counters, self.namespace, self.serializer, value, error)
-
-
-async def in_thread(call: Any, *args: Any) -> Any:
-    """*call* in a worker thread: a store without coroutines never blocks the loop."""
-    import asyncio
-
-    return await asyncio.to_thread(call, *args)

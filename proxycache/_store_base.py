@@ -1,12 +1,17 @@
-"""What the stores share: key layout helpers, the failure breaker, lease tokens, errors."""
+"""What the stores share: key layout helpers, the failure breaker, lease tokens, errors, calls off the loop."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
+from collections.abc import Callable
 from math import inf
-from typing import Final
+from typing import Any, Final, TypeVar
 
 from ._miss import DIGEST_LENGTH
+
+_T = TypeVar("_T")
 
 
 class StoreUnavailable(ConnectionError):
@@ -83,3 +88,42 @@ def require(module: str, what: str, extra: str) -> None:
 
     if importlib.util.find_spec(module) is None:
         raise ImportError(f"{what} needs the {module} package: pip install 'proxycache[{extra}]'")
+
+
+async def in_thread(call: Callable[..., _T], *args: Any) -> _T:
+    """*call* in a worker thread, as :func:`asyncio.to_thread`: a store call never blocks the running loop.
+
+    Once ``asyncio.run()`` has begun shutting the loop's default executor
+    down, tasks still run (an async generator's cleanup, a lease given up as
+    the loop ends), and the executor refuses them: the call then gets a
+    thread of its own rather than fail.
+    """
+    import asyncio
+    import contextvars
+    import functools
+
+    loop = asyncio.get_running_loop()
+    run = functools.partial(contextvars.copy_context().run, call, *args)
+    try:
+        future = loop.run_in_executor(None, run)
+    except RuntimeError:  # refused at once ("Executor shutdown has been called"): the call has not run
+        future = loop.create_future()
+        threading.Thread(target=_settle, args=(loop, future, run), name="proxycache store call").start()
+    return await future
+
+
+def _settle(loop: Any, future: Any, run: Callable[[], Any]) -> None:
+    """Run *run* and hand its outcome to *future* on *loop*."""
+    try:
+        result = run()
+    except BaseException as error:  # as an executor's worker does: whatever it is, the caller gets it
+        outcome, settle = error, future.set_exception
+    else:
+        outcome, settle = result, future.set_result
+
+    def hand_over() -> None:
+        if not future.cancelled():
+            settle(outcome)
+
+    with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody awaits the outcome
+        loop.call_soon_threadsafe(hand_over)

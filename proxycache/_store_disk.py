@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 from ._contract import NamespaceStats
 from ._front import FrontCache
@@ -19,12 +19,11 @@ from ._store_base import (
     check_lease_ttl,
     check_retry_after,
     check_saved,
+    in_thread,
     namespace_of,
     new_token,
     require,
 )
-
-_T = TypeVar("_T")
 
 #: The table of hit statistics, beside diskcache's own tables in cache.db.
 _STATS_TABLE = "proxycache_stats"
@@ -254,35 +253,30 @@ class DiskStore(Breaker):
 
     # -- coroutines: the same calls, in a worker thread ---------------------------
 
-    async def _in_thread(self, call: Callable[..., _T], *args: Any) -> _T:
-        import asyncio
-
-        return await asyncio.to_thread(call, *args)
-
     async def aget(self, key: str) -> bytes | MissType:
-        return await self._in_thread(self.get, key)
+        return await in_thread(self.get, key)
 
     async def aset(self, key: str, value: bytes, ttl: float | None = None) -> None:
-        await self._in_thread(self.set, key, value, ttl)
+        await in_thread(self.set, key, value, ttl)
 
     async def adelete(self, key: str) -> bool:
-        return await self._in_thread(self.delete, key)
+        return await in_thread(self.delete, key)
 
     async def aclear(self, namespace: str | None = None) -> int:
-        return await self._in_thread(self.clear, namespace)
+        return await in_thread(self.clear, namespace)
 
     async def aacquire_lease(self, key: str, ttl: float) -> str | None:
-        return await self._in_thread(self.acquire_lease, key, ttl)
+        return await in_thread(self.acquire_lease, key, ttl)
 
     async def arenew_lease(self, key: str, token: str, ttl: float) -> bool:
-        return await self._in_thread(self.renew_lease, key, token, ttl)
+        return await in_thread(self.renew_lease, key, token, ttl)
 
     async def arelease_lease(self, key: str, token: str) -> bool:
-        return await self._in_thread(self.release_lease, key, token)
+        return await in_thread(self.release_lease, key, token)
 
     async def arecord_hit(self, namespace: str, saved_seconds: float = 0.0) -> None:
         if self.stats:
-            await self._in_thread(self.record_hit, namespace, saved_seconds)
+            await in_thread(self.record_hit, namespace, saved_seconds)
 
 
 def _rows_of(namespace: str | None) -> tuple[str, list[Any]]:

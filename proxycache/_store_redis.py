@@ -27,6 +27,7 @@ from ._store_base import (
     check_lease_ttl,
     check_retry_after,
     check_saved,
+    in_thread,
     namespace_of,
     new_token,
     require,
@@ -363,9 +364,7 @@ class RedisStore(Breaker):
     async def _acall(self, action: Callable[[Any], Awaitable[_T]], fallback: Callable[[], _T]) -> _T:
         client = self._async()
         if client is None:
-            import asyncio
-
-            return await asyncio.to_thread(fallback)
+            return await in_thread(fallback)
         self._check()
         try:
             return await action(client)

@@ -19,7 +19,16 @@ from typing import Any
 
 import pytest
 
-from proxycache import CachedProxy, CachingMixin, DiskStore, cache_info, cache_methods, cached_method
+from proxycache import (
+    CachedProxy,
+    CachingMixin,
+    DiskStore,
+    Event,
+    add_listener,
+    cache_info,
+    cache_methods,
+    cached_method,
+)
 
 from .stores.conftest import _cluster_session, _redis_session, redis_cluster, redis_server  # noqa: F401
 from .test_single_flight import Runner, parked_in_proxycache, wait_until
@@ -361,3 +370,25 @@ def test_a_stream_ending_on_an_event_loop_is_stored_without_blocking_it(
 
     assert asyncio.run(read(replay)) == ["row 0", "row 1"]
     assert again.calls == 0  # the recording landed in the store
+
+
+def test_a_streams_lease_is_given_back_when_its_write_ends_after_the_loop(tmp_path: Path) -> None:
+    store = SlowDisk(tmp_path)
+    feed = CachedProxy(Feed(), store=store, key_attrs=(), streams="replay", single_flight="store")
+    faults: list[Event] = []
+    remove = add_listener(lambda event: faults.append(event) if event.kind == "fault" else None)
+
+    async def main() -> list[str]:
+        stream = await feed.opened(2)
+        return [item async for item in stream]
+
+    try:
+        assert asyncio.run(main()) == ["row 0", "row 1"]  # the loop is closed; the 0.3 s write goes on
+        for thread in threading.enumerate():
+            if thread.name.startswith("proxycache store"):
+                thread.join(10)
+    finally:
+        remove()
+    assert faults == []
+    (name,) = store.keys(None)  # the recording's key, and its lease's name
+    assert store.acquire_lease(name, 30) is not None  # given back: another process need not wait for it to lapse

@@ -296,3 +296,36 @@ def test_async_leader_computes_under_the_lease(any_store: Any) -> None:
     assert asyncio.run(cached(any_store, Service(hook=check)).aget(10)) == "mine 10"
     assert seen_held == [True]
     assert any_store.acquire_lease(name, 30) is not None
+
+
+class NoCoroutines(Wrapped):
+    """A third-party store without coroutines: proxycache makes its calls in threads."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("a") and callable(getattr(self.inner, name[1:], None)):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("wrap", [lambda store: store, NoCoroutines], ids=["its coroutines", "no coroutines"])
+def test_an_async_call_as_asyncio_run_shuts_the_executor_down_still_uses_the_store(
+    any_store: Any, events: list[Event], wrap: Callable[[Any], Any]
+) -> None:
+    name = key_of(11)
+    service = Service()
+
+    async def main() -> str:
+        # What asyncio.run() does as it ends, while tasks still run (an async generator's cleanup, a
+        # lease given back): the loop's executor refuses new work from then on.
+        await asyncio.get_running_loop().shutdown_default_executor()
+        return await cached(wrap(any_store), service).aget(11)
+
+    assert asyncio.run(main()) == "mine 11"
+    assert service.calls == 1
+    assert [e.detail for e in events if e.kind == "fault"] == []
+    token = any_store.acquire_lease(name, 30)
+    assert token is not None  # given back, not left to lapse
+    any_store.release_lease(name, token)
+    other = Service()
+    assert cached(any_store, other).get(11) == "mine 11"  # stored
+    assert other.calls == 0
