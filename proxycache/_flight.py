@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import contextlib
 import threading
 from typing import Any
 
@@ -142,9 +143,11 @@ class AsyncFlight:
         if here:
             if not self.future.done():
                 self.future.set_result((ok, value))
-        elif not self.loop.is_closed():
-            # From another thread (a stream recorder finalized there): through its loop.
-            self.loop.call_soon_threadsafe(self._settle, ok, value)
+        else:
+            # From another thread (a stream recorder finalized there): through its loop. One that
+            # closed meanwhile (RuntimeError, even after an is_closed() check) has nobody left to wake.
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(self._settle, ok, value)
 
     def _settle(self, ok: bool, value: Any) -> None:
         if not self.future.done():
