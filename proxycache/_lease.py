@@ -10,6 +10,7 @@ should not count on being the only one computing.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -118,8 +119,6 @@ class AsyncStoreLease:
         outlives ``asyncio.run()``): the lease is given up all the same,
         rather than held until it lapses.
         """
-        import contextlib
-
         token, self.token = self.token, None
         renewer, self._renewer = self._renewer, None
         if renewer is not None:
