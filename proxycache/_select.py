@@ -189,9 +189,12 @@ class Selection:
 
     def takes(self, value: Any) -> bool:
         """Whether *value*, read from an instance, is a callable these options cache (all but the property check)."""
-        if not callable(value) or isinstance(value, type):
+        if type(value) is _MethodType:  # the common case, read without the general checks below
+            func = value.__func__
+        elif not callable(value) or isinstance(value, type):
             return False  # a class: each call builds a new object
-        func = getattr(value, "__func__", value)
+        else:
+            func = getattr(value, "__func__", value)
         if type(func) is _FunctionType and not func.__code__.co_flags & _GENERATOR_FLAGS:
             return True  # the common case, without inspect's unwrapping (on every first access)
         return self.replays or uncacheable_reason(value) is None
