@@ -363,8 +363,20 @@ def test_a_stream_ending_on_an_event_loop_is_stored_without_blocking_it(
     assert again.calls == 0  # the recording landed in the store
 
 
+class GatedDisk(DiskStore):
+    """A DiskStore whose writes wait until the test opens the gate."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate = threading.Event()
+
+    def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        assert self.gate.wait(10)
+        super().set(key, value, ttl)
+
+
 def test_a_streams_lease_is_given_back_when_its_write_ends_after_the_loop(tmp_path: Path) -> None:
-    store = SlowDisk(tmp_path)
+    store = GatedDisk(tmp_path)
     feed = CachedProxy(Feed(), store=store, key_attrs=(), streams="replay", single_flight="store")
     faults: list[Any] = []
     remove = add_listener(lambda event: faults.append(event) if event.kind == "fault" else None)
@@ -376,10 +388,12 @@ def test_a_streams_lease_is_given_back_when_its_write_ends_after_the_loop(tmp_pa
     try:
         assert asyncio.run(main()) == ["row 0", "row 1"]
         writers = [thread for thread in threading.enumerate() if thread.name.startswith("proxycache store")]
-        assert writers  # the loop is closed, and the 0.3 s write goes on
+        assert writers  # the loop is closed, and the write waits
+        store.gate.set()
         for thread in writers:
             thread.join(10)
     finally:
+        store.gate.set()
         remove()
     assert faults == []
     (name,) = store.keys(None)  # the recording's key, and its lease's name
