@@ -318,7 +318,7 @@ def attr_values(values: tuple[Any, ...], typed: bool) -> tuple[Any, ...]:
     """``key_attrs`` values keyed as arguments are: booleans tagged, or with *typed*, each with its type."""
     if typed:
         return tuple((v, type(v)) for v in values)
-    return typed_bools(values)  # type: ignore[no-any-return]
+    return tagged(values)
 
 
 def kwkey(kwargs: dict[str, Any]) -> tuple[Any, ...]:

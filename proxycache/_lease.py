@@ -104,29 +104,30 @@ class AsyncStoreLease:
 
     async def release(self) -> bool:
         """Stop renewing and give the lease up; False if it had lapsed (or was never held)."""
-        token, self.token = self.token, None
-        if self._renewer is not None:
-            self._renewer.cancel()
-            self._renewer = None
+        token = self.stop()
         if token is None:
             return False
         return bool(await self.store.arelease_lease(self.key, token))
 
-    def release_here(self) -> bool:
-        """:meth:`release` from a thread that runs no loop, with the store's sync calls.
+    def stop(self) -> str | None:
+        """Stop renewing (no store call): the token to give the lease up with, or None if not held.
 
-        The lease's loop may have ended meanwhile (a stream's writer thread
-        outlives ``asyncio.run()``): the lease is given up all the same,
-        rather than held until it lapses.
+        From any thread: a thread that runs no loop may then give the lease
+        up with the store's sync call, even once the lease's loop has ended
+        (a stream's writer thread outlives ``asyncio.run()``).
         """
+        import asyncio
+
         token, self.token = self.token, None
         renewer, self._renewer = self._renewer, None
         if renewer is not None:
-            with contextlib.suppress(RuntimeError):  # a closed loop took its renewal task along
-                renewer.get_loop().call_soon_threadsafe(renewer.cancel)
-        if token is None:
-            return False
-        return bool(self.store.release_lease(self.key, token))
+            loop = renewer.get_loop()
+            if loop is asyncio._get_running_loop():
+                renewer.cancel()
+            else:
+                with contextlib.suppress(RuntimeError):  # a closed loop took its renewal task along
+                    loop.call_soon_threadsafe(renewer.cancel)
+        return token
 
     async def __aenter__(self) -> bool:
         return await self.acquire()

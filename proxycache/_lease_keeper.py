@@ -215,12 +215,11 @@ class HeldLease:
         try:
             if _running_loop() is None and (loop is None or getattr(lease.store, "sync_io", True)):
                 # No loop to block here: given up at once, even when the lease's loop has ended
-                # (a stream's writer thread outlives asyncio.run()).
+                # (a stream's writer thread outlives asyncio.run()). Either kind of lease stops the same way.
                 try:
-                    if loop is None:
-                        lease.release()
-                    else:
-                        lease.release_here()
+                    token = lease.stop()
+                    if token is not None:
+                        lease.store.release_lease(lease.key, token)
                 except Exception as error:
                     self._fault(error)
             else:
