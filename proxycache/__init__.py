@@ -17,7 +17,7 @@ from ._bypass import bypass
 from ._events import Event, add_listener
 from ._miss import MISS, MissType, StoreWarning
 from ._proxy import CachedProxy
-from ._select import DEFAULT_SKIP
+from ._skiplist import DEFAULT_SKIP
 
 if _typing.TYPE_CHECKING:
     from . import serializers as serializers  # a public submodule: proxycache.serializers.PickleSerializer

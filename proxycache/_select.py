@@ -25,73 +25,15 @@ import abc
 import fnmatch
 import inspect
 import logging
-import re
 import types
 from collections.abc import Callable
 from typing import Any
 
 from ._make import state_of
 from ._options import Options
+from ._skiplist import skipped_by_default
 
 log = logging.getLogger("proxycache")
-
-#: Method names the default selection leaves uncached, as glob patterns.
-#:
-#: They change state, release resources, or hand out objects each caller
-#: must have for itself; caching one would skip the effect on every call
-#: after the first. Chosen by surveying the public methods of ``sqlite3``
-#: connections and cursors, redis-py, httpx, requests, boto3/botocore,
-#: openai and ``xmlrpc.client``. Matching is case-sensitive, on the
-#: attribute name only. It applies to the default selection (no
-#: ``include=``): whatever ``include=`` matches, and every name given to
-#: ``cache_methods``, is cached all the same.
-DEFAULT_SKIP: tuple[str, ...] = (
-    # releasing resources, connections, sessions
-    "close", "aclose", "quit", "shutdown", "disconnect", "terminate", "interrupt", "kill*",
-    "release", "unlock", "reset*", "logout", "mount", "connect", "reconnect",
-    # transactions and handles each caller needs for itself (sqlite3, redis-py)
-    "commit", "rollback", "begin", "savepoint", "cursor", "backup", "blobopen", "deserialize",
-    "pipeline", "transaction", "lock", "pubsub", "monitor", "watch", "unwatch",
-    # HTTP verbs and request plumbing that send or change (httpx, requests, openai)
-    "post*", "put*", "patch*", "delete*", "send*", "request", "build_request", "prepare_request", "rebuild_*",
-    # writes by name (boto3/botocore, openai resources, sqlite3 setup)
-    "create*", "update*", "upload*", "download*", "write*", "remove*", "insert*", "copy*", "rename*",
-    "restore*", "abort*", "complete*", "publish", "spublish", "flush*", "set_*", "set[A-Z]*", "setlimit",
-    # results that expire or are meant to differ per call (boto3 presigned URLs)
-    "generate_presigned_*",
-    # cursors and files: each call moves a position or runs a statement
-    "execute*", "fetchone", "fetchmany", "fetchall", "seek", "truncate",
-    # redis-py data writes
-    "set", "setex", "setnx", "psetex", "setrange", "setbit", "mset*", "getset", "getdel", "getex",
-    "incr*", "decr*", "hincr*", "zincrby", "append", "expire*", "pexpire*", "persist", "*push*", "*pop*",
-    "lset", "ltrim", "lrem", "linsert", "lmove*", "blmove*", "smove", "sadd", "srem", "zadd", "zrem*",
-    "hset*", "hmset", "hdel", "xadd", "xdel*", "xack*", "xtrim", "xclaim", "xautoclaim", "xgroup_*",
-    "unlink", "move", "touch", "pfadd", "pfmerge", "*store", "bitop", "bitfield", "migrate", "swapdb",
-    "eval", "evalsha", "fcall", "script_*", "function_*", "config_set", "client_*",
-)
-"""Method names (glob patterns) the default selection leaves uncached: they change state or release resources.
-
-Surveyed from sqlite3, redis-py, httpx, requests, boto3/botocore, openai and
-``xmlrpc.client``. Applies when no ``include=`` is given; a name matched by
-``include=`` or given to ``cache_methods`` is cached all the same.
-"""
-
-#: DEFAULT_SKIP as one pattern, compiled on first use (a third of the import's time otherwise).
-_skip_pattern: list[re.Pattern[str]] = []
-_skip_known: dict[str, bool] = {}
-
-
-def skipped_by_default(name: str) -> bool:
-    """Whether the default selection leaves *name* uncached (see :data:`DEFAULT_SKIP`)."""
-    known = _skip_known.get(name)
-    if known is None:
-        if not _skip_pattern:  # two threads may both compile it: either pattern is the same
-            _skip_pattern.append(re.compile("|".join(fnmatch.translate(p) for p in DEFAULT_SKIP)))
-        known = _skip_pattern[0].match(name) is not None
-        if len(_skip_known) < 4096:  # remote objects may show any number of names
-            _skip_known[name] = known
-    return known
-
 
 def is_public(name: str) -> bool:
     return not name.startswith("_")
