@@ -5,14 +5,47 @@ from __future__ import annotations
 import types
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._blueprint import _MAX_BLUEPRINTS, _blueprint, _blueprints
-from ._method import CachedMethod
 from ._options import Options
-from ._plan import _MethodType, signature_and_slot
+
+if TYPE_CHECKING:
+    from ._blueprint import _MAX_BLUEPRINTS, _blueprint, _blueprints
+    from ._method import CachedMethod
+    from ._plan import signature_and_slot
 
 _weakref = weakref.ref
+_MethodType = types.MethodType
+
+#: The cache controls every cached callable carries (``proxycache.typing.CachedCallable`` types them).
+#: (make_cached writes them out: keep the two together.)
+CACHE_API = ("cache_info", "cache_stats", "cache_clear", "cache_parameters", "cache_invalidate", "cache_refresh")
+
+
+class _NotLoaded:
+    """What ``_state_class`` is until the first :func:`make_cached`: no object is one."""
+
+
+#: CachedMethod, once the first make_cached has loaded the machinery behind a cached callable (_load).
+_state_class: type[Any] = _NotLoaded
+
+
+def _load() -> None:
+    """Load what a cached callable is made of: the first :func:`make_cached` of the process does.
+
+    ``import proxycache`` loads only what wrapping needs (a proxy is made
+    without it), not the fifteen modules of the hit and miss paths: most
+    of the import's cost, paid by the first access of a method instead.
+    Two threads may both run this: the import system hands both the same
+    modules, and the class is set last, when all the rest is in place.
+    """
+    global _MAX_BLUEPRINTS, _blueprint, _blueprints, signature_and_slot, _state_class
+    from ._blueprint import _MAX_BLUEPRINTS, _blueprint, _blueprints
+    from ._method import CachedMethod
+    from ._plan import signature_and_slot
+
+    _reserve_attribute_names(CachedMethod)
+    _state_class = CachedMethod
 
 
 def make_cached(
@@ -34,6 +67,8 @@ def make_cached(
     without a reference cycle. Without ``instance``, *target* is called as is
     (a bound method, a function or any callable).
     """
+    if _state_class is _NotLoaded:
+        _load()
     wrapped = target
     weak = None
     call: Callable[..., Any] | None
@@ -87,7 +122,7 @@ def make_cached(
             _blueprints[fast_key] = (_weakref(func), options, func.__code__, func.__defaults__, func.__kwdefaults__,
                                      signature, is_async, blueprint)
     # Positional: keyword arguments cost a look-up each, and this runs for every instance.
-    state = CachedMethod(call, signature, options, name, qualname, is_async, attrs_of, wrapped, strict_ignore,
+    state = _state_class(call, signature, options, name, qualname, is_async, attrs_of, wrapped, strict_ignore,
                          blueprint)
     if state.options.key_attrs and attrs_of is None:
         raise TypeError(f"key_attrs= needs an instance, but {qualname} is not bound to one")
@@ -146,7 +181,7 @@ def state_of(func: Any) -> CachedMethod | None:
         return None  # what an instance's dict mostly holds (disown asks about each value)
     else:
         state = getattr(func, "__proxycache__", None)
-    return state if isinstance(state, CachedMethod) else None
+    return state if isinstance(state, _state_class) else None
 
 
 _FunctionType = types.FunctionType
@@ -154,7 +189,7 @@ _FunctionType = types.FunctionType
 _NEVER_CACHED = frozenset({str, int, float, bool, bytes, tuple, list, dict, set, frozenset, type(None)})
 
 
-def _reserve_attribute_names() -> None:
+def _reserve_attribute_names(cls: type[CachedMethod]) -> None:
     """Make CPython share one table of attribute names among all CachedMethods, whatever the order of first use.
 
     An instance keeps its attributes in a values array over a table of names
@@ -167,7 +202,7 @@ def _reserve_attribute_names() -> None:
     29 on CPython 3.11: what only methods with more options than the defaults set
     comes last).
     """
-    first = CachedMethod.__new__(CachedMethod)
+    first = cls.__new__(cls)
     for name in _ATTRIBUTE_NAMES:
         setattr(first, name, None)
 
@@ -179,4 +214,3 @@ _ATTRIBUTE_NAMES = (
     "flights", "aflights", "counters", "_find", "lock", "generation", "finished", "returns_awaitable", "_spare",
     "io_outside", "streams", "rules", "stale", "holds_lease", "lease",
 )
-_reserve_attribute_names()

@@ -81,11 +81,6 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-#: The cache controls every cached callable carries (``proxycache.typing.CachedCallable`` types them).
-#: (make_cached writes them out: keep the two together.)
-CACHE_API = ("cache_info", "cache_stats", "cache_clear", "cache_parameters", "cache_invalidate", "cache_refresh")
-
-
 class CachedMethod(SyncDriver, AsyncOnFirstUse):
     """The cache of one method for one owner (an instance, or a class for static methods)."""
 

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import wrapt
 
-from ._make import make_cached
-from ._method import CACHE_API
+from ._make import CACHE_API, make_cached
 from ._options import CHECKED_DEFAULT, Options, make_options
 from ._options import DEFAULT as DEFAULT_OPTIONS
 from ._select import Selection, is_property, nested_options, selection_of

@@ -75,6 +75,61 @@ def test_an_in_memory_cache_needs_none_of_them() -> None:
     assert not (store_modules() & loaded)
 
 
+#: What the hit and miss paths are made of: loaded by the first method made cached, not by the import or a proxy.
+MACHINERY = ("proxycache._method", "proxycache._blueprint", "proxycache._codegen", "proxycache._drive_sync",
+             "proxycache._getorcompute", "proxycache._storage", "proxycache._plan", "proxycache._keys")
+
+
+def test_the_cached_method_machinery_loads_with_the_first_cached_method() -> None:
+    proxy = (
+        "import proxycache\n"
+        "class C:\n"
+        "    def get(self, x): return [x]\n"
+        "p = proxycache.CachedProxy(C())\n"
+        "assert p.__wrapped__.get(1) == [1] and not proxycache.cache_info(p)\n"
+    )
+    assert not set(MACHINERY) & _modules_after(proxy)
+    loaded = _modules_after(
+        f"{proxy}"
+        "assert p.get(1) is p.get(1)\n"
+        "assert proxycache.cache_info(p, 'get').hits == 1\n"
+        "assert proxycache.cache_of(p.get).__wrapped__ is not None\n"
+    )
+    assert set(MACHINERY) <= loaded
+    # Whichever entry point comes first.
+    for first in (
+        "c = proxycache.cache_methods(C(), 'get')\nassert c.get(1) is c.get(1)\n",
+        "class M(proxycache.CachingMixin, C): pass\nm = M()\nassert m.get(1) is m.get(1)\n",
+        "class D:\n    @proxycache.cached_method\n    def get(self, x): return [x]\n"
+        "d = D()\nassert d.get(1) is d.get(1)\n",
+    ):
+        assert set(MACHINERY) <= _modules_after(f"{proxy}{first}")
+
+
+def test_threads_that_make_the_first_cached_methods_at_once_each_get_a_working_one() -> None:
+    # Each thread's first access may be the one that loads the machinery: all wait at a barrier, then go.
+    _modules_after(
+        "import threading\n"
+        "import proxycache\n"
+        "class C:\n"
+        "    calls = 0\n"
+        "    def get(self, x):\n"
+        "        C.calls += 1\n"
+        "        return [x]\n"
+        "proxies = [proxycache.CachedProxy(C()) for _ in range(8)]\n"
+        "barrier = threading.Barrier(8)\n"
+        "seen = []\n"
+        "def first(p):\n"
+        "    barrier.wait()\n"
+        "    get = p.get\n"
+        "    seen.append((get(1) is get(1), proxycache.cache_info(p, 'get').hits))\n"
+        "threads = [threading.Thread(target=first, args=(p,)) for p in proxies]\n"
+        "for t in threads: t.start()\n"
+        "for t in threads: t.join()\n"
+        "assert seen == [(True, 1)] * 8 and C.calls == 8, (seen, C.calls)\n"
+    )
+
+
 #: The entry points beside CachedProxy, and the cache controls: loaded on first use.
 LAZY_NAMES = {
     "cached_method": "proxycache._decorator",
