@@ -213,35 +213,32 @@ class HeldLease:
         if lease is None:
             return
         try:
+            # Either kind stops being renewed now: should its release wait on a loop that ends
+            # first, it lapses rather than be renewed for the process's life.
+            token = lease.stop()
+            if token is None:
+                return
             if _running_loop() is None and (loop is None or getattr(lease.store, "sync_io", True)):
                 # No loop to block here: given up at once, even when the lease's loop has ended
-                # (a stream's writer thread outlives asyncio.run()). Either kind of lease stops the same way.
-                try:
-                    token = lease.stop()
-                    if token is not None:
-                        lease.store.release_lease(lease.key, token)
-                except Exception as error:
-                    self._fault(error)
+                # (a stream's writer thread outlives asyncio.run()).
+                lease.store.release_lease(lease.key, token)
             else:
-                self._release_in_loop(lease, loop)
+                self._release_in_loop(lease.store, lease.key, token, loop)
+        except Exception as error:
+            self._fault(error)
         finally:
             if after is not None:
                 after()
 
-    def _release_in_loop(self, lease: Any, loop: Any) -> None:
+    def _release_in_loop(self, store: Any, key: str, token: str, loop: Any) -> None:
         import asyncio
-
-        # A sync lease stops being renewed now: should the loop end before its
-        # release runs, it lapses rather than be renewed for the process's life.
-        token = lease.stop() if loop is None else None
 
         async def give_up() -> None:
             try:
-                if loop is None:
-                    if token is not None:  # a sync lease, from a loop's thread: its store call in a thread
-                        await in_thread(lease.store.release_lease, lease.key, token)
+                if loop is None:  # a sync lease, from a loop's thread: its store call in a thread
+                    await in_thread(store.release_lease, key, token)
                 else:
-                    await lease.release()
+                    await store.arelease_lease(key, token)
             except Exception as error:
                 self._fault(error)
 
@@ -254,7 +251,7 @@ class HeldLease:
             start()
             return
         # Only a store with nothing but an asyncio client gets here from another thread. A closed
-        # loop (RuntimeError) took its renewal task along: that lease lapses on its own.
+        # loop (RuntimeError) cannot run the release: that lease lapses on its own.
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(start)
 
