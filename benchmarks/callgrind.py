@@ -7,7 +7,8 @@ the C function behind it), runs the statement N times, the marker again,
 2N times, and the marker again. The difference of the last two intervals,
 divided by N, is the cost of one call with every fixed cost (setup, the
 timing function, the marker) taken out. ``PYTHONHASHSEED=0`` keeps dict and
-set layouts, and so the counts, the same from run to run.
+set layouts, and N is fixed per group (``CALLS``), so the counts are the
+same from run to run.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+#: Calls per interval (the second interval makes twice as many), by group: 2000 but where a call costs tens of
+#: thousands of instructions.
+CALLS = {"setup": 200, "unhashable": 500}
 #: The C function behind os.getppid() in CPython: callgrind dumps on entering it.
 MARKER = "os_getppid"
 #: Groups counted (stores spend their time in another process or in the kernel).
@@ -49,11 +52,11 @@ def _child(groups: list[str], only: list[str]) -> None:
             print(json.dumps({"id": case.id, "note": f"not run: {type(error).__name__}: {error}"}), flush=True)
             continue
         timer = bench._timer(case, ns)
-        start = time.perf_counter()
         timer.timeit(10)
-        per_call = (time.perf_counter() - start) / 10
-        # About 50 ms of (slowed-down) work per interval: enough calls to average, quick enough.
-        number = max(20, min(2000, int(0.05 / max(per_call, 1e-9))))
+        # A number of calls fixed per group, never one derived from a timing: the count of a case
+        # depends a little on how many calls it averages (the allocator's arenas, dicts that resize),
+        # and the same number every run gives the same count however busy the machine is.
+        number = CALLS.get(case.group, 2000)
         marker()
         timer.timeit(number)
         marker()
@@ -67,12 +70,13 @@ def _cases(every: list[Any], only: list[str] | set[str] | None) -> list[Any]:
     if not only:
         return every
     by_id = {case.id: case for case in every}
-    wanted = set(only)
-    for cid in list(only):
-        case = by_id[cid]
-        wanted |= {d for d in (case.ref, case.base) if d}
-        if case.ref and by_id[case.ref].base:
-            wanted.add(by_id[case.ref].base)
+    wanted: set[str] = set()
+    todo = list(only)
+    while todo:  # a base has a reference of its own, a reference a base: all that the figures need
+        cid = todo.pop()
+        if cid not in wanted:
+            wanted.add(cid)
+            todo += [d for d in (by_id[cid].ref, by_id[cid].base) if d]
     return [case for case in every if case.id in wanted]
 
 
