@@ -186,7 +186,7 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
             _copy_forwarded(own, self.__wrapped__)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_self_"):
+        if name[:6] == "_self_":  # half what startswith() costs, on every first access
             raise AttributeError(name)
         if name == "__wrapped__":
             # Only reached when the proxy was never initialised: wrapt raises
@@ -194,17 +194,18 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
             return super().__getattr__(name)
         wrapped = self.__wrapped__
         value = getattr(wrapped, name)
+        own = self.__self_dict__  # read there, the proxy's own values skip CPython's attribute hook (~400 each)
         try:
-            selection: Selection = self._self_selection
-        except AttributeError:
+            selection: Selection = own["_self_selection"]
+        except KeyError:
             # A subclass whose __init__ set __wrapped__ without calling
             # CachedProxy.__init__ (wrapt allows it): default options.
             self._self_setup(make_options(), {})
-            selection = self._self_selection
+            selection = own["_self_selection"]
         wanted = selection.caches(type(wrapped), name, value)
         if wanted and type(value) is MethodType and not selection.nested:
             # The common case, a method and no dotted include=, in one step.
-            cached = self._self_cached_call(name, value)
+            cached = self._self_cached_call(name, value, own, wrapped)
             self.__self_setattr__(name, cached)
             return cached
         paths = selection.nested_paths(name)
@@ -212,7 +213,7 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
             if is_property(type(wrapped), name):
                 # A property is read on every access (it may return another
                 # object later); its proxy lasts while it returns the same one.
-                known = self.__self_dict__.get("_self_children", {}).get(name)
+                known = own.get("_self_children", {}).get(name)
                 if known is not None and known.__wrapped__ is value:
                     return known
                 return self._self_child(name, value, paths, install=False)
@@ -232,14 +233,15 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
         # stay reachable through a callable proxy of it.
         return self._self_child(name, method, None, call=cached)
 
-    def _self_cached_call(self, name: str, method: Any) -> Any:
-        owner = self._self_owner
+    def _self_cached_call(self, name: str, method: Any, own: dict[str, Any] | None = None, wrapped: Any = None) -> Any:
+        own = self.__self_dict__ if own is None else own  # own and wrapped: from __getattr__, which has them
+        owner = own.get("_self_owner")  # an outer proxy's dict has neither: the class's None and "" apply
         if owner is None:
-            owner = self.__wrapped__
-        options = self._self_options
+            owner = self.__wrapped__ if wrapped is None else wrapped
+        options = own["_self_options"]
         # Named after the object the user wrapped (OpenAI.chat.completions.create),
         # not the nested object's type: the name feeds namespaces and messages.
-        qualname = f"{type(owner).__qualname__}.{self._self_prefix}{name}"
+        qualname = f"{type(owner).__qualname__}.{own.get('_self_prefix', '')}{name}"
         cached = make_cached(
             method,
             options,
@@ -251,7 +253,6 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
             attrs_of=(lambda: owner) if options.key_attrs or options.store is not None else None,
             strict_ignore=False,  # ignore= applies to the methods that take those parameters
         )
-        own = self.__self_dict__
         methods = own.get("_self_methods")
         if methods is None:
             methods = own.setdefault("_self_methods", {})
