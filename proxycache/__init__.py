@@ -13,18 +13,18 @@ from __future__ import annotations
 import logging
 import typing as _typing
 
-from ._bypass import bypass
-from ._events import Event, add_listener
-from ._miss import MISS, MissType, StoreWarning
 from ._proxy import CachedProxy
 from ._skiplist import DEFAULT_SKIP
 
 if _typing.TYPE_CHECKING:
     from . import serializers as serializers  # a public submodule: proxycache.serializers.PickleSerializer
     from ._api import cache_clear, cache_info, cache_of, cache_stats
+    from ._bypass import bypass
     from ._contract import Serializer, Store
     from ._decorator import cached_method
+    from ._events import Event, add_listener
     from ._inplace import cache_methods, uncache_methods
+    from ._miss import MISS, MissType, StoreWarning
     from ._mixin import CachingMixin
     from ._stats import CacheInfo
     from ._store_disk import DiskStore
@@ -34,10 +34,17 @@ if _typing.TYPE_CHECKING:
 # Loaded on first use (PEP 562): the stores and serializers bring json, pickle,
 # hashlib and hmac, and the store protocols take a while to build, none of
 # which an in-memory cache needs, so a plain ``import proxycache`` costs only
-# the core. So do the entry points beside CachedProxy, and the cache controls
-# (each module costs the import about 0.2 ms). The hit and miss paths load
-# with the first cached method (``_make._load``).
+# the core. So do the entry points beside CachedProxy, the cache controls,
+# bypass(), the listeners and MISS (each module costs the import about 0.2 ms).
+# The hit and miss paths load with the first cached method (``_make._load``),
+# and bypass(), the listeners and MISS with them.
 _LAZY = {
+    "bypass": "._bypass",
+    "Event": "._events",
+    "add_listener": "._events",
+    "MISS": "._miss",
+    "MissType": "._miss",
+    "StoreWarning": "._miss",
     "cache_clear": "._api",
     "cache_info": "._api",
     "cache_of": "._api",

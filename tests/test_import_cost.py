@@ -140,6 +140,11 @@ LAZY_NAMES = {
     "cache_info": "proxycache._api",
     "cache_stats": "proxycache._api",
     "cache_clear": "proxycache._api",
+    "bypass": "proxycache._bypass",
+    "add_listener": "proxycache._events",
+    "Event": "proxycache._events",
+    "MissType": "proxycache._miss",
+    "StoreWarning": "proxycache._miss",
 }
 
 
@@ -169,6 +174,31 @@ def test_entry_points_and_controls_load_on_first_use() -> None:
         "ns = {}\n"
         "exec('from proxycache import *', ns)\n"
         "assert set(proxycache.__all__) <= set(ns)\n"
+    )
+
+
+def test_bypass_listeners_and_miss_reached_after_the_first_cached_method_act_on_it() -> None:
+    # The hit path (loaded first here) and the names reached later share one flag and one MISS.
+    _modules_after(
+        "import proxycache\n"
+        "class C:\n"
+        "    calls = 0\n"
+        "    def get(self, x):\n"
+        "        C.calls += 1\n"
+        "        return x\n"
+        "p = proxycache.CachedProxy(C())\n"
+        "assert p.get(1) == p.get(1) and C.calls == 1\n"
+        "assert 'proxycache._bypass' in __import__('sys').modules\n"
+        "with proxycache.bypass():\n"
+        "    p.get(1)\n"
+        "assert C.calls == 2, C.calls\n"
+        "seen = []\n"
+        "remove = proxycache.add_listener(seen.append)\n"
+        "p.get(1)\n"
+        "remove()\n"
+        "assert [e.kind for e in seen] == ['hit'], seen\n"
+        "from proxycache._miss import MISS\n"
+        "assert proxycache.MISS is MISS and isinstance(MISS, proxycache.MissType) and not MISS\n"
     )
 
 
