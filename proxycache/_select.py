@@ -298,16 +298,16 @@ def named_method(obj: Any, name: str, options: Options) -> Any:
             "existing method, or wrap the object in CachedProxy(obj, include=[...]), which caches "
             "methods when they are first looked up (also ones that appear later)"
         ) from None
-    if not callable(value) or isinstance(value, type):
+    if type(value) is _MethodType:  # always callable, never a class
+        func = value.__func__
+        if type(func) is _FunctionType and not func.__code__.co_flags & _GENERATOR_FLAGS:
+            return value  # a plain method: uncacheable_reason would say None
+    elif not callable(value) or isinstance(value, type):
         kind = "a class" if isinstance(value, type) else f"{type(value).__qualname__}, not callable"
         raise TypeError(
             f"cache_methods: {_where(obj, name)} is not a method (it is {kind}); name only methods "
             "(CachedProxy(obj) caches every public method and leaves other attributes alone)"
         )
-    if type(value) is _MethodType and type(func := value.__func__) is _FunctionType and not (
-        func.__code__.co_flags & _GENERATOR_FLAGS
-    ):
-        return value  # a plain method: uncacheable_reason would say None
     reason = uncacheable_reason(value, options)
     if reason:
         raise TypeError(f"cache_methods: cannot cache {_where(obj, name)}: {reason}")

@@ -211,6 +211,21 @@ def test_metadata_is_copied(ticker: Ticker) -> None:
     assert cached.__wrapped__.__self__ is ticker
 
 
+def test_annotations_are_the_methods_as_functools_gives_them() -> None:
+    import functools
+    import typing
+
+    class Typed:
+        def get(self, key: int, *, scale: float = 1.0) -> list[int]:
+            return [key]
+
+    for cached in (CachedProxy(Typed()).get, proxycache.cache_methods(Typed(), "get").get):
+        # Shared, not copied, as functools.update_wrapper does (the two stay the same dict).
+        assert cached.__annotations__ is Typed.get.__annotations__
+        assert cached.__annotations__ == functools.wraps(Typed.get)(lambda: None).__annotations__
+        assert typing.get_type_hints(cached) == {"key": int, "scale": float, "return": list[int]}
+
+
 @pytest.mark.parametrize("name", ["value", "boom", "posonly"])
 def test_signature_is_the_methods_own(ticker: Ticker, name: str) -> None:
     cached = getattr(CachedProxy(ticker), name)
