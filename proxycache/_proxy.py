@@ -217,14 +217,16 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
                 if known is not None and known.__wrapped__ is value:
                     return known
                 return self._self_child(name, value, paths, install=False)
-            call = self._self_cached_call(name, value) if wanted and not inspect.isroutine(value) else None
+            call = None
+            if wanted and not inspect.isroutine(value):
+                call = self._self_cached_call(name, value, own, wrapped)
             return self._self_child(name, value, paths, call=call)
         if wanted:
-            return self._self_cache(name, value)
+            return self._self_cache(name, value, own, wrapped)
         return value
 
-    def _self_cache(self, name: str, method: Any) -> Any:
-        cached = self._self_cached_call(name, method)
+    def _self_cache(self, name: str, method: Any, own: dict[str, Any], wrapped: Any) -> Any:
+        cached = self._self_cached_call(name, method, own, wrapped)
         if type(method) is MethodType or inspect.isroutine(method):  # the common case first: cheaper
             self.__self_setattr__(name, cached)
             return cached
@@ -233,11 +235,9 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
         # stay reachable through a callable proxy of it.
         return self._self_child(name, method, None, call=cached)
 
-    def _self_cached_call(self, name: str, method: Any, own: dict[str, Any] | None = None, wrapped: Any = None) -> Any:
-        own = self.__self_dict__ if own is None else own  # own and wrapped: from __getattr__, which has them
-        owner = own.get("_self_owner")  # an outer proxy's dict has neither: the class's None and "" apply
-        if owner is None:
-            owner = self.__wrapped__ if wrapped is None else wrapped
+    def _self_cached_call(self, name: str, method: Any, own: dict[str, Any], wrapped: Any) -> Any:
+        # *own*: the proxy's dict. An outer proxy's holds no owner (it is what it wraps) nor prefix (the class's "").
+        owner = own.get("_self_owner", wrapped)
         options = own["_self_options"]
         # Named after the object the user wrapped (OpenAI.chat.completions.create),
         # not the nested object's type: the name feeds namespaces and messages.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
+import typing
 from typing import Any
 
 import pytest
@@ -212,9 +214,6 @@ def test_metadata_is_copied(ticker: Ticker) -> None:
 
 
 def test_annotations_are_the_methods_as_functools_gives_them() -> None:
-    import functools
-    import typing
-
     class Typed:
         def get(self, key: int, *, scale: float = 1.0) -> list[int]:
             return [key]
