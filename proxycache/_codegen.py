@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._flags import CODE_GLOBALS, COUNT, COUNTER, UNCOUNT, set_cell
+from ._flags import CODE_GLOBALS, COUNT, COUNTER, DRAINING_COUNT, UNCOUNT, set_cell
 from ._keys import _BOOL, generic_key, is_hashable, kwkey, kwtypes, tagged, types_of
 from ._outcome import COPY_ERRORS, Raised, own_error, trim
 from ._shape import Shape, index_parts, indexed_key, is_bool
@@ -113,7 +113,7 @@ _LOOKUP = """        try:
 # A cached exception is raised, which happens outside the try, or
 # a cached KeyError or TypeError would pass for a miss. A recorded stream
 # (streams="replay") is never handed out itself: each hit gets a fresh replay.
-_ELSE_HEAD = f"else:\n    {COUNT}\n"
+_ELSE_HEAD = "else:\n{count}\n"
 _ELSE_RAISES = f"""\
     if _pc_type(_pc_result) is _pc_Raised:
         raise {"_pc_own(_pc_result.error)" if COPY_ERRORS else "_pc_result.error"}.with_traceback(_pc_result.tb)
@@ -165,7 +165,7 @@ class Hit:
     its parts (a plain class: a dataclass would cost the import a millisecond).
     """
 
-    __slots__ = ("after", "before", "expires", "fallback", "lock", "missed", "read")
+    __slots__ = ("after", "before", "drains", "expires", "fallback", "lock", "missed", "read")
 
     #: An expression giving the entry; it raises KeyError for a missing key (TypeError for an unhashable one).
     read: str
@@ -175,6 +175,10 @@ class Hit:
     after: tuple[str, ...]
     #: The read and what follows it run under the method's lock (mappings that change on reads).
     lock: bool
+    #: The hit leaves the storage's bookkeeping (``after`` records what it needs) for the method's lock:
+    #: it counts itself with ``_flags.DRAINING_COUNT``, which applies it under ``_pc_lock`` every
+    #: ``DRAIN_EVERY``-th hit (the method is armed at once, for its lock). The read takes no lock.
+    drains: bool
     #: The entry is ``(value, expires_at)``: dead, a miss, once ``_pc_now()`` reaches ``expires_at``.
     expires: bool
     #: An expression read when ``read`` misses or has expired (a store behind a front cache).
@@ -185,13 +189,13 @@ class Hit:
 
     def __init__(
         self, read: str, after: tuple[str, ...] = (), lock: bool = False, expires: bool = False,
-        fallback: str | None = None, before: tuple[str, ...] = (), missed: str = "_pc_MISSED",
+        fallback: str | None = None, before: tuple[str, ...] = (), missed: str = "_pc_MISSED", drains: bool = False,
     ) -> None:
-        for name, value in zip(_HIT_PARTS, (read, after, lock, expires, fallback, before, missed), strict=True):
+        for name, value in zip(_HIT_PARTS, (read, after, lock, expires, fallback, before, missed, drains), strict=True):
             object.__setattr__(self, name, value)
 
     def _parts(self) -> tuple[Any, ...]:
-        return (self.read, self.after, self.lock, self.expires, self.fallback, self.before, self.missed)
+        return (self.read, self.after, self.lock, self.expires, self.fallback, self.before, self.missed, self.drains)
 
     def replace(self, **changes: Any) -> Hit:
         """A copy with *changes* made (as ``dataclasses.replace``)."""
@@ -215,7 +219,7 @@ class Hit:
         return "Hit({})".format(", ".join(f"{n}={v!r}" for n, v in zip(_HIT_PARTS, self._parts(), strict=True)))
 
 
-_HIT_PARTS = ("read", "after", "lock", "expires", "fallback", "before", "missed")
+_HIT_PARTS = ("read", "after", "lock", "expires", "fallback", "before", "missed", "drains")
 
 
 def _hit_source(hit: Hit, key: str, raises: bool) -> tuple[str, str]:
@@ -230,8 +234,9 @@ def _hit_source(hit: Hit, key: str, raises: bool) -> tuple[str, str]:
     """
     read = hit.read.format(key=key)
     before = [line.format(key=key) for line in hit.before]
+    count = DRAINING_COUNT if hit.drains else COUNT
     if not (raises or hit.after or hit.expires or hit.lock or hit.fallback is not None):
-        return "\n".join([COUNT, *before, f"return {read}"]), UNCOUNT
+        return "\n".join([count, *before, f"return {read}"]), UNCOUNT
     # Unpack the entry where it is read (one store and load fewer than unpacking _pc_result).
     lines = [*before, f"{'_pc_result, _pc_expires' if hit.expires else '_pc_result'} = {read}"]
     lines += [line.format(key=key) for line in hit.after]
@@ -244,7 +249,7 @@ def _hit_source(hit: Hit, key: str, raises: bool) -> tuple[str, str]:
     if raises:
         return "\n".join(lines), ""
     lines.append("return _pc_result")
-    return "\n".join([COUNT, *lines]), UNCOUNT
+    return "\n".join([count, *lines]), UNCOUNT
 
 
 def _indented(lines: list[str]) -> list[str]:
@@ -365,7 +370,9 @@ def _factory(
     special = raises or replays  # a hit that may hold a cached exception or a recording
     else_counted = ""
     if special:
-        else_counted = _ELSE_HEAD + (_ELSE_RAISES if raises else "") + (_ELSE_REPLAYS if replays else "") + _ELSE_TAIL
+        count = textwrap.indent(DRAINING_COUNT if hit.drains else COUNT, "    ")
+        else_counted = _ELSE_HEAD.format(count=count) + (_ELSE_RAISES if raises else "")
+        else_counted += (_ELSE_REPLAYS if replays else "") + _ELSE_TAIL
 
     def lookup(key: str, slow: str = "_pc_slow") -> str:
         source, uncount = _hit_source(hit, key, special)

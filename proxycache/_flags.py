@@ -25,9 +25,10 @@ from typing import Any
 
 #: Whether this interpreter runs Python code in several threads at once: a
 #: free-threaded build (3.13+, ``--disable-gil``) with the GIL off when
-#: proxycache loads. Then a hit that reorders its storage takes the method's
-#: lock, and hits are counted by atomic counters, not a float in a cell. The
-#: GIL, once on, stays on, so code made while it is on never runs without it.
+#: proxycache loads. Then a hit that reorders its storage leaves that for the
+#: method's lock (``_storage_touched``), and hits are counted by atomic counters,
+#: not a float in a cell. The GIL, once on, stays on, so code made while it is
+#: on never runs without it.
 NO_GIL: bool = not getattr(sys, "_is_gil_enabled", lambda: True)()
 
 #: The globals of the generated cached callables (see ``_codegen``), which
@@ -66,6 +67,11 @@ if NO_GIL:
 else:
     COUNTER = "    _pc_hits = 0.0"
     COUNT, UNCOUNT = "_pc_hits += 1.0", "_pc_hits -= 1.0\n"
+
+#: Without the GIL, a hit that leaves its storage's bookkeeping for the lock's holder (``Hit.drains``)
+#: counts itself with DRAINING_COUNT: every DRAIN_EVERY-th tick (a power of two) applies what waits.
+DRAIN_EVERY = 1024
+DRAINING_COUNT = f"if not _pc_tick() & {DRAIN_EVERY - 1}:\n    with _pc_lock:\n        _pc_drain()"
 
 
 def hits_in(cell: Any) -> int:

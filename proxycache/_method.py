@@ -137,7 +137,7 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
                     proto = blueprint.new_storage()
                     empty = blueprint.empty = (proto.HIT, type(proto), proto.bindings())
                 hit, storage_class, shared = empty
-                lazy = not hit.lock
+                lazy = not (hit.lock or hit.drains)
             if not lazy:
                 self._own(blueprint.new_storage())
         else:
@@ -168,7 +168,7 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
             bindings = storage.bindings()
         # Only the names the source uses: the factory unpacks each one it is given.
         bindings["_pc_slow"] = self._first_miss if lazy else self._arm()
-        if hit.lock:  # after _arm, which makes the lock (a hit that takes it is never armed lazily)
+        if hit.lock or hit.drains:  # after _arm, which makes the lock (a hit that needs it is never armed lazily)
             bindings["_pc_lock"] = self.lock
         if options.key is not None:
             bindings["_pc_userkey"] = options.key

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ._codegen import Hit
-from ._flags import NO_GIL
 from ._miss import MISS
 
 
@@ -182,13 +181,11 @@ class LRUStorage(_FirstOut):
     # Touch first, then `return _pc_data[x]`: no _pc_result to store and load.
     # move_to_end raises KeyError for a missing key; on an EMPTY OrderedDict it
     # does so without hashing, even for an unhashable key, hence `missed`.
-    # Without the GIL, an OrderedDict's reordering is not safe against another thread's insert or
-    # eviction (3.13 guards only its pop), so the hit takes the method's lock, as the misses do.
+    # (Without the GIL, that move is not safe against another thread's insert or eviction: see _storage_touched.)
     HIT = Hit(
         "_pc_data[{key}]",
         before=("_pc_touch({key})",),
         missed="_pc_MISSED if _pc_data else _pc_why_of({key})",
-        lock=NO_GIL,
     )
     policy = "lru"
     plain = True
@@ -304,9 +301,9 @@ class LFUStorage(Storage):
     one the heap holds, as (uses, insertion) order says.
     """
 
-    # Without the GIL, the count's read and write could straddle an eviction, which would leave a
-    # count for an entry no longer held: the hit takes the method's lock.
-    HIT = Hit("_pc_data[{key}]", after=("_pc_uses[{key}] += 1",), lock=NO_GIL)
+    # (Without the GIL, the count's read and write could straddle an eviction, which would leave a
+    # count for an entry no longer held: see _storage_touched.)
+    HIT = Hit("_pc_data[{key}]", after=("_pc_uses[{key}] += 1",))
     policy = "lfu"
     plain = True
 

@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable, MutableMapping
 
 from . import _clock
+from ._flags import NO_GIL
 from ._options import Options
 from ._shape import inline_attrs
 from ._storage import (
@@ -23,6 +24,11 @@ POLICIES: dict[str, type[Storage]] = {
     "fifo": FIFOStorage,
     "rr": RRStorage,
 }
+if NO_GIL:
+    # Hits that take no lock, their bookkeeping done under it (fifo, rr and unbounded hits only read).
+    from ._storage_touched import TouchedLFUStorage, TouchedLRUStorage
+
+    POLICIES.update(lru=TouchedLRUStorage, lfu=TouchedLFUStorage)
 
 
 def storage_maker(options: Options) -> Callable[[], Storage]:

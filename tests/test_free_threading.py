@@ -8,7 +8,9 @@ interpreter or lost counts before hits knew of it:
 * the hit counter read by ``cache_info()`` while other threads' hits replace
   it (a float freed under the reader: a segmentation fault);
 * an LRU hit moving its entry while another thread's miss inserts or evicts
-  in the same ``OrderedDict``, which CPython 3.13 does not guard;
+  in the same ``OrderedDict``, which CPython 3.13 does not guard (a hit now
+  only reads, and leaves the move to the lock's next holder: the tests
+  below hold it to LRU's exact order, and to taking no lock);
 * an LFU hit's use count written back after an eviction deleted it;
 * a method's cells set as it is armed while other threads run it;
 * one exception raised in several threads at once (a flight's waiters, hits
@@ -22,15 +24,17 @@ within ``maxsize``.
 
 from __future__ import annotations
 
+import random
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from proxycache import cache_methods
-from proxycache._flags import NO_GIL
+from proxycache._flags import DRAIN_EVERY, NO_GIL
 
 THREADS = 4
 
@@ -217,3 +221,151 @@ def test_a_cached_error_raised_by_hits_in_many_threads() -> None:
     run_threads(work)
     assert obj.calls == 1
     assert get.cache_info().hits == THREADS * 500  # type: ignore[attr-defined]
+
+
+class Counted:
+    """``get`` counts its calls: a call that reaches it was a miss, as a model LRU cache must say."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def get(self, key: int) -> int:
+        self.calls += 1
+        return key * 2
+
+    def echo(self, key: Any) -> Any:
+        self.calls += 1
+        return key
+
+
+class ModelCache:
+    """What an LRU or LFU cache of *maxsize* holds after each call: the reference the tests below hold it to."""
+
+    def __init__(self, policy: str, maxsize: int) -> None:
+        self.policy, self.maxsize = policy, maxsize
+        self.entries: dict[int, list[int]] = {}  # key: [uses, order]; order: last use (lru) or insertion (lfu)
+        self.clock = 0
+
+    def call(self, key: int) -> bool:
+        """Whether calling with *key* hits; the model changes as the cache does."""
+        self.clock += 1
+        entry = self.entries.get(key)
+        if entry is not None:
+            entry[0] += 1
+            if self.policy == "lru":
+                entry[1] = self.clock
+            return True
+        if len(self.entries) >= self.maxsize:
+            rank = (lambda k: self.entries[k][1]) if self.policy == "lru" else (lambda k: tuple(self.entries[k]))
+            del self.entries[min(self.entries, key=rank)]
+        self.entries[key] = [0, self.clock]
+        return False
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("key_attrs", [[], ["tenant"]], ids=["", "key_attrs"])
+@pytest.mark.parametrize("policy", ["lru", "lfu"])
+def test_evictions_in_exact_order_over_thousands_of_hits(policy: str, key_attrs: list[str], seed: int) -> None:
+    """Hits, misses, invalidations and clears against a model cache: every call hits or misses as it says.
+
+    Without the GIL, hits record their keys and their bookkeeping (the LRU
+    move, the LFU count) is done later, under the lock: on a miss, an
+    invalidation, every DRAIN_EVERY hits. Several of each happen here, and
+    the evictions must still be the policy's own. With ``key_attrs``, the
+    storage also keeps an index of its keys, and stores through the general put.
+    """
+    rng = random.Random(seed)
+    obj = Counted()
+    obj.tenant = "a"  # type: ignore[attr-defined]
+    get = cache_methods(obj, "get", maxsize=8, policy=policy, key_attrs=key_attrs).get
+    model = ModelCache(policy, 8)
+    for step in range(4 * DRAIN_EVERY):
+        roll = rng.random()
+        key = rng.randrange(12) if roll < 0.97 else rng.randrange(3)
+        if roll > 0.995:
+            get.cache_clear()  # type: ignore[attr-defined]
+            model.entries.clear()
+            continue
+        if roll > 0.985:
+            assert get.cache_invalidate(key) is (key in model.entries)  # type: ignore[attr-defined]
+            model.entries.pop(key, None)
+            continue
+        if roll > 0.975:  # computed again and stored over the entry: a new entry, as a miss makes
+            assert get.cache_refresh(key) == key * 2  # type: ignore[attr-defined]
+            model.entries.pop(key, None)
+            model.call(key)
+            continue
+        calls = obj.calls
+        hit = model.call(key)
+        assert get(key) == key * 2
+        assert obj.calls == calls + (not hit), f"step {step}: {key} should have {'hit' if hit else 'missed'}"
+    assert get.cache_info().currsize == len(model.entries)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("policy", ["lru", "lfu"])
+def test_a_hit_takes_no_lock(policy: str) -> None:
+    """While another thread holds the method's lock (a miss storing, a clear), hits go on in this one."""
+    obj = Counted()
+    get = cache_methods(obj, "get", maxsize=8, policy=policy).get
+    get(1)
+    lock = get.__proxycache__.lock  # type: ignore[attr-defined]
+    done = threading.Event()
+    with lock:
+        thread = threading.Thread(target=lambda: [get(1) for _ in range(DRAIN_EVERY // 2)] and done.set())
+        thread.start()
+        assert done.wait(10), "a hit waited for the method's lock"
+    thread.join(10)
+    assert get.cache_info().hits == DRAIN_EVERY // 2  # type: ignore[attr-defined]
+
+
+class Key:
+    """An argument equal to the cached key but a new object each call: what a hit keeps alive shows."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __hash__(self) -> int:
+        return hash(self.n)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Key) and other.n == self.n
+
+
+@pytest.mark.parametrize("policy", ["lru", "lfu"])
+def test_hits_keep_few_of_their_arguments_alive(policy: str) -> None:
+    """Hits that never miss: the keys they leave for a drain stay fewer than DRAIN_EVERY (none with the GIL)."""
+    obj = Counted()
+    echo = cache_methods(obj, "echo", maxsize=8, policy=policy).echo
+    stored = Key(1)
+    echo(stored)
+    refs = []
+    for _ in range(3 * DRAIN_EVERY):
+        key = Key(1)
+        refs.append(weakref.ref(key))
+        assert echo(key) is stored
+        del key
+    alive = sum(ref() is not None for ref in refs)
+    assert alive < DRAIN_EVERY if NO_GIL else alive == 0
+    assert obj.calls == 1
+
+
+@pytest.mark.parametrize("policy", ["lru", "lfu"])
+def test_hits_from_threads_while_others_invalidate_and_clear(policy: str) -> None:
+    """Hits leave keys for later while other threads invalidate, clear and evict: answers stay right."""
+    obj = Doubler()
+    get = cache_methods(obj, "get", maxsize=8, policy=policy).get
+
+    def work(i: int) -> None:
+        for n in range(3000):
+            if i == 0 and n % 50 == 0:
+                get.cache_invalidate(n % 10)  # type: ignore[attr-defined]
+            elif i == 1 and n % 500 == 0:
+                get.cache_clear()  # type: ignore[attr-defined]
+            key = n % 10 if i else n % 3
+            assert get(key) == key * 2
+
+    run_threads(work)
+    info = get.cache_info()  # type: ignore[attr-defined]
+    assert info.currsize <= 8
+    for key in range(10):
+        assert get(key) == key * 2
