@@ -96,7 +96,8 @@ def indexed(cls: type[Storage], maxsize: int | None, getsizeof: Callable[[Any], 
     """A *cls* storage that also keeps the index of its keys' parts, for *width* key_attrs values."""
     klass = _classes.get(cls)
     if klass is None:
-        mixin = IndexedFirstOut if issubclass(cls, _FirstOut) else IndexedStorage
+        # IndexedFirstOut writes _FirstOut's put out: a storage with a put of its own takes the general one.
+        mixin = IndexedFirstOut if cls.put is _FirstOut.put else IndexedStorage
         made: Any = type(f"Indexed{cls.__name__}", (mixin, cls), {})
         klass = _classes.setdefault(cls, made)
     return klass(maxsize, getsizeof, width)
