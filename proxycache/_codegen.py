@@ -177,7 +177,7 @@ class Hit:
     lock: bool
     #: The hit leaves the storage's bookkeeping (``after`` records what it needs) for the method's lock:
     #: it counts itself with ``_flags.DRAINING_COUNT``, which applies it under ``_pc_lock`` every
-    #: ``DRAIN_EVERY``-th hit (the method is armed at once, for its lock). The read takes no lock.
+    #: ``DRAIN_EVERY``-th call (the method is armed at once, for its lock). The read takes no lock.
     drains: bool
     #: The entry is ``(value, expires_at)``: dead, a miss, once ``_pc_now()`` reaches ``expires_at``.
     expires: bool

@@ -69,7 +69,8 @@ else:
     COUNT, UNCOUNT = "_pc_hits += 1.0", "_pc_hits -= 1.0\n"
 
 #: Without the GIL, a hit that leaves its storage's bookkeeping for the lock's holder (``Hit.drains``)
-#: counts itself with DRAINING_COUNT: every DRAIN_EVERY-th tick (a power of two) applies what waits.
+#: counts itself with DRAINING_COUNT: every DRAIN_EVERY-th tick (a power of two; a call ticks, hit or miss)
+#: applies what waits.
 DRAIN_EVERY = 1024
 DRAINING_COUNT = f"if not _pc_tick() & {DRAIN_EVERY - 1}:\n    with _pc_lock:\n        _pc_drain()"
 

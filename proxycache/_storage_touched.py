@@ -11,9 +11,10 @@ and appends its key to ``touched`` (a list, whose appends are atomic). The
 bookkeeping is done, oldest hit first, by whoever next reads the order or
 the counts or adds to them (a miss's look, insert or eviction, a walk of
 the entries), always under the method's lock, and by every
-``_flags.DRAIN_EVERY``-th hit, so a cache that only hits keeps at most that
-many keys waiting. The order and the counts are the hits'
-whenever they are used: evictions are exactly LRU's and LFU's.
+``_flags.DRAIN_EVERY``-th call (the hit counter's tick tells which), so a
+cache that only hits keeps at most that many keys waiting. The order and
+the counts are the hits' whenever they are used: evictions are exactly
+LRU's and LFU's.
 
 This module is loaded only without the GIL (see ``_storage_choice``).
 """
@@ -96,7 +97,7 @@ class TouchedLRUStorage(_Touched, LRUStorage):
         data = self.data
         # Each key once, where it was hit last, in the order of those last hits: the order the moves
         # one by one would leave, for a move per key, not per hit. All in C: this runs every
-        # DRAIN_EVERY hits, and a loop in Python would cost each hit more than the lock it saves.
+        # DRAIN_EVERY calls, and a loop in Python would cost each hit more than the lock it saves.
         last = reversed(dict.fromkeys(reversed(_taken(self.touched))))
         _consume(map(data.move_to_end, filter(data.__contains__, last)), 0)  # type: ignore[attr-defined]
 

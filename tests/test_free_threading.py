@@ -270,7 +270,7 @@ def test_evictions_in_exact_order_over_thousands_of_hits(policy: str, key_attrs:
 
     Without the GIL, hits record their keys and their bookkeeping (the LRU
     move, the LFU count) is done later, under the lock: on a miss, an
-    invalidation, every DRAIN_EVERY hits. Several of each happen here, and
+    invalidation, every DRAIN_EVERY calls. Several of each happen here, and
     the evictions must still be the policy's own. With ``key_attrs``, the
     storage also keeps an index of its keys, and stores through the general put.
     """
