@@ -8,10 +8,11 @@ interpreter or lost counts before hits knew of it:
 * the hit counter read by ``cache_info()`` while other threads' hits replace
   it (a float freed under the reader: a segmentation fault);
 * an LRU hit moving its entry while another thread's miss inserts or evicts
-  in the same ``OrderedDict``, which CPython 3.13 does not guard (a hit now
-  only reads, and leaves the move to the lock's next holder: the tests
-  below hold it to LRU's exact order, and to taking no lock);
-* an LFU hit's use count written back after an eviction deleted it;
+  in the same ``OrderedDict``, which CPython 3.13 does not guard;
+* an LFU hit's use count written back after an eviction deleted it (both
+  hits now only read, and leave the move or the count to the lock's next
+  holder: the tests at the end hold them to the policy's exact evictions,
+  and to taking no lock);
 * a method's cells set as it is armed while other threads run it;
 * one exception raised in several threads at once (a flight's waiters, hits
   of a cached exception), reading the frames of the thread that raised it
@@ -224,7 +225,7 @@ def test_a_cached_error_raised_by_hits_in_many_threads() -> None:
 
 
 class Counted:
-    """``get`` counts its calls: a call that reaches it was a miss, as a model LRU cache must say."""
+    """Counts its calls: a call that reaches a method was a miss, as the model cache must say."""
 
     def __init__(self) -> None:
         self.calls = 0
