@@ -222,7 +222,7 @@ class Hit:
 _HIT_PARTS = ("read", "after", "lock", "expires", "fallback", "before", "missed", "drains")
 
 
-def _hit_source(hit: Hit, key: str, raises: bool) -> tuple[str, str]:
+def _hit_source(hit: Hit, key: str, raises: bool, count: str) -> tuple[str, str]:
     """The try block of a hit, and the line that undoes its count on a miss.
 
     The hit is counted first and returns from inside the try: a read that is
@@ -234,7 +234,6 @@ def _hit_source(hit: Hit, key: str, raises: bool) -> tuple[str, str]:
     """
     read = hit.read.format(key=key)
     before = [line.format(key=key) for line in hit.before]
-    count = DRAINING_COUNT if hit.drains else COUNT
     if not (raises or hit.after or hit.expires or hit.lock or hit.fallback is not None):
         return "\n".join([count, *before, f"return {read}"]), UNCOUNT
     # Unpack the entry where it is read (one store and load fewer than unpacking _pc_result).
@@ -368,14 +367,14 @@ def _factory(
     names = sorted({k for k in bindings if k not in GLOBALS} | {name for name, _ in shape.defaults})
     await_ = "await " if is_async else ""
     special = raises or replays  # a hit that may hold a cached exception or a recording
+    count = DRAINING_COUNT if hit.drains else COUNT  # the statement that counts a hit
     else_counted = ""
     if special:
-        count = textwrap.indent(DRAINING_COUNT if hit.drains else COUNT, "    ")
-        else_counted = _ELSE_HEAD.format(count=count) + (_ELSE_RAISES if raises else "")
+        else_counted = _ELSE_HEAD.format(count=textwrap.indent(count, "    ")) + (_ELSE_RAISES if raises else "")
         else_counted += (_ELSE_REPLAYS if replays else "") + _ELSE_TAIL
 
     def lookup(key: str, slow: str = "_pc_slow") -> str:
-        source, uncount = _hit_source(hit, key, special)
+        source, uncount = _hit_source(hit, key, special, count)
         return _LOOKUP.format(
             slow=slow,
             hit=textwrap.indent(source, " " * 12),
