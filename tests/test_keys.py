@@ -14,14 +14,16 @@ import os
 import subprocess
 import sys
 from collections import Counter, namedtuple
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
+import wrapt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxycache import CachedProxy
-from proxycache._keys import UnkeyableError, freeze, stable_digest
+from proxycache._keys import _BOOL, _LIST, UnkeyableError, freeze, stable_digest
 
 _UNSET = object()
 
@@ -696,3 +698,75 @@ def test_stable_digest_tells_apart_what_the_keys_tell_apart() -> None:
     keys = [1, True, "1", b"1", 1.5, (1,), freeze([1]), freeze({1}), frozenset({1}), freeze({1: 1}), None, ()]
     assert len({stable_digest(k) for k in keys}) == len(keys)
     assert stable_digest(freeze({"a": 1, "b": 2})) == stable_digest(freeze({"b": 2, "a": 1}))
+
+
+# -- objects keyed as themselves: their class is remembered, and asked again when it may have changed
+
+
+class Sentinel:
+    """Like an SDK's NOT_GIVEN default: an object keyed as itself."""
+
+
+NOT_GIVEN = Sentinel()
+
+
+def test_sentinel_defaults_and_tagged_bools_freeze_to_themselves_every_time() -> None:
+    for _ in range(3):  # the first time asks every question; then the class is known
+        assert freeze(NOT_GIVEN) is NOT_GIVEN
+        assert freeze((_BOOL, True)) == (_BOOL, (_BOOL, True))
+        assert freeze(["m", NOT_GIVEN, (_BOOL, False)]) == (_LIST, ("m", NOT_GIVEN, (_BOOL, (_BOOL, False))))
+
+
+def test_a_class_registered_as_a_mapping_later_freezes_as_one_from_then_on() -> None:
+    class Record:
+        def __init__(self, **fields: Any) -> None:
+            self.fields = fields
+
+        def items(self) -> Any:
+            return self.fields.items()
+
+        def __hash__(self) -> int:
+            return hash(frozenset(self.fields.items()))
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Record) and self.fields == other.fields
+
+    record = Record(a=1)
+    for _ in range(3):
+        assert freeze(record) is record  # a plain hashable object: itself, and its class remembered
+    Mapping.register(Record)  # the ABCs' caches change: what freeze asked must be asked again
+    assert freeze(record) == freeze({"a": 1}) == freeze(Record(a=1.0))
+    assert freeze(Record(a=True)) != freeze(record)  # by contents now, bools tagged
+
+
+def test_a_proxy_is_not_known_by_its_class() -> None:
+    # A proxy's __class__ is its target's: isinstance() follows it, so its class tells nothing.
+    for _ in range(3):
+        assert freeze(wrapt.ObjectProxy(NOT_GIVEN)) == NOT_GIVEN
+    assert freeze(wrapt.ObjectProxy(frozenset({True}))) != freeze(wrapt.ObjectProxy(frozenset({1})))
+
+
+def test_an_object_whose_class_changes_its_story_is_asked_again() -> None:
+    class Lazy:
+        """A lazy proxy: itself until given a target, then its target's class to isinstance()."""
+
+        def __init__(self, target: Any = None) -> None:
+            self.target = target
+
+        @property  # type: ignore[misc]
+        def __class__(self) -> type:
+            return type(self) if self.target is None else type(self.target)
+
+        def __iter__(self) -> Any:
+            return iter(self.target)
+
+        def __hash__(self) -> int:
+            return hash(self.target)
+
+        def __eq__(self, other: object) -> bool:
+            return self.target == getattr(other, "target", other)
+
+    unset = Lazy()
+    for _ in range(3):
+        assert freeze(unset) is unset  # honest about its class: keyed as itself, the class remembered
+    assert freeze(Lazy(frozenset({True}))) != freeze(Lazy(frozenset({1})))
