@@ -329,12 +329,19 @@ def keyword_cases() -> list[Case]:
 
 
 def unhashable_cases() -> list[Case]:
-    extra = {"d": {"a": 1, "b": [2, 3]}}
+    # A chat request's messages, built anew for every call as a client would: equal, never the same objects.
+    extra = {"d": {"a": 1, "b": [2, 3]},
+             "messages": lambda: [{"role": "system", "content": "Answer in one word."},
+                                  {"role": "user", "content": "Capital of Norway?"}]}
     cases = []
     for label, maker, needs in ENTRY_POINTS:
         cases.append(_case(f"unhashable/{label}", "unhashable", f"{label}  get({{'a': 1, 'b': [2, 3]}}) vs get(1)",
                            maker, needs, stmt="o.get(d)", extra=extra, ref=f"hit/{label}",
                            note="peers raise TypeError for a dict argument"))
+    for label, maker, needs in ENTRY_POINTS:
+        cases.append(_case(f"messages/{label}", "unhashable", f"{label}  get(messages()) vs get(1)",
+                           maker, needs, stmt="o.get(messages())", extra=extra, ref=f"hit/{label}",
+                           note="two chat messages, built for each call"))
     return cases
 
 

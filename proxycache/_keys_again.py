@@ -1,0 +1,130 @@
+"""Keys for unhashable arguments seen before: the frozen key of plain data, remembered by its encoding.
+
+:func:`freeze_again` is :func:`proxycache._keys.freeze` for a call's key
+that did not hash (a dict or list argument), remembered: a chat request's
+messages, passed again, are keyed without walking them in Python. It only
+ever answers the key freeze would make; see its docstring for why.
+"""
+
+from __future__ import annotations
+
+from marshal import dumps as _marshal
+from marshal import loads as _unmarshal
+from typing import Any
+
+from ._keys import _ATOMS, _Marker, freeze
+
+__all__ = ["forget_frozen", "freeze_again"]
+
+#: Frozen keys of plain data, by its ``marshal`` encoding (see :func:`freeze_again`), and the bytes those hold.
+_REMEMBERED: dict[bytes, Any] = {}
+_remembered_bytes = 0
+#: At most this many bytes of encodings are remembered (past it, all are forgotten at once); an
+#: encoding longer than _REMEMBER_ONE never is, or one large argument would push out the others.
+_REMEMBER_ALL = 1 << 20
+_REMEMBER_ONE = 1 << 16
+#: And at most this many, each with the key it stands for.
+_REMEMBER_COUNT = 4096
+#: Plain data nests at most this deep, and is remembered at most this deep in a key: far from the
+#: depth freeze refuses, so a remembered key is always the one freeze would make there.
+_PLAIN_DEPTH = 40
+#: Plain data's leaves (floats and complex numbers too, but NaN) and containers, as exact types.
+_PLAIN_ATOMS = frozenset({int, str, type(None), bool})
+_PLAIN_CONTAINERS = frozenset({tuple, list, dict, set, frozenset})
+#: What freeze_again remembers (lists, dicts, sets; tuples of _WHOLE) or looks into (other tuples).
+_REMEMBERED_KINDS = frozenset({tuple, list, dict, set})
+#: A tuple of these is encoded whole: one key object, which the storage then finds by identity.
+_WHOLE = frozenset({int, float, complex, str, type(None), list, dict, set})
+_FORGOTTEN = _Marker("forgotten")
+_NOT_PLAIN = _Marker("not_plain")
+
+
+def freeze_again(value: Any, _depth: int = 0) -> Any:
+    """:func:`freeze`, remembered for plain data: an equal argument passed again is not walked in Python.
+
+    Plain data is None, bools, ints, floats (not NaN), complex numbers and
+    strings, in tuples, lists, dicts and sets, all of exact types. Its
+    ``marshal`` encoding (version 2: no references, nothing about interning)
+    is the same for two values only when they hold the same types and
+    contents in the same order, so one frozen key serves both. Two equal
+    dicts in different orders encode apart; they freeze to equal keys, and
+    the second costs a walk. Bytes are not plain: marshal encodes any buffer
+    (a bytearray, a NumPy array) as bytes, and :func:`freeze` keys those
+    apart, or refuses them.
+
+    An encoding is remembered when it is seen a second time, so arguments
+    that never come back (a miss each) cost an encoding, not a walk more;
+    the key is then the first sighting's, the object the storage holds.
+    A tuple (a call's arguments) is frozen part by part, each remembered.
+    """
+    cls = type(value)
+    if cls not in _REMEMBERED_KINDS or _depth > _PLAIN_DEPTH:
+        return freeze(value, _depth)
+    if cls is tuple and not _WHOLE.issuperset(map(type, value)):
+        # A call's arguments, part by part as freeze takes them: a tagged bool or an object among them
+        # (a sentinel default) would make marshal refuse the whole, and raising costs more than this.
+        depth = _depth + 1
+        return tuple([
+            v if type(v) in _ATOMS else freeze_again(v, depth) if type(v) in _REMEMBERED_KINDS else freeze(v, depth)
+            for v in value
+        ])
+    try:
+        data = _marshal(value, 2)
+    except Exception:  # ValueError: an object marshal does not know; RuntimeError: changed while read
+        return freeze(value, _depth)
+    frozen = _REMEMBERED.get(data, _FORGOTTEN)
+    if frozen is _FORGOTTEN:
+        frozen = freeze(value, _depth)
+        if len(data) <= _REMEMBER_ONE:
+            _remember(data, [frozen])  # seen once: a list, which no key is (keys hash), holds its key
+        return frozen
+    if type(frozen) is list:
+        # Frozen from what was encoded, not from value: another thread may change value meanwhile,
+        # and the key remembered for these bytes must be the one they stand for.
+        copy = _unmarshal(data)
+        if _plain(copy, 0):
+            key = freeze(copy)
+            # The first sighting's key when it is this one: what the storage holds, found there by identity.
+            frozen = frozen[0] if frozen[0] == key else key
+        else:
+            frozen = _NOT_PLAIN  # bytes, NaN, code: keyed as freeze has them (a bytearray is refused there)
+        _remember(data, frozen)
+    return freeze(value, _depth) if frozen is _NOT_PLAIN else frozen
+
+
+def forget_frozen() -> None:
+    """Forget every remembered encoding (``cache_clear()``: no argument of a cleared cache stays in memory)."""
+    global _remembered_bytes
+    _REMEMBERED.clear()
+    _remembered_bytes = 0
+
+
+def _remember(data: bytes, frozen: Any) -> None:
+    global _remembered_bytes
+    if _remembered_bytes + len(data) > _REMEMBER_ALL or len(_REMEMBERED) >= _REMEMBER_COUNT:
+        _REMEMBERED.clear()  # threads may count past the bound a little: it bounds memory, it is no rule
+        _remembered_bytes = 0
+    _REMEMBERED[data] = frozen
+    _remembered_bytes += len(data)  # counted again when a second sighting stores its key: cleared sooner
+
+
+def _plain(value: Any, depth: int) -> bool:
+    """Whether *value* (as ``marshal.loads`` made it) is plain data, see :func:`freeze_again`."""
+    cls = type(value)
+    if cls in _PLAIN_ATOMS:
+        return True
+    if cls is float or cls is complex:
+        return bool(value == value)  # NaN is unequal to itself: freeze keys each NaN object apart
+    if cls not in _PLAIN_CONTAINERS or depth >= _PLAIN_DEPTH:
+        return False
+    depth += 1
+    # Loops, not all() over comprehensions: a function object each in Python 3.11, and no early exit.
+    if cls is dict:
+        for k, v in value.items():
+            if not (type(k) in _PLAIN_ATOMS or _plain(k, depth)) or not (type(v) in _PLAIN_ATOMS or _plain(v, depth)):
+                return False
+        return True
+    for v in value:  # noqa: SIM110 (all() over a generator: a generator object, and a call per item)
+        if not (type(v) in _PLAIN_ATOMS or _plain(v, depth)):
+            return False
+    return True

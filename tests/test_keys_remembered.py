@@ -1,0 +1,232 @@
+"""Unhashable arguments keyed again from memory: always the key freeze makes, never another value's.
+
+A dict or list argument passed again (a chat request's messages) is not
+walked in Python again: ``_keys.freeze_again`` remembers the frozen key of
+plain data (None, bools, numbers and strings in lists, dicts, sets and
+tuples) by its ``marshal`` encoding, from the second time it sees it. These
+tests hold it to ``freeze``: for any value, however often seen, and after
+any look-alike (bytes and the buffers marshal encodes as bytes, NaN, 1 and
+1.0 and True, dicts in another order, sentinel objects), the key is the one
+freeze makes, and what is remembered stays bounded and goes with
+``cache_clear()``.
+"""
+
+from __future__ import annotations
+
+import array
+import marshal
+import sys
+import threading
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from proxycache import CachedProxy, cache_methods
+from proxycache import _keys_again as _keys
+from proxycache._flags import NO_GIL
+from proxycache._keys import _BOOL, UnkeyableError, freeze
+from proxycache._keys_again import forget_frozen, freeze_again
+
+
+class Sentinel:
+    """Like an SDK's NOT_GIVEN default: an object keyed as itself."""
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN = Sentinel()
+NAN = float("nan")
+# Look-alikes meet often: equal numbers of other types, bytes and what marshal encodes as bytes.
+leaves = st.sampled_from(
+    [0, 1, 1.0, -0.0, 0.0, True, False, None, "1", "", b"1", bytearray(b"1"), memoryview(b"1"), NAN, 1 + 0j,
+     2**70, "é", NOT_GIVEN, _BOOL]
+)
+hashable_leaves = st.sampled_from([0, 1, 1.0, True, None, "1", b"1", 2**70, NOT_GIVEN])
+values = st.recursive(
+    leaves,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.sets(hashable_leaves, max_size=3)
+        | st.frozensets(hashable_leaves, max_size=3)
+        | st.dictionaries(st.sampled_from(["a", "b", 1, True]), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def outcome(freezer: Any, value: Any) -> tuple[str, Any]:
+    try:
+        return "key", freezer(value)
+    except UnkeyableError:
+        return "refused", None
+
+
+@pytest.fixture(autouse=True)
+def forgotten() -> None:
+    forget_frozen()
+
+
+@settings(max_examples=300, deadline=None)
+@given(calls=st.lists(values, min_size=1, max_size=12))
+def test_the_key_is_always_the_one_freeze_makes(calls: list[Any]) -> None:
+    seen = []
+    for value in calls * 3:  # first, second (remembered there) and third sightings, look-alikes between
+        got = outcome(freeze_again, value)
+        assert got == outcome(freeze, value), value
+        seen.append((value, got))
+    # Two values share a key exactly when freeze says they do.
+    for a, (kind_a, key_a) in seen:
+        for b, (kind_b, key_b) in seen:
+            if kind_a == kind_b == "key":
+                assert (key_a == key_b) == (freeze(a) == freeze(b)), (a, b)
+    assert not wrongly_remembered()  # each key remembered is the key of what its bytes encode
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    [bytearray(b"ab"), memoryview(b"ab"), array.array("b", b"ab")],
+    ids=["bytearray", "memoryview", "array"],
+)
+def test_a_buffer_is_never_taken_for_the_bytes_marshal_encodes_it_as(look_alike: Any) -> None:
+    class Files:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def size(self, parts: list[Any]) -> int:
+            self.calls += 1
+            return len(parts[0])
+
+    files = Files()
+    cache_methods(files, "size")
+    for _ in range(3):
+        assert files.size([b"ab"]) == 2
+    assert marshal.dumps([look_alike], 2) == marshal.dumps([b"ab"], 2)  # what makes this a test
+    expected = outcome(freeze, [look_alike])
+    if expected[0] == "refused":  # unhashable buffers: refused as before, however often the bytes came
+        with pytest.raises(TypeError, match="cannot be used in a cache key"):
+            files.size([look_alike])
+        assert files.calls == 1
+    else:  # a memoryview of bytes hashes and compares as its bytes: one entry, as freeze has it
+        assert expected[1] == freeze([b"ab"])
+        assert files.size([look_alike]) == 2
+        assert files.calls == 1
+
+
+def test_an_argument_seen_again_gets_the_key_object_of_its_first_sighting() -> None:
+    # The storage holds the first key made: later ones, the same object, are found without comparing contents.
+    first = freeze_again({"messages": [{"role": "user", "content": "hi"}]})
+    for _ in range(3):
+        assert freeze_again({"messages": [{"role": "user", "content": "hi"}]}) is first
+    assert freeze_again({"messages": [{"role": "user", "content": "hi!"}]}) is not first
+
+
+def test_a_changed_argument_is_keyed_by_its_new_contents() -> None:
+    class Sum:
+        def total(self, numbers: dict[str, list[int]]) -> int:
+            return sum(sum(v) for v in numbers.values())
+
+    proxy = CachedProxy(Sum())
+    numbers = {"a": [1, 2]}
+    for _ in range(3):
+        assert proxy.total(numbers) == 3
+    numbers["a"].append(3)
+    assert proxy.total(numbers) == 6
+    assert proxy.total({"a": [1, 2]}) == 3
+    assert proxy.total.cache_info()[:2] == (3, 2)
+
+
+def test_equal_dicts_in_another_order_and_equal_numbers_share_the_entry() -> None:
+    class Echo:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def run(self, query: Any) -> str:
+            self.calls += 1
+            return "ok"
+
+    echo = Echo()
+    proxy = CachedProxy(echo)
+    for query in [{"a": 1, "b": [2]}] * 3 + [{"b": [2], "a": 1}, {"a": 1.0, "b": [2.0]}]:
+        proxy.run(query)
+    assert echo.calls == 1
+    for query in [{"a": True, "b": [2]}, {"a": 1, "b": (2,)}]:  # a bool is no int, a tuple no list
+        proxy.run(query)
+    assert echo.calls == 3
+
+
+def wrongly_remembered() -> list[tuple[bytes, Any]]:
+    """The encodings remembered with a key not their value's (a snapshot: threads may be adding)."""
+    return [
+        (data, frozen)
+        for data, frozen in list(_keys._REMEMBERED.items())
+        if type(frozen) is not list and frozen is not _keys._NOT_PLAIN and frozen != freeze(marshal.loads(data))
+    ]
+
+
+@pytest.mark.skipif(NO_GIL, reason="without the GIL, keys are never remembered: marshal could read a list mid-change")
+def test_threads_changing_an_argument_never_make_a_key_remembered_for_another_state() -> None:
+    shared: dict[str, Any] = {"n": [0]}
+    stop = threading.Event()
+    wrong: list[Any] = []
+
+    def change() -> None:
+        changes = 0
+        while not stop.is_set():
+            changes += 1
+            shared["n"] = [changes % 7]  # seven states, each met again and again
+            if changes % 50 == 0:
+                forget_frozen()  # so that states are seen a second time, and remembered, again and again
+
+    def key() -> None:
+        for _ in range(2000):
+            freeze_again(shared)
+            wrong.extend(wrongly_remembered())
+
+    changer = threading.Thread(target=change)
+    readers = [threading.Thread(target=key) for _ in range(3)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch between any two steps: the argument changes mid-call
+    try:
+        changer.start()
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join(60)
+    finally:
+        stop.set()
+        changer.join(10)
+        sys.setswitchinterval(interval)
+    assert not wrong
+    for n in range(7):
+        for _ in range(3):
+            assert freeze_again({"n": [n]}) == freeze({"n": [n]})
+
+
+def test_what_is_remembered_stays_bounded() -> None:
+    for i in range(3000):
+        for _ in range(2):
+            freeze_again([i, "x" * 1000])
+        assert _keys._remembered_bytes <= _keys._REMEMBER_ALL
+        assert sum(map(len, _keys._REMEMBERED)) <= _keys._REMEMBER_ALL
+    large = ["y" * _keys._REMEMBER_ONE]
+    forget_frozen()
+    for _ in range(3):
+        assert freeze_again(large) == freeze(large)
+    assert not _keys._REMEMBERED
+
+
+def test_cache_clear_forgets_the_arguments() -> None:
+    class Chat:
+        def ask(self, messages: list[dict[str, str]]) -> str:
+            return messages[-1]["content"]
+
+    proxy = CachedProxy(Chat())
+    for _ in range(2):
+        proxy.ask([{"role": "user", "content": "secret"}])
+    assert any(b"secret" in data for data in _keys._REMEMBERED)
+    proxy.ask.cache_clear()
+    assert not _keys._REMEMBERED
