@@ -55,7 +55,8 @@ def freeze_again(value: Any, _depth: int = 0) -> Any:
     An encoding is remembered when it is seen a second time, so arguments
     that never come back (a miss each) cost an encoding, not a walk more;
     the key is then the first sighting's, the object the storage holds.
-    A tuple (a call's arguments) is frozen part by part, each remembered.
+    A call's key tuple is encoded whole when its parts are numbers, strings,
+    None, lists, dicts or sets, and frozen part by part otherwise.
     """
     cls = type(value)
     if cls not in _REMEMBERED_KINDS or _depth > _PLAIN_DEPTH:
@@ -85,7 +86,11 @@ def freeze_again(value: Any, _depth: int = 0) -> Any:
         if _plain(copy, 0):
             key = freeze(copy)
             # The first sighting's key when it is this one: what the storage holds, found there by identity.
-            frozen = frozen[0] if frozen[0] == key else key
+            try:
+                same = frozen[0] == key
+            except Exception:  # frozen from an argument changed meanwhile, to hold an object whose == raises
+                same = False
+            frozen = frozen[0] if same else key
         else:
             frozen = _NOT_PLAIN  # bytes, NaN, code: keyed as freeze has them (a bytearray is refused there)
         _remember(data, frozen)

@@ -50,9 +50,9 @@ _live_claim, _live_forget = _LIVE.setdefault, _LIVE.pop  # bound once, not for e
 _weakref = weakref.ref
 _sleep = time.sleep
 _RLock = _thread.RLock  # threading.RLock is a Python function that makes this one
-#: Dict and list arguments are keyed from memory when seen again, but not without the GIL: marshal,
-#: which that encodes them with, reads a list or dict without the locks that keep another thread's
-#: change of it from crashing the reader.
+#: Dict and list arguments are keyed from memory when seen again, but not without the GIL: marshal
+#: (which freeze_again encodes them with) reads a list or dict without the locks that keep another
+#: thread's change of it from crashing the reader.
 _freeze_key = freeze if NO_GIL else freeze_again
 
 
