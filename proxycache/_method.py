@@ -20,15 +20,14 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import _clock, _codegen, _stats
+from . import _clock, _codegen, _keys, _stats
 from ._blueprint import _Blueprint, _blueprint
 from ._drive_sync import AsyncOnFirstUse, SyncDriver, load_async_driver
 from ._events import LISTENERS, emit
-from ._flags import NO_GIL, hits_in, set_hits
+from ._flags import hits_in, set_hits
 from ._flight import LoneAsyncFlight, LoneFlight, finish_lock
 from ._getorcompute import NO_STREAMS
-from ._keys import UnkeyableError, freeze
-from ._keys_again import forget_frozen, freeze_again
+from ._keys import UnkeyableError, forget_frozen
 from ._lifetime import stale_serving, storing_rules
 from ._options import Options
 from ._outcome import is_awaitable_result
@@ -50,10 +49,6 @@ _live_claim, _live_forget = _LIVE.setdefault, _LIVE.pop  # bound once, not for e
 _weakref = weakref.ref
 _sleep = time.sleep
 _RLock = _thread.RLock  # threading.RLock is a Python function that makes this one
-#: Dict and list arguments are keyed from memory when seen again, but not without the GIL: marshal
-#: (which freeze_again encodes them with) reads a list or dict without the locks that keep another
-#: thread's change of it from crashing the reader.
-_freeze_key = freeze if NO_GIL else freeze_again
 
 
 def _after_fork_in_child() -> None:
@@ -364,7 +359,7 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
             self.stale.reset()
         if self.io_outside:
             self.storage.clear()
-        forget_frozen()  # the encodings of recent dict arguments (_keys.freeze_again): nothing of them stays
+        forget_frozen()  # the keys of recent dict arguments (_keys_again): nothing of them stays
 
     def _new_generation(self, key: Any) -> None:
         """Under the lock: nothing computed before now is stored, and calls of *key* (or any key) start afresh.
@@ -406,7 +401,7 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
         costs a dict-argument hit a tenth). One that hashes but failed to compare freezes to itself or to a
         tagged form no other call's key equals: the worst it costs is an entry of its own."""
         try:
-            return _freeze_key(key)
+            return _keys.freeze_key(key)
         except UnkeyableError as err:
             from ._keyerror import unkeyable_error  # only for the error
 
