@@ -19,7 +19,6 @@ import contextlib
 import datetime
 import math
 import struct
-import sys
 import weakref
 from abc import get_cache_token as _abc_token
 from collections.abc import Callable, Mapping, Set
@@ -101,30 +100,6 @@ def freeze(value: Any, _depth: int = 0) -> Any:
     for k, v in value.items():
         items.append((k if type(k) in _ATOMS else freeze(k, depth), v if type(v) in _ATOMS else freeze(v, depth)))
     return (_DICT, frozenset(items))
-
-
-def _first_freeze_key(key: Any) -> Any:
-    """:data:`freeze_key`'s first call: it loads what keys dict and list arguments from then on."""
-    global freeze_key
-    from ._flags import NO_GIL
-    from ._keys_again import freeze_again
-
-    freeze_key = freeze if NO_GIL else freeze_again
-    return freeze_key(key)
-
-
-#: :func:`freeze` for a call's key that did not hash: ``_keys_again.freeze_again``, loaded on first use
-#: (most programs never key a dict argument), which keys a dict or list seen before from memory. Not
-#: without the GIL: marshal, which it encodes them with, reads a list or dict without the locks that
-#: keep another thread's change of it from crashing the reader.
-freeze_key: Callable[[Any], Any] = _first_freeze_key
-
-
-def forget_frozen() -> None:
-    """Forget the keys of recent dict arguments, if any were remembered (``cache_clear()``)."""
-    again = sys.modules.get(f"{__package__}._keys_again")
-    if again is not None:
-        again.forget_frozen()
 
 
 def _freeze_object(value: Any, cls: type, depth: int) -> Any:

@@ -12,9 +12,10 @@ from marshal import dumps as _marshal
 from marshal import loads as _unmarshal
 from typing import Any
 
+from ._flags import NO_GIL
 from ._keys import _ATOMS, _Marker, freeze
 
-__all__ = ["forget_frozen", "freeze_again"]
+__all__ = ["forget_frozen", "freeze_again", "freeze_key"]
 
 #: Frozen keys of plain data, by its ``marshal`` encoding (see :func:`freeze_again`), and the bytes those hold.
 _REMEMBERED: dict[bytes, Any] = {}
@@ -133,3 +134,8 @@ def _plain(value: Any, depth: int) -> bool:
         if not (type(v) in _PLAIN_ATOMS or _plain(v, depth)):
             return False
     return True
+
+
+#: What freezes a call's key that did not hash: freeze_again, but freeze without the GIL, where marshal
+#: reads a list or dict without the locks that keep another thread's change of it from crashing it.
+freeze_key = freeze if NO_GIL else freeze_again

@@ -20,14 +20,15 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import _clock, _codegen, _keys, _stats
+from . import _clock, _codegen, _stats
 from ._blueprint import _Blueprint, _blueprint
 from ._drive_sync import AsyncOnFirstUse, SyncDriver, load_async_driver
 from ._events import LISTENERS, emit
 from ._flags import hits_in, set_hits
 from ._flight import LoneAsyncFlight, LoneFlight, finish_lock
 from ._getorcompute import NO_STREAMS
-from ._keys import UnkeyableError, forget_frozen
+from ._keys import UnkeyableError
+from ._keys_again import forget_frozen, freeze_key
 from ._lifetime import stale_serving, storing_rules
 from ._options import Options
 from ._outcome import is_awaitable_result
@@ -401,7 +402,7 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
         costs a dict-argument hit a tenth). One that hashes but failed to compare freezes to itself or to a
         tagged form no other call's key equals: the worst it costs is an entry of its own."""
         try:
-            return _keys.freeze_key(key)
+            return freeze_key(key)
         except UnkeyableError as err:
             from ._keyerror import unkeyable_error  # only for the error
 
