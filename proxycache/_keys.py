@@ -119,9 +119,8 @@ def _freeze_object(value: Any, cls: type, depth: int) -> Any:
         # requests apart (a credential).
         state = (vars(value), value.__pydantic_extra__ or {}, value.__pydantic_private__ or {})
         return (_OBJ, _type_id(cls), tuple(freeze(part, depth) for part in state))
-    dump = getattr(value, "model_dump", None)
-    if dump is not None and callable(dump) and not isinstance(value, type):
-        # Look-alikes of Pydantic models: keyed by their field values.
+    dump = _model_dump(value)
+    if dump is not None:  # a look-alike of a Pydantic model: keyed by its field values
         return (_OBJ, _type_id(cls), freeze(dump(), depth))
     if is_hashable(value):
         if value.__class__ is cls:
@@ -144,14 +143,13 @@ _ITSELF: dict[int, tuple[weakref.ref[type], object]] = {}
 def _as_itself(value: Any, cls: type) -> bool:
     """Whether *value*, of a class in _ITSELF, freezes to itself: the per-object questions of _freeze_object."""
     # __class__ may lie (a proxy answers its target's): then isinstance() does too, and the class tells nothing.
+    return value.__class__ is cls and _model_dump(value) is None and is_hashable(value)
+
+
+def _model_dump(value: Any) -> Callable[[], Any] | None:
+    """*value*'s ``model_dump`` when it is a look-alike of a Pydantic model (a class is not), else None."""
     dump = getattr(value, "model_dump", None)
-    if value.__class__ is not cls or (dump is not None and callable(dump) and not isinstance(value, type)):
-        return False
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
+    return dump if dump is not None and callable(dump) and not isinstance(value, type) else None
 
 
 def is_hashable(value: Any) -> bool:

@@ -32,8 +32,9 @@ _PLAIN_DEPTH = 40
 #: Plain data's leaves (floats and complex numbers too, but NaN) and containers, as exact types.
 _PLAIN_ATOMS = frozenset({int, str, type(None), bool})
 _PLAIN_CONTAINERS = frozenset({tuple, list, dict, set, frozenset})
-#: What freeze_again remembers (lists, dicts, sets; tuples of _WHOLE) or looks into (other tuples).
-_REMEMBERED_KINDS = frozenset({tuple, list, dict, set})
+#: What freeze_again remembers (lists, dicts, sets; tuples of _WHOLE) or looks into (other tuples): a
+#: frozenset always hashes, so no key that did not hash is one.
+_REMEMBERED_KINDS = _PLAIN_CONTAINERS - {frozenset}
 #: A tuple of these is encoded whole: one key object, which the storage then finds by identity.
 _WHOLE = frozenset({int, float, complex, str, type(None), list, dict, set})
 _FORGOTTEN = _Marker("forgotten")
@@ -94,7 +95,7 @@ def freeze_again(value: Any, _depth: int = 0) -> Any:
             frozen = frozen[0] if same else key
         else:
             frozen = _NOT_PLAIN  # bytes, NaN, code: keyed as freeze has them (a bytearray is refused there)
-        _remember(data, frozen)
+        _REMEMBERED[data] = frozen  # in the place of the first sighting's, whose bytes are counted
     return freeze(value, _depth) if frozen is _NOT_PLAIN else frozen
 
 
@@ -111,7 +112,7 @@ def _remember(data: bytes, frozen: Any) -> None:
         _REMEMBERED.clear()  # threads may count past the bound a little: it bounds memory, it is no rule
         _remembered_bytes = 0
     _REMEMBERED[data] = frozen
-    _remembered_bytes += len(data)  # counted again when a second sighting stores its key: cleared sooner
+    _remembered_bytes += len(data)
 
 
 def _plain(value: Any, depth: int) -> bool:

@@ -494,19 +494,24 @@ def _hashables(leaves: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     )
 
 
+def nested(leaves: st.SearchStrategy[Any], items: st.SearchStrategy[Any], keys: st.SearchStrategy[Any]) -> Any:
+    """Lists, tuples, sets and frozensets (of *items*) and dicts (by *keys*), nested, of *leaves*."""
+    return st.recursive(
+        leaves,
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.lists(inner, max_size=3).map(tuple)
+            | st.sets(items, max_size=3)
+            | st.frozensets(items, max_size=3)
+            | st.dictionaries(keys, inner, max_size=3)
+        ),
+        max_leaves=8,
+    )
+
+
 hashables = _hashables(scalars)
 hashables_nobool = _hashables(scalars_nobool)
-values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=3)
-        | st.lists(inner, max_size=3).map(tuple)
-        | st.sets(hashables, max_size=3)
-        | st.frozensets(hashables, max_size=3)
-        | st.dictionaries(hashables, inner, max_size=3)
-    ),
-    max_leaves=8,
-)
+values = nested(scalars, hashables, hashables)
 
 
 def _is_hashable(x: Any) -> bool:
@@ -705,6 +710,9 @@ def test_stable_digest_tells_apart_what_the_keys_tell_apart() -> None:
 
 class Sentinel:
     """Like an SDK's NOT_GIVEN default: an object keyed as itself."""
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
 
 
 NOT_GIVEN = Sentinel()
