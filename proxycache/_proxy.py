@@ -204,9 +204,9 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
             selection = own["_self_selection"]
         wanted = selection.caches(type(wrapped), name, value)
         if wanted and type(value) is MethodType and not selection.nested:
-            # The common case, a method and no dotted include=, in one step.
-            cached = self._self_cached_call(name, value, own, wrapped)
-            self.__self_setattr__(name, cached)
+            # The common case, a method and no dotted include=, in one step. Stored into the proxy's
+            # dict as object.__setattr__ would (no data descriptor has the name: __getattr__ runs).
+            own[name] = cached = _cached_call(own, name, value, wrapped)
             return cached
         paths = selection.nested_paths(name)
         if paths is not None:
@@ -219,45 +219,21 @@ class CachedProxy(wrapt.ObjectProxy[T], Generic[T], metaclass=_ProxyType):
                 return self._self_child(name, value, paths, install=False)
             call = None
             if wanted and not inspect.isroutine(value):
-                call = self._self_cached_call(name, value, own, wrapped)
+                call = _cached_call(own, name, value, wrapped)
             return self._self_child(name, value, paths, call=call)
         if wanted:
             return self._self_cache(name, value, own, wrapped)
         return value
 
     def _self_cache(self, name: str, method: Any, own: dict[str, Any], wrapped: Any) -> Any:
-        cached = self._self_cached_call(name, method, own, wrapped)
+        cached = _cached_call(own, name, method, wrapped)
         if type(method) is MethodType or inspect.isroutine(method):  # the common case first: cheaper
-            self.__self_setattr__(name, cached)
+            own[name] = cached  # as in __getattr__
             return cached
         # A callable object (xmlrpc's _Method, a functools.partial): its calls
         # are cached, and its attributes (more methods, dotted remote names)
         # stay reachable through a callable proxy of it.
         return self._self_child(name, method, None, call=cached)
-
-    def _self_cached_call(self, name: str, method: Any, own: dict[str, Any], wrapped: Any) -> Any:
-        # *own*: the proxy's dict. An outer proxy's holds no owner (it is what it wraps) nor prefix (the class's "").
-        owner = own.get("_self_owner", wrapped)
-        options = own["_self_options"]
-        # Named after the object the user wrapped (OpenAI.chat.completions.create),
-        # not the nested object's type: the name feeds namespaces and messages.
-        qualname = f"{type(owner).__qualname__}.{own.get('_self_prefix', '')}{name}"
-        cached = make_cached(
-            method,
-            options,
-            name=name,
-            qualname=qualname,
-            # The object, not the proxy: a closure over the proxy would be a
-            # cycle (proxy -> cached callable -> proxy) only gc could free.
-            # Only key_attrs= and a store's namespace read it.
-            attrs_of=(lambda: owner) if options.key_attrs or options.store is not None else None,
-            strict_ignore=False,  # ignore= applies to the methods that take those parameters
-        )
-        methods = own.get("_self_methods")
-        if methods is None:
-            methods = own.setdefault("_self_methods", {})
-        # setdefault: when two threads race on first access, both get one callable.
-        return methods.setdefault(name, cached)
 
     def _self_child(
         self, name: str, value: Any, paths: list[str] | None, install: bool = True, call: Any = None
@@ -433,6 +409,29 @@ del _name, _value
 # The class body's docstring becomes the class-level value of the descriptor.
 type.__setattr__(CachedProxy, "__doc__", _WrappedDoc(CachedProxy.__dict__["__doc__"]))
 type.__setattr__(CachedProxy, "__signature__", _ClassSignature())
+
+
+def _cached_call(own: dict[str, Any], name: str, method: Any, wrapped: Any) -> Any:
+    """The cached callable of *method*, kept in the table of the proxy whose dict is *own*.
+
+    Not a method: a proxy's attribute costs a trip through CPython's attribute hook (about 800 instructions).
+    An outer proxy's dict holds no owner (it is what it wraps) nor prefix (the class's "").
+    """
+    owner = own.get("_self_owner", wrapped)
+    options = own["_self_options"]
+    # Named after the object the user wrapped (OpenAI.chat.completions.create),
+    # not the nested object's type: the name feeds namespaces and messages.
+    qualname = f"{type(owner).__qualname__}.{own.get('_self_prefix', '')}{name}"
+    # The object, not the proxy: a closure over the proxy would be a cycle (proxy -> cached callable -> proxy)
+    # only gc could free. Only key_attrs= and a store's namespace read it.
+    attrs_of = (lambda: owner) if options.key_attrs or options.store is not None else None
+    # strict_ignore=False: ignore= applies to the methods that take those parameters.
+    cached = make_cached(method, options, name=name, qualname=qualname, attrs_of=attrs_of, strict_ignore=False)
+    methods = own.get("_self_methods")
+    if methods is None:
+        methods = own.setdefault("_self_methods", {})
+    # setdefault: when two threads race on first access, both get one callable.
+    return methods.setdefault(name, cached)
 
 
 def _special(wrapped: Any, name: str, protocol: str) -> Any:

@@ -157,8 +157,14 @@ class Selection:
         if not known:
             return False
         func = value.__func__ if type(value) is _MethodType else None
-        if (type(func) is not _FunctionType or func.__code__.co_flags & _GENERATOR_FLAGS) and not self.takes(value):
-            return False
+        if type(func) is not _FunctionType or func.__code__.co_flags & _GENERATOR_FLAGS:
+            if not self.takes(value):
+                return False
+        elif type(owner_type) in _PLAIN_METACLASSES and getattr(owner_type, name, None) is func:
+            # The class answers with the method's own function: what it finds first is that function
+            # (a plain class's read of a descriptor gives the descriptor, or what its __get__ makes of
+            # the class), not a property. A tenth of what is_property costs, on every first access.
+            return True
         return not is_property(owner_type, name)
 
 

@@ -263,6 +263,61 @@ def test_properties_are_never_cached_nor_read_while_choosing(way: str) -> None:
     assert not is_cached(first)
 
 
+_META_READS: Counter[str] = Counter()
+
+
+class _CountingMeta(type):
+    """A metaclass that counts reads of its classes' attributes (what a first access may not do)."""
+
+    def __getattribute__(cls, name: str) -> Any:
+        _META_READS[name] += 1
+        return super().__getattribute__(name)
+
+
+def test_a_property_that_returns_a_bound_method_is_read_on_every_access() -> None:
+    class Client:
+        def __init__(self) -> None:
+            self.reads = 0
+
+        def fetch(self, x: int) -> list[Any]:
+            return [x, next(TICK)]
+
+        @property
+        def current(self) -> Callable[[int], list[Any]]:
+            """A bound method of a plain function, handed out by a property: not a method of the class."""
+            self.reads += 1
+            return self.fetch
+
+    proxy = CachedProxy(Client())
+    assert proxy.current(1) != proxy.current(1)  # neither cached nor kept
+    assert proxy.__wrapped__.reads == 2
+    assert proxy.fetch(1) == proxy.fetch(1)  # the method itself is
+    assert set(cache_info(proxy)) == {"fetch"}
+
+
+def test_methods_of_a_class_with_its_own_metaclass_are_chosen_without_reading_through_it() -> None:
+    class Base:
+        def inherited(self, x: int) -> list[Any]:
+            return [x, next(TICK)]
+
+    class Client(Base, metaclass=_CountingMeta):
+        def own(self, x: int) -> list[Any]:
+            return [x, next(TICK)]
+
+        @property
+        def current(self) -> Callable[[int], list[Any]]:
+            return self.own
+
+    proxy = CachedProxy(Client())
+    _META_READS.clear()
+    assert proxy.own(1) == proxy.own(1)
+    assert proxy.inherited(1) == proxy.inherited(1)
+    assert proxy.current(1) is not proxy.current(1)
+    # The proxy read the class's __dict__ and __mro__ (to tell a property from a method), never the
+    # methods themselves through the metaclass, which may run code.
+    assert not {"own", "inherited", "current"} & set(_META_READS)
+
+
 @pytest.mark.parametrize("way", WAYS)
 def test_contextmanager_results_are_one_shot(way: str) -> None:
     for options in ({}, {"streams": "replay"}):
