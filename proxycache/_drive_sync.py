@@ -47,19 +47,19 @@ class SyncDriver(GetOrCompute):
             key = self._frozen(key)  # frozen, it is looked up (or computed) here like any key
         elif LISTENERS or self.returns_awaitable:
             return self._slow(why, key, args, kwargs)
-        lock = self.lock
-        flights = self.flights
-        # A frozen key is mostly found (a dict argument passed again): one lookup, that counts as a use.
-        find = self._find if why == MISSED else None
+        # One read for what the method never changes once armed (see CachedMethod._make_parts).
+        lock, flights, find, storage, counters, clock, weak = self.lean_parts
+        if why != MISSED:
+            find = None  # a frozen key is mostly found (a dict argument passed again): one lookup, a use
         # acquire/release, not with: a third fewer instructions, and nothing in between can raise but the
         # storage's lookup (a key's __eq__), hence the try.
         lock.acquire()
         try:
-            found = self.storage.lookup(key) if find is None else find(key, MISS)
+            found = storage.lookup(key) if find is None else find(key, MISS)
             if found is not MISS:
                 if find is not None:
-                    found = self.storage.lookup(key)  # counts as a use (LRU order, LFU uses)
-                self.counters.other_hits += 1
+                    found = storage.lookup(key)  # counts as a use (LRU order, LFU uses)
+                counters.other_hits += 1
             elif key in flights:
                 found = _JOIN
             else:
@@ -73,7 +73,7 @@ class SyncDriver(GetOrCompute):
                 flights[key] = flight
                 flight.owner = _get_ident()
                 generation = self.generation
-                self.counters.misses += 1
+                counters.misses += 1
         finally:
             lock.release()
         if found is _JOIN:
@@ -83,9 +83,7 @@ class SyncDriver(GetOrCompute):
         ok = landed = False
         shared: Any = RETRY
         try:
-            clock = self.clock
             started = clock()
-            weak = self.weak
             if weak is not None and not kwargs and (obj := weak[0]()) is not None:
                 # The method itself: the call wrapper's frame saved. One argument (the common shape) is
                 # passed as it is: f(obj, *args) makes a list and a tuple.
@@ -98,23 +96,22 @@ class SyncDriver(GetOrCompute):
                     # See _compute: from now on this method's misses take the async path (waiters retry).
                     with lock:
                         self.returns_awaitable = True
-                        self.counters.misses -= 1
+                        counters.misses -= 1
                     ok = True
                     return self._amiss(key, args, kwargs, first=result)
                 if not may_store(result):
                     self._timed(elapsed)
-                    self.counters.uncached_result()  # one-shot: waiters retry
+                    counters.uncached_result()  # one-shot: waiters retry
                     ok = True
                     return result
             # _timed, _store and _land in one lock section.
-            counters = self.counters
             lock.acquire()
             try:
                 counters.computed += 1
                 # max(0.0, elapsed) would cost ten times this (a clock swapped by a test may go back).
                 counters.computed_seconds += elapsed if elapsed > 0.0 else 0.0
                 if generation == self.generation:
-                    self.storage.put(key, result)
+                    storage.put(key, result)
                 other = flights.pop(key, None)
                 if other is not flight and other is not None:
                     flights[key] = other  # a clear or invalidate freed the key, and another caller took it

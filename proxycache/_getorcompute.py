@@ -102,6 +102,8 @@ class GetOrCompute:
     holds_lease = False
     #: The lean miss's first look: the storage's dict read when its lookup is a plain one, else None.
     _find: Any = None
+    #: What a lean miss reads at once: ``(lock, flights, _find, storage, counters, clock, weak)``, made on arming.
+    lean_parts: tuple[Any, ...] = ()
     #: A lean miss's flight that landed without a waiter, for the next lean miss to lead (see ``_lean``).
     _spare: LeanFlight | None = None
     #: ``(weak reference to the instance, plain function, owner's and method's names)`` when ``call``

@@ -123,11 +123,9 @@ def make_cached(
                                      signature, is_async, blueprint)
     # Positional: keyword arguments cost a look-up each, and this runs for every instance.
     state = _state_class(call, signature, options, name, qualname, is_async, attrs_of, wrapped, strict_ignore,
-                         blueprint)
+                         blueprint, weak)
     if options.key_attrs and attrs_of is None:
         raise TypeError(f"key_attrs= needs an instance, but {qualname} is not bound to one")
-    if weak is not None:
-        state.weak = weak
     # The callable is dressed here, not in a helper: a call fewer for every instance.
     fn: Any = state.func  # a generated function that gets attributes set below
     # The function refers to the state (its miss path is a bound method of
@@ -214,5 +212,5 @@ _ATTRIBUTE_NAMES = (
     "call", "plan", "options", "qualname", "is_async", "clock", "blueprint", "flight_kind", "aflight_kind",
     "storage", "keyof", "func", "_hits", "_func_ref", "weak", "installed_for", "replaced",
     "flights", "aflights", "counters", "_find", "lock", "generation", "finished", "returns_awaitable", "_spare",
-    "io_outside", "streams", "rules", "stale", "holds_lease", "lease",
+    "lean_parts", "io_outside", "streams", "rules", "stale", "holds_lease", "lease",
 )
