@@ -313,8 +313,8 @@ def test_methods_of_a_class_with_its_own_metaclass_are_chosen_without_reading_th
     assert proxy.own(1) == proxy.own(1)
     assert proxy.inherited(1) == proxy.inherited(1)
     assert proxy.current(1) is not proxy.current(1)
-    # The proxy read the class's __dict__ and __mro__ (to tell a property from a method), never the
-    # methods themselves through the metaclass, which may run code.
+    # Through the metaclass, which may run code for any name, the proxy read only what it reads of any
+    # class (its __qualname__ and __dict__), never a method.
     assert not {"own", "inherited", "current"} & set(_META_READS)
 
 
