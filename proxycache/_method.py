@@ -265,14 +265,12 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
         self.generation, self.returns_awaitable = self.generation, self.returns_awaitable
         if self.counters is None:
             self.counters = Counters()
-        func_ref = self._func_ref
-        if func_ref is not None:  # armed on first use: it gets its storage
-            self._own(self.blueprint.new_storage())
+        func_ref = self._func_ref  # armed on first use: it gets its storage, and misses go to the miss path
+        storage = self.storage if func_ref is None else self._own(self.blueprint.new_storage())
         # What _lean reads and never changes once made, at once: without the GIL (3.13t), each attribute
         # of an instance is read unspecialized (about 540 instructions).
-        self.lean_parts = (lock, self.flights, self._find, self.storage, self.counters, self.clock, self.weak)
-        if func_ref is not None:  # and misses go to the miss path
-            storage = self.storage
+        self.lean_parts = (lock, self.flights, self._find, storage, self.counters, self.clock, self.weak)
+        if func_ref is not None:
             self.lock = lock  # before the cells leading to the miss path that reads it (_first_miss till then)
             func = func_ref()
             if func is not None:
