@@ -63,7 +63,7 @@ def typed_bools(key: Any) -> Any:
     if key is True or key is False:
         return (_BOOL, key)
     if type(key) is tuple:
-        return tuple((_BOOL, v) if v is True or v is False else v for v in key)
+        return tagged(key)
     return key
 
 
@@ -336,7 +336,13 @@ def class_shape(cls: type) -> str:
 
 
 def tagged(values: tuple[Any, ...]) -> tuple[Any, ...]:
-    return typed_bools(values)  # type: ignore[no-any-return]
+    """*values* with its booleans tagged (:func:`typed_bools` of a tuple); *values* itself when it holds none."""
+    # A loop that stops at the first boolean, not a generator expression: most calls have none (a
+    # generator object and a resume per item cost a *args key more than the rest of a hit).
+    for v in values:
+        if v is True or v is False:
+            return tuple([(_BOOL, v) if v is True or v is False else v for v in values])
+    return values
 
 
 def attr_values(values: tuple[Any, ...], typed: bool) -> tuple[Any, ...]:
@@ -347,8 +353,23 @@ def attr_values(values: tuple[Any, ...], typed: bool) -> tuple[Any, ...]:
 
 
 def kwkey(kwargs: dict[str, Any]) -> tuple[Any, ...]:
-    # Tag the values, not the (name, value) pairs: f(x=True) and f(x=1) differ.
-    return tuple(sorted((k, (_BOOL, v) if v is True or v is False else v) for k, v in kwargs.items()))
+    """The ``**kwargs`` part of a key: the (name, value) items in name order, a boolean's item tagged.
+
+    A boolean value's item is ``(name, value, None)``: f(x=True) and f(x=1)
+    differ (their items are of different lengths), and the key stays plain
+    data, which :func:`~proxycache._keys_again.freeze_again` encodes whole.
+    """
+    # Sorting compares names only (they are unique), never values. A loop first: most calls hold no boolean.
+    if not kwargs:
+        return ()  # a call without keywords: sorted() and tuple() cost a few thousand instructions
+    for v in kwargs.values():
+        if v is True or v is False:
+            items = []
+            for name, value in kwargs.items():
+                items.append((name, value, None) if value is True or value is False else (name, value))
+            items.sort()
+            return tuple(items)
+    return tuple(sorted(kwargs.items()))
 
 
 def types_of(values: Any) -> tuple[type, ...]:
