@@ -13,7 +13,7 @@ from marshal import loads as _unmarshal
 from typing import Any
 
 from ._flags import NO_GIL
-from ._keys import _ATOMS, _Marker, freeze
+from ._keys import _ATOMS, _BOOL, _Marker, freeze
 
 __all__ = ["forget_frozen", "freeze_again", "freeze_key"]
 
@@ -36,7 +36,10 @@ _PLAIN_CONTAINERS = frozenset({tuple, list, dict, set, frozenset})
 #: frozenset always hashes, so no key that did not hash is one.
 _REMEMBERED_KINDS = _PLAIN_CONTAINERS - {frozenset}
 #: A tuple of these is encoded whole: one key object, which the storage then finds by identity.
-_WHOLE = frozenset({int, float, complex, str, type(None), list, dict, set})
+_FLAT = frozenset({int, float, complex, str, type(None), list, dict, set})
+#: A call's key tuple is encoded whole with tuples among its parts too (the ``*args`` and ``**kwargs``
+#: parts of a key): marshal refuses the few that hold an object, then its parts are taken as _FLAT.
+_WHOLE = _FLAT | {tuple}
 _FORGOTTEN = _Marker("forgotten")
 _NOT_PLAIN = _Marker("not_plain")
 
@@ -58,23 +61,22 @@ def freeze_again(value: Any, _depth: int = 0) -> Any:
     that never come back (a miss each) cost an encoding, not a walk more;
     the key is then the first sighting's, the object the storage holds.
     A call's key tuple is encoded whole when its parts are numbers, strings,
-    None, lists, dicts or sets, and frozen part by part otherwise.
+    None, tuples, lists, dicts or sets, and frozen part by part otherwise
+    (or when marshal refuses an object nested in it).
     """
     cls = type(value)
     if cls not in _REMEMBERED_KINDS or _depth > _PLAIN_DEPTH:
         return freeze(value, _depth)
-    if cls is tuple and not _WHOLE.issuperset(map(type, value)):
-        # A call's arguments, part by part as freeze takes them: a tagged bool or an object among them
-        # (a sentinel default) would make marshal refuse the whole, and raising costs more than this.
-        depth = _depth + 1
-        return tuple([
-            v if type(v) in _ATOMS else freeze_again(v, depth) if type(v) in _REMEMBERED_KINDS else freeze(v, depth)
-            for v in value
-        ])
+    if cls is tuple and not (_WHOLE if _depth == 0 else _FLAT).issuperset(map(type, value)):
+        if len(value) == 2 and value[0] is _BOOL:
+            return (_BOOL, freeze(value[1], _depth + 1))  # a tagged bool: freeze's answer, without its questions
+        return _by_part(value, _depth)  # an object among them (a sentinel default): marshal would refuse it
     try:
         data = _marshal(value, 2)
     except Exception:  # ValueError: an object marshal does not know; RuntimeError: changed while read
-        return freeze(value, _depth)
+        # A key's tuples may hold one nested (a tagged bool, an object in **kwargs): its parts are encoded
+        # one by one, as flat tuples (one refused encoding of the whole, not one more at each level).
+        return _by_part(value, _depth) if cls is tuple else freeze(value, _depth)
     frozen = _REMEMBERED.get(data, _FORGOTTEN)
     if frozen is _FORGOTTEN:
         frozen = freeze(value, _depth)
@@ -97,6 +99,15 @@ def freeze_again(value: Any, _depth: int = 0) -> Any:
             frozen = _NOT_PLAIN  # bytes, NaN, code: keyed as freeze has them (a bytearray is refused there)
         _REMEMBERED[data] = frozen  # in the place of the first sighting's, whose bytes are counted
     return freeze(value, _depth) if frozen is _NOT_PLAIN else frozen
+
+
+def _by_part(value: tuple[Any, ...], depth: int) -> Any:
+    """:func:`freeze_again` of a call's key tuple that cannot be encoded whole: part by part, as freeze takes it."""
+    depth += 1
+    return tuple([
+        v if type(v) in _ATOMS else freeze_again(v, depth) if type(v) in _REMEMBERED_KINDS else freeze(v, depth)
+        for v in value
+    ])
 
 
 def forget_frozen() -> None:

@@ -99,6 +99,36 @@ def test_an_argument_seen_again_gets_the_key_object_of_its_first_sighting() -> N
     assert freeze_again({"messages": [{"role": "user", "content": "hi!"}]}) is not first
 
 
+def test_a_keyword_call_key_is_encoded_whole() -> None:
+    # A (*args, **kwargs) method's key nests tuples: (args, ((name, value), ...)). Encoded whole, it is
+    # one remembered object, as a dict argument's key is (part by part, a new tuple each call).
+    def key() -> Any:
+        return ((), (("messages", [{"role": "user", "content": "hi"}]), ("model", "m"), ("stream", False, None)))
+
+    first = freeze_again(key())
+    assert first == freeze(key())
+    for _ in range(3):
+        assert freeze_again(key()) is first
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        ([1], (_BOOL, True), "x"),  # a positional bool beside a list: marshal refuses the marker
+        ((_BOOL, False), {"a": 1}),
+        (([1], (_BOOL, True)), ()),  # the same inside *args
+        ((), (("a", [1]), ("b", NOT_GIVEN))),  # an object among **kwargs
+        ((_BOOL, [1]), (_BOOL, (_BOOL, True))),  # tagged-bool look-alikes that no call makes
+        (_BOOL, True),
+    ],
+    ids=["positional-bool", "bool-first", "bool-in-args", "object-in-kwargs", "look-alikes", "top-level-tag"],
+)
+def test_a_key_that_marshal_refuses_is_frozen_part_by_part_as_freeze_does(key: Any) -> None:
+    for _ in range(3):
+        assert freeze_again(key) == freeze(key)
+        assert type(freeze_again(key)) is type(freeze(key))
+
+
 def test_a_changed_argument_is_keyed_by_its_new_contents() -> None:
     proxy = CachedProxy(Shapes())
     numbers = {"a": [1, 2]}
