@@ -14,8 +14,8 @@ import threading
 import time
 from typing import Any
 
-from ._codegen import Hit
 from ._contract import Front
+from ._hit import Hit
 from ._miss import MISS
 from ._store_base import namespace_of
 

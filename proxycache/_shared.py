@@ -19,11 +19,11 @@ import threading
 import time
 from typing import Any
 
-from ._codegen import Hit
 from ._entry import Entry, EntryError
 from ._entry_codec import ENVELOPE_MAGIC, EntryCodec
 from ._faults import report_fault, report_unserializable, warn_unsigned
 from ._front import FrontTable
+from ._hit import Hit
 from ._lifetime import OPTION, Expired
 from ._miss import MISS
 from ._namespace import namespace_for, store_digest

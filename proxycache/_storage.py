@@ -1,6 +1,6 @@
 """In-memory storage for one cached method of one instance, one class per policy.
 
-Each storage states its cache hit as a recipe (``HIT``, a ``_codegen.Hit``:
+Each storage states its cache hit as a recipe (``HIT``, a ``_hit.Hit``:
 the read expression, the bookkeeping after it, whether it needs the lock,
 whether entries expire) that the cached callable is composed from: a hit is
 then a dict lookup in the caller's frame, not a method call. Everything else
@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ._codegen import Hit
+from ._hit import Hit
 from ._miss import MISS
 
 

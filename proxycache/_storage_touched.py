@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from typing import Any
 
-from ._codegen import Hit
+from ._hit import Hit
 from ._storage import LFUStorage, LRUStorage, Storage
 
 _consume = deque  # deque(iterable, 0) runs an iterator to its end in C

@@ -13,7 +13,7 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from . import _clock
-from ._codegen import Hit
+from ._hit import Hit
 from ._lifetime import OPTION, Expired, Lifetime
 from ._miss import MISS
 from ._storage import Storage
