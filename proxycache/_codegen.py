@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._flags import CODE_GLOBALS, COUNT, COUNTER, DRAINING_COUNT, UNCOUNT, set_cell
+from ._flags import CODE_GLOBALS, COUNT, COUNTER, DRAINING_COUNT, NO_GIL, UNCOUNT, set_cell
 from ._hit import Hit
 from ._keys import _BOOL, generic_key, is_hashable, kwkey, kwtypes, tagged, types_of
 from ._outcome import COPY_ERRORS, Raised, own_error, trim
@@ -104,12 +104,27 @@ _LOOKUP = """        try:
 {uncount}            _pc_why = {missed}
         except TypeError:
 {uncount}            _pc_why = _pc_UNHASHABLE
-{else_counted}
+{frozen}{else_counted}
         try:
             return {await_}{slow}(_pc_why, {key}, {argt}, {kwd})
         except BaseException as _pc_error:
             # Raised again from here, its traceback shows this one frame of ours, not the miss path's.
             raise _pc_error.with_traceback(_pc_trim(_pc_error.__traceback__))"""
+
+# A key that did not hash (a dict or list argument) is looked up again by the key remembered for it
+# (``_keys_again``) where the hit is plain (no lock, no cached exceptions or recordings, no store behind):
+# a dict argument's hit then costs no call into the miss path. Anything else (a miss, an argument not
+# remembered yet) goes on to it as before. The count follows the read: a read that raises counts nothing.
+_FROZEN = """            _pc_fkey = _pc_remembered({key})
+            if _pc_fkey is not None:
+                try:
+{read}
+                except Exception:
+                    pass
+                else:
+{count}
+                    return _pc_result
+"""
 
 # A cached exception is raised, which happens outside the try, or
 # a cached KeyError or TypeError would pass for a miss. A recorded stream
@@ -143,7 +158,8 @@ def _why_of(key: Any) -> int:
 
 GLOBALS["_pc_why_of"] = _why_of
 # What the key expressions and the hit path call: every global the generated source names is declared here
-# (but _pc_Recording, which only a replaying method names, declared by _recording when streams="replay" loads it).
+# (but _pc_Recording, which only a replaying method names, declared by _recording when streams="replay" loads it,
+# and _pc_remembered, declared by _keys_again, which _method loads before it makes any function here).
 GLOBALS.update(
     _pc_Raised=Raised,
     _pc_own=own_error,
@@ -308,12 +324,22 @@ def _factory(
         else_counted = _ELSE_HEAD.format(count=textwrap.indent(count, "    ")) + (_ELSE_RAISES if raises else "")
         else_counted += (_ELSE_REPLAYS if replays else "") + _ELSE_TAIL
 
+    # The hit of a frozen key (see _FROZEN): its read without the count and the return (as with cached
+    # exceptions), which follow it. Not without the GIL, where keys are never remembered (see _keys_again).
+    frozen_read = None
+    if not (special or hit.lock or hit.drains or hit.fallback is not None or NO_GIL):
+        frozen_read = textwrap.indent(_hit_source(hit, "_pc_fkey", True, count)[0], " " * 20)
+
     def lookup(key: str, slow: str = "_pc_slow") -> str:
         source, uncount = _hit_source(hit, key, special, count)
+        frozen = ""
+        if frozen_read is not None:
+            frozen = _FROZEN.format(key=key, read=frozen_read, count=textwrap.indent(count, " " * 20))
         return _LOOKUP.format(
             slow=slow,
             hit=textwrap.indent(source, " " * 12),
             uncount=textwrap.indent(uncount, " " * 12),
+            frozen=frozen,
             missed=hit.missed.format(key=key),
             else_counted=textwrap.indent(else_counted, " " * 8),
             await_=await_,

@@ -12,7 +12,7 @@ from marshal import dumps as _marshal
 from marshal import loads as _unmarshal
 from typing import Any
 
-from ._flags import NO_GIL
+from ._flags import CODE_GLOBALS, NO_GIL
 from ._keys import _ATOMS, _BOOL, _Marker, freeze
 
 __all__ = ["forget_frozen", "freeze_again", "freeze_key"]
@@ -151,3 +151,57 @@ def _plain(value: Any, depth: int) -> bool:
 #: What freezes a call's key that did not hash: freeze_again, but freeze without the GIL, where marshal
 #: reads a list or dict without the locks that keep another thread's change of it from crashing it.
 freeze_key = freeze if NO_GIL else freeze_again
+
+
+def remembered_key(value: Any) -> Any:
+    """:func:`freeze_again` for a hit (``_codegen._FROZEN``) from what is remembered, or None.
+
+    None where freeze_again would walk plain data (seen once, or never: the
+    miss path keys it, walking it once) or raise (the miss path says why).
+    No key is None.
+    """
+    try:
+        return _known(value, 0)
+    except Exception:
+        return None
+
+
+def _known(value: Any, depth: int) -> Any:
+    """:func:`freeze_again` of *value* at *depth*, the same steps, but None for what is not remembered yet."""
+    cls = type(value)
+    if depth > _PLAIN_DEPTH:
+        return None
+    if cls is tuple and not (_WHOLE if depth == 0 else _FLAT).issuperset(map(type, value)):
+        if len(value) == 2 and value[0] is _BOOL:
+            return (_BOOL, freeze(value[1], depth + 1))
+        return _known_parts(value, depth)
+    try:
+        data = _marshal(value, 2)
+    except Exception:
+        return _known_parts(value, depth) if cls is tuple else None
+    frozen = _REMEMBERED.get(data)
+    if frozen is _NOT_PLAIN:
+        return freeze(value, depth)
+    return None if type(frozen) is list else frozen
+
+
+def _known_parts(value: tuple[Any, ...], depth: int) -> Any:
+    """:func:`_by_part` for :func:`_known`: None as soon as a part is not remembered yet."""
+    depth += 1
+    parts = []
+    for v in value:
+        kind = type(v)
+        if kind in _ATOMS:
+            parts.append(v)
+        elif kind in _REMEMBERED_KINDS:
+            part = _known(v, depth)
+            if part is None:
+                return None
+            parts.append(part)
+        else:
+            parts.append(freeze(v, depth))
+    return tuple(parts)
+
+
+# A generated function runs only once this module is loaded (_method loads it).
+CODE_GLOBALS["_pc_remembered"] = remembered_key

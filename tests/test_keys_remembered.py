@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxycache import CachedProxy, cache_methods
+from proxycache import CachedProxy, cache_info, cache_methods
 from proxycache import _keys_again as _keys
 from proxycache._flags import NO_GIL
 from proxycache._keys import _BOOL, UnkeyableError, freeze
@@ -127,6 +127,42 @@ def test_a_key_that_marshal_refuses_is_frozen_part_by_part_as_freeze_does(key: A
     for _ in range(3):
         assert freeze_again(key) == freeze(key)
         assert type(freeze_again(key)) is type(freeze(key))
+
+
+@pytest.mark.skipif(NO_GIL, reason="without the GIL, keys are never remembered: every such hit takes the miss path")
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda p: p.describe({"a": [1]}),
+        lambda p: p.describe_many([1], x={"y": 2}, flag=True),  # **kwargs, a boolean among them
+        lambda p: p.describe_many([1], True),  # a tagged positional bool: the key is taken part by part
+        lambda p: p.describe_many({"a": 1}, c=NOT_GIVEN),  # an object among the parts
+    ],
+    ids=["dict", "kwargs", "positional-bool", "object"],
+)
+def test_an_argument_seen_again_is_found_without_the_miss_path(call: Any) -> None:
+    # The hit path looks a key that did not hash up again by its remembered key (_codegen._FROZEN).
+    shapes = Shapes()
+    proxy = CachedProxy(shapes)
+    first = call(proxy)
+    call(proxy)  # remembered from this second sighting
+    called: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and "proxycache" in frame.f_code.co_filename:
+            called.append(frame.f_code.co_name)
+
+    sys.setprofile(profile)
+    try:
+        again = call(proxy)
+    finally:
+        sys.setprofile(None)
+    assert again == first
+    assert sum(shapes.calls.values()) == 1
+    infos = cache_info(proxy).values()
+    assert (sum(i.hits for i in infos), sum(i.misses for i in infos)) == (2, 1)  # each hit counted once
+    assert "remembered_key" in called
+    assert not {"_lean", "_slow", "_miss", "_frozen"} & set(called), called
 
 
 def test_a_changed_argument_is_keyed_by_its_new_contents() -> None:

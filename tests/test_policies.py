@@ -198,6 +198,19 @@ def test_policy_matches_the_model(policy: str, ttl: float | None, calls: list[in
     assert held(proxy, range(7)) == set(model.entries)
 
 
+@pytest.mark.parametrize("policy", ["lru", "lfu", "fifo"])
+@settings(max_examples=40, deadline=None)
+@given(calls=st.lists(st.integers(0, 6), max_size=60), maxsize=st.integers(1, 4))
+def test_policy_matches_the_model_with_dict_arguments(policy: str, calls: list[int], maxsize: int) -> None:
+    # A dict argument seen before is looked up in the hit path by its remembered key: that lookup
+    # must keep each policy's order (LRU recency, LFU uses) as the miss path's does. A new dict each call.
+    proxy = CachedProxy(CountingClient(), maxsize=maxsize, policy=policy)
+    model = Model(policy, maxsize)
+    for key in calls:
+        assert was_hit(proxy, {"k": key}) == model.call(key), (policy, key)
+    assert {key for key in range(7) if proxy.echo.cache_invalidate({"k": key})} == set(model.entries)
+
+
 @settings(max_examples=80, deadline=None)
 @given(ops=st.lists(st.tuples(st.booleans(), st.integers(0, 9)), max_size=120), maxsize=st.integers(1, 6))
 def test_lfu_matches_the_model_with_invalidations(ops: list[tuple[bool, int]], maxsize: int) -> None:
