@@ -103,8 +103,7 @@ _LOOKUP = """        try:
         except KeyError:
 {uncount}            _pc_why = {missed}
         except TypeError:
-{uncount}            _pc_why = _pc_UNHASHABLE
-{frozen}{else_counted}
+{uncount}{unhashable}{else_counted}
         try:
             return {await_}{slow}(_pc_why, {key}, {argt}, {kwd})
         except BaseException as _pc_error:
@@ -114,16 +113,15 @@ _LOOKUP = """        try:
 # A key that did not hash (a dict or list argument) is looked up again by the key remembered for it
 # (``_keys_again``) where the hit is plain (no lock, no cached exceptions or recordings, no store behind):
 # a dict argument's hit then costs no call into the miss path. Anything else (a miss, an argument not
-# remembered yet) goes on to it as before. The count follows the read: a read that raises counts nothing.
-_FROZEN = """            _pc_fkey = _pc_remembered({key})
-            if _pc_fkey is not None:
+# remembered yet) goes on to it as before. The key is held in _pc_why until then: a local more would cost
+# every call of the function (each is cleared on entry and on return).
+_FROZEN = """            _pc_why = _pc_remembered({key})
+            if _pc_why is not None:
                 try:
-{read}
+{hit}
                 except Exception:
-                    pass
-                else:
-{count}
-                    return _pc_result
+{uncount}
+            _pc_why = _pc_UNHASHABLE
 """
 
 # A cached exception is raised, which happens outside the try, or
@@ -324,22 +322,23 @@ def _factory(
         else_counted = _ELSE_HEAD.format(count=textwrap.indent(count, "    ")) + (_ELSE_RAISES if raises else "")
         else_counted += (_ELSE_REPLAYS if replays else "") + _ELSE_TAIL
 
-    # The hit of a frozen key (see _FROZEN): its read without the count and the return (as with cached
-    # exceptions), which follow it. Not without the GIL, where keys are never remembered (see _keys_again).
-    frozen_read = None
-    if not (special or hit.lock or hit.drains or hit.fallback is not None or NO_GIL):
-        frozen_read = textwrap.indent(_hit_source(hit, "_pc_fkey", True, count)[0], " " * 20)
+    # A key that did not hash is looked up again where the hit is plain (see _FROZEN); not without the
+    # GIL, where keys are never remembered (see _keys_again).
+    frozen = not (special or hit.lock or hit.drains or hit.fallback is not None or NO_GIL)
 
     def lookup(key: str, slow: str = "_pc_slow") -> str:
         source, uncount = _hit_source(hit, key, special, count)
-        frozen = ""
-        if frozen_read is not None:
-            frozen = _FROZEN.format(key=key, read=frozen_read, count=textwrap.indent(count, " " * 20))
+        unhashable = "            _pc_why = _pc_UNHASHABLE\n"
+        if frozen:
+            again, uncount_again = _hit_source(hit, "_pc_why", False, count)
+            unhashable = _FROZEN.format(
+                key=key, hit=textwrap.indent(again, " " * 20), uncount=textwrap.indent(uncount_again, " " * 20)
+            )
         return _LOOKUP.format(
             slow=slow,
             hit=textwrap.indent(source, " " * 12),
             uncount=textwrap.indent(uncount, " " * 12),
-            frozen=frozen,
+            unhashable=unhashable,
             missed=hit.missed.format(key=key),
             else_counted=textwrap.indent(else_counted, " " * 8),
             await_=await_,
