@@ -65,6 +65,10 @@ class Service:
     def get3(self, a: Any, b: Any, c: Any) -> Any:
         return a
 
+    def query(self, *args: Any, **kwargs: Any) -> Any:
+        """An SDK's method as openai's ``create`` and boto3's ``query`` are: everything by keyword, in ``**kwargs``."""
+        return kwargs.get("model")
+
 
 def _entry(name: str) -> Any:
     """A public proxycache name, or None while it does not exist yet."""
@@ -126,6 +130,10 @@ def _decorated_class(options: Options) -> type:
         def get3(self, a: Any, b: Any, c: Any) -> Any:
             return a
 
+        @_entry("cached_method")(**dict(options))  # type: ignore[misc]
+        def query(self, *args: Any, **kwargs: Any) -> Any:
+            return kwargs.get("model")
+
     return DecoratedService
 
 
@@ -150,6 +158,7 @@ def lru_bound() -> Any:
     obj = Service()
     obj.get = functools.lru_cache(maxsize=128)(obj.get)  # type: ignore[method-assign]
     obj.get3 = functools.lru_cache(maxsize=128)(obj.get3)  # type: ignore[method-assign]
+    obj.query = functools.lru_cache(maxsize=128)(obj.query)  # type: ignore[method-assign]
     return obj
 
 
@@ -342,6 +351,21 @@ def unhashable_cases() -> list[Case]:
         cases.append(_case(f"messages/{label}", "unhashable", f"{label}  get(messages()) vs get(1)",
                            maker, needs, stmt="o.get(messages())", extra=extra, ref=f"hit/{label}",
                            note="two chat messages, built for each call"))
+    for label, maker, needs in ENTRY_POINTS:
+        cases.append(_case(f"sdk-messages/{label}", "unhashable",
+                           f"{label}  query(model=, messages=messages()) vs get(1)", maker, needs,
+                           stmt="o.query(model='m', messages=messages())", extra=extra, ref=f"hit/{label}",
+                           note="query(*args, **kwargs), as SDK methods are"))
+    return cases
+
+
+def sdk_cases() -> list[Case]:
+    # query(*args, **kwargs) called by keyword, as SDK methods (openai, boto3) are: lru_cache keys the call as it is.
+    stmt = "o.query(model='m', prompt='hi')"
+    floor = "sdk/lru_cache(obj.query)"
+    cases = [_case(floor, "sdk", "functools.lru_cache(obj.query)  [floor]", lru_bound, stmt=stmt, ref=None)]
+    for label, maker, needs in ENTRY_POINTS:
+        cases.append(_case(f"sdk/{label}", "sdk", label, maker, needs, stmt=stmt, ref=floor))
     return cases
 
 
@@ -627,6 +651,7 @@ def all_cases(redis_url: str | None, groups: set[str] | None = None) -> list[Cas
         "unhashable": unhashable_cases,
         "key_attrs": key_attrs_cases,
         "args3": args3_cases,
+        "sdk": sdk_cases,
         "miss": miss_cases,
         "evict": evict_cases,
         "policy": policy_cases,

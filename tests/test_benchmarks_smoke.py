@@ -67,6 +67,8 @@ def test_our_entry_points_are_measured_against_their_targets(result: tuple[dict[
         assert rows[f"key_attrs/{name}"]["met"] in (True, False)
         assert rows[f"unhashable/{name}"]["ref"] == f"hit/{name}"
         assert rows[f"args3/{name}"]["ref"] == "args3/lru_cache(obj.get3)"
+        assert rows[f"sdk/{name}"]["ref"] == "sdk/lru_cache(obj.query)"
+        assert rows[f"sdk-messages/{name}"]["ref"] == f"hit/{name}"
     for policy in ("lru", "lfu", "fifo", "rr"):
         row = rows[f"evict/{policy}/CachedProxy"]
         assert row["ref"] == f"evict/{policy}/cachetools"
