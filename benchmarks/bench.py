@@ -42,7 +42,7 @@ TITLES = {
     "unhashable": "Hit with an unhashable argument (a dict; ratio to the same entry point's default hit)",
     "key_attrs": "Hit with key_attrs=['user'] (ratio to the same entry point's default hit)",
     "args3": "Hit with three positional arguments (ratio to lru_cache with three arguments)",
-    "sdk": "Hit of an SDK-style query(*args, **kwargs), called by keyword (ratio to lru_cache on the same method)",
+    "sdk": "Hit of an SDK-style `query(*args, **kwargs)`, called by keyword (ratio to lru_cache on the same method)",
     "miss": "Miss over the bare call (each also evicts, maxsize=128; ratio of what each adds to cachetools')",
     "evict": "Evicting miss by policy, maxsize=1000, over the bare call (ratio to cachetools, same policy)",
     "policy": "Other policies (ratio to cachetools.cachedmethod with the same policy)",

@@ -361,12 +361,7 @@ def unhashable_cases() -> list[Case]:
 
 def sdk_cases() -> list[Case]:
     # query(*args, **kwargs) called by keyword, as SDK methods (openai, boto3) are: lru_cache keys the call as it is.
-    stmt = "o.query(model='m', prompt='hi')"
-    floor = "sdk/lru_cache(obj.query)"
-    cases = [_case(floor, "sdk", "functools.lru_cache(obj.query)  [floor]", lru_bound, stmt=stmt, ref=None)]
-    for label, maker, needs in ENTRY_POINTS:
-        cases.append(_case(f"sdk/{label}", "sdk", label, maker, needs, stmt=stmt, ref=floor))
-    return cases
+    return _against_lru("sdk", "query", "o.query(model='m', prompt='hi')")
 
 
 def _counter() -> dict[str, Any]:
@@ -434,14 +429,20 @@ def key_attrs_cases() -> list[Case]:
     return cases
 
 
+def _against_lru(group: str, method: str, stmt: str) -> list[Case]:
+    """``lru_cache`` on *method* (the floor of *group*), then each entry point's hit of *stmt* against it."""
+    floor = f"{group}/lru_cache(obj.{method})"
+    cases = [_case(floor, group, f"functools.lru_cache(obj.{method})  [floor]", lru_bound, stmt=stmt, ref=None)]
+    for label, maker, needs in ENTRY_POINTS:
+        cases.append(_case(f"{group}/{label}", group, label, maker, needs, stmt=stmt, ref=floor))
+    return cases
+
+
 def args3_cases() -> list[Case]:
     stmt = "o.get3(1, 2, 3)"
-    floor = "args3/lru_cache(obj.get3)"
-    cases = [_case(floor, "args3", "functools.lru_cache(obj.get3)  [floor]", lru_bound, stmt=stmt, ref=None)]
-    for label, maker, needs in ENTRY_POINTS:
-        cases.append(_case(f"args3/{label}", "args3", label, maker, needs, stmt=stmt, ref=floor))
+    cases = _against_lru("args3", "get3", stmt)
     cases.append(_case("args3/cachetools", "args3", "cachetools.cachedmethod(LRUCache)",
-                       _cachetools3, stmt=stmt, ref=floor))
+                       _cachetools3, stmt=stmt, ref="args3/lru_cache(obj.get3)"))
     return cases
 
 
