@@ -13,7 +13,7 @@ from marshal import loads as _unmarshal
 from typing import Any
 
 from ._flags import CODE_GLOBALS, NO_GIL
-from ._keys import _ATOMS, _BOOL, _Marker, freeze
+from ._keys import _ATOMS, _Marker, freeze
 
 __all__ = ["forget_frozen", "freeze_again", "freeze_key"]
 
@@ -44,7 +44,7 @@ _FORGOTTEN = _Marker("forgotten")
 _NOT_PLAIN = _Marker("not_plain")
 
 
-def freeze_again(value: Any, _depth: int = 0) -> Any:
+def freeze_again(value: Any, _depth: int = 0, _learn: bool = True) -> Any:
     """:func:`freeze`, remembered for plain data: an equal argument passed again is not walked in Python.
 
     Plain data is None, bools, ints, floats (not NaN), complex numbers and
@@ -63,51 +63,73 @@ def freeze_again(value: Any, _depth: int = 0) -> Any:
     A call's key tuple is encoded whole when its parts are numbers, strings,
     None, tuples, lists, dicts or sets, and frozen part by part otherwise
     (or when marshal refuses an object nested in it).
+
+    Without *_learn* (:func:`remembered_key`), nothing is walked or learnt:
+    None stands for plain data not remembered yet.
     """
+    # Identity tests, not a set's: a dict argument's hit is a few thousand instructions, a set lookup 200.
     cls = type(value)
-    if cls not in _REMEMBERED_KINDS or _depth > _PLAIN_DEPTH:
-        return freeze(value, _depth)
-    if cls is tuple and not (_WHOLE if _depth == 0 else _FLAT).issuperset(map(type, value)):
-        if len(value) == 2 and value[0] is _BOOL:
-            return (_BOOL, freeze(value[1], _depth + 1))  # a tagged bool: freeze's answer, without its questions
-        return _by_part(value, _depth)  # an object among them (a sentinel default): marshal would refuse it
+    if cls is tuple:
+        if not (_WHOLE if _depth == 0 else _FLAT).issuperset(map(type, value)):
+            return _by_part(value, _depth, _learn)  # an object among them (a sentinel default): marshal would refuse it
+    elif cls is not dict and cls is not list and cls is not set:
+        return freeze(value, _depth) if _learn else None
     try:
         data = _marshal(value, 2)
     except Exception:  # ValueError: an object marshal does not know; RuntimeError: changed while read
         # A key's tuples may hold one nested (a tagged bool, an object in **kwargs): its parts are encoded
         # one by one, as flat tuples (one refused encoding of the whole, not one more at each level).
-        return _by_part(value, _depth) if cls is tuple else freeze(value, _depth)
+        if cls is tuple:
+            return _by_part(value, _depth, _learn)
+        return freeze(value, _depth) if _learn else None
     frozen = _REMEMBERED.get(data, _FORGOTTEN)
     if frozen is _FORGOTTEN:
+        if not _learn:
+            return None  # never seen: the miss path keys it, walking it once
         frozen = freeze(value, _depth)
         if len(data) <= _REMEMBER_ONE:
             _remember(data, [frozen])  # seen once: a list, which no key is (keys hash), holds its key
         return frozen
     if type(frozen) is list:
-        # Frozen from what was encoded, not from value: another thread may change value meanwhile,
-        # and the key remembered for these bytes must be the one they stand for.
-        copy = _unmarshal(data)
-        if _plain(copy, 0):
-            key = freeze(copy)
-            # The first sighting's key when it is this one: what the storage holds, found there by identity.
-            try:
-                same = frozen[0] == key
-            except Exception:  # frozen from an argument changed meanwhile, to hold an object whose == raises
-                same = False
-            frozen = frozen[0] if same else key
-        else:
-            frozen = _NOT_PLAIN  # bytes, NaN, code: keyed as freeze has them (a bytearray is refused there)
-        _REMEMBERED[data] = frozen  # in the place of the first sighting's, whose bytes are counted
+        if not _learn:
+            return None  # seen once: the miss path remembers it
+        frozen = _REMEMBERED[data] = _seen_again(data, frozen[0])  # where the first sighting's bytes are counted
     return freeze(value, _depth) if frozen is _NOT_PLAIN else frozen
 
 
-def _by_part(value: tuple[Any, ...], depth: int) -> Any:
+def _seen_again(data: bytes, first: Any) -> Any:
+    """What *data*, seen a second time, is remembered as: its key (the first sighting's, *first*, when
+    equal), or _NOT_PLAIN (bytes, NaN, code: keyed as freeze has them; a bytearray is refused there)."""
+    # Frozen from what was encoded, not from the argument: another thread may change it meanwhile,
+    # and the key remembered for these bytes must be the one they stand for.
+    copy = _unmarshal(data)
+    if not _plain(copy, 0):
+        return _NOT_PLAIN
+    key = freeze(copy)
+    # The first sighting's key when it is this one: what the storage holds, found there by identity.
+    try:
+        same = first == key
+    except Exception:  # frozen from an argument changed meanwhile, to hold an object whose == raises
+        same = False
+    return first if same else key
+
+
+def _by_part(value: tuple[Any, ...], depth: int, learn: bool) -> Any:
     """:func:`freeze_again` of a call's key tuple that cannot be encoded whole: part by part, as freeze takes it."""
     depth += 1
-    return tuple([
-        v if type(v) in _ATOMS else freeze_again(v, depth) if type(v) in _REMEMBERED_KINDS else freeze(v, depth)
-        for v in value
-    ])
+    parts = []
+    for v in value:
+        kind = type(v)
+        if kind in _ATOMS:
+            parts.append(v)
+        elif kind in _REMEMBERED_KINDS and depth <= _PLAIN_DEPTH:  # deeper, as freeze has it: see _PLAIN_DEPTH
+            part = freeze_again(v, depth, learn)
+            if part is None:
+                return None  # not remembered yet (no key is None)
+            parts.append(part)
+        else:
+            parts.append(freeze(v, depth))
+    return tuple(parts)
 
 
 def forget_frozen() -> None:
@@ -161,46 +183,9 @@ def remembered_key(value: Any) -> Any:
     No key is None.
     """
     try:
-        return _known(value, 0)
+        return freeze_again(value, 0, False)
     except Exception:
         return None
-
-
-def _known(value: Any, depth: int) -> Any:
-    """:func:`freeze_again` of *value* at *depth*, the same steps, but None for what is not remembered yet."""
-    cls = type(value)
-    if depth > _PLAIN_DEPTH:
-        return None
-    if cls is tuple and not (_WHOLE if depth == 0 else _FLAT).issuperset(map(type, value)):
-        if len(value) == 2 and value[0] is _BOOL:
-            return (_BOOL, freeze(value[1], depth + 1))
-        return _known_parts(value, depth)
-    try:
-        data = _marshal(value, 2)
-    except Exception:
-        return _known_parts(value, depth) if cls is tuple else None
-    frozen = _REMEMBERED.get(data)
-    if frozen is _NOT_PLAIN:
-        return freeze(value, depth)
-    return None if type(frozen) is list else frozen
-
-
-def _known_parts(value: tuple[Any, ...], depth: int) -> Any:
-    """:func:`_by_part` for :func:`_known`: None as soon as a part is not remembered yet."""
-    depth += 1
-    parts = []
-    for v in value:
-        kind = type(v)
-        if kind in _ATOMS:
-            parts.append(v)
-        elif kind in _REMEMBERED_KINDS:
-            part = _known(v, depth)
-            if part is None:
-                return None
-            parts.append(part)
-        else:
-            parts.append(freeze(v, depth))
-    return tuple(parts)
 
 
 # A generated function runs only once this module is loaded (_method loads it).
