@@ -20,7 +20,7 @@ from typing import Any
 
 from ._flags import CODE_GLOBALS, COUNT, COUNTER, DRAINING_COUNT, NO_GIL, UNCOUNT, set_cell
 from ._hit import Hit
-from ._keys import _BOOL, generic_key, is_hashable, kwkey, kwtypes, tagged, types_of
+from ._keys import _FALSE, _TRUE, generic_key, is_hashable, kwkey, kwtypes, tagged, types_of
 from ._outcome import COPY_ERRORS, Raised, own_error, trim
 from ._shape import Shape, index_parts, indexed_key, is_bool
 
@@ -162,7 +162,8 @@ GLOBALS.update(
     _pc_Raised=Raised,
     _pc_own=own_error,
     _pc_trim=trim,
-    _pc_BOOL=_BOOL,
+    _pc_TRUE=_TRUE,
+    _pc_FALSE=_FALSE,
     _pc_tagged=tagged,
     _pc_kwkey=kwkey,
     _pc_types=types_of,

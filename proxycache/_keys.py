@@ -53,6 +53,22 @@ _KWARGS = _Marker("kwargs")
 _DEFAULT = _Marker("default")
 
 
+class _Tagged(tuple[Any, ...]):
+    """A boolean argument's place in a key, ``(_BOOL, value)``: equal to that tuple, and hashed as it.
+
+    Its own type tells a tagged boolean from the plain data beside it
+    without looking inside: :func:`freeze` takes it as it is, and
+    :func:`~proxycache._keys_again.freeze_again` does not hand it to
+    marshal, which refuses a marker (after encoding all before it).
+    """
+
+    __slots__ = ()
+
+
+#: The two tagged booleans (one object each: tagging builds no tuple).
+_TRUE = _Tagged((_BOOL, True))
+_FALSE = _Tagged((_BOOL, False))
+
 
 class UnkeyableError(TypeError):
     """An argument can be neither hashed nor frozen into a key."""
@@ -61,7 +77,7 @@ class UnkeyableError(TypeError):
 def typed_bools(key: Any) -> Any:
     """Tag top-level booleans so ``f(True)`` and ``f(1)`` are separate entries."""
     if key is True or key is False:
-        return (_BOOL, key)
+        return _TRUE if key else _FALSE
     if type(key) is tuple:
         return tagged(key)
     return key
@@ -73,7 +89,7 @@ def freeze(value: Any, _depth: int = 0) -> Any:
     Raises :class:`UnkeyableError` for values that cannot be keyed by value.
     """
     if value is True or value is False:
-        return (_BOOL, value)
+        return _TRUE if value else _FALSE
     cls = type(value)
     if cls in _ATOMS:
         return value
@@ -90,8 +106,22 @@ def freeze(value: Any, _depth: int = 0) -> Any:
         if isinstance(value, list):
             return (_LIST, tuple([v if type(v) in _ATOMS else freeze(v, depth) for v in value]))
         itself = _ITSELF.get(id(cls))
-        if itself is not None and itself[0]() is cls and itself[1] == _abc_token() and _as_itself(value, cls):
-            return value  # a sentinel, a marker: _freeze_object's last case, found without its questions
+        # A sentinel (httpx's USE_CLIENT_DEFAULT, openai's NOT_GIVEN): _freeze_object's last case, found
+        # without its questions but the per-object ones, asked here, not in calls (a call costs a third).
+        # __class__ may lie (a proxy answers its target's): then isinstance() does too, and cls tells nothing.
+        if (
+            itself is not None
+            and itself[0]() is cls
+            and itself[1] == _abc_token()
+            and value.__class__ is cls
+            and getattr(value, "model_dump", None) is None
+        ):
+            try:
+                hash(value)
+            except TypeError:
+                pass  # unhashable after all: _freeze_object says why
+            else:
+                return value
         if not isinstance(value, Mapping):  # the ABC check costs more than the rest of a small dict
             return _freeze_object(value, cls, depth)
     # A loop, not a comprehension: Python 3.11 makes a function object for each comprehension, which
@@ -131,19 +161,15 @@ def _freeze_object(value: Any, cls: type, depth: int) -> Any:
     raise UnkeyableError(f"{cls.__qualname__} objects are unhashable and cannot be keyed by value")
 
 
-_ATOMS = frozenset({int, float, complex, str, bytes, type(None), range, type(Ellipsis)})
+#: What freezes to itself, by exact type: hashable, and nothing can change that or give it a model_dump
+#: (an ``object()`` sentinel, our markers).
+_ATOMS = frozenset({int, float, complex, str, bytes, type(None), range, type(Ellipsis), object, _Marker, _Tagged})
 
 #: Classes whose hashable instances freeze to themselves, by id: a weak reference (a class of the same
 #: id later is another) and the ABC cache token (Set.register() and Mapping.register() change what
-#: freeze asks). Its questions cost an AttributeError or an ABC check each: a sentinel default or a
-#: tagged bool in a key that did not hash took 14,700 instructions to freeze, and 5,300 once known.
+#: freeze asks). Its questions cost an AttributeError or an ABC check each: a sentinel default in a key
+#: that did not hash took 14,700 instructions to freeze, and 4,500 once known.
 _ITSELF: dict[int, tuple[weakref.ref[type], object]] = {}
-
-
-def _as_itself(value: Any, cls: type) -> bool:
-    """Whether *value*, of a class in _ITSELF, freezes to itself: the per-object questions of _freeze_object."""
-    # __class__ may lie (a proxy answers its target's): then isinstance() does too, and the class tells nothing.
-    return value.__class__ is cls and _model_dump(value) is None and is_hashable(value)
 
 
 def _model_dump(value: Any) -> Callable[[], Any] | None:
@@ -210,7 +236,7 @@ def _encode(value: Any, out: bytearray) -> None:
         out += b"s" + struct.pack(">I", len(data)) + data
     elif cls is bytes:
         out += b"b" + struct.pack(">I", len(value)) + value
-    elif cls is tuple:
+    elif cls is tuple or cls is _Tagged:  # a tagged boolean as the tuple it equals
         out += b"(" + struct.pack(">I", len(value))
         for item in value:
             _encode(item, out)
@@ -341,7 +367,7 @@ def tagged(values: tuple[Any, ...]) -> tuple[Any, ...]:
     # generator object and a resume per item cost a *args key more than the rest of a hit).
     for v in values:
         if v is True or v is False:
-            return tuple([(_BOOL, v) if v is True or v is False else v for v in values])
+            return tuple([_TRUE if v is True else _FALSE if v is False else v for v in values])
     return values
 
 

@@ -198,7 +198,7 @@ def _shape_of(
     call_src = ", ".join(call)
     if len(key) == 1:
         key_src = key[0]
-        guard = f"if {guards[0]}:\n    _pc_key = (_pc_BOOL, _pc_key)" if guards else ""
+        guard = f"if {guards[0]}:\n    _pc_key = _pc_TRUE if _pc_key else _pc_FALSE" if guards else ""
     else:
         key_src = "(" + "".join(k + ", " for k in key) + ")"
         guard = f"if {' or '.join(guards)}:\n    _pc_key = _pc_tagged(_pc_key)" if guards else ""
@@ -261,7 +261,7 @@ def _value_key(name: str, typed: bool) -> str:
     """
     if typed:
         return f"{name} = ({name}, _pc_type({name}))\n"
-    return f"if {is_bool(name)}:\n    {name} = (_pc_BOOL, {name})\n"
+    return f"if {is_bool(name)}:\n    {name} = _pc_TRUE if {name} else _pc_FALSE\n"
 
 
 def is_bool(name: str) -> str:

@@ -23,7 +23,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxycache import CachedProxy
-from proxycache._keys import _BOOL, _LIST, UnkeyableError, freeze, stable_digest
+from proxycache._keys import (
+    _BOOL,
+    _FALSE,
+    _LIST,
+    _TRUE,
+    UnkeyableError,
+    freeze,
+    stable_digest,
+    tagged,
+    typed_bools,
+)
 
 _UNSET = object()
 
@@ -723,6 +733,21 @@ def test_sentinel_defaults_and_tagged_bools_freeze_to_themselves_every_time() ->
         assert freeze(NOT_GIVEN) is NOT_GIVEN
         assert freeze((_BOOL, True)) == (_BOOL, (_BOOL, True))
         assert freeze(["m", NOT_GIVEN, (_BOOL, False)]) == (_LIST, ("m", NOT_GIVEN, (_BOOL, (_BOOL, False))))
+        assert freeze(_TRUE) is _TRUE  # a call's tagged boolean is taken as it is
+        assert freeze(["m", _FALSE]) == (_LIST, ("m", (_BOOL, False)))
+
+
+def test_a_tagged_boolean_is_the_tuple_it_stands_for() -> None:
+    # Equal, hashed and digested as (marker, value): keys of calls with a boolean argument are the same as before.
+    assert tagged(("m", True, 1, False)) == ("m", (_BOOL, True), 1, (_BOOL, False))
+    assert hash(_TRUE) == hash((_BOOL, True))
+    assert stable_digest(tagged(("m", True))) == stable_digest(("m", (_BOOL, True)))
+    assert stable_digest(_FALSE) != stable_digest(_TRUE) != stable_digest(1)
+    assert typed_bools(True) is _TRUE
+    assert freeze(False) is _FALSE
+    sentinel = object()
+    assert freeze(sentinel) is sentinel
+    assert freeze(_BOOL) is _BOOL
 
 
 def test_a_class_registered_as_a_mapping_later_freezes_as_one_from_then_on() -> None:

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from proxycache import CachedProxy, cache_info, cache_methods
 from proxycache import _keys_again as _keys
 from proxycache._flags import NO_GIL
-from proxycache._keys import _BOOL, UnkeyableError, freeze
+from proxycache._keys import _BOOL, _FALSE, _TRUE, UnkeyableError, freeze
 from proxycache._keys_again import forget_frozen, freeze_again
 
 from .test_keys import NOT_GIVEN, Shapes, nested
@@ -114,19 +114,28 @@ def test_a_keyword_call_key_is_encoded_whole() -> None:
 @pytest.mark.parametrize(
     "key",
     [
-        ([1], (_BOOL, True), "x"),  # a positional bool beside a list: marshal refuses the marker
-        ((_BOOL, False), {"a": 1}),
-        (([1], (_BOOL, True)), ()),  # the same inside *args
+        ([1], _TRUE, "x"),  # a positional bool beside a list
+        (_FALSE, {"a": 1}),
+        (([1], _TRUE), ()),  # the same inside *args
         ((), (("a", [1]), ("b", NOT_GIVEN))),  # an object among **kwargs
-        ((_BOOL, [1]), (_BOOL, (_BOOL, True))),  # tagged-bool look-alikes that no call makes
+        ([1], (_BOOL, True), "x"),  # tagged-bool look-alikes that no call makes: marshal refuses the marker
+        ((_BOOL, [1]), (_BOOL, (_BOOL, True))),
         (_BOOL, True),
     ],
-    ids=["positional-bool", "bool-first", "bool-in-args", "object-in-kwargs", "look-alikes", "top-level-tag"],
+    ids=[
+        "positional-bool", "bool-first", "bool-in-args", "object-in-kwargs", "look-alike", "look-alikes", "top-level",
+    ],
 )
 def test_a_key_that_marshal_refuses_is_frozen_part_by_part_as_freeze_does(key: Any) -> None:
     for _ in range(3):
         assert freeze_again(key) == freeze(key)
         assert type(freeze_again(key)) is type(freeze(key))
+
+
+def test_a_tagged_boolean_is_taken_as_it_is() -> None:
+    # Its own type keeps it from marshal (which would encode the list before it, then refuse the marker).
+    for _ in range(3):
+        assert freeze_again(([1], _TRUE, "x"))[1] is _TRUE
 
 
 @pytest.mark.skipif(NO_GIL, reason="without the GIL, keys are never remembered: every such hit takes the miss path")
