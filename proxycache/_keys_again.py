@@ -67,7 +67,8 @@ def freeze_again(value: Any, _depth: int = 0, _learn: bool = True) -> Any:
     Without *_learn* (:func:`remembered_key`), nothing is walked or learnt:
     None stands for plain data not remembered yet.
     """
-    # Identity tests, not a set's: a dict argument's hit is a few thousand instructions, a set lookup 200.
+    # Identity tests, not `cls in _REMEMBERED_KINDS`: in 3.11 a set lookup costs about 200 instructions,
+    # and this runs on every hit with a dict argument.
     cls = type(value)
     if cls is tuple:
         if not (_WHOLE if _depth == 0 else _FLAT).issuperset(map(type, value)):
