@@ -103,25 +103,26 @@ def freeze(value: Any, _depth: int = 0) -> Any:
     if cls is tuple:
         return tuple([v if type(v) in _ATOMS else freeze(v, depth) for v in value])
     if cls is not dict:
+        if cls is not list:  # a list is never in _ITSELF: one test, not the lookup
+            itself = _ITSELF.get(id(cls))
+            # A sentinel (httpx's USE_CLIENT_DEFAULT, openai's NOT_GIVEN): _freeze_object's last case, found
+            # without its questions but the per-object ones, asked here, not in calls (a call costs a third).
+            # __class__ may lie (a proxy answers its target's): then isinstance() does too, and cls tells nothing.
+            if (
+                itself is not None
+                and itself[0]() is cls
+                and itself[1] == _abc_token()
+                and value.__class__ is cls
+                and getattr(value, "model_dump", None) is None
+            ):
+                try:
+                    hash(value)
+                except TypeError:
+                    pass  # unhashable after all: _freeze_object says why
+                else:
+                    return value
         if isinstance(value, list):
             return (_LIST, tuple([v if type(v) in _ATOMS else freeze(v, depth) for v in value]))
-        itself = _ITSELF.get(id(cls))
-        # A sentinel (httpx's USE_CLIENT_DEFAULT, openai's NOT_GIVEN): _freeze_object's last case, found
-        # without its questions but the per-object ones, asked here, not in calls (a call costs a third).
-        # __class__ may lie (a proxy answers its target's): then isinstance() does too, and cls tells nothing.
-        if (
-            itself is not None
-            and itself[0]() is cls
-            and itself[1] == _abc_token()
-            and value.__class__ is cls
-            and getattr(value, "model_dump", None) is None
-        ):
-            try:
-                hash(value)
-            except TypeError:
-                pass  # unhashable after all: _freeze_object says why
-            else:
-                return value
         if not isinstance(value, Mapping):  # the ABC check costs more than the rest of a small dict
             return _freeze_object(value, cls, depth)
     # A loop, not a comprehension: Python 3.11 makes a function object for each comprehension, which

@@ -804,3 +804,12 @@ def test_an_object_whose_class_changes_its_story_is_asked_again() -> None:
     for _ in range(3):
         assert freeze(unset) is unset  # honest about its class: keyed as itself, the class remembered
     assert freeze(Lazy(frozenset({True}))) != freeze(Lazy(frozenset({1})))
+    assert freeze(Lazy([True])) == freeze([True])  # a list to isinstance(), though its class is remembered
+
+
+def test_a_list_subclass_is_keyed_as_a_list() -> None:
+    class Tags(list[Any]):
+        pass
+
+    for _ in range(3):
+        assert freeze(Tags([True, "a"])) == freeze([True, "a"]) != freeze((True, "a"))
