@@ -126,10 +126,11 @@ def test_a_keyword_call_key_is_encoded_whole() -> None:
         "positional-bool", "bool-first", "bool-in-args", "object-in-kwargs", "look-alike", "look-alikes", "top-level",
     ],
 )
-def test_a_key_that_marshal_refuses_is_frozen_part_by_part_as_freeze_does(key: Any) -> None:
+def test_a_key_with_a_marker_or_an_object_is_frozen_part_by_part_as_freeze_does(key: Any) -> None:
     for _ in range(3):
         assert freeze_again(key) == freeze(key)
         assert type(freeze_again(key)) is type(freeze(key))
+    assert _keys.remembered_key(key) == freeze(key)  # the hit's look, once each part is remembered
 
 
 def test_a_tagged_boolean_is_taken_as_it_is() -> None:
