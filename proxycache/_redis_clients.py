@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import weakref
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ._contract import NamespaceStats
@@ -33,6 +36,59 @@ def client_from_url(url: str, *, cluster: bool, timeout: float, asynchronous: bo
         return RedisCluster.from_url(url, **settings)
     return redis.Redis.from_url(url, **settings)
 
+
+class LoopClients:
+    """The ``redis.asyncio`` clients a store built from a URL opens: one per event loop, closed as it shuts down.
+
+    redis.asyncio connections belong to the loop that opened them. A program
+    that runs ``asyncio.run()`` once per job makes a loop per job: each
+    client is closed by its loop's ``shutdown_asyncgens()``, which
+    ``asyncio.run()`` and ``asyncio.Runner`` call before closing it, and a
+    loop closed without it (``loop.close()`` alone) lets go of its client
+    when the next loop opens one. Kept, they would hold a connection and the
+    loop itself for the life of the store.
+    """
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        #: (client, closer) by loop. Not a WeakKeyDictionary: a client's connections refer to their loop.
+        self._clients: dict[Any, tuple[Any, Any]] = {}
+
+    def get(self, loop: Any) -> Any:
+        """The running *loop*'s client, or None until :meth:`open` made one."""
+        entry = self._clients.get(loop)
+        return None if entry is None else entry[0]
+
+    async def open(self, loop: Any) -> Any:
+        """A new client for the running *loop*, closed as the loop shuts down; None once it has begun to.
+
+        A store's first call in a loop that is closing its async generators
+        (a generator's cleanup caching a call) would get a client nothing
+        closes: the store's sync client serves it, in a thread.
+        """
+        if getattr(loop, "_asyncgens_shutdown_called", False):
+            return None
+        for other in [other for other in self._clients if other.is_closed()]:
+            self._clients.pop(other, None)  # closed without shutdown_asyncgens(): nothing can close its client now
+        client = self._make()
+        closer = _close_with(weakref.ref(self), loop, client)
+        self._clients[loop] = (client, closer)
+        await closer.__anext__()  # its first step makes the loop track it (the first-iteration hook)
+        return client
+
+
+async def _close_with(owner: weakref.ref[LoopClients], loop: Any, client: Any) -> AsyncIterator[None]:
+    """Closes *client* when the loop closes this generator (its owner by weak reference: no cycle to collect)."""
+    try:
+        yield
+    finally:  # the loop's shutdown_asyncgens(), or the store dropped while its loop runs
+        clients = owner()
+        if clients is not None and clients.get(loop) is client:
+            del clients._clients[loop]
+        # A connection already broken has nothing more to close, and shutdown goes on.
+        with contextlib.suppress(Exception):
+            # aclose() since redis 5.0.1, close() before (deprecated since).
+            await (client.aclose() if hasattr(client, "aclose") else client.close())
 
 
 def check_url(url: str) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
-import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, ClassVar, TypeVar
 
@@ -11,6 +11,7 @@ from ._contract import NamespaceStats
 from ._front import FrontCache
 from ._miss import MISS, MissType
 from ._redis_clients import (
+    LoopClients,
     check_url,
     client_from_url,
     given_async_client,
@@ -57,8 +58,8 @@ class RedisStore(Breaker):
 
     The ``a``-prefixed coroutines (``aget``, ``aset``, ``aacquire_lease``...)
     never block the event loop: they go through ``redis.asyncio`` (a client
-    per event loop when built from a URL), or run the sync client in a worker
-    thread when that is all the store has.
+    per event loop when built from a URL, closed as the loop shuts down), or
+    run the sync client in a worker thread when that is all the store has.
 
     Layout: an entry is ``<prefix>{<namespace>:<digest>}``, its lease
     ``<prefix>lease:{<namespace>:<digest>}`` (the hash tag puts both on one
@@ -114,10 +115,14 @@ class RedisStore(Breaker):
         self.client: Any = None
         self.async_client: Any = None
         self.cluster = bool(cluster)
-        self._async_per_loop: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        self._loop_clients: LoopClients | None = None
         if isinstance(url_or_client, str):
             self.url = check_url(url_or_client)
-            self.client = self._from_url(asynchronous=False)
+            # A function of the URL and settings, not a method: a store that referred to itself would wait
+            # for the cycle collector to be freed, and the clients it opened with it.
+            make = functools.partial(client_from_url, self.url, cluster=self.cluster, timeout=self.socket_timeout)
+            self.client = make(asynchronous=False)
+            self._loop_clients = LoopClients(functools.partial(make, asynchronous=True))
         elif url_or_client is not None:
             is_async, self.cluster = given_client(url_or_client, async_client)
             if is_async:
@@ -138,10 +143,6 @@ class RedisStore(Breaker):
             from ._redis_tracking import Tracker
 
             self._tracker = Tracker(self, self.front)
-
-    def _from_url(self, *, asynchronous: bool) -> Any:
-        assert self.url is not None
-        return client_from_url(self.url, cluster=self.cluster, timeout=self.socket_timeout, asynchronous=asynchronous)
 
     def __repr__(self) -> str:
         if self.url is not None:
@@ -174,7 +175,10 @@ class RedisStore(Breaker):
         return self
 
     def close(self) -> None:
-        """Stop listening for invalidations and close the clients this store built (reopened on next use)."""
+        """Stop listening for invalidations and close the sync client this store built (reopened on next use).
+
+        The clients it opened for event loops close as their loop shuts down.
+        """
         if self._tracker is not None:
             self._tracker.stop()
         if self.url is not None and self.client is not None:
@@ -346,25 +350,15 @@ class RedisStore(Breaker):
 
     # -- coroutines ------------------------------------------------------------------------
 
-    def _async(self) -> Any:
-        """The async client for the running loop, or None when only a sync client serves (in a thread)."""
-        if self.async_client is not None:
-            return self.async_client
-        if self.url is None:
-            return None
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        client = self._async_per_loop.get(loop)
-        if client is None:
-            # redis.asyncio connections belong to the loop that opened them.
-            client = self._async_per_loop[loop] = self._from_url(asynchronous=True)
-        return client
-
     async def _acall(self, action: Callable[[Any], Awaitable[_T]], fallback: Callable[[], _T]) -> _T:
-        client = self._async()
+        client = self.async_client
+        if client is None and self._loop_clients is not None:
+            loop = asyncio.get_running_loop()
+            client = self._loop_clients.get(loop)
+            if client is None:
+                client = await self._loop_clients.open(loop)  # None once the loop is shutting down
         if client is None:
-            return await in_thread(fallback)
+            return await in_thread(fallback)  # the sync client, in a thread
         self._check()
         try:
             return await action(client)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import os
 import signal
 import threading
+import warnings
+import weakref
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
@@ -144,6 +147,119 @@ def test_a_store_from_a_url_serves_one_event_loop_after_another(redis_server: st
     for n in range(3):  # each asyncio.run is a new loop; connections never cross loops
         asyncio.run(store.aset(key(n), b"x"))
         assert asyncio.run(store.aget(key(n))) == b"x"
+
+
+def _connections(urls: list[str]) -> int:
+    """Clients connected to the servers at *urls*, besides the one that asks."""
+    import redis
+
+    gc.collect()  # what other tests dropped goes first
+    total = 0
+    for url in urls:
+        with redis.Redis.from_url(url) as asker:
+            total += int(asker.info("clients")["connected_clients"]) - 1
+    return total
+
+
+def _url_store(kind: str, request: pytest.FixtureRequest) -> tuple[RedisStore, list[str]]:
+    """A store built from a URL, and the URLs of the servers it talks to."""
+    if kind == "redis":
+        url = request.getfixturevalue("redis_server")
+        return RedisStore(url), [url]
+    cluster = request.getfixturevalue("redis_cluster")
+    return RedisStore(cluster.url, cluster=True), [node.url for node in cluster.nodes]
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+def test_each_asyncio_run_closes_the_client_it_opened(kind: str, request: pytest.FixtureRequest) -> None:
+    # A worker that runs asyncio.run() per job: each job's loop gets a client, closed as the loop shuts
+    # down. Kept, each would hold a connection and the loop for the life of the store.
+    store, urls = _url_store(kind, request)
+    store.set(key(0), b"sync")  # the sync client's connections are open before counting
+    before = _connections(urls)
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def job(n: int) -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        await store.aset(key(n), b"x")
+        assert await store.aget(key(n)) == b"x"
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for n in range(1, 9):
+            asyncio.run(job(n))
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []  # closed, not dropped
+    assert [ref() for ref in loops] == [None] * 8  # no loop kept by the store
+    assert _connections(urls) == before
+    assert store.get(key(8)) == b"x"
+
+
+@pytest.mark.redis
+def test_a_loop_closed_without_shutting_down_lets_go_of_its_client(redis_server: str) -> None:
+    # loop.close() alone does not close async generators: the client is let go of when the next loop opens one.
+    store = RedisStore(redis_server)
+    loops = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # the sockets of clients let go of, closed by the collector
+        for n in range(3):
+            loop = asyncio.new_event_loop()
+            loops.append(weakref.ref(loop))
+            loop.run_until_complete(store.aset(key(n), b"x"))
+            loop.close()
+            del loop
+        gc.collect()
+        assert [ref() is None for ref in loops] == [True, True, False]
+        assert asyncio.run(store.aget(key(0))) == b"x"
+        gc.collect()
+    assert loops[2]() is None
+
+
+@pytest.mark.redis
+def test_a_store_dropped_while_its_loop_runs_closes_its_client(redis_server: str) -> None:
+    before = _connections([redis_server])
+
+    async def main() -> None:
+        store = RedisStore(redis_server)
+        await store.aset(key(1), b"x")
+        assert _connections([redis_server]) == before + 1
+        del store
+        for _ in range(20):  # the loop closes the client (its closer's finalizer asks it to)
+            await asyncio.sleep(0.01)
+        assert _connections([redis_server]) == before
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(main())
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+@pytest.mark.redis
+def test_a_first_call_while_the_loop_shuts_down_uses_the_sync_client(redis_server: str) -> None:
+    # An async generator's cleanup, run by asyncio.run's shutdown_asyncgens(), caches a call: nothing would
+    # close a client opened then, so the store's sync client serves it, in a thread.
+    store = RedisStore(redis_server)
+    before = _connections([redis_server])
+    kept = []
+
+    async def main() -> None:
+        async def cleans_up_last() -> Any:
+            try:
+                yield
+            finally:
+                await store.aset(key(1), b"late")
+
+        kept.append(cleans_up_last())
+        await kept[0].__anext__()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(main())
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert store.get(key(1)) == b"late"
+    assert _connections([redis_server]) == before + 1  # the sync client's one connection, for the life of the store
 
 
 @pytest.mark.redis
