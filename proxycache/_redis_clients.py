@@ -68,8 +68,9 @@ class LoopClients:
         """
         if getattr(loop, "_asyncgens_shutdown_called", False):
             return None
-        for other in [other for other in self._clients if other.is_closed()]:
-            self._clients.pop(other, None)  # closed without shutdown_asyncgens(): nothing can close its client now
+        for other in list(self._clients):  # a copy in one step: loops of other threads open clients meanwhile
+            if other.is_closed():
+                self._clients.pop(other, None)  # closed without shutdown_asyncgens(): nothing can close its client now
         client = self._make()
         closer = _close_with(weakref.ref(self), loop, client)
         self._clients[loop] = (client, closer)

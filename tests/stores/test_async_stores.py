@@ -121,12 +121,21 @@ def test_a_busy_disk_store_never_blocks_the_loop(tmp_path: Path) -> None:
     assert store.get(key(1)) == b"before"
 
 
+async def _aclose(client: Any) -> None:
+    await (client.aclose() if hasattr(client, "aclose") else client.close())  # close() before redis 5.0.1
+
+
 @pytest.mark.redis
 def test_an_async_client_alone_serves_coroutines_only(redis_server: str) -> None:
     import redis.asyncio
 
     store = RedisStore(redis.asyncio.Redis.from_url(redis_server))
-    asyncio.run(store.aset(key(1), b"v"))
+
+    async def main() -> None:
+        await store.aset(key(1), b"v")
+        await _aclose(store.async_client)  # the caller's client: the caller closes it
+
+    asyncio.run(main())
     with pytest.raises(TypeError, match="has only an async client, so it serves coroutine methods only"):
         store.get(key(1))
 
@@ -138,7 +147,12 @@ def test_a_sync_and_an_async_client_together(redis_server: str) -> None:
 
     store = RedisStore(redis.Redis.from_url(redis_server), async_client=redis.asyncio.Redis.from_url(redis_server))
     store.set(key(1), b"sync")
-    assert asyncio.run(store.aget(key(1))) == b"sync"
+
+    async def main() -> None:
+        assert await store.aget(key(1)) == b"sync"
+        await _aclose(store.async_client)  # the caller's client: the caller closes it
+
+    asyncio.run(main())
 
 
 @pytest.mark.redis
@@ -194,6 +208,34 @@ def test_each_asyncio_run_closes_the_client_it_opened(kind: str, request: pytest
     assert [ref() for ref in loops] == [None] * 8  # no loop kept by the store
     assert _connections(urls) == before
     assert store.get(key(8)) == b"x"
+
+
+@pytest.mark.redis
+def test_threads_that_each_run_loops_close_every_client(redis_server: str) -> None:
+    store = RedisStore(redis_server)
+    store.set(key(0), b"sync")
+    before = _connections([redis_server])
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def job(n: int) -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        await store.aset(key(n), b"x")
+        await asyncio.sleep(0.001)  # the other threads' loops open and close clients meanwhile
+        assert await store.aget(key(n)) == b"x"
+
+    def worker(first: int) -> None:
+        for n in range(first, first + 5):
+            asyncio.run(job(n))
+
+    threads = [threading.Thread(target=worker, args=(10 * t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    gc.collect()
+    assert len(loops) == 20
+    assert [ref() for ref in loops] == [None] * 20
+    assert _connections([redis_server]) == before
 
 
 @pytest.mark.redis
