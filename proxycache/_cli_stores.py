@@ -43,7 +43,7 @@ def open_existing(spec: str) -> DiskStore | RedisStore:
             # A node of a Redis Cluster holds only its slots: then list and clear every node.
             if int(store.client.info("cluster").get("cluster_enabled", 0)):
                 store = RedisStore(spec, cluster=True)
-                store.client.ping()
+                store._sync().ping()  # StoreUnavailable, saying why, when the cluster's client could not be built
         except Exception as error:
             raise ConnectionError(f"cannot reach {store!r}: {error}") from None
         return store

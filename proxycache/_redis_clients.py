@@ -128,6 +128,14 @@ def hgetall(client: Any, name: bytes) -> Any:
     return client.hgetall(name)
 
 
+def count_hit(client: Any, name: str, saved: float) -> Any:
+    """Count a hit and the seconds it saved in the stats hash *name*: one round trip (awaitable for an async client)."""
+    pipe = client.pipeline(transaction=False)
+    pipe.hincrby(name, "hits", 1)
+    pipe.hincrbyfloat(name, "saved_seconds", saved)
+    return pipe.execute()
+
+
 def millis(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, ClassVar, TypeVar
 
@@ -14,6 +15,7 @@ from ._redis_clients import (
     LoopClients,
     check_url,
     client_from_url,
+    count_hit,
     given_async_client,
     given_client,
     glob_escape,
@@ -116,12 +118,16 @@ class RedisStore(Breaker):
         self.async_client: Any = None
         self.cluster = bool(cluster)
         self._loop_clients: LoopClients | None = None
+        self._connecting = threading.Lock()
         if isinstance(url_or_client, str):
             self.url = check_url(url_or_client)
             # A function of the URL and settings, not a method: a store that referred to itself would wait
             # for the cycle collector to be freed, and the clients it opened with it.
             make = functools.partial(client_from_url, self.url, cluster=self.cluster, timeout=self.socket_timeout)
-            self.client = make(asynchronous=False)
+            # Building a cluster's client asks its nodes for their slots: when that fails (the cluster is down as
+            # the application starts), calls go on uncached, and the first after retry_after builds it again.
+            self._make_sync = functools.partial(make, asynchronous=False)
+            self.client = self._connect()
             self._loop_clients = LoopClients(functools.partial(make, asynchronous=True))
         elif url_or_client is not None:
             is_async, self.cluster = given_client(url_or_client, async_client)
@@ -136,8 +142,9 @@ class RedisStore(Breaker):
             self.async_client = async_client
             self.cluster = self.cluster or async_cluster
         #: Callable without an event loop (not with only an asyncio client): a cached method may write from a thread.
-        self.sync_io = self.client is not None
-        self._errors: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
+        self.sync_io = self.client is not None or self.url is not None
+        # A cluster none of whose nodes answers raises RedisClusterException, which is no ConnectionError.
+        self._errors = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.RedisClusterException)
         self._tracker: Any = None
         if self.front is not None and self.tracking and self.client is not None and not self.cluster:
             from ._redis_tracking import Tracker
@@ -208,13 +215,28 @@ class RedisStore(Breaker):
 
     def _sync(self) -> Any:
         client = self.client
-        if client is None:
+        if client is None and self.url is None:
             raise TypeError(
                 f"{self!r} has only an async client, so it serves coroutine methods only; pass a sync client "
                 "too (RedisStore(redis.Redis(...), async_client=...)) or a URL"
             )
         self._check()
+        if client is None:
+            with self._connecting:  # one thread builds it; the others wait, then take it
+                if self.client is None:
+                    self.client = self._connect()
+            client = self.client
+            if client is None:
+                self._check()  # StoreUnavailable, with what failed
         return client
+
+    def _connect(self) -> Any:
+        """The sync client from the URL; None, the store left alone for *retry_after*, if it cannot be built now."""
+        try:
+            return self._make_sync()
+        except Exception as error:
+            self._trip(error)
+            return None
 
     def _failed(self, error: BaseException) -> None:
         if isinstance(error, self._errors):
@@ -323,15 +345,7 @@ class RedisStore(Breaker):
         if not self.stats:
             return
         saved = check_saved(saved_seconds)
-        name = self._stats_name(namespace)
-
-        def count(c: Any) -> None:
-            pipe = c.pipeline(transaction=False)
-            pipe.hincrby(name, "hits", 1)
-            pipe.hincrbyfloat(name, "saved_seconds", saved)
-            pipe.execute()
-
-        self._call(count)
+        self._call(functools.partial(count_hit, name=self._stats_name(namespace), saved=saved))
 
     def hit_stats(self, namespace: str | None = None) -> dict[str, NamespaceStats]:
         """Hits and saved seconds per namespace, summed over every process (of *namespace* only when given)."""
@@ -427,14 +441,7 @@ class RedisStore(Breaker):
         if not self.stats:
             return
         saved = check_saved(saved_seconds)
-        name = self._stats_name(namespace)
-
-        async def count(c: Any) -> None:
-            pipe = c.pipeline(transaction=False)
-            pipe.hincrby(name, "hits", 1)
-            pipe.hincrbyfloat(name, "saved_seconds", saved)
-            await pipe.execute()
-
+        count = functools.partial(count_hit, name=self._stats_name(namespace), saved=saved)
         await self._acall(count, lambda: self.record_hit(namespace, saved))
 
 

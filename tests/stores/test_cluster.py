@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +12,8 @@ import pytest
 from proxycache import CachedProxy, RedisStore, cache_info
 from proxycache.__main__ import main
 
-from ..conftest import CountingClient
+from ..conftest import CountingClient, events
+from .conftest import RedisCluster as ThreeNodes
 from .conftest import redis_lease_name, redis_name
 
 pytestmark = pytest.mark.redis
@@ -34,6 +37,34 @@ def test_a_cluster_client_or_url(redis_cluster: Any) -> None:
         store.set(key(1), b"one", ttl=60)
         assert store.get(key(1)) == b"one"
         assert store.delete(key(1)) is True
+
+
+def test_a_cluster_down_as_the_store_is_built_is_used_once_it_is_up(tmp_path: Path) -> None:
+    # Building a cluster's client asks its nodes for their slots. An application that builds its store at
+    # import time must start while the cluster is down: its calls go on uncached until the cluster is back.
+    cluster = ThreeNodes(str(tmp_path))  # its ports, nothing listening yet
+    store = RedisStore(cluster.url, cluster=True, retry_after=0.2)
+    assert store.client is None
+    client = CountingClient()
+    proxy = CachedProxy(client, store=store, key_attrs=())
+    assert proxy.get(1) == proxy.get(1) == (1, 1)
+    time.sleep(0.25)  # past retry_after: the coroutine method's store call tries the cluster
+    with events("fault") as faults:
+        assert asyncio.run(proxy.aget(1)) == 1  # redis.asyncio's cluster client cannot reach it either
+        assert proxy.get(1) == (1, 1)
+    assert [call[0] for call in client.calls] == ["get", "get", "aget", "get"]  # each ran: nothing was stored
+    # No node answered (RedisClusterException, no ConnectionError): the store is left alone for retry_after.
+    first, *then = [type(event.detail["error"]).__name__ for event in faults]
+    assert (first, set(then)) == ("RedisClusterException", {"StoreUnavailable"})
+    try:
+        cluster.start()
+        time.sleep(0.25)  # past retry_after: the next call builds the client
+        assert proxy.get(2) == proxy.get(2) == (2, 1)
+        assert len(client.calls) == 5  # one miss, then a hit from the cluster
+        assert store.client is not None
+        assert len(list(store.keys())) == 1
+    finally:
+        cluster.stop()
 
 
 def test_a_namespace_spreads_over_the_nodes_and_clear_spans_them(redis_cluster: Any) -> None:
