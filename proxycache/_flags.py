@@ -11,7 +11,7 @@ Without it (``NO_GIL``), two threads' ``+= 1.0`` lose counts, and
 ``cell_contents`` swaps a cell's value without the cell's lock, so a reader
 in another thread may take a reference to the old value as it is freed:
 hits tick atomic counters instead, and cells are set the way the generated
-code reads them.
+code reads them. Python 3.10 counts with atomic counters too (``ATOMIC_HITS``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,13 @@ NO_GIL: bool = not getattr(sys, "_is_gil_enabled", lambda: True)()
 #: read the flag as the global ``_pc_flag``: one instruction less than an item of a list.
 #: A bool, not the count: ``if _pc_flag`` tests True and False without calling ``__bool__``.
 CODE_GLOBALS: dict[str, Any] = {"_pc_flag": False}
-if NO_GIL:
+
+#: Whether hits tick atomic counters rather than add to a float: without the GIL, and on Python 3.10,
+#: whose interpreter may switch threads between any two bytecodes, so between the read and the write
+#: of ``_pc_hits += 1.0`` (3.11 and later switch only at calls, function starts and backward jumps,
+#: none of which that line has). tests/test_thread_safety.py counts what concurrent hits lose.
+ATOMIC_HITS: bool = NO_GIL or sys.version_info < (3, 11)
+if ATOMIC_HITS:
     CODE_GLOBALS["_pc_count"] = itertools.count  # named by COUNTER below
 _raised = 0
 _lock = threading.Lock()
@@ -55,11 +61,11 @@ def lower_flag() -> None:
         CODE_GLOBALS["_pc_flag"] = _raised > 0
 
 
-# With the GIL: a float (adding 1.0 reuses a freed float object, adding 1 to an
+# With the GIL (3.11+): a float (adding 1.0 reuses a freed float object, adding 1 to an
 # int past 256 allocates one; the counter is the costliest line of a hit).
-# Without it: hits, and the misses that take their count back, tick two
+# Else (ATOMIC_HITS): hits, and the misses that take their count back, tick two
 # itertools counters (atomic); the cell holds them and is never written again.
-if NO_GIL:
+if ATOMIC_HITS:
     COUNTER = """\
     _pc_hits = [_pc_count(), _pc_count(), 0]  # hits and take-backs ticked, and the count at the last clear
     _pc_tick, _pc_untick = _pc_hits[0].__next__, _pc_hits[1].__next__"""
@@ -78,7 +84,7 @@ DRAINING_COUNT = f"if not _pc_tick() & {DRAIN_EVERY - 1}:\n    with _pc_lock:\n 
 def hits_in(cell: Any) -> int:
     """The hits counted in the hit counter's *cell* (see ``COUNTER``)."""
     hits = cell.cell_contents
-    if not NO_GIL:
+    if not ATOMIC_HITS:
         return int(hits)
     ticks, unticks, cleared = hits
     return _ticked(ticks) - _ticked(unticks) - int(cleared)
@@ -86,7 +92,7 @@ def hits_in(cell: Any) -> int:
 
 def set_hits(cell: Any, n: int) -> None:
     """Make the hit counter in *cell* read *n* (a clear, under the method's lock)."""
-    if NO_GIL:
+    if ATOMIC_HITS:
         hits = cell.cell_contents
         hits[2] += hits_in(cell) - n
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,9 @@ def test_sqlite_reads_named_in_include(tmp_path: Path) -> None:
     db = CachedProxy(sqlite3.connect(tmp_path / "db.sqlite"), include=["execute", "serialize"])
     db.execute("create table t (x integer)")
     assert db.execute.cache_stats()["uncached"] == 1
-    assert db.serialize() is db.serialize()
-    assert db.serialize.cache_info().hits == 1
+    if sys.version_info >= (3, 11):  # Connection.serialize() is new in 3.11
+        assert db.serialize() is db.serialize()
+        assert db.serialize.cache_info().hits == 1
     db.close()
 
 
