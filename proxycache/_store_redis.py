@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -127,7 +128,8 @@ class RedisStore(Breaker):
             # Building a cluster's client asks its nodes for their slots: when that fails (the cluster is down as
             # the application starts), calls go on uncached, and the first after retry_after builds it again.
             self._make_sync = functools.partial(make, asynchronous=False)
-            self.client = self._connect()
+            with contextlib.suppress(Exception):
+                self.client = self._connect()
             self._loop_clients = LoopClients(functools.partial(make, asynchronous=True))
         elif url_or_client is not None:
             is_async, self.cluster = given_client(url_or_client, async_client)
@@ -225,18 +227,16 @@ class RedisStore(Breaker):
             with self._connecting:  # one thread builds it; the others wait, then take it
                 if self.client is None:
                     self.client = self._connect()
-            client = self.client
-            if client is None:
-                self._check()  # StoreUnavailable, with what failed
+                client = self.client
         return client
 
     def _connect(self) -> Any:
-        """The sync client from the URL; None, the store left alone for *retry_after*, if it cannot be built now."""
+        """The sync client from the URL; if it cannot be built now, the store is left alone for *retry_after*."""
         try:
             return self._make_sync()
         except Exception as error:
             self._trip(error)
-            return None
+            raise
 
     def _failed(self, error: BaseException) -> None:
         if isinstance(error, self._errors):
