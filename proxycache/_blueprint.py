@@ -12,17 +12,15 @@ from ._plan import Plan
 from ._storage import Storage
 from ._storage_choice import storage_maker
 
-#: Blueprints kept per function, at most this many (options made per call would each add one).
-_MAX_BLUEPRINTS = 32
-#: Blueprints of plain functions by ``id``s and names (see make_cached): one look-up on every first access.
-_blueprints: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+#: Blueprints kept per options object, at most this many (functions made at run time would each add one).
+MAX_BLUEPRINTS = 4096
 
 
 class _Blueprint:
     """What the caches of one method share across owners: worked out for the first, reused for the next.
 
-    Kept per function (see ``_plan.signature_and_slot``), options, names and
-    kind of owner: the plan without an owner (``ignore=`` checked, key layout
+    Kept with the options (``Options._blueprints``), per function (see
+    ``_plan.signature_and_slot``), names and kind of owner: the plan without an owner (``ignore=`` checked, key layout
     made), who shares a computation, whether a miss may take the lean step,
     and the compiled factory of the cached callable once one was made.
     """
@@ -59,20 +57,21 @@ class _Blueprint:
 
 
 def _blueprint(
-    slot: dict[Any, Any] | None, options: Options, name: str, qualname: str, signature: inspect.Signature | None,
+    slot: object | None, options: Options, name: str, qualname: str, signature: inspect.Signature | None,
     strict_ignore: bool, kind: Any,
 ) -> _Blueprint:
-    """The blueprint of a method from the function's *slot* (None: a fresh one, not kept)."""
+    """The blueprint of a method whose function's signature has *slot* (None: a fresh one, not kept)."""
+    kept = options._blueprints
     if slot is not None:
-        found = slot.get((id(options), name, qualname, strict_ignore, kind))
-        if found is not None and found[0] is options:
+        found = kept.get((id(slot), name, qualname, strict_ignore, kind))
+        if found is not None and found[0] is slot:
             return found[1]  # type: ignore[no-any-return]
     blueprint = _Blueprint(Plan(
         name=name, qualname=qualname, options=options, signature=signature,
         attrs_of=None, wrapped=None, strict_ignore=strict_ignore,
     ))
     if slot is not None:
-        if len(slot) >= _MAX_BLUEPRINTS:
-            slot.clear()
-        slot[(id(options), name, qualname, strict_ignore, kind)] = (options, blueprint)
+        if len(kept) >= MAX_BLUEPRINTS:
+            kept.clear()
+        kept[(id(slot), name, qualname, strict_ignore, kind)] = (slot, blueprint)
     return blueprint

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ._options import Options
 
 if TYPE_CHECKING:
-    from ._blueprint import _MAX_BLUEPRINTS, _blueprint, _blueprints
+    from ._blueprint import MAX_BLUEPRINTS, _blueprint
     from ._method import CachedMethod
     from ._plan import signature_and_slot
 
@@ -39,8 +39,8 @@ def _load() -> None:
     Two threads may both run this: the import system hands both the same
     modules, and the class is set last, when all the rest is in place.
     """
-    global _MAX_BLUEPRINTS, _blueprint, _blueprints, signature_and_slot, _state_class
-    from ._blueprint import _MAX_BLUEPRINTS, _blueprint, _blueprints
+    global MAX_BLUEPRINTS, _blueprint, signature_and_slot, _state_class
+    from ._blueprint import MAX_BLUEPRINTS, _blueprint
     from ._method import CachedMethod
     from ._plan import signature_and_slot
 
@@ -97,30 +97,31 @@ def make_cached(
         found = getattr(target, "__qualname__", None)
         qualname = found if isinstance(found, str) else name
     func = sig_target.__func__ if type(sig_target) is _MethodType else sig_target
-    # What every owner's cache of this method shares, found by the function, the options, the names and
-    # the kind of owner (its plan is the same for all owners of one kind); kept while the function's code,
-    # defaults and signature-setting attributes are the ones it was made with.
-    fast_key = (id(func), type(sig_target) is _MethodType, drop_first, id(options), name, qualname, strict_ignore,
+    # What every owner's cache of this method shares, kept with the options (so that it goes with them,
+    # and the store they name with it) and found by the function, the names and the kind of owner (its
+    # plan is the same for all owners of one kind); kept while the function's code, defaults and
+    # signature-setting attributes are the ones it was made with.
+    fast_key = (id(func), type(sig_target) is _MethodType, drop_first, name, qualname, strict_ignore,
                 attrs_of is None)
-    entry = _blueprints.get(fast_key)
+    kept = options._blueprints
+    entry = kept.get(fast_key)
     if (
         entry is not None
         and entry[0]() is func
-        and entry[1] is options
-        and entry[2] is func.__code__
-        and entry[3] is func.__defaults__
-        and entry[4] is func.__kwdefaults__
+        and entry[1] is func.__code__
+        and entry[2] is func.__defaults__
+        and entry[3] is func.__kwdefaults__
         and not func.__dict__
     ):
-        signature, is_async, blueprint = entry[5], entry[6], entry[7]
+        signature, is_async, blueprint = entry[4], entry[5], entry[6]
     else:
         signature, is_async, slot = signature_and_slot(sig_target, drop_first)
-        blueprint = _blueprint(slot, options, name, qualname, signature, strict_ignore, fast_key[1:3] + fast_key[7:])
+        blueprint = _blueprint(slot, options, name, qualname, signature, strict_ignore, fast_key[1:3] + fast_key[6:])
         if slot is not None and not func.__dict__:  # a plain function: its signature is cached
-            if len(_blueprints) >= _MAX_BLUEPRINTS * 128:
-                _blueprints.clear()
-            _blueprints[fast_key] = (_weakref(func), options, func.__code__, func.__defaults__, func.__kwdefaults__,
-                                     signature, is_async, blueprint)
+            if len(kept) >= MAX_BLUEPRINTS:
+                kept.clear()
+            kept[fast_key] = (_weakref(func), func.__code__, func.__defaults__, func.__kwdefaults__,
+                              signature, is_async, blueprint)
     # Positional: keyword arguments cost a look-up each, and this runs for every instance.
     state = _state_class(call, signature, options, name, qualname, is_async, attrs_of, wrapped, strict_ignore,
                          blueprint, weak)

@@ -50,7 +50,10 @@ class Options:
     :func:`make_options`, which validates; equal options hash alike.
     """
 
-    __slots__ = _FIELD_NAMES
+    # After the fields: what is worked out once per options object (the selection, the blueprints of the
+    # methods cached with them), kept here rather than in tables of the modules so that it goes with the
+    # options, and the store or functions they hold go with it.
+    __slots__ = (*_FIELD_NAMES, "_selection", "_blueprints")
 
     maxsize: int | None
     #: Seconds (a float), a callable reading them from the result (see ``_lifetime``), or None.
@@ -74,6 +77,8 @@ class Options:
     stale_while_revalidate: float | None
     streams: str
     single_flight: str | bool | None
+    _selection: Any  # _select.Selection | None
+    _blueprints: dict[tuple[Any, ...], tuple[Any, ...]]
 
     def __init__(self, **values: Any) -> None:
         unknown = values.keys() - _DEFAULTS.keys()
@@ -81,6 +86,8 @@ class Options:
             raise TypeError(f"Options got unknown fields {sorted(unknown)}")
         for name, default in _DEFAULTS.items():
             object.__setattr__(self, name, values.get(name, default))
+        object.__setattr__(self, "_selection", None)  # a _select.Selection once asked for
+        object.__setattr__(self, "_blueprints", {})  # see _make.make_cached and _blueprint._blueprint
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Options are frozen: cannot set {name!r} (use .replace({name}=...))")

@@ -167,11 +167,12 @@ def cached_signature(target: Any, drop_first: bool) -> tuple[inspect.Signature |
     return signature, is_async
 
 
-def signature_and_slot(target: Any, drop_first: bool) -> tuple[inspect.Signature | None, bool, dict[Any, Any] | None]:
-    """:func:`cached_signature`, and a dict kept with it for as long as it holds (None when it is not cached).
+def signature_and_slot(target: Any, drop_first: bool) -> tuple[inspect.Signature | None, bool, object | None]:
+    """:func:`cached_signature`, and an object made with it (None when it is not cached).
 
-    The cached method keeps there what every instance's cache of the method
-    shares, so that it goes when the function's code or defaults change.
+    What every instance's cache of the method shares is kept (with the
+    options) under that object: a new one when the function's code or
+    defaults change.
     """
     func = target
     bound = type(target) is _MethodType
@@ -190,7 +191,7 @@ def signature_and_slot(target: Any, drop_first: bool) -> tuple[inspect.Signature
         or entry[2] is not func.__kwdefaults__
     ):
         entry = [func.__code__, func.__defaults__, func.__kwdefaults__, _is_async(func), _signature(func, False),
-                 _UNSET, _UNSET, {}]
+                 _UNSET, _UNSET, object()]
         _signatures[func] = entry
     if bound:
         if entry[5] is _UNSET:

@@ -173,19 +173,12 @@ def nested_options(options: Options, paths: list[str]) -> Options:
     return options.replace(include=tuple(paths), exclude=None)
 
 
-#: Selections per options object (the entry holds the options, so its id stays its own).
-_selections: dict[int, tuple[Options, Selection]] = {}
-
-
 def selection_of(options: Options) -> Selection:
-    """The :class:`Selection` of *options*, made once per options object."""
-    found = _selections.get(id(options))
-    if found is not None and found[0] is options:
-        return found[1]
-    selection = Selection(options)
-    if len(_selections) >= 1024:
-        _selections.clear()
-    _selections[id(options)] = (options, selection)
+    """The :class:`Selection` of *options*, made once per options object (and kept on it)."""
+    selection: Selection | None = options._selection
+    if selection is None:
+        selection = Selection(options)
+        object.__setattr__(options, "_selection", selection)
     return selection
 
 

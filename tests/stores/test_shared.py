@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import gc
 import pickle
 import re
 import threading
 import time
+import weakref
 import xmlrpc.client
 from collections import namedtuple
 from pathlib import Path
@@ -15,7 +17,7 @@ from xmlrpc.server import SimpleXMLRPCServer
 
 import pytest
 
-from proxycache import CachedProxy, DiskStore, MemoryStore, RedisStore, cache_of
+from proxycache import CachedProxy, DiskStore, MemoryStore, RedisStore, cache_methods, cache_of
 
 from ..conftest import CountingClient
 
@@ -315,3 +317,56 @@ def test_proxy_over_a_client_built_redis_store_says_why_it_cannot_pickle() -> No
     proxy = CachedProxy(CountingClient(), store=RedisStore(redis.Redis()), key_attrs=())
     with pytest.raises(TypeError, match="build it from a URL"):
         pickle.dumps(proxy)
+
+
+# -- a store made per wrapping ------------------------------------------------------------
+
+
+def _all_freed(refs: list[weakref.ref[Any]], limit: float = 10.0) -> int:
+    """How many of *refs* are still alive once they had *limit* seconds to go (a lease is given back late)."""
+    deadline = time.monotonic() + limit
+    while True:
+        gc.collect()
+        alive = sum(ref() is not None for ref in refs)
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("entry", ["CachedProxy", "cache_methods"])
+def test_a_store_made_per_wrapping_goes_with_it(tmp_path: Path, entry: str) -> None:
+    # A service that wraps a client per request, with a store made there too, must not keep every
+    # store (and its open database files) for as long as the process lives.
+    refs = []
+    for n in range(40):
+        store = DiskStore(tmp_path / "disk")
+        refs.append(weakref.ref(store))
+        if entry == "CachedProxy":
+            wrapped = CachedProxy(CountingClient(), store=store, key_attrs=())
+        else:
+            wrapped = cache_methods(CountingClient(), "get", store=store, key_attrs=())
+        assert [wrapped.get(n % 3), wrapped.get(n % 3)] == [(n % 3, 1)] * 2
+        del store, wrapped
+    assert _all_freed(refs) == 0
+
+
+@pytest.mark.redis
+def test_a_redis_store_made_per_request_closes_its_connections(redis_server: str) -> None:
+    import redis
+
+    with redis.Redis.from_url(redis_server) as admin:
+
+        def connected() -> int:
+            gc.collect()
+            return int(admin.info("clients")["connected_clients"])
+
+        before = connected()
+        refs = []
+        for n in range(40):
+            store = RedisStore(redis_server)
+            refs.append(weakref.ref(store))
+            proxy = CachedProxy(CountingClient(), store=store, key_attrs=())
+            assert proxy.get(n % 3) == (n % 3, 1)
+            del store, proxy
+        assert _all_freed(refs) == 0
+        assert connected() <= before  # 40 more before the stores were let go of
