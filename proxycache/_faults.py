@@ -12,17 +12,17 @@ import logging
 import time
 import warnings
 import weakref
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ._events import emit
 from ._miss import StoreWarning
 from ._stats import Counters
 
 log = logging.getLogger("proxycache")
+T = TypeVar("T")
 
 #: Seconds between two log records about the faults of one store.
 LOG_INTERVAL = 10.0
-_logged: dict[int, list[float]] = {}  # id(store) -> [time of last record, faults not logged since]
 _warned: set[str] = set()  # namespaces already warned about an unserializable result
 
 
@@ -43,19 +43,19 @@ def report_fault(qualname: str, counters: Counters, store: Any, op: str, error: 
             stacklevel=4,  # the storage's read or write that failed
         )
     now = time.monotonic()
-    record = _logged.get(id(store))
+    record = _logged.get(store)
     if record is not None and now - record[0] < LOG_INTERVAL:
         record[1] += 1
         return
     quiet = int(record[1]) if record is not None else 0
-    _logged[id(store)] = [now, 0]
+    _logged.put(store, [now, 0])
     log.warning(
         "%s: %s %s failed (%s: %s); the call went on without the cache%s",
         qualname,
         repr(store),
         op,
         type(error).__name__,
-        error,
+        str(error),  # not the error: a handler that keeps records would keep its frames, and the store with them
         f" ({quiet} more faults of this store in the last {LOG_INTERVAL:g}s not logged)" if quiet else "",
     )
 
@@ -78,28 +78,35 @@ def report_unserializable(
     )
 
 
-class _PerStore:
+class _PerStore(Generic[T]):
     """A fact per store, forgotten with the store (kept by id for stores that cannot be weakly referenced)."""
 
     def __init__(self) -> None:
-        self._weak: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-        self._ids: dict[int, str] = {}
+        self._weak: weakref.WeakKeyDictionary[Any, T] = weakref.WeakKeyDictionary()
+        self._ids: dict[int, T] = {}
 
-    def get(self, store: Any) -> str | None:
+    def get(self, store: Any) -> T | None:
         try:
             return self._weak.get(store)
         except TypeError:
             return self._ids.get(id(store))
 
-    def put(self, store: Any, fact: str) -> None:
+    def put(self, store: Any, fact: T) -> None:
         try:
             self._weak[store] = fact
         except TypeError:
             self._ids[id(store)] = fact
 
+    def clear(self) -> None:
+        self._weak.clear()
+        self._ids.clear()
 
-_faults = _PerStore()  # store -> the reason of its latest fault
-_unsigned = _PerStore()  # Redis stores already warned about their unsigned pickles
+
+_faults: _PerStore[str] = _PerStore()  # store -> the reason of its latest fault
+_unsigned: _PerStore[str] = _PerStore()  # Redis stores already warned about their unsigned pickles
+# Keyed by the store, not its id: a store made after another was dropped may get the same id, and would
+# then start out throttled, its first fault unlogged.
+_logged: _PerStore[list[float]] = _PerStore()  # store -> [time of last record, faults not logged since]
 
 
 def last_fault(store: Any) -> str | None:

@@ -110,7 +110,7 @@ class Refresher:
         if error is not None:
             log.warning(
                 "%s: background refresh failed (%s: %s); the stale value is served until it expires",
-                self.qualname, type(error).__name__, error,
+                self.qualname, type(error).__name__, str(error),  # a kept record would keep the frames
             )
         if LISTENERS:
             emit("refresh", self.qualname, {"ok": error is None, "error": error})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import pickle
@@ -201,6 +202,25 @@ def test_a_store_warning_turned_into_an_error_still_never_fails_the_call(
         warnings.simplefilter("error")
         assert as_json.get(1) == (1, 1)  # JSON would give the tuple back as a list: returned uncached
     assert as_json.get.cache_stats()["uncached"] == 1
+
+
+def test_each_new_store_logs_its_first_fault(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # The log is throttled per store. A store made after another was freed may get the same id(): it must
+    # still log its first fault, not inherit the freed store's quiet interval.
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the store's directory should be")
+    made = 40
+    ids = set()
+    with caplog.at_level(logging.WARNING, logger="proxycache"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", StoreWarning)
+        for _ in range(made):
+            store = DiskStore(blocker / "store")
+            ids.add(id(store))
+            assert CachedProxy(CountingClient(), store=store, key_attrs=()).get(1) == (1, 1)
+            del store
+            gc.collect()
+    assert len(ids) < made  # ids were reused: the case this test is about
+    assert len([r for r in caplog.records if r.name == "proxycache" and "DiskStore(" in r.getMessage()]) == made
 
 
 # -- disk ------------------------------------------------------------------------------
