@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Final, NamedTuple
 
-from ._lease import AsyncStoreLease
+from ._lease import AsyncStoreLease, asked
 from ._lease_keeper import HeldLease, KeptLease
 from ._miss import MISS
 from ._store_base import in_thread
@@ -156,23 +156,25 @@ class StoreFlight:
         lease = KeptLease(self.store, name, self.ttl)
         steps = self._steps()
         reply: Any = None
-        try:
-            while True:
-                op, seconds = steps.send(reply)
-                try:
-                    if op is _ACQUIRE:
-                        reply = lease.acquire()
-                    elif op is _LOOK:
-                        reply = look()
-                    else:
-                        time.sleep(seconds)
-                        reply = None
-                except Exception as error:
-                    reply = _Fault(op, error)
-        except StopIteration as stop:
-            verdict, value = stop.value
         kept = False
+        # One try for the steps and the computation: a lease taken is given back whatever ends the call,
+        # an interrupt while looking under it too (the keeper would renew an orphan lease for good).
         try:
+            try:
+                while True:
+                    op, seconds = steps.send(reply)
+                    try:
+                        if op is _ACQUIRE:
+                            reply = lease.acquire()
+                        elif op is _LOOK:
+                            reply = look()
+                        else:
+                            time.sleep(seconds)
+                            reply = None
+                    except Exception as error:
+                        reply = _Fault(op, error)
+            except StopIteration as stop:
+                verdict, value = stop.value
             if verdict is _FOUND:
                 return False, value
             outcome = compute()
@@ -200,23 +202,25 @@ class StoreFlight:
         )
         steps = self._steps()
         reply: Any = None
-        try:
-            while True:
-                op, seconds = steps.send(reply)
-                try:
-                    if op is _ACQUIRE:
-                        reply = await lease.acquire()
-                    elif op is _LOOK:
-                        reply = await look()
-                    else:
-                        await asyncio.sleep(seconds)
-                        reply = None
-                except Exception as error:
-                    reply = _Fault(op, error)
-        except StopIteration as stop:
-            verdict, value = stop.value
         kept = False
+        # As in run(): a caller cancelled while it looks under its lease (a timeout, a dropped request)
+        # gives the lease back; its renewal task would otherwise hold it, for every process, for good.
         try:
+            try:
+                while True:
+                    op, seconds = steps.send(reply)
+                    try:
+                        if op is _ACQUIRE:
+                            reply = await lease.acquire()
+                        elif op is _LOOK:
+                            reply = await look()
+                        else:
+                            await asyncio.sleep(seconds)
+                            reply = None
+                    except Exception as error:
+                        reply = _Fault(op, error)
+            except StopIteration as stop:
+                verdict, value = stop.value
             if verdict is _FOUND:
                 return False, value
             outcome = await compute()
@@ -247,7 +251,8 @@ class _ThreadLease:
         return self.lease.token
 
     async def acquire(self) -> bool:
-        return await in_thread(self.lease.acquire)
+        # The thread takes the lease even if this caller is cancelled meanwhile: then it gives it back.
+        return bool(await asked(in_thread(self.lease.acquire), lambda _: in_thread(self.lease.release)))
 
     async def release(self) -> bool:
         return await in_thread(self.lease.release)

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from ._store_base import check_lease_ttl
+
+T = TypeVar("T")
 
 
 class StoreLease:
@@ -73,6 +76,43 @@ class StoreLease:
                 return
 
 
+#: Tasks giving back a lease granted to a caller that was cancelled meanwhile (kept from the collector).
+_giving_back: set[Any] = set()
+
+
+async def asked(asking: Awaitable[T], give_back: Callable[[T], Awaitable[object]]) -> T:
+    """The answer of *asking*, a store call that takes a lease.
+
+    If the caller is cancelled while it waits, the store may grant the lease
+    all the same (the request was sent, or the thread runs on): that lease,
+    which nobody holds, is then given back with *give_back(answer)* as soon
+    as the answer comes, rather than leave every caller of the key waiting
+    for it to lapse.
+    """
+    import asyncio
+
+    future = asyncio.ensure_future(asking)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        future.add_done_callback(lambda done: _give_back(done, give_back))
+        raise
+
+
+def _give_back(done: Any, give_back: Callable[[Any], Awaitable[object]]) -> None:
+    if done.cancelled() or done.exception() is not None or not done.result():
+        return  # not granted (or unknown: a failed store call takes no lease, or the lease lapses)
+    task = done.get_loop().create_task(give_back(done.result()))
+    _giving_back.add(task)
+    task.add_done_callback(_given_back)
+
+
+def _given_back(task: Any) -> None:
+    _giving_back.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a fault here has no caller left to tell, and the lease lapses
+
+
 class AsyncStoreLease:
     """The lease on one store key, for one holder (coroutines; renewed by a task)."""
 
@@ -95,7 +135,9 @@ class AsyncStoreLease:
 
         if self.token is not None:
             raise RuntimeError(f"{self!r} is already held by this holder")
-        token = await self.store.aacquire_lease(self.key, self.ttl)
+        token = await asked(
+            self.store.aacquire_lease(self.key, self.ttl), lambda token: self.store.arelease_lease(self.key, token)
+        )
         if token is None:
             return False
         self.token, self.lost = token, False

@@ -329,3 +329,77 @@ def test_an_async_call_as_asyncio_run_shuts_the_executor_down_still_uses_the_sto
     other = Service()
     assert cached(any_store, other).get(11) == "mine 11"  # stored
     assert other.calls == 0
+
+
+class FarOffNoCoroutines(Wrapped):
+    """A store some way off: a lease granted, or an entry read, reaches the caller 50 ms after the store acted.
+
+    ``started`` lists the calls as they reach the store, so a test can cancel the caller at a chosen step.
+    It has no coroutines: proxycache makes its calls in threads.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.started: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return NoCoroutines.__getattr__(self, name)  # type: ignore[arg-type]
+
+    def acquire_lease(self, key: str, ttl: float) -> str | None:
+        token = self.inner.acquire_lease(key, ttl)
+        self.started.append("acquire")
+        time.sleep(0.05)
+        return token  # type: ignore[no-any-return]
+
+    def get(self, key: str) -> Any:
+        self.started.append("get")
+        time.sleep(0.05)
+        return self.inner.get(key)
+
+
+class FarOff(FarOffNoCoroutines):
+    """:class:`FarOffNoCoroutines` with the store's coroutines."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def aacquire_lease(self, key: str, ttl: float) -> str | None:
+        token = await self.inner.aacquire_lease(key, ttl)
+        self.started.append("acquire")
+        await asyncio.sleep(0.05)
+        return token  # type: ignore[no-any-return]
+
+    async def aget(self, key: str) -> Any:
+        self.started.append("get")
+        await asyncio.sleep(0.05)
+        return await self.inner.aget(key)
+
+
+@pytest.mark.parametrize("step", ["acquire", "look"])
+@pytest.mark.parametrize("wrap", [FarOff, FarOffNoCoroutines], ids=["its coroutines", "no coroutines"])
+def test_a_caller_cancelled_while_it_takes_or_looks_under_the_lease_gives_it_back(
+    any_store: Any, step: str, wrap: type[FarOffNoCoroutines]
+) -> None:
+    # asyncio.wait_for() running out, or a web request dropped: the caller's task is cancelled between
+    # two store calls of its miss. The lease it was granted must not outlive it (renewed for good, or
+    # left to lapse): every caller of the key, in every process, would wait on it.
+    name = key_of(12)
+    store = wrap(any_store)
+    service = Service()
+
+    async def main() -> str:
+        caller = asyncio.create_task(cached(store, service).aget(12))
+        # "acquire": the lease is granted, the answer on its way; "look": the read under the lease began.
+        while "acquire" not in store.started or (step == "look" and store.started[-1] != "get"):
+            await asyncio.sleep(0.001)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        await asyncio.sleep(0.3)  # the store's answer comes, and the lease goes back
+        return await asyncio.wait_for(cached(any_store, service).aget(12), 5)
+
+    assert asyncio.run(main()) == "mine 12"
+    assert service.calls == 1  # the cancelled caller never computed
+    token = any_store.acquire_lease(name, 30)
+    assert token is not None  # free
+    any_store.release_lease(name, token)
