@@ -124,15 +124,17 @@ class AsyncFlight:
         return self.task is asyncio.current_task()
 
     def joinable(self) -> bool:
-        # A flight of another event loop cannot be awaited here: this loop gets its own.
-        return self.loop is asyncio.get_running_loop() and not self.loop.is_closed()
+        # A flight of another live loop too (loops in several threads: asyncio.run() per job in a thread
+        # pool): wait() hears of its end through that loop. Only a closed loop's flight is not.
+        return not self.loop.is_closed()
 
     def hand_to(self, thread: threading.Thread) -> None:
         """See :meth:`Flight.hand_to`: no task of this loop leads it any more."""
         self.task = None
 
     def replaces(self, other: Any) -> bool:
-        # A flight of another live loop keeps the key; this one runs beside it, unregistered.
+        # A flight still running keeps the key (this one runs beside it, unregistered: after a
+        # cache_clear() or cache_invalidate(), whose callers must not wait for it).
         return other is None or other.loop.is_closed()
 
     def finish(self, ok: bool, value: Any) -> None:
@@ -154,8 +156,29 @@ class AsyncFlight:
             self.future.set_result((ok, value))
 
     async def wait(self) -> tuple[bool, Any]:
-        # shield: a cancelled waiter must not cancel the shared computation.
-        return await asyncio.shield(self.future)
+        here = asyncio.get_running_loop()
+        if here is self.loop:
+            # shield: a cancelled waiter must not cancel the shared computation.
+            return await asyncio.shield(self.future)
+        # The flight of another loop, in another thread: its future may only be touched from there.
+        # A future of this loop is settled from there; a loop that closes first leaves the waiter to
+        # look again (RETRY), as a thread's flight does when its thread ends.
+        mine: asyncio.Future[tuple[bool, Any]] = here.create_future()
+
+        def relay(done: asyncio.Future[tuple[bool, Any]]) -> None:
+            with contextlib.suppress(RuntimeError):  # this loop closed: nobody is waiting
+                here.call_soon_threadsafe(_settle_with, mine, (True, RETRY) if done.cancelled() else done.result())
+
+        try:
+            self.loop.call_soon_threadsafe(self.future.add_done_callback, relay)
+        except RuntimeError:
+            return True, RETRY  # that loop closed
+        while True:
+            done, _ = await asyncio.wait((mine,), timeout=0.5)
+            if done:
+                return mine.result()
+            if self.loop.is_closed():
+                return True, RETRY
 
 
 class LeanFlight(Flight):
@@ -191,3 +214,8 @@ class LoneAsyncFlight(AsyncFlight):
 
     def replaces(self, other: Any) -> bool:
         return False
+
+
+def _settle_with(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)

@@ -266,10 +266,11 @@ class KeyLease:
 
     *storage* is the method's store-backed storage: it names the key's entry
     (``store_key``) and reads whether a value landed (``landed``, ``alanded``).
-    The local flight lets one caller per key lead; a second one leads beside
-    it only after ``cache_clear()`` or ``cache_invalidate()`` (whose callers
-    must not wait for a computation that began before them) or from another
-    event loop: it computes without waiting for this method's own lease.
+    The local flight lets one caller per key lead (of every thread and event
+    loop); a second one leads beside it only after ``cache_clear()`` or
+    ``cache_invalidate()`` (whose callers must not wait for a computation that
+    began before them), or once the first one's event loop closed: it computes
+    without waiting for this method's own lease.
     """
 
     __slots__ = ("_leading", "_lock", "flight", "storage")
