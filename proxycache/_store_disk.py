@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,10 @@ from ._store_base import (
     new_token,
     require,
 )
+
+#: Flags of a value file's open(): never wait on a FIFO's writer; binary on Windows (0 where absent).
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
 
 #: The table of hit statistics, beside diskcache's own tables in cache.db.
 _STATS_TABLE = "proxycache_stats"
@@ -331,12 +336,30 @@ def _bytes_disk() -> Any:
                     f"a row stored as diskcache mode {mode} (a pickle or text, not bytes), written by something "
                     "other than proxycache; refused unread"
                 )
-            if mode == MODE_BINARY and not self._inside(filename):
-                raise ForeignEntry(f"a row naming the value file {filename!r}, outside the store; refused unread")
+            if mode == MODE_BINARY:
+                if filename is None or not self._inside(filename):
+                    raise ForeignEntry(f"a row naming the value file {filename!r}, outside the store; refused unread")
+                return self._read_file(filename, read)
             data = super().fetch(mode, filename, value, read)
             if mode == MODE_RAW and not isinstance(data, bytes):
                 raise ForeignEntry(f"a row holding {type(data).__qualname__}, not bytes; refused")
             return data
+
+        def _read_file(self, filename: str, read: bool) -> Any:
+            # Opened without blocking, then checked on the open file (no window between check and open):
+            # a row naming a FIFO or a device would otherwise hang open() or read() in every reader.
+            fd = os.open(os.path.join(self._root, filename), os.O_RDONLY | _NONBLOCK | _BINARY)
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise ForeignEntry(f"a row naming {filename!r}, which is not a regular file; refused unread")
+                reader = os.fdopen(fd, "rb")
+            except BaseException:
+                os.close(fd)
+                raise
+            if read:
+                return reader
+            with reader:
+                return reader.read()
 
         def remove(self, file_path: str) -> Any:
             if self._inside(file_path):
