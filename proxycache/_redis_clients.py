@@ -125,7 +125,26 @@ def given_async_client(client: Any) -> bool:
     return mode[1]
 
 def hgetall(client: Any, name: bytes) -> Any:
-    return client.hgetall(name)
+    """The hash *name*, or None when another type sits there (WRONGTYPE): not stats proxycache wrote."""
+    import redis
+
+    try:
+        return client.hgetall(name)
+    except redis.ResponseError:
+        return None
+
+
+def strlens(client: Any, names: list[bytes]) -> list[int | None]:
+    """The length of each string in *names*, one pipelined round trip; None for a key of another type.
+
+    Pipelined replies are read to the end (``raise_on_error=False``), so one
+    foreign key under the prefix (a list under an entry's name) costs only
+    its own line; a connection error is still raised.
+    """
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.strlen(name)
+    return [reply if isinstance(reply, int) else None for reply in pipe.execute(raise_on_error=False)]
 
 
 def count_hit(client: Any, name: str, saved: float) -> Any:

@@ -237,8 +237,9 @@ class DiskStore(Breaker):
     def hit_stats(self, namespace: str | None = None) -> dict[str, NamespaceStats]:
         """Hits and saved seconds per namespace, summed over every process (of *namespace* only when given)."""
         cache = self.cache
-        exists = cache._sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_STATS_TABLE,))
-        if exists.fetchone() is None:
+        # Columns, not just the table: a table of that name made by something else is no statistics of ours.
+        columns = {row[1] for row in cache._sql(f"PRAGMA table_info({_STATS_TABLE})").fetchall()}
+        if not {"namespace", "hits", "saved"} <= columns:
             return {}
         where, args = ("", []) if namespace is None else (" WHERE namespace = ?", [namespace])
         rows = cache._sql(f"SELECT namespace, hits, saved FROM {_STATS_TABLE}{where} ORDER BY namespace", args)

@@ -24,6 +24,7 @@ from ._redis_clients import (
     hide_password,
     millis,
     parse_stats,
+    strlens,
 )
 from ._store_base import (
     DIGEST_GLOB,
@@ -299,16 +300,9 @@ class RedisStore(Breaker):
         names = list(self._scan_names(namespace))
         for start in range(0, len(names), _BATCH):
             chunk = names[start : start + _BATCH]
-
-            def sizes(c: Any, chunk: list[bytes] = chunk) -> list[Any]:
-                pipe = c.pipeline(transaction=False)
-                for name in chunk:
-                    pipe.strlen(name)
-                return list(pipe.execute())
-
-            for name, size in zip(chunk, self._call(sizes), strict=True):
-                if size:
-                    yield self._key_of(name), int(size)
+            for name, size in zip(chunk, self._call(functools.partial(strlens, names=chunk)), strict=True):
+                if size:  # None for a key of another type under an entry's name: not an entry
+                    yield self._key_of(name), size
 
     def _scan_names(self, namespace: str | None) -> Iterator[bytes]:
         client = self._sync()
@@ -356,8 +350,7 @@ class RedisStore(Breaker):
             names = list(self._call(lambda c: list(c.scan_iter(match=pattern, count=1000))))
         found: dict[str, NamespaceStats] = {}
         for name in names:
-            row: Any = self._call(functools.partial(hgetall, name=name))
-            parsed = parse_stats(row)
+            parsed = parse_stats(self._call(functools.partial(hgetall, name=name)))
             if parsed is not None:
                 found[name[len(self.prefix) + len("stats:{") : -1].decode("utf-8", "replace")] = parsed
         return dict(sorted(found.items()))
