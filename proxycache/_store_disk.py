@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import threading
@@ -29,6 +30,9 @@ from ._store_base import (
 #: Flags of a value file's open(): never wait on a FIFO's writer; binary on Windows (0 where absent).
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
+
+#: diskcache's mode of a row holding raw bytes (diskcache.core.MODE_RAW; not imported: diskcache loads on first use).
+_MODE_RAW = 1
 
 #: The table of hit statistics, beside diskcache's own tables in cache.db.
 _STATS_TABLE = "proxycache_stats"
@@ -220,6 +224,24 @@ class DiskStore(Breaker):
                 return False
             return bool(cache.delete(name, retry=False))
 
+    def lease_left(self, key: str) -> float | None:
+        """Seconds until the lease on *key* lapses unless renewed; None when free; inf when it never lapses.
+
+        inf: a row with no expiry, or that holds no token's bytes, which no
+        holder of this store wrote: waiters compute rather than wait for it.
+        Read from the index: the row's value is never unpickled.
+        """
+        row = self.cache._sql(
+            "SELECT expire_time, mode, typeof(value) FROM Cache WHERE key = ? AND raw = 1", (key + LEASE_SUFFIX,)
+        ).fetchone()
+        if row is None:
+            return None
+        expire_time, mode, kind = row
+        if expire_time is None or mode != _MODE_RAW or kind != "blob":
+            return math.inf
+        left = float(expire_time) - time.time()
+        return left if left > 0 else None
+
     # -- statistics --------------------------------------------------------------
 
     def record_hit(self, namespace: str, saved_seconds: float = 0.0) -> None:
@@ -279,6 +301,9 @@ class DiskStore(Breaker):
 
     async def arelease_lease(self, key: str, token: str) -> bool:
         return await in_thread(self.release_lease, key, token)
+
+    async def alease_left(self, key: str) -> float | None:
+        return await in_thread(self.lease_left, key)
 
     async def arecord_hit(self, namespace: str, saved_seconds: float = 0.0) -> None:
         if self.stats:
