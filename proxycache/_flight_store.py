@@ -66,7 +66,8 @@ class Waited(NamedTuple):
     """How a wait on another process's lease ended, for statistics and listeners."""
 
     seconds: float
-    #: ``"value"`` (it landed), ``"lapsed"`` (the lease came free without one) or ``"fault"``.
+    #: ``"value"`` (it landed), ``"lapsed"`` (the lease came free without one) or ``"fault"``
+    #: (a store call failed, or the lease was nobody's: it never lapses, or went unrenewed a whole ttl).
     outcome: str
 
 
