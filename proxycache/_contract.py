@@ -176,6 +176,11 @@ class LeaseStore(Protocol):
     for the token's holder, and only while the lease has not lapsed. A lapsed
     lease (a holder that died) can be taken by anyone. Leases live beside the
     entries but are never listed, counted or cleared as entries.
+
+    Optional, and offered by the built-in stores: ``lease_left(key)`` (and
+    ``alease_left``), the seconds until the lease lapses unless renewed,
+    None when free, ``math.inf`` when it never lapses; with it, a waiter
+    stops waiting on a lease no live holder renews.
     """
 
     def acquire_lease(self, key: str, ttl: float) -> str | None: ...

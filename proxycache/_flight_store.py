@@ -39,8 +39,17 @@ POLL_MAX: Final = 0.1
 _ACQUIRE: Final = "acquire"
 _LOOK: Final = "look"
 _SLEEP: Final = "sleep"
+_LEFT: Final = "check"
 _COMPUTE: Final = "compute"
 _FOUND: Final = "found"
+
+
+#: What the drivers answer to _LEFT for a store without ``lease_left``: its leases cannot be watched.
+_UNKNOWN: Final = object()
+
+
+class StuckLease(Exception):
+    """A lease no live holder keeps: it never lapses, or it was not renewed for a whole lease ttl."""
 
 
 class _Fault:
@@ -57,7 +66,8 @@ class Waited(NamedTuple):
     """How a wait on another process's lease ended, for statistics and listeners."""
 
     seconds: float
-    #: ``"value"`` (it landed), ``"lapsed"`` (the lease came free without one) or ``"fault"``.
+    #: ``"value"`` (it landed), ``"lapsed"`` (the lease came free without one) or ``"fault"``
+    #: (a store call failed, or the lease was nobody's: it never lapses, or went unrenewed a whole ttl).
     outcome: str
 
 
@@ -108,6 +118,8 @@ class StoreFlight:
         """
         started = 0.0
         delay = POLL_FIRST
+        check_at = 0.0  # when to look at the lease itself next
+        lapses = 0.0  # when it would lapse unless renewed, as last seen
         while True:
             held = yield _ACQUIRE, 0.0
             if isinstance(held, _Fault):
@@ -126,6 +138,23 @@ class StoreFlight:
                 return _COMPUTE, None
             if not started:
                 started = time.monotonic()
+            if time.monotonic() >= check_at:
+                # Bound the wait: a holder that lives renews its lease (every third of its ttl), so
+                # a lease that never lapses, or whose end has not moved for a whole ttl, is kept by
+                # nobody (forged, or left by something else): computing beats waiting for ever.
+                left = yield _LEFT, 0.0
+                if isinstance(left, _Fault):
+                    return self._gave_up(left, started)
+                now = time.monotonic()
+                if left is _UNKNOWN:
+                    check_at = float("inf")  # a store that cannot tell: wait as long as the lease stands
+                elif left is None:
+                    check_at = 0.0  # given up meanwhile: take it next, or watch the next holder's
+                elif left == float("inf") or (check_at and now + left <= lapses + self.ttl / 10):
+                    why = "never lapses" if left == float("inf") else f"was not renewed for {self.ttl:g}s"
+                    return self._gave_up(_Fault(_LEFT, StuckLease(f"the lease {why}: nobody alive holds it")), started)
+                else:  # first seen, renewed, or taken by another holder since the last look
+                    lapses, check_at = now + left, now + self.ttl
             yield _SLEEP, delay
             delay = min(delay * 2, POLL_MAX)
 
@@ -168,6 +197,9 @@ class StoreFlight:
                             reply = lease.acquire()
                         elif op is _LOOK:
                             reply = look()
+                        elif op is _LEFT:
+                            left = getattr(self.store, "lease_left", None)
+                            reply = _UNKNOWN if left is None else left(name)
                         else:
                             time.sleep(seconds)
                             reply = None
@@ -214,6 +246,8 @@ class StoreFlight:
                             reply = await lease.acquire()
                         elif op is _LOOK:
                             reply = await look()
+                        elif op is _LEFT:
+                            reply = await self._alease_left(name)
                         else:
                             await asyncio.sleep(seconds)
                             reply = None
@@ -236,6 +270,13 @@ class StoreFlight:
                 except Exception as error:
                     if self.on_fault is not None:
                         self.on_fault("release", error)
+
+    async def _alease_left(self, name: str) -> Any:
+        aleft = getattr(self.store, "alease_left", None)
+        if aleft is not None:
+            return await aleft(name)
+        left = getattr(self.store, "lease_left", None)
+        return _UNKNOWN if left is None else await in_thread(left, name)
 
 
 class _ThreadLease:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -124,8 +125,58 @@ def given_async_client(client: Any) -> bool:
     check_bytes(client)
     return mode[1]
 
+# Owner-only lease changes: compare the token and act in one step on the server.
+RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+#: A lease's milliseconds left: -2 when there is none, -1 when it never lapses (no expiry, or not a string).
+LEASE_LEFT = (
+    "local t = redis.call('type', KEYS[1])['ok'] if t == 'none' then return -2 end "
+    "if t ~= 'string' then return -1 end return redis.call('pttl', KEYS[1])"
+)
+
+
+def seconds_left(reply: Any) -> float | None:
+    """What :data:`LEASE_LEFT` answered, as ``RedisStore.lease_left`` tells it."""
+    if reply == -1:
+        return math.inf
+    return reply / 1000 if isinstance(reply, int) and reply > 0 else None
+
+
+async def aclear_matching(client: Any, pattern: str, batch: int) -> int:
+    """UNLINK the keys matching *pattern* (SCAN, *batch* keys per UNLINK) with an async client; how many went."""
+    removed = 0
+    names: list[bytes] = []
+    async for name in client.scan_iter(match=pattern, count=1000):
+        names.append(name)
+        if len(names) >= batch:
+            removed += int(await client.unlink(*names))
+            names = []
+    if names:
+        removed += int(await client.unlink(*names))
+    return removed
+
+
 def hgetall(client: Any, name: bytes) -> Any:
-    return client.hgetall(name)
+    """The hash *name*, or None when another type sits there (WRONGTYPE): not stats proxycache wrote."""
+    import redis
+
+    try:
+        return client.hgetall(name)
+    except redis.ResponseError:
+        return None
+
+
+def strlens(client: Any, names: list[bytes]) -> list[int | None]:
+    """The length of each string in *names*, one pipelined round trip; None for a key of another type.
+
+    Pipelined replies are read to the end (``raise_on_error=False``), so one
+    foreign key under the prefix (a list under an entry's name) costs only
+    its own line; a connection error is still raised.
+    """
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.strlen(name)
+    return [reply if isinstance(reply, int) else None for reply in pipe.execute(raise_on_error=False)]
 
 
 def count_hit(client: Any, name: str, saved: float) -> Any:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +26,13 @@ from ._store_base import (
     new_token,
     require,
 )
+
+#: Flags of a value file's open(): never wait on a FIFO's writer; binary on Windows (0 where absent).
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
+
+#: diskcache's mode of a row holding raw bytes (diskcache.core.MODE_RAW; not imported: diskcache loads on first use).
+_MODE_RAW = 1
 
 #: The table of hit statistics, beside diskcache's own tables in cache.db.
 _STATS_TABLE = "proxycache_stats"
@@ -215,6 +224,24 @@ class DiskStore(Breaker):
                 return False
             return bool(cache.delete(name, retry=False))
 
+    def lease_left(self, key: str) -> float | None:
+        """Seconds until the lease on *key* lapses unless renewed; None when free; inf when it never lapses.
+
+        inf: a row with no expiry, or that holds no token's bytes, which no
+        holder of this store wrote: waiters compute rather than wait for it.
+        Read from the index: the row's value is never unpickled.
+        """
+        row = self.cache._sql(
+            "SELECT expire_time, mode, typeof(value) FROM Cache WHERE key = ? AND raw = 1", (key + LEASE_SUFFIX,)
+        ).fetchone()
+        if row is None:
+            return None
+        expire_time, mode, kind = row
+        if expire_time is None or mode != _MODE_RAW or kind != "blob":
+            return math.inf
+        left = float(expire_time) - time.time()
+        return left if left > 0 else None
+
     # -- statistics --------------------------------------------------------------
 
     def record_hit(self, namespace: str, saved_seconds: float = 0.0) -> None:
@@ -232,8 +259,9 @@ class DiskStore(Breaker):
     def hit_stats(self, namespace: str | None = None) -> dict[str, NamespaceStats]:
         """Hits and saved seconds per namespace, summed over every process (of *namespace* only when given)."""
         cache = self.cache
-        exists = cache._sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_STATS_TABLE,))
-        if exists.fetchone() is None:
+        # Columns, not just the table: a table of that name made by something else is no statistics of ours.
+        columns = {row[1] for row in cache._sql(f"PRAGMA table_info({_STATS_TABLE})").fetchall()}
+        if not {"namespace", "hits", "saved"} <= columns:
             return {}
         where, args = ("", []) if namespace is None else (" WHERE namespace = ?", [namespace])
         rows = cache._sql(f"SELECT namespace, hits, saved FROM {_STATS_TABLE}{where} ORDER BY namespace", args)
@@ -273,6 +301,9 @@ class DiskStore(Breaker):
 
     async def arelease_lease(self, key: str, token: str) -> bool:
         return await in_thread(self.release_lease, key, token)
+
+    async def alease_left(self, key: str) -> float | None:
+        return await in_thread(self.lease_left, key)
 
     async def arecord_hit(self, namespace: str, saved_seconds: float = 0.0) -> None:
         if self.stats:
@@ -331,12 +362,30 @@ def _bytes_disk() -> Any:
                     f"a row stored as diskcache mode {mode} (a pickle or text, not bytes), written by something "
                     "other than proxycache; refused unread"
                 )
-            if mode == MODE_BINARY and not self._inside(filename):
-                raise ForeignEntry(f"a row naming the value file {filename!r}, outside the store; refused unread")
+            if mode == MODE_BINARY:
+                if filename is None or not self._inside(filename):
+                    raise ForeignEntry(f"a row naming the value file {filename!r}, outside the store; refused unread")
+                return self._read_file(filename, read)
             data = super().fetch(mode, filename, value, read)
             if mode == MODE_RAW and not isinstance(data, bytes):
                 raise ForeignEntry(f"a row holding {type(data).__qualname__}, not bytes; refused")
             return data
+
+        def _read_file(self, filename: str, read: bool) -> Any:
+            # Opened without blocking, then checked on the open file (no window between check and open):
+            # a row naming a FIFO or a device would otherwise hang open() or read() in every reader.
+            fd = os.open(os.path.join(self._root, filename), os.O_RDONLY | _NONBLOCK | _BINARY)
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise ForeignEntry(f"a row naming {filename!r}, which is not a regular file; refused unread")
+                reader = os.fdopen(fd, "rb")
+            except BaseException:
+                os.close(fd)
+                raise
+            if read:
+                return reader
+            with reader:
+                return reader.read()
 
         def remove(self, file_path: str) -> Any:
             if self._inside(file_path):

@@ -135,6 +135,13 @@ class MemoryStore:
             del self._leases[key]
             return held[1] > time.monotonic()
 
+    def lease_left(self, key: str) -> float | None:
+        """Seconds until the lease on *key* lapses unless renewed; None when nobody holds it."""
+        with self._lock:
+            held = self._leases.get(key)
+        left = None if held is None else held[1] - time.monotonic()
+        return left if left is not None and left > 0 else None
+
     # -- statistics --------------------------------------------------------------
 
     def record_hit(self, namespace: str, saved_seconds: float = 0.0) -> None:
@@ -175,6 +182,9 @@ class MemoryStore:
 
     async def arelease_lease(self, key: str, token: str) -> bool:
         return self.release_lease(key, token)
+
+    async def alease_left(self, key: str) -> float | None:
+        return self.lease_left(key)
 
     async def arecord_hit(self, namespace: str, saved_seconds: float = 0.0) -> None:
         self.record_hit(namespace, saved_seconds)

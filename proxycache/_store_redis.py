@@ -13,7 +13,11 @@ from ._contract import NamespaceStats
 from ._front import FrontCache
 from ._miss import MISS, MissType
 from ._redis_clients import (
+    LEASE_LEFT,
+    RELEASE,
+    RENEW,
     LoopClients,
+    aclear_matching,
     check_url,
     client_from_url,
     count_hit,
@@ -24,6 +28,8 @@ from ._redis_clients import (
     hide_password,
     millis,
     parse_stats,
+    seconds_left,
+    strlens,
 )
 from ._store_base import (
     DIGEST_GLOB,
@@ -39,9 +45,6 @@ from ._store_base import (
 
 _T = TypeVar("_T")
 
-# Owner-only lease changes: compare the token and act in one step on the server.
-_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 #: Keys scanned and removed per round trip by clear and scan.
 _BATCH = 500
 
@@ -299,16 +302,9 @@ class RedisStore(Breaker):
         names = list(self._scan_names(namespace))
         for start in range(0, len(names), _BATCH):
             chunk = names[start : start + _BATCH]
-
-            def sizes(c: Any, chunk: list[bytes] = chunk) -> list[Any]:
-                pipe = c.pipeline(transaction=False)
-                for name in chunk:
-                    pipe.strlen(name)
-                return list(pipe.execute())
-
-            for name, size in zip(chunk, self._call(sizes), strict=True):
-                if size:
-                    yield self._key_of(name), int(size)
+            for name, size in zip(chunk, self._call(functools.partial(strlens, names=chunk)), strict=True):
+                if size:  # None for a key of another type under an entry's name: not an entry
+                    yield self._key_of(name), size
 
     def _scan_names(self, namespace: str | None) -> Iterator[bytes]:
         client = self._sync()
@@ -331,12 +327,22 @@ class RedisStore(Breaker):
         """Extend the lease to *ttl* seconds from now; False unless *token* holds it and it has not lapsed."""
         ms = millis(check_lease_ttl(ttl))
         name = self._lease_name(key)
-        return bool(self._call(lambda c: c.eval(_RENEW, 1, name, token, ms)))
+        return bool(self._call(lambda c: c.eval(RENEW, 1, name, token, ms)))
 
     def release_lease(self, key: str, token: str) -> bool:
         """Give the lease up; False unless *token* holds it (a lapsed lease is nobody's to release)."""
         name = self._lease_name(key)
-        return bool(self._call(lambda c: c.eval(_RELEASE, 1, name, token)))
+        return bool(self._call(lambda c: c.eval(RELEASE, 1, name, token)))
+
+    def lease_left(self, key: str) -> float | None:
+        """Seconds until the lease on *key* lapses unless renewed; None when free; inf when it never lapses.
+
+        inf: a key with no expiry or of another type (Redis keeps it until
+        someone deletes it), which no holder of this store wrote: waiters
+        compute rather than wait for it.
+        """
+        name = self._lease_name(key)
+        return seconds_left(self._call(lambda c: c.eval(LEASE_LEFT, 1, name)))
 
     # -- statistics --------------------------------------------------------------------
 
@@ -356,8 +362,7 @@ class RedisStore(Breaker):
             names = list(self._call(lambda c: list(c.scan_iter(match=pattern, count=1000))))
         found: dict[str, NamespaceStats] = {}
         for name in names:
-            row: Any = self._call(functools.partial(hgetall, name=name))
-            parsed = parse_stats(row)
+            parsed = parse_stats(self._call(functools.partial(hgetall, name=name)))
             if parsed is not None:
                 found[name[len(self.prefix) + len("stats:{") : -1].decode("utf-8", "replace")] = parsed
         return dict(sorted(found.items()))
@@ -399,20 +404,7 @@ class RedisStore(Breaker):
     async def aclear(self, namespace: str | None = None) -> int:
         if self.front is not None:
             self.front.drop(namespace)
-        pattern = self._pattern(namespace)
-
-        async def clear(c: Any) -> int:
-            removed = 0
-            batch: list[bytes] = []
-            async for name in c.scan_iter(match=pattern, count=1000):
-                batch.append(name)
-                if len(batch) >= _BATCH:
-                    removed += int(await c.unlink(*batch))
-                    batch = []
-            if batch:
-                removed += int(await c.unlink(*batch))
-            return removed
-
+        clear = functools.partial(aclear_matching, pattern=self._pattern(namespace), batch=_BATCH)
         return await self._acall(clear, lambda: self.clear(namespace))
 
     async def aacquire_lease(self, key: str, ttl: float) -> str | None:
@@ -428,14 +420,18 @@ class RedisStore(Breaker):
         ms = millis(check_lease_ttl(ttl))
         name = self._lease_name(key)
         renewed = await self._acall(
-            lambda c: c.eval(_RENEW, 1, name, token, ms), lambda: self.renew_lease(key, token, ttl)
+            lambda c: c.eval(RENEW, 1, name, token, ms), lambda: self.renew_lease(key, token, ttl)
         )
         return bool(renewed)
 
     async def arelease_lease(self, key: str, token: str) -> bool:
         name = self._lease_name(key)
-        released = await self._acall(lambda c: c.eval(_RELEASE, 1, name, token), lambda: self.release_lease(key, token))
+        released = await self._acall(lambda c: c.eval(RELEASE, 1, name, token), lambda: self.release_lease(key, token))
         return bool(released)
+
+    async def alease_left(self, key: str) -> float | None:
+        name = self._lease_name(key)
+        return seconds_left(await self._acall(lambda c: c.eval(LEASE_LEFT, 1, name), lambda: self.lease_left(key)))
 
     async def arecord_hit(self, namespace: str, saved_seconds: float = 0.0) -> None:
         if not self.stats:

@@ -13,7 +13,7 @@ import pytest
 from proxycache import CachedProxy, StoreWarning
 from proxycache.__main__ import demo, main
 
-from .conftest import REPO
+from .conftest import REPO, redis_name, redis_stats_name
 
 
 class Geo:
@@ -164,3 +164,36 @@ def test_demo_says_why_the_store_failed(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     # Per call: the read, the single-flight lease and the write.
     assert "the store failed 18 times (not a directory); every call still ran, uncached" in err
+
+
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.redis) for k in ("redis", "cluster")])
+def test_inspect_and_hit_stats_skip_keys_of_another_type_under_the_prefix(
+    kind: str, make_store: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = make_store(kind, stats=True)
+    fill(store)
+    good = f"{__name__}.Geo.lookup"
+    CachedProxy(Geo(), store=store, key_attrs=()).lookup("Oslo")  # a hit, counted
+    # Someone else's keys, shaped like proxycache's: a list under an entry's name, a string under a stats name.
+    store.client.rpush(redis_name(store, "app.Other.get:" + "0" * 40), b"x")
+    store.client.set(redis_stats_name(store, "app.Other.get"), b"not a hash")
+    code, out, err = cli("inspect", store.url, capsys=capsys)
+    assert (code, err) == (0, "")
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[3:]}
+    assert rows[good][0] == "3"
+    assert rows[good][3] == "1"  # its hits
+    assert "app.Other.get" not in rows
+    assert set(store.hit_stats()) == {good}
+    assert store.hit_stats("app.Other.get") == {}
+
+
+def test_disk_inspect_with_a_stats_table_someone_else_made(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from proxycache import DiskStore
+
+    store = DiskStore(tmp_path / "disk")
+    fill(store)
+    store.cache._sql("CREATE TABLE proxycache_stats (namespace TEXT, n INTEGER)")
+    assert store.hit_stats() == {}
+    code, out, err = cli("inspect", spec_of(store), capsys=capsys)
+    assert (code, err) == (0, "")
+    assert f"{__name__}.Geo.lookup" in out

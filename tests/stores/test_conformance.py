@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
 import pickle
+import threading
 from typing import Any
 
 import pytest
@@ -232,3 +234,27 @@ def test_disk_store_neither_reads_nor_deletes_files_outside_its_directory(tmp_pa
     planter.close()
     assert store.clear("escape") == 1
     assert outside.read_bytes() == b"not yours"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_disk_store_value_file_that_is_not_a_regular_file_is_a_miss_not_a_hang(make_store: Any) -> None:
+    store = make_store("disk")
+    client = CountingClient()
+    proxy = CachedProxy(client, store=store, key_attrs=(), namespace="fifo")
+    big = "x" * 100_000  # large enough for diskcache to keep it in a value file
+    proxy.echo(big)
+    (filename,) = store.cache._sql("SELECT filename FROM Cache WHERE filename IS NOT NULL").fetchone()
+    path = os.path.join(store.path, filename)
+    os.remove(path)
+    os.mkfifo(path)  # opening it for reading would wait for a writer that never comes
+    answers: list[Any] = []
+    reader = threading.Thread(target=lambda: answers.append(proxy.echo(big)), daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # unblock the reader so the test run can go on, then fail
+        with open(path, "wb"):
+            pass
+        pytest.fail("the reader blocked on a FIFO named by the store's row")
+    assert answers == [big]
+    assert client.count("echo") == 2
+    assert proxy.echo.cache_stats()["faults"] == 1

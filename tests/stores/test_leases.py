@@ -116,6 +116,24 @@ def test_async_leases(any_store: Any) -> None:
     asyncio.run(main())
 
 
+def test_lease_left_tells_how_long_a_lease_lives_unless_renewed(any_store: Any) -> None:
+    assert any_store.lease_left(key(1)) is None  # free
+    token = any_store.acquire_lease(key(1), 30)
+    assert token is not None
+    assert 29 < any_store.lease_left(key(1)) <= 30
+    assert any_store.renew_lease(key(1), token, 60) is True
+    assert 59 < any_store.lease_left(key(1)) <= 60
+    assert asyncio.run(any_store.alease_left(key(1))) == pytest.approx(60, abs=1)
+    assert any_store.release_lease(key(1), token) is True
+    assert any_store.lease_left(key(1)) is None
+    assert asyncio.run(any_store.alease_left(key(1))) is None
+    assert any_store.acquire_lease(key(2), 0.05) is not None
+    time.sleep(0.1)
+    assert any_store.lease_left(key(2)) is None  # lapsed
+    assert any_store.lease_left(key(3)) is None  # never taken
+    assert list(any_store.keys(None)) == []
+
+
 # -- between processes --------------------------------------------------------------
 
 

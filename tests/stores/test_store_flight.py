@@ -403,3 +403,100 @@ def test_a_caller_cancelled_while_it_takes_or_looks_under_the_lease_gives_it_bac
     token = any_store.acquire_lease(name, 30)
     assert token is not None  # free
     any_store.release_lease(name, token)
+
+
+# -- a lease nobody keeps ------------------------------------------------------------------
+
+LEASE_KINDS = ["disk", pytest.param("redis", marks=pytest.mark.redis), pytest.param("cluster", marks=pytest.mark.redis)]
+
+
+def within(seconds: float, call: Callable[[], Any]) -> Any:
+    """call() in a thread, failing the test (not hanging it) when it has not returned after *seconds*."""
+    answers: list[Any] = []
+    worker = threading.Thread(target=lambda: answers.append(call()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert answers, f"still waiting after {seconds}s"
+    return answers[0]
+
+
+def squat(store: Any, name: str, how: str) -> None:
+    """Another program's key where the lease on *name* lives: it never lapses."""
+    if store.kind == "disk":
+        # A row with no expiry; or a pickle, which the store never reads.
+        store.cache.set(name + "#lease", b"x" if how == "string" else ["x"])
+        return
+    from .conftest import redis_lease_name
+
+    lease = redis_lease_name(store, name)
+    if how == "string":
+        store.client.set(lease, b"x")  # no PX
+    else:
+        store.client.rpush(lease, b"x")
+
+
+@pytest.mark.parametrize("how", ["string", "another type"])
+@pytest.mark.parametrize("kind", LEASE_KINDS)
+def test_a_lease_that_never_lapses_is_computed_past_not_waited_for(
+    make_store: Any, kind: str, how: str, events: list[Event]
+) -> None:
+    store = make_store(kind, lease_ttl=1)
+    squat(store, key_of(20), how)
+    squat(store, key_of(21), how)
+    service = Service()
+    proxy = cached(store, service)
+    started = time.monotonic()
+    assert within(10, lambda: proxy.get(20)) == "mine 20"
+    assert within(10, lambda: asyncio.run(proxy.aget(21))) == "mine 21"
+    assert time.monotonic() - started < 1  # at once: no live holder keeps such a lease
+    assert service.calls == 2
+    assert [e.detail["op"] for e in events if e.kind == "fault"] == ["lease check"] * 2
+    assert waits(events) == ["fault"] * 2
+    assert within(10, lambda: proxy.get(20)) == "mine 20"  # stored: a hit from now on
+    assert service.calls == 2
+
+
+@pytest.mark.parametrize("kind", LEASE_KINDS)
+def test_a_lease_nobody_renews_lapses_for_the_waiters_after_the_lease_ttl(
+    make_store: Any, kind: str, events: list[Event]
+) -> None:
+    store = make_store(kind, lease_ttl=0.5)
+    for n in (22, 23):  # a holder's lease for an hour, never renewed: it died, or it was forged
+        assert store.acquire_lease(key_of(n), 3600) is not None
+    service = Service()
+    proxy = cached(store, service)
+    started = time.monotonic()
+    assert within(10, lambda: proxy.get(22)) == "mine 22"
+    assert within(10, lambda: asyncio.run(proxy.aget(23))) == "mine 23"
+    assert 1.0 <= time.monotonic() - started < 3  # a lease ttl (0.5 s) each, then on
+    assert service.calls == 2
+    assert waits(events) == ["fault"] * 2
+
+
+@pytest.mark.parametrize("kind", LEASE_KINDS)
+def test_waiters_wait_for_a_live_holder_past_the_lease_ttl(make_store: Any, kind: str, events: list[Event]) -> None:
+    store = make_store(kind, lease_ttl=0.3)
+    leader_started = threading.Event()
+
+    def slowly(n: int) -> None:
+        leader_started.set()
+        time.sleep(1.2)  # four lease ttls: its lease is renewed meanwhile
+
+    async def aslowly(n: int) -> None:
+        leader_started.set()
+        await asyncio.sleep(1.2)
+
+    for n, hook, run in ((24, slowly, lambda p: p.get(24)), (25, aslowly, lambda p: asyncio.run(p.aget(25)))):
+        leader_started.clear()
+        # Another process's leader: a proxy of its own, so it leads beside this one and takes the lease.
+        leader = cached(store, Service("theirs", hook=hook))
+        first = threading.Thread(target=run, args=(leader,))
+        first.start()
+        assert leader_started.wait(5)
+        service = Service()
+        waiter = cached(store, service)
+        assert within(10, lambda run=run, waiter=waiter: run(waiter)) == f"theirs {n}"
+        first.join()
+        assert service.calls == 0
+    assert waits(events) == ["value", "value"]
+    assert [e for e in events if e.kind == "fault"] == []
