@@ -21,7 +21,8 @@ R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
 S = TypeVar("S")
 T = TypeVar("T")
-S_contra = TypeVar("S_contra", contravariant=True)
+# Covariant on purpose, against how the descriptor uses it (see CachedMethodDescriptor).
+S_co = TypeVar("S_co", covariant=True)
 
 __all__ = ["CacheInfo", "CachedCallable", "CachedMethodDescriptor", "MethodDecorator"]
 
@@ -61,7 +62,12 @@ class CachedCallable(Protocol[P, R_co]):
         ...
 
 
-class CachedMethodDescriptor(Protocol[S_contra, P, R_co]):
+# S_co is covariant although __get__ and __call__ take it as a parameter: a
+# subclass overrides a cached method with its own (S_co its own class), and
+# type checkers accept that only if the descriptor for the subclass is one for
+# the base, as they accept it for plain methods, whose ``self`` they read
+# covariantly in an override. Contravariant, pyright rejects every override.
+class CachedMethodDescriptor(Protocol[S_co, P, R_co]):  # type: ignore[misc]  # pyright: ignore[reportInvalidTypeVarUse]
     """How type checkers see a method decorated with ``@cached_method``.
 
     Read through an instance it is a :class:`CachedCallable` without ``self``;
@@ -78,7 +84,7 @@ class CachedMethodDescriptor(Protocol[S_contra, P, R_co]):
 
     # A method read through its class (or a subclass): the descriptor itself.
     @overload
-    def __get__(self, instance: None, owner: type[S_contra], /) -> Self: ...
+    def __get__(self, instance: None, owner: type[S_co], /) -> Self: ...  # pyright: ignore[reportGeneralTypeIssues]
 
     # A static method (``@cached_method`` above ``@staticmethod``): checkers
     # pass the plain function, so its first parameter stands where ``self``
@@ -87,18 +93,29 @@ class CachedMethodDescriptor(Protocol[S_contra, P, R_co]):
     @overload
     def __get__(
         self, instance: None, owner: type[Any] | None = None, /
-    ) -> CachedCallable[Concatenate[S_contra, P], R_co]: ...
+    ) -> CachedCallable[Concatenate[S_co, P], R_co]: ...
 
     @overload
-    def __get__(self, instance: S_contra, owner: type[Any] | None = None, /) -> CachedCallable[P, R_co]: ...
+    def __get__(
+        self,
+        instance: S_co,  # type: ignore[misc]  # pyright: ignore[reportGeneralTypeIssues]
+        owner: type[Any] | None = None,
+        /,
+    ) -> CachedCallable[P, R_co]: ...
 
     # The static method read through an instance.
     @overload
     def __get__(
         self, instance: object, owner: type[Any] | None = None, /
-    ) -> CachedCallable[Concatenate[S_contra, P], R_co]: ...
+    ) -> CachedCallable[Concatenate[S_co, P], R_co]: ...
 
-    def __call__(self, instance: S_contra, /, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+    def __call__(
+        self,
+        instance: S_co,  # type: ignore[misc]  # pyright: ignore[reportGeneralTypeIssues]
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R_co: ...
 
     def cache_parameters(self) -> dict[str, Any]:
         """The options the method is cached with."""

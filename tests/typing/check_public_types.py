@@ -10,6 +10,7 @@ What both checkers see, stated as assertions:
   ``CachedCallable[P, R]``: the method's parameters, its return type and the
   ``cache_*`` controls; above ``@staticmethod`` or ``@classmethod`` they are
   that through the class too.
+- A subclass may override a ``@cached_method`` with another.
 - A store written against the ``Store`` protocol is a ``Store``.
 """
 
@@ -133,6 +134,27 @@ item_method: CachedCallable[..., dict[str, str]] = catalog.item
 assert_type(item_method("a"), dict[str, str])
 
 
+# A subclass overrides a cached method with its own.
+class Base:
+    @cached_method
+    def fetch(self, day: str) -> list[int]:
+        return [1]
+
+
+class Derived(Base):
+    @cached_method(maxsize=4)
+    def fetch(self, day: str) -> list[int]:
+        return [*super().fetch(day), 2]
+
+
+derived = Derived()
+assert_type(derived.fetch("mon"), list[int])
+assert_type(Derived.fetch(derived, "mon"), list[int])
+base: Base = derived
+assert_type(base.fetch("mon"), list[int])
+assert_type(derived.fetch.cache_info(), CacheInfo)
+
+
 def mistakes_are_caught() -> None:
     """Never called. An unneeded ignore comment is itself an error (mypy
     --strict; pyright as test_types.py runs it), so each line fails the check
@@ -147,6 +169,8 @@ def mistakes_are_caught() -> None:
     proxy.get(1)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     proxy.gett("a")  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
     cache_of(proxy.get).cache_infos()  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+    derived.fetch(1)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    Derived.fetch(Base(), "mon")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 
 # -- module-level helpers -------------------------------------------------------------
 
