@@ -2,9 +2,9 @@
 
 ``CachedCallable[P, R]`` is what every entry point installs in place of a
 method: callable like the method, plus the ``cache_*`` controls. Methods
-decorated with ``@cached_method`` are typed as such; reach the controls of a
-method cached by a proxy, in place or by the mixin through
-:func:`proxycache.cache_info` or a ``typing.cast``.
+decorated with ``@cached_method`` are typed as such (``BoundCachedMethod``
+through an instance); reach the controls of a method cached by a proxy, in
+place or by the mixin through :func:`proxycache.cache_of` or a ``typing.cast``.
 """
 
 from __future__ import annotations
@@ -24,15 +24,24 @@ T = TypeVar("T")
 # Covariant on purpose, against how the descriptor uses it (see CachedMethodDescriptor).
 S_co = TypeVar("S_co", covariant=True)
 
-__all__ = ["CacheInfo", "CachedCallable", "CachedMethodDescriptor", "MethodDecorator"]
+__all__ = ["BoundCachedMethod", "CacheInfo", "CachedCallable", "CachedMethodDescriptor", "MethodDecorator"]
 
 
 class CachedCallable(Protocol[P, R_co]):
     """A cached method (or function): call it as the original, control its cache."""
 
+    # Any parameters: what the entry point wrapped, which takes ``self`` or not
+    # (see BoundCachedMethod for the one entry point typed directly).
     @property
-    def __wrapped__(self) -> Callable[P, R_co]:
-        """The original callable."""
+    def __wrapped__(self) -> Callable[..., R_co]:
+        """The original callable, uncached.
+
+        As with ``functools.lru_cache``: for a method cached per instance
+        (``cache_methods``, ``CachingMixin``, ``@cached_method``) it is the
+        plain function, called with the instance first; for a ``CachedProxy``
+        method, which wraps what the proxy read from the client (a bound
+        method), it is that, called without it.
+        """
         ...
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
@@ -62,6 +71,18 @@ class CachedCallable(Protocol[P, R_co]):
         ...
 
 
+class BoundCachedMethod(CachedCallable[P, R_co], Protocol[P, R_co]):
+    """A ``@cached_method`` read through an instance: a :class:`CachedCallable` whose
+    ``__wrapped__`` is the plain function, called with the instance first, as ``functools.lru_cache``'s."""
+
+    # The instance as Any: a subclass's override is typed for the subclass,
+    # and checkers must accept it where the base's method is expected.
+    @property
+    def __wrapped__(self) -> Callable[Concatenate[Any, P], R_co]:
+        """The plain function, uncached: ``obj.method.__wrapped__(obj, ...)``."""
+        ...
+
+
 # S_co is covariant although __get__ and __call__ take it as a parameter: a
 # subclass overrides a cached method with its own (S_co its own class), and
 # type checkers accept that only if the descriptor for the subclass is one for
@@ -70,9 +91,9 @@ class CachedCallable(Protocol[P, R_co]):
 class CachedMethodDescriptor(Protocol[S_co, P, R_co]):  # type: ignore[misc]  # pyright: ignore[reportInvalidTypeVarUse]
     """How type checkers see a method decorated with ``@cached_method``.
 
-    Read through an instance it is a :class:`CachedCallable` without ``self``;
-    read through the class it is callable with the instance first, as a plain
-    function would be.
+    Read through an instance it is a :class:`BoundCachedMethod` (a
+    :class:`CachedCallable` without ``self``); read through the class it is
+    callable with the instance first, as a plain function would be.
     """
 
     # A class method (``@cached_method`` above ``@classmethod``): type checkers
@@ -101,7 +122,7 @@ class CachedMethodDescriptor(Protocol[S_co, P, R_co]):  # type: ignore[misc]  # 
         instance: S_co,  # type: ignore[misc]  # pyright: ignore[reportGeneralTypeIssues]
         owner: type[Any] | None = None,
         /,
-    ) -> CachedCallable[P, R_co]: ...
+    ) -> BoundCachedMethod[P, R_co]: ...
 
     # The static method read through an instance.
     @overload
@@ -116,6 +137,11 @@ class CachedMethodDescriptor(Protocol[S_co, P, R_co]):  # type: ignore[misc]  # 
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> R_co: ...
+
+    @property
+    def __wrapped__(self) -> Callable[Concatenate[S_co, P], R_co]:
+        """The plain function, uncached."""
+        ...
 
     def cache_parameters(self) -> dict[str, Any]:
         """The options the method is cached with."""
