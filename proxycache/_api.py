@@ -9,7 +9,7 @@ from ._make import state_of
 from ._stats import CacheInfo
 
 if TYPE_CHECKING:
-    from .typing import CachedCallable
+    from .typing import BoundCachedMethod, CachedCallable
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -99,6 +99,15 @@ def cache_stats(obj: object, name: str | None = None, /) -> dict[str, dict[str, 
         stats: dict[str, Any] = cached_method_of(obj, name).cache_stats()
         return stats
     return {method: func.cache_stats() for method, func in cached_methods(obj).items()}
+
+
+# A @cached_method read through an instance keeps its exact type (its __wrapped__ takes the instance).
+@overload
+def cache_of(method: BoundCachedMethod[P, R], /) -> BoundCachedMethod[P, R]: ...
+
+
+@overload
+def cache_of(method: Callable[P, R], /) -> CachedCallable[P, R]: ...
 
 
 def cache_of(method: Callable[P, R], /) -> CachedCallable[P, R]:

@@ -2,9 +2,9 @@
 
 ``CachedCallable[P, R]`` is what every entry point installs in place of a
 method: callable like the method, plus the ``cache_*`` controls. Methods
-decorated with ``@cached_method`` are typed as such; reach the controls of a
-method cached by a proxy, in place or by the mixin through
-:func:`proxycache.cache_info` or a ``typing.cast``.
+decorated with ``@cached_method`` are typed as such (``BoundCachedMethod``
+through an instance); reach the controls of a method cached by a proxy, in
+place or by the mixin through :func:`proxycache.cache_of` or a ``typing.cast``.
 """
 
 from __future__ import annotations
@@ -21,17 +21,27 @@ R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
 S = TypeVar("S")
 T = TypeVar("T")
-S_contra = TypeVar("S_contra", contravariant=True)
+# Covariant on purpose, against how the descriptor uses it (see CachedMethodDescriptor).
+S_co = TypeVar("S_co", covariant=True)
 
-__all__ = ["CacheInfo", "CachedCallable", "CachedMethodDescriptor", "MethodDecorator"]
+__all__ = ["BoundCachedMethod", "CacheInfo", "CachedCallable", "CachedMethodDescriptor", "MethodDecorator"]
 
 
 class CachedCallable(Protocol[P, R_co]):
     """A cached method (or function): call it as the original, control its cache."""
 
+    # Any parameters: what the entry point wrapped, which takes ``self`` or not
+    # (see BoundCachedMethod for the one entry point typed directly).
     @property
-    def __wrapped__(self) -> Callable[P, R_co]:
-        """The original callable."""
+    def __wrapped__(self) -> Callable[..., R_co]:
+        """The original callable, uncached.
+
+        As with ``functools.lru_cache``: for a method cached per instance
+        (``cache_methods``, ``CachingMixin``, ``@cached_method``) it is the
+        plain function, called with the instance first; for a ``CachedProxy``
+        method, which wraps what the proxy read from the client (a bound
+        method), it is that, called without it.
+        """
         ...
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
@@ -61,12 +71,29 @@ class CachedCallable(Protocol[P, R_co]):
         ...
 
 
-class CachedMethodDescriptor(Protocol[S_contra, P, R_co]):
+class BoundCachedMethod(CachedCallable[P, R_co], Protocol[P, R_co]):
+    """A ``@cached_method`` read through an instance: a :class:`CachedCallable` whose
+    ``__wrapped__`` is the plain function, called with the instance first, as ``functools.lru_cache``'s."""
+
+    # The instance as Any: a subclass's override is typed for the subclass,
+    # and checkers must accept it where the base's method is expected.
+    @property
+    def __wrapped__(self) -> Callable[Concatenate[Any, P], R_co]:
+        """The plain function, uncached: ``obj.method.__wrapped__(obj, ...)``."""
+        ...
+
+
+# S_co is covariant although __get__ and __call__ take it as a parameter: a
+# subclass overrides a cached method with its own (S_co its own class), and
+# type checkers accept that only if the descriptor for the subclass is one for
+# the base, as they accept it for plain methods, whose ``self`` they read
+# covariantly in an override. Contravariant, pyright rejects every override.
+class CachedMethodDescriptor(Protocol[S_co, P, R_co]):  # type: ignore[misc]  # pyright: ignore[reportInvalidTypeVarUse]
     """How type checkers see a method decorated with ``@cached_method``.
 
-    Read through an instance it is a :class:`CachedCallable` without ``self``;
-    read through the class it is callable with the instance first, as a plain
-    function would be.
+    Read through an instance it is a :class:`BoundCachedMethod` (a
+    :class:`CachedCallable` without ``self``); read through the class it is
+    callable with the instance first, as a plain function would be.
     """
 
     # A class method (``@cached_method`` above ``@classmethod``): type checkers
@@ -78,7 +105,7 @@ class CachedMethodDescriptor(Protocol[S_contra, P, R_co]):
 
     # A method read through its class (or a subclass): the descriptor itself.
     @overload
-    def __get__(self, instance: None, owner: type[S_contra], /) -> Self: ...
+    def __get__(self, instance: None, owner: type[S_co], /) -> Self: ...  # pyright: ignore[reportGeneralTypeIssues]
 
     # A static method (``@cached_method`` above ``@staticmethod``): checkers
     # pass the plain function, so its first parameter stands where ``self``
@@ -87,18 +114,34 @@ class CachedMethodDescriptor(Protocol[S_contra, P, R_co]):
     @overload
     def __get__(
         self, instance: None, owner: type[Any] | None = None, /
-    ) -> CachedCallable[Concatenate[S_contra, P], R_co]: ...
+    ) -> CachedCallable[Concatenate[S_co, P], R_co]: ...
 
     @overload
-    def __get__(self, instance: S_contra, owner: type[Any] | None = None, /) -> CachedCallable[P, R_co]: ...
+    def __get__(
+        self,
+        instance: S_co,  # type: ignore[misc]  # pyright: ignore[reportGeneralTypeIssues]
+        owner: type[Any] | None = None,
+        /,
+    ) -> BoundCachedMethod[P, R_co]: ...
 
     # The static method read through an instance.
     @overload
     def __get__(
         self, instance: object, owner: type[Any] | None = None, /
-    ) -> CachedCallable[Concatenate[S_contra, P], R_co]: ...
+    ) -> CachedCallable[Concatenate[S_co, P], R_co]: ...
 
-    def __call__(self, instance: S_contra, /, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+    def __call__(
+        self,
+        instance: S_co,  # type: ignore[misc]  # pyright: ignore[reportGeneralTypeIssues]
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R_co: ...
+
+    @property
+    def __wrapped__(self) -> Callable[Concatenate[S_co, P], R_co]:
+        """The plain function, uncached."""
+        ...
 
     def cache_parameters(self) -> dict[str, Any]:
         """The options the method is cached with."""

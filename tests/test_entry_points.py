@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import pickle
 import traceback
 import types
@@ -257,6 +258,23 @@ def test_invalidate_refresh_clear_parameters(way: str) -> None:
     assert tuple(obj.get.cache_info()) == (0, 0, 128, 0)
     obj.get(1)
     assert obj.calls["get"] == 5
+
+
+def test_wrapped_is_the_method_uncached(way: str) -> None:
+    # What proxycache.typing says __wrapped__ is: per instance, the plain function, called with the
+    # instance first, as functools.lru_cache's on a method; a proxy's, the bound method it read from
+    # the client, as functools.lru_cache(client.get)'s.
+    obj = build(way)
+    wrapped = obj.get.__wrapped__
+    if way == "proxy":
+        assert wrapped == obj.__wrapped__.get
+        call = wrapped
+    else:
+        assert wrapped is vars(Client)["get"]
+        call = functools.partial(wrapped, obj)
+    assert call(1) == call(1) == (1, 1, "a")
+    assert obj.calls["get"] == 2
+    assert tuple(obj.get.cache_info())[:2] == (0, 0)
 
 
 def test_module_level_cache_info_and_cache_clear(way: str) -> None:

@@ -10,6 +10,9 @@ What both checkers see, stated as assertions:
   ``CachedCallable[P, R]``: the method's parameters, its return type and the
   ``cache_*`` controls; above ``@staticmethod`` or ``@classmethod`` they are
   that through the class too.
+- ``__wrapped__`` is the plain function (instance first) for a method cached
+  per instance, as ``functools.lru_cache``'s; a proxy's is the bound method.
+- A subclass may override a ``@cached_method`` with another.
 - A store written against the ``Store`` protocol is a ``Store``.
 """
 
@@ -132,6 +135,36 @@ assert_type(cache_of(catalog.item).cache_info(), CacheInfo)
 item_method: CachedCallable[..., dict[str, str]] = catalog.item
 assert_type(item_method("a"), dict[str, str])
 
+# __wrapped__: the plain function, the instance first (as functools.lru_cache's on a method) ...
+assert_type(catalog.item.__wrapped__(catalog, "a"), dict[str, str])
+assert_type(Catalog.item.__wrapped__(catalog, "a"), dict[str, str])
+inplace = cache_methods(Client(), "get")
+assert_type(cache_of(inplace.get).__wrapped__(inplace, "a"), list[str])
+assert_type(cache_of(mixed.get).__wrapped__(mixed, "a"), list[str])
+# ... but a proxy's wraps what it read from the client: the bound method.
+assert_type(cache_of(proxy.get).__wrapped__("a"), list[str])
+
+
+# A subclass overrides a cached method with its own.
+class Base:
+    @cached_method
+    def fetch(self, day: str) -> list[int]:
+        return [1]
+
+
+class Derived(Base):
+    @cached_method(maxsize=4)
+    def fetch(self, day: str) -> list[int]:
+        return [*super().fetch(day), 2]
+
+
+derived = Derived()
+assert_type(derived.fetch("mon"), list[int])
+assert_type(Derived.fetch(derived, "mon"), list[int])
+base: Base = derived
+assert_type(base.fetch("mon"), list[int])
+assert_type(derived.fetch.cache_info(), CacheInfo)
+
 
 def mistakes_are_caught() -> None:
     """Never called. An unneeded ignore comment is itself an error (mypy
@@ -147,6 +180,13 @@ def mistakes_are_caught() -> None:
     proxy.get(1)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     proxy.gett("a")  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
     cache_of(proxy.get).cache_infos()  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+    # __wrapped__ takes the instance first: without it the call fails at run time.
+    catalog.item.__wrapped__("a")  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+    catalog.item.__wrapped__(catalog, 1)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    Catalog.item.__wrapped__("a")  # type: ignore[call-arg, arg-type]  # pyright: ignore[reportCallIssue]
+    cache_of(catalog.item).__wrapped__("a")  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+    derived.fetch(1)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    Derived.fetch(Base(), "mon")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 
 # -- module-level helpers -------------------------------------------------------------
 
