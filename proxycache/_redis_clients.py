@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -10,32 +11,73 @@ from typing import Any
 
 from ._contract import NamespaceStats
 
+#: Connections a client built from a URL keeps open to each server at most (redis-py 6+ makes 100 its default).
+POOL_SIZE = 100
+#: Seconds a call waits at least for one of them to be free before it goes on uncached (a fault, no outage).
+POOL_WAIT = 2.0
+
 
 def client_from_url(url: str, *, cluster: bool, timeout: float, asynchronous: bool) -> Any:
-    """A client for *url* with short timeouts and one retry, so a dead server costs little."""
+    """A client for *url* with short timeouts and one retry, so a dead server costs little.
+
+    When POOL_SIZE connections are in use, its pool makes a caller wait for
+    one (POOL_WAIT or *timeout* seconds at most): a plain pool would fail the
+    call at once (redis-py 6+ caps it at 100) and a burst of concurrent calls
+    would go uncached. redis.asyncio.cluster has no pool that waits: there, a
+    call past POOL_SIZE on a node goes on uncached.
+    """
     settings: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "decode_responses": False}
+    wait = max(POOL_WAIT, timeout)
     from redis.backoff import NoBackoff
 
     if asynchronous:
+        import redis.asyncio
         from redis.asyncio.retry import Retry as AsyncRetry
 
         settings["retry"] = AsyncRetry(NoBackoff(), 1)
         if cluster:
             from redis.asyncio.cluster import RedisCluster as AsyncCluster
 
-            return AsyncCluster.from_url(url, **settings)
-        import redis.asyncio
-
-        return redis.asyncio.Redis.from_url(url, **settings)
+            return AsyncCluster.from_url(url, max_connections=POOL_SIZE, **settings)
+        waits = redis.asyncio.BlockingConnectionPool.from_url(url, max_connections=POOL_SIZE, timeout=wait, **settings)
+        return _owning(redis.asyncio.Redis(connection_pool=waits))
     import redis
     from redis.retry import Retry
 
     settings["retry"] = Retry(NoBackoff(), 1)
+    # The cluster client makes a pool per node of this class (when built from a URL); redis 5.0 passes it no timeout=.
+    waiting = functools.partial(redis.BlockingConnectionPool, timeout=wait)
     if cluster:
         from redis.cluster import RedisCluster
 
-        return RedisCluster.from_url(url, **settings)
-    return redis.Redis.from_url(url, **settings)
+        return RedisCluster.from_url(url, connection_pool_class=waiting, max_connections=POOL_SIZE, **settings)
+    pool = redis.BlockingConnectionPool.from_url(url, max_connections=POOL_SIZE, timeout=wait, **settings)
+    return _owning(redis.Redis(connection_pool=pool))
+
+
+def _owning(client: Any) -> Any:
+    """*client*, made to close its connection pool as it closes, as a client built by ``from_url`` does."""
+    client.auto_close_connection_pool = True
+    return client
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether *error* says the server or the network failed, rather than that this process ran out of connections.
+
+    A pool that is full raises MaxConnectionsError (a ConnectionError) in
+    redis-py 6+, a plain ConnectionError("Too many connections") before, and
+    a waiting pool ConnectionError("No connection available.") when its wait
+    ends: the server is fine, so the call goes on uncached and the next use
+    the store.
+    """
+    import redis
+
+    if isinstance(error, redis.exceptions.MaxConnectionsError):
+        return False
+    if isinstance(error, redis.ConnectionError) and str(error) in ("Too many connections", "No connection available."):
+        return False
+    # A cluster none of whose nodes answers raises RedisClusterException, which is no ConnectionError.
+    return isinstance(error, (redis.ConnectionError, redis.TimeoutError, redis.exceptions.RedisClusterException))
 
 
 class LoopClients:

@@ -26,6 +26,7 @@ from ._redis_clients import (
     glob_escape,
     hgetall,
     hide_password,
+    is_outage,
     millis,
     parse_stats,
     seconds_left,
@@ -103,7 +104,6 @@ class RedisStore(Breaker):
         lease_ttl: float = 10.0,
     ) -> None:
         require("redis", "RedisStore", "redis")
-        import redis
 
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, not {prefix!r}")
@@ -148,8 +148,6 @@ class RedisStore(Breaker):
             self.cluster = self.cluster or async_cluster
         #: Callable without an event loop (not with only an asyncio client): a cached method may write from a thread.
         self.sync_io = self.client is not None or self.url is not None
-        # A cluster none of whose nodes answers raises RedisClusterException, which is no ConnectionError.
-        self._errors = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.RedisClusterException)
         self._tracker: Any = None
         if self.front is not None and self.tracking and self.client is not None and not self.cluster:
             from ._redis_tracking import Tracker
@@ -242,7 +240,7 @@ class RedisStore(Breaker):
             raise
 
     def _failed(self, error: BaseException) -> None:
-        if isinstance(error, self._errors):
+        if is_outage(error):  # not a pool out of connections: the server is fine
             self._trip(error)
 
     def _call(self, action: Callable[[Any], _T]) -> _T:
