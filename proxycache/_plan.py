@@ -222,8 +222,13 @@ def _signature(target: Any, drop_first: bool) -> inspect.Signature | None:
         # refuses it before Python 3.13, which calls it instead (a request to the server).
         return None
     try:
-        # follow_wrapped=False: we call the outer callable, so we mirror its real signature.
+        # follow_wrapped=False: we call the outer callable, so we mirror its real signature...
         sig = inspect.signature(target, follow_wrapped=False)
+        if _passes_all_through(sig) and _wraps(target):
+            # ...unless that is a bare (*args, **kwargs) over a functools.wraps chain (openai's
+            # required_args over Completions.create): it declares the wrapped signature, which then
+            # binds defaults, so create(temperature=omit) is create() (keyed as a plain method's).
+            sig = inspect.signature(target)
     except (TypeError, ValueError):
         return None
     if drop_first:
@@ -235,6 +240,23 @@ def _signature(target: Any, drop_first: bool) -> inspect.Signature | None:
             return None
         sig = sig.replace(parameters=params[1:])
     return sig
+
+
+def _passes_all_through(sig: inspect.Signature) -> bool:
+    """Whether *sig* is ``(*args, **kwargs)`` and nothing else (``(self, *args, **kwargs)`` as an unbound function)."""
+    kinds = [p.kind for p in sig.parameters.values()]
+    if kinds[:1] == [inspect.Parameter.POSITIONAL_OR_KEYWORD]:
+        kinds = kinds[1:]
+    return kinds == [inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD]
+
+
+def _wraps(target: Any) -> bool:
+    """Whether *target* is a function (or a method of one) made by ``functools.wraps`` (own ``__wrapped__``).
+
+    Only a function's own ``__wrapped__`` counts, as in :func:`_is_async`: dynamic objects answer any name.
+    """
+    func = getattr(target, "__func__", target)
+    return inspect.isfunction(func) and "__wrapped__" in func.__dict__
 
 
 def _made_up_signature(target: Any) -> bool:

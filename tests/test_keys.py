@@ -312,6 +312,48 @@ def test_an_unkeyable_argument_names_the_parameter_and_the_way_out(
     assert shapes.calls[method] == 1
 
 
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs", "named"),
+    [("star", (1, NoHash()), {}, "args[1]"), ("kw", (), {"q": NoHash(), "page": 1}, "kw['q']")],
+)
+@pytest.mark.parametrize("typed", [False, True])
+def test_an_unkeyable_value_in_star_args_or_kwargs_is_named_and_sent_to_key(
+    shapes: Shapes, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], named: str, typed: bool
+) -> None:
+    # Leaving all of *args or **kwargs out of the key would make calls that differ anywhere else share
+    # one entry (boto3's Table.query(**kwargs): every query answered with the first one's result).
+    proxy = CachedProxy(shapes, typed=typed)
+    with pytest.raises(TypeError) as info:
+        getattr(proxy, method)(*args, **kwargs)
+    message = str(info.value)
+    assert f"Shapes.{method}(): argument {named!r} cannot be used in a cache key (NoHash" in message
+    assert "ignore=[" not in message
+    assert "Pass key= a function" in message
+    assert shapes.calls[method] == 0
+
+
+def test_the_generic_key_names_the_keyword_at_fault() -> None:
+    class Remote:
+        """Methods without a signature (made up per name) get the generic (*args, **kwargs) key."""
+
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("_"):
+                raise AttributeError(name)
+            return Dynamic()
+
+    class Dynamic:
+        __signature__ = "made up"
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            return args
+
+    proxy = CachedProxy(Remote(), include=["query"])
+    with pytest.raises(TypeError, match=r"argument \"kwargs\['where'\]\" cannot .*\. Pass key= a function"):
+        proxy.query(1, where=NoHash())
+    with pytest.raises(TypeError, match=r"argument 'args\[1\]' cannot .*\. Pass key= a function"):
+        proxy.query(1, NoHash(), limit=2)
+
+
 def test_unkeyable_error_is_a_type_error_for_invalidate_too(shapes: Shapes) -> None:
     proxy = CachedProxy(shapes)
     with pytest.raises(TypeError, match="argument 'a'"):
