@@ -8,10 +8,11 @@ built here.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
-from ._keys import _DEFAULT, UnkeyableError, freeze, stable_digest
+from ._keys import _DEFAULT, _KWARGS, UnkeyableError, freeze, stable_digest
 from ._plan import Plan
 
 
@@ -100,10 +101,13 @@ def defaults_marked(plan: Plan, key: Any) -> Any:
     Sentinel defaults (httpx's ``USE_CLIENT_DEFAULT``) have no stable
     encoding, but an argument that *is* the default means "the default"
     in every process. Plain defaults never get here: they encode as they are.
+    A key= function's result has a layout of its own: see :func:`_user_key_marked`.
     """
     signature = plan.signature
-    if plan.options.key is not None or signature is None:
+    if signature is None:
         return key
+    if plan.options.key is not None:
+        return _user_key_marked(signature, key)
     has_attrs = bool(plan.options.key_attrs)
     attrs: Any = None
     original = key
@@ -124,6 +128,43 @@ def defaults_marked(plan: Plan, key: Any) -> Any:
         return original  # not the layout shape_of builds: nothing to mark
     marked = parts[0] if single else tuple(parts)
     return (marked, *attrs) if has_attrs else marked
+
+
+def _user_key_marked(signature: inspect.Signature, key: Any) -> Any:
+    """A key= function's result with each default object that has no stable encoding keyed as that default.
+
+    The key= function is handed every parameter, defaults included, as the
+    method gets them (``call["timeout"] is NOT_GIVEN`` holds), so the
+    documented ``key=lambda **call: (base_url, call)`` carries openai's
+    ``NOT_GIVEN`` and httpx's ``USE_CLIENT_DEFAULT`` though the caller never
+    passed them. Found by identity anywhere in the tuples, lists, dicts and
+    sets of the result, each becomes ``(<default>, name)``, *name* the first
+    parameter with that default: the same in every process that has the method.
+    """
+    sentinels: dict[int, tuple[Any, str]] = {}
+    for param in signature.parameters.values():
+        default = param.default
+        if default is not param.empty and id(default) not in sentinels and not _encodable(default):
+            sentinels[id(default)] = (_DEFAULT, param.name)
+    if not sentinels:
+        return key
+
+    def mark(value: Any, depth: int) -> Any:
+        found = sentinels.get(id(value))
+        if found is not None:
+            return found
+        if depth > 100:
+            return value  # the encoding refuses it and says why
+        cls = type(value)
+        if cls is tuple or cls is list:
+            return cls([mark(item, depth + 1) for item in value])
+        if cls is dict:
+            return {mark(k, depth + 1): mark(v, depth + 1) for k, v in value.items()}
+        if cls is set or cls is frozenset:
+            return cls([mark(item, depth + 1) for item in value])
+        return value
+
+    return mark(key, 0)
 
 
 def freeze_problem(value: Any) -> str | None:
