@@ -43,37 +43,50 @@ def unkeyable_error(plan: Plan, key: Any, error: Exception) -> TypeError:
 def _message(
     qualname: str, found: list[tuple[str, str, str]], err: Exception, *, what: str, attrs_fix: str, args_fix: str
 ) -> TypeError:
-    """One error naming every argument and key attribute that cannot join the key, and the ways out."""
+    """One error naming every argument and key attribute that cannot join the key, and the ways out.
+
+    Only a parameter of the method's own can be left out with ``ignore=``: one
+    that came in ``*args`` or ``**kwargs`` is named (``kwargs['auth']``) and
+    sent to ``key=``, since leaving all of ``**kwargs`` out of the key would
+    make calls that differ in any other keyword share one entry.
+    """
     args = [name for kind, name, _ in found if kind == "argument"]
+    packed = [name for kind, name, _ in found if kind == "packed"]
     attrs = [name for kind, name, _ in found if kind == "key_attrs"]
-    nouns = {"argument": "argument", "key_attrs": "key attribute"}
+    nouns = {"argument": "argument", "packed": "argument", "key_attrs": "key attribute"}
     if len(found) == 1:
         kind, name, why = found[0]
         subject = f"{nouns[kind]} {name!r} cannot {what} ({why})"
     elif found:
         groups = []
-        for kind, noun in nouns.items():
-            items = [f"{name!r} ({why})" for k, name, why in found if k == kind]
+        for noun in ("argument", "key attribute"):
+            items = [f"{name!r} ({why})" for k, name, why in found if nouns[k] == noun]
             if items:
                 groups.append(f"{noun}{'s' if len(items) > 1 else ''} {', '.join(items)}")
         subject = f"{' and '.join(groups)} cannot {what}"
     else:
         subject = f"an argument cannot {what} ({err})"
     fixes = []
-    if args or not attrs:
+    if args or not (attrs or packed):
         fixes.append(f"Leave {'them' if len(args) > 1 else 'it'} out of the key with ignore={args or ['name']!r}, "
                      + args_fix)
+    if packed:
+        fixes.append(f"{'For ' + ', '.join(map(repr, packed)) + ': p' if args else 'P'}ass key= a function that "
+                     "builds the key from the values that matter (ignore= names only the method's own parameters; "
+                     "leaving all its *args or **kwargs out would make different calls share one entry)")
     if attrs:
         fixes.append(f"For key_attrs: {attrs_fix}")
     return TypeError(f"{qualname}(): {subject}. {'. '.join(fixes)}")
 
 
 def key_culprits(plan: Plan, key: Any, problem: Callable[[Any], str | None]) -> list[tuple[str, str, str]]:
-    """Every part of *key* that has a *problem*: ``("argument" or "key_attrs", name, problem)``.
+    """Every part of *key* that has a *problem*: ``("argument", "packed" or "key_attrs", name, problem)``.
 
     Reads the key's layout as ``_shape.shape_of`` builds it: one bare
     value for a single parameter, else one item per parameter (each
     followed by its type when typed), followed by the key_attrs values.
+    A ``*args`` part is its values, a ``**kwargs`` part its ``(name, value)``
+    items: each is named as it came (``args[1]``, ``kwargs['auth']``, "packed").
     """
     options = plan.options
     if options.key is not None:
@@ -83,14 +96,26 @@ def key_culprits(plan: Plan, key: Any, problem: Callable[[Any], str | None]) -> 
     if key_attrs and type(key) is tuple and len(key) == 1 + len(key_attrs):
         key, attr_values = key[0], key[1:]
     names = plan.key_names
-    if len(names) == 1 and not options.typed:
-        parts: tuple[Any, ...] = (key,)
+    if names == ("*args", "**kwargs") and plan.signature is None:
+        # The generic key: the positional values, and (_KWARGS, items) after them when there are keywords.
+        if options.typed and type(key) is tuple and len(key) == 3:
+            key = key[0]
+        args = key[0] if type(key) is tuple and len(key) == 3 and key[1] is _KWARGS else key
+        parts: tuple[Any, ...] = (args if type(args) is tuple else (args,), key[2] if args is not key else ())
+    elif len(names) == 1 and not options.typed:
+        parts = (key,)
     elif type(key) is tuple:
         parts = key[::2] if options.typed else key
     else:
         parts = ()
-    # ignore= takes the bare name of *args/**kwargs
-    found = [("argument", name.lstrip("*"), problem(part)) for name, part in zip(names, parts, strict=False)]
+    found: list[tuple[str, str, str | None]] = []
+    for name, part in zip(names, parts, strict=False):
+        if name.startswith("**") and type(part) is tuple:
+            found += [("packed", f"{name[2:]}[{item[0]!r}]", problem(item[1])) for item in part]
+        elif name.startswith("*") and type(part) is tuple:
+            found += [("packed", f"{name[1:]}[{i}]", problem(value)) for i, value in enumerate(part)]
+        else:
+            found.append(("argument", name, problem(part)))
     found += [("key_attrs", attr, problem(value)) for attr, value in zip(key_attrs, attr_values, strict=False)]
     return [(kind, name, why) for kind, name, why in found if why is not None]
 

@@ -77,10 +77,19 @@ def check_ignore(signature: inspect.Signature | None, options: Options, qualname
         return
     unknown = sorted(options.ignore - set(signature.parameters))
     if unknown:
-        raise TypeError(
-            f"ignore= names {', '.join(map(repr, unknown))}, which {qualname}() does not take; "
-            f"its parameters are: {', '.join(signature.parameters) or '(none)'}"
-        )
+        raise ignore_error(signature, unknown, f"which {qualname}() does not take")
+
+
+def ignore_error(signature: inspect.Signature, unknown: list[str], why: str) -> TypeError:
+    """The error for ``ignore=`` names that are not parameters of the method: its real ones, and the way out."""
+    message = (f"ignore= names {', '.join(map(repr, unknown))}, {why}; "
+               f"its parameters are: {', '.join(signature.parameters) or '(none)'}")
+    packed = [p.name for p in signature.parameters.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
+    if packed:
+        # Left out of a **kwargs it would be a keyword the key cannot see (or sees anyway): key= says which count.
+        message += (f". ignore= takes only these: a keyword that arrives through **{packed[0]} is left out of the "
+                    f"key by passing key= a function that builds the key without it")
+    return TypeError(message)
 
 
 def attrs_via(attrs_of: Callable[[], Any]) -> Any:
