@@ -77,10 +77,19 @@ def check_ignore(signature: inspect.Signature | None, options: Options, qualname
         return
     unknown = sorted(options.ignore - set(signature.parameters))
     if unknown:
-        raise TypeError(
-            f"ignore= names {', '.join(map(repr, unknown))}, which {qualname}() does not take; "
-            f"its parameters are: {', '.join(signature.parameters) or '(none)'}"
-        )
+        raise ignore_error(signature, unknown, f"which {qualname}() does not take")
+
+
+def ignore_error(signature: inspect.Signature, unknown: list[str], why: str) -> TypeError:
+    """The error for ``ignore=`` names that are not parameters of the method: its real ones, and the way out."""
+    message = (f"ignore= names {', '.join(map(repr, unknown))}, {why}; "
+               f"its parameters are: {', '.join(signature.parameters) or '(none)'}")
+    packed = [p.name for p in signature.parameters.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
+    if packed:
+        # Left out of a **kwargs it would be a keyword the key cannot see (or sees anyway): key= says which count.
+        message += (f". ignore= takes only these: a keyword that arrives through **{packed[0]} is left out of the "
+                    f"key by passing key= a function that builds the key without it")
+    return TypeError(message)
 
 
 def attrs_via(attrs_of: Callable[[], Any]) -> Any:
@@ -222,8 +231,13 @@ def _signature(target: Any, drop_first: bool) -> inspect.Signature | None:
         # refuses it before Python 3.13, which calls it instead (a request to the server).
         return None
     try:
-        # follow_wrapped=False: we call the outer callable, so we mirror its real signature.
+        # follow_wrapped=False: we call the outer callable, so we mirror its real signature...
         sig = inspect.signature(target, follow_wrapped=False)
+        if _passes_all_through(sig) and _wraps(target):
+            # ...unless that is a bare (*args, **kwargs) over a functools.wraps chain (openai's
+            # required_args over Completions.create): it declares the wrapped signature, which then
+            # binds defaults, so create(temperature=omit) is create() (keyed as a plain method's).
+            sig = inspect.signature(target)
     except (TypeError, ValueError):
         return None
     if drop_first:
@@ -235,6 +249,23 @@ def _signature(target: Any, drop_first: bool) -> inspect.Signature | None:
             return None
         sig = sig.replace(parameters=params[1:])
     return sig
+
+
+def _passes_all_through(sig: inspect.Signature) -> bool:
+    """Whether *sig* is ``(*args, **kwargs)`` and nothing else (``(self, *args, **kwargs)`` as an unbound function)."""
+    kinds = [p.kind for p in sig.parameters.values()]
+    if kinds[:1] == [inspect.Parameter.POSITIONAL_OR_KEYWORD]:
+        kinds = kinds[1:]
+    return kinds == [inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD]
+
+
+def _wraps(target: Any) -> bool:
+    """Whether *target* is a function (or a method of one) made by ``functools.wraps`` (own ``__wrapped__``).
+
+    Only a function's own ``__wrapped__`` counts, as in :func:`_is_async`: dynamic objects answer any name.
+    """
+    func = getattr(target, "__func__", target)
+    return inspect.isfunction(func) and "__wrapped__" in func.__dict__
 
 
 def _made_up_signature(target: Any) -> bool:

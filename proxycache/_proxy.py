@@ -11,7 +11,7 @@ import wrapt
 from ._make import CACHE_API, make_cached
 from ._options import CHECKED_DEFAULT, Options, make_options
 from ._options import DEFAULT as DEFAULT_OPTIONS
-from ._select import Selection, is_property, nested_options, selection_of
+from ._select import Selection, is_property, nested_options, proxy_ignore_is_strict, selection_of
 
 T = TypeVar("T")
 _proxy_init = wrapt.ObjectProxy.__init__
@@ -425,8 +425,9 @@ def _cached_call(own: dict[str, Any], name: str, method: Any, wrapped: Any) -> A
     # The object, not the proxy: a closure over the proxy would be a cycle (proxy -> cached callable -> proxy)
     # only gc could free. Only key_attrs= and a store's namespace read it.
     attrs_of = (lambda: owner) if options.key_attrs or options.store is not None else None
-    # strict_ignore=False: ignore= applies to the methods that take those parameters.
-    cached = make_cached(method, options, name=name, qualname=qualname, attrs_of=attrs_of, strict_ignore=False)
+    # ignore= applies to the methods that take those parameters (strict for one include= names exactly).
+    strict = options.ignore and proxy_ignore_is_strict(own["_self_selection"], options, name, method, qualname)
+    cached = make_cached(method, options, name=name, qualname=qualname, attrs_of=attrs_of, strict_ignore=strict)
     methods = own.get("_self_methods")
     if methods is None:
         methods = own.setdefault("_self_methods", {})

@@ -71,6 +71,8 @@ class Selection:
         self.exclude_fn: Callable[[str], bool] | None = exclude if callable(exclude) else None
         self.exclude: tuple[str, ...] = () if exclude is None or callable(exclude) else tuple(exclude)
         self.logged: set[str] | None = None  # made on the first skip: most selections never need it
+        #: The parameters of the methods a proxy with these options caches, per class (see proxy_ignore_is_strict).
+        self.parameters_by_class: dict[type, frozenset[str] | None] = {}
         # Names and globs only: the answer per name never changes, and every
         # new proxy of a class asks again for each method.
         self._wanted: dict[str, bool] | None = {} if self.include_fn is None and self.exclude_fn is None else None
@@ -166,6 +168,60 @@ class Selection:
             # the class), not a property. About 1,500 instructions fewer than is_property, every first access.
             return True
         return not is_property(owner_type, name)
+
+
+def proxy_ignore_is_strict(selection: Selection, options: Options, name: str, method: Any, qualname: str) -> bool:
+    """Whether ``ignore=`` must name only parameters of *method*, the proxy's attribute *name*; or fail.
+
+    ``ignore=`` on a proxy applies to the methods that take each name, but a name include= gives exactly
+    is one method, checked as ``cache_methods`` checks it. A name no method of the proxy's object takes
+    fails here, at the first access, with *method*'s parameters.
+    """
+    from . import _plan  # loaded with the first cached method: not by making a proxy
+
+    ignore = options.ignore
+    if selection.include is not None and name in selection.include:
+        return True
+    signature = _plan._signature(method, False)
+    if signature is None or ignore <= signature.parameters.keys():
+        return False
+    owner = getattr(method, "__self__", None)
+    known, cls = selection.parameters_by_class, type(owner)
+    if owner is None or isinstance(owner, type):
+        return False  # not a method of the proxy's object: nothing to compare with
+    if cls not in known:
+        if len(known) > 256:
+            known.clear()  # classes made on the fly must not grow it for ever
+        known[cls] = _parameters_of_methods(selection, cls, _plan._signature)
+    taken = known[cls]
+    if taken is None:
+        return False  # some method's parameters are unknown: it may take them
+    unknown = sorted(ignore - taken - signature.parameters.keys())
+    if unknown:
+        raise _plan.ignore_error(signature, unknown, f"which no method of this proxy takes ({qualname}() neither)")
+    return False
+
+
+def _parameters_of_methods(selection: Selection, cls: type, signature_of: Any) -> frozenset[str] | None:
+    """The parameter names of every method of *cls* the selection takes; None when one's are unknown."""
+    names: set[str] = set()
+    for attr in dir(cls):
+        if not selection.wants(attr):
+            continue
+        try:
+            value = inspect.getattr_static(cls, attr)
+        except AttributeError:
+            continue
+        if isinstance(value, (staticmethod, classmethod)) or inspect.isfunction(value):
+            signature = signature_of(getattr(value, "__func__", value), not isinstance(value, staticmethod))
+        elif isinstance(value, type) or not callable(value) or is_property(cls, attr):
+            continue
+        else:
+            return None  # a callable object or a C method: its parameters may be unknown
+        if signature is None:
+            return None
+        names.update(signature.parameters)
+    return frozenset(names)
 
 
 def nested_options(options: Options, paths: list[str]) -> Options:

@@ -22,7 +22,7 @@ import wrapt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxycache import CachedProxy
+from proxycache import CachedProxy, cache_methods
 from proxycache._keys import (
     _BOOL,
     _FALSE,
@@ -287,8 +287,6 @@ class NoHash:
         ("f", (1,), {"b": NoHash()}, "b"),
         ("f", (NoHash(), [1]), {}, "a"),
         ("kwonly", (1,), {"flag": NoHash()}, "flag"),
-        ("star", (1, NoHash()), {}, "args"),
-        ("kw", (), {"q": NoHash()}, "kw"),
     ],
 )
 @pytest.mark.parametrize("typed", [False, True])  # typed keys interleave values and types
@@ -310,6 +308,48 @@ def test_an_unkeyable_argument_names_the_parameter_and_the_way_out(
     getattr(fixed, method)(*args, **kwargs)
     getattr(fixed, method)(*args, **kwargs)
     assert shapes.calls[method] == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs", "named"),
+    [("star", (1, NoHash()), {}, "args[1]"), ("kw", (), {"q": NoHash(), "page": 1}, "kw['q']")],
+)
+@pytest.mark.parametrize("typed", [False, True])
+def test_an_unkeyable_value_in_star_args_or_kwargs_is_named_and_sent_to_key(
+    shapes: Shapes, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], named: str, typed: bool
+) -> None:
+    # Leaving all of *args or **kwargs out of the key would make calls that differ anywhere else share
+    # one entry (boto3's Table.query(**kwargs): every query answered with the first one's result).
+    proxy = CachedProxy(shapes, typed=typed)
+    with pytest.raises(TypeError) as info:
+        getattr(proxy, method)(*args, **kwargs)
+    message = str(info.value)
+    assert f"Shapes.{method}(): argument {named!r} cannot be used in a cache key (NoHash" in message
+    assert "ignore=[" not in message
+    assert "Pass key= a function" in message
+    assert shapes.calls[method] == 0
+
+
+def test_the_generic_key_names_the_keyword_at_fault() -> None:
+    class Remote:
+        """Methods without a signature (made up per name) get the generic (*args, **kwargs) key."""
+
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("_"):
+                raise AttributeError(name)
+            return Dynamic()
+
+    class Dynamic:
+        __signature__ = "made up"
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            return args
+
+    proxy = CachedProxy(Remote(), include=["query"])
+    with pytest.raises(TypeError, match=r"argument \"kwargs\['where'\]\" cannot .*\. Pass key= a function"):
+        proxy.query(1, where=NoHash())
+    with pytest.raises(TypeError, match=r"argument 'args\[1\]' cannot .*\. Pass key= a function"):
+        proxy.query(1, NoHash(), limit=2)
 
 
 def test_unkeyable_error_is_a_type_error_for_invalidate_too(shapes: Shapes) -> None:
@@ -813,3 +853,84 @@ def test_a_list_subclass_is_keyed_as_a_list() -> None:
 
     for _ in range(3):
         assert freeze(Tags([True, "a"])) == freeze([True, "a"]) != freeze((True, "a"))
+
+
+# -- methods behind functools.wraps decorators ------------------------------------------
+
+
+def _passes_through(func: Any) -> Any:
+    """A decorator as SDKs write them (openai's required_args): a bare (*args, **kwargs) with functools.wraps."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _passes_through_with_self(func: Any) -> Any:
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return func(self, *args, **kwargs)
+
+    return wrapper
+
+
+_SENTINEL = object()
+
+
+def test_a_method_behind_a_wraps_decorator_is_keyed_by_the_signature_it_declares() -> None:
+    class Client:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        @_passes_through
+        def create(self, *, model: str, temperature: Any = _SENTINEL, headers: Any = None) -> str:
+            self.calls += 1
+            return model
+
+        @_passes_through_with_self
+        def get(self, path: str, timeout: Any = _SENTINEL) -> str:
+            self.calls += 1
+            return path
+
+    for wrap in (lambda c: CachedProxy(c, include=["create", "get"]), lambda c: cache_methods(c, "create", "get")):
+        client = Client()
+        api = wrap(client)
+        assert api.create(model="m") == api.create(model="m", temperature=_SENTINEL) == "m"
+        api.create(model="m", headers=None)
+        assert api.get("/a") == api.get(path="/a", timeout=_SENTINEL) == "/a"
+        assert client.calls == 2
+        with pytest.raises(TypeError):
+            api.create()  # the declared signature: model is required
+
+
+def test_a_wraps_decorator_that_declares_its_own_signature_is_taken_at_its_word() -> None:
+    import functools
+    import inspect
+
+    def injects_session(func: Any) -> Any:
+        @functools.wraps(func)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return func(self, "session", *args, **kwargs)
+
+        sig = inspect.signature(func)
+        wrapper.__signature__ = sig.replace(parameters=[p for n, p in sig.parameters.items() if n != "session"])
+        return wrapper
+
+    class Client:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        @injects_session
+        def get(self, session: str, path: str, timeout: int = 5) -> str:
+            self.calls += 1
+            return f"{session}:{path}"
+
+    client = Client()
+    api = CachedProxy(client)
+    assert api.get("/a") == api.get("/a", timeout=5) == "session:/a"
+    assert client.calls == 1

@@ -9,7 +9,7 @@ from typing import Any
 import cachetools
 import pytest
 
-from proxycache import CachedProxy, cached_method
+from proxycache import CachedProxy, cache_methods, cached_method
 
 from .conftest import CountingClient
 
@@ -217,6 +217,60 @@ def test_ignore_on_a_proxy_applies_to_the_methods_that_take_the_parameter(client
     assert client.count("echo") == 1
 
 
+class Api:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def get(self, path: str, timeout: float = 10, trace_id: str | None = None) -> str:
+        self.calls += 1
+        return path
+
+    def echo(self, value: Any) -> Any:
+        return value
+
+    def request(self, path: str, **kwargs: Any) -> str:  # requests and httpx style
+        self.calls += 1
+        return path
+
+
+def test_ignore_on_a_proxy_fails_for_a_method_include_names_exactly() -> None:
+    # One method named: ignore= is checked as cache_methods(obj, "get", ignore=...) checks it.
+    api = CachedProxy(Api(), include=["get"], ignore=["timeout", "traceid"])
+    with pytest.raises(TypeError, match=r"ignore= names 'traceid', which Api.get\(\) does not take; "
+                                        r"its parameters are: path, timeout, trace_id$"):
+        api.get("/users", trace_id="a1")
+    assert api.calls == 0
+    both = CachedProxy(Api(), include=["get", "echo"], ignore=["timeout"])
+    assert both.get("/a", timeout=1) == both.get("/a", timeout=2) == "/a"
+    with pytest.raises(TypeError, match=r"'timeout', which Api.echo\(\) does not take; its parameters are: value"):
+        both.echo(1)
+    globbed = CachedProxy(Api(), include=["get", "e*"], ignore=["timeout"])
+    assert globbed.echo(1) == 1  # a pattern chooses many methods: each ignores what it takes
+
+
+def test_ignore_on_a_proxy_fails_for_a_name_no_method_takes() -> None:
+    api = CachedProxy(Api(), ignore=["traceid"])
+    with pytest.raises(TypeError, match=r"'traceid', which no method of this proxy takes \(Api.echo\(\) neither\); "
+                                        r"its parameters are: value$"):
+        api.echo(1)
+    assert CachedProxy(Api(), ignore=["trace_id"]).echo(1) == 1  # get takes it
+
+
+def test_ignore_of_a_keyword_that_arrives_through_kwargs_is_refused_with_the_way_out() -> None:
+    # Left out, it would still be in **kwargs; ignoring all of kwargs would merge every call.
+    api = CachedProxy(Api(), include=["request"], ignore=["timeout"])
+    with pytest.raises(TypeError, match=r"'timeout', which Api.request\(\) does not take; its parameters are: "
+                                        r"path, kwargs\. ignore= takes only these: a keyword that arrives through "
+                                        r"\*\*kwargs is left out of the key by passing key= a function"):
+        api.request("/u", timeout=1)
+    with pytest.raises(TypeError, match=r"through \*\*kwargs.*key="):
+        cache_methods(Api(), "request", ignore=["timeout"])
+    keyed = CachedProxy(Api(), include=["request"], key=lambda path, timeout=None, **kwargs: (path, kwargs))
+    keyed.request("/u", timeout=1)
+    keyed.request("/u", timeout=2)
+    assert keyed.calls == 1
+
+
 def test_ignore_naming_a_missing_parameter_of_one_method_fails_when_decorating() -> None:
     with pytest.raises(TypeError) as info:
 
@@ -323,7 +377,7 @@ def test_pickled_and_copied_proxies_keep_their_options(client: CountingClient) -
     import copy
     import pickle
 
-    proxy = CachedProxy(client, maxsize=7, ttl=30, ignore=["flag"], include=["get", "echo"], typed=True)
+    proxy = CachedProxy(client, maxsize=7, ttl=30, ignore=["page"], include=["get", "ec*"], typed=True)
     for twin in (pickle.loads(pickle.dumps(proxy)), copy.copy(proxy), copy.deepcopy(proxy)):
         assert twin.get.cache_parameters() == proxy.get.cache_parameters()
         assert twin.get.cache_parameters()["maxsize"] == 7

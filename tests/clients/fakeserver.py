@@ -4,12 +4,14 @@ It answers just enough of three protocols for the clients people wrap:
 
 - OpenAI-compatible ``POST /v1/chat/completions`` (JSON, or server-sent
   events when the body says ``"stream": true``); the reply's content is
-  derived from the request, so equal calls get equal answers;
+  derived from the request, so equal calls get equal answers; also
+  ``POST /v1/embeddings``;
 - plain JSON for httpx and requests: ``GET /lines`` answers three lines of
   text; any other ``GET`` echoes its path and query, any other ``POST`` its
   path and body;
 - an S3-like bucket for boto3 (path-style): ``GET /<bucket>?list-type=2``
-  (ListObjectsV2) and ``GET /<bucket>/<key>`` (GetObject).
+  (ListObjectsV2) and ``GET /<bucket>/<key>`` (GetObject); and DynamoDB's
+  ``Query`` (``POST /``), answering the key value it was asked for.
 """
 
 from __future__ import annotations
@@ -97,6 +99,19 @@ class FakeServer:
                         self._stream_chat(body)
                     else:
                         self._json(owner.chat_completion(body))
+                elif path == "/v1/embeddings":
+                    body = json.loads(raw)
+                    texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+                    data = [{"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0]}
+                            for i, t in enumerate(texts)]
+                    usage = {"prompt_tokens": 1, "total_tokens": 1}
+                    self._json({"object": "list", "data": data, "model": body["model"], "usage": usage})
+                elif path == "/" and self.headers.get("X-Amz-Target") == "DynamoDB_20120810.Query":
+                    # The item whose key the condition asks for: equal queries get equal answers.
+                    values = json.loads(raw).get("ExpressionAttributeValues", {})
+                    items = [{"id": value} for value in values.values()]
+                    body = json.dumps({"Items": items, "Count": len(items), "ScannedCount": len(items)})
+                    self._send(200, body.encode(), "application/x-amz-json-1.0")
                 else:
                     self._json({"path": path, "body": json.loads(raw or b"null")})
 

@@ -74,3 +74,41 @@ def test_a_shared_store_keyed_by_region(server: FakeServer, aws_env: None, tmp_p
     assert again["Contents"] == east["Contents"]
     make("eu-west-1").list_objects_v2(Bucket="bucket")
     assert server.count("/bucket") == 2
+
+
+# -- DynamoDB: a condition object inside **kwargs ----------------------------------------
+
+
+def dynamodb_table(server: FakeServer) -> Any:
+    resource = boto3.resource("dynamodb", endpoint_url=server.url, region_name="us-east-1",
+                              config=Config(retries={"max_attempts": 1}))
+    return resource.Table("t")
+
+
+def test_a_query_condition_is_named_and_sent_to_key(server: FakeServer, aws_env: None) -> None:
+    import pytest
+    from boto3.dynamodb.conditions import ConditionExpressionBuilder, Key
+
+    # Table.query(**kwargs): the error names the keyword at fault, and never advises ignore=['kwargs'],
+    # which would answer every query with the first one's items.
+    table = CachedProxy(dynamodb_table(server), include=["query"])
+    with pytest.raises(TypeError) as info:
+        table.query(KeyConditionExpression=Key("id").eq("1"))
+    message = str(info.value)
+    assert "argument \"kwargs['KeyConditionExpression']\" cannot be used in a cache key (Equals" in message
+    assert "ignore=[" not in message
+    assert "Pass key= a function" in message
+    # ignore= cannot reach into **kwargs: refused on first access, pointing to key=.
+    refused = CachedProxy(dynamodb_table(server), include=["query"], ignore=["KeyConditionExpression"])
+    with pytest.raises(TypeError, match=r"'KeyConditionExpression'.*through \*\*kwargs.*key="):
+        refused.query(KeyConditionExpression=Key("id").eq("1"))
+    assert server.count("/") == 0
+
+    def key(KeyConditionExpression: Any = None, **call: Any) -> Any:
+        built = ConditionExpressionBuilder().build_expression(KeyConditionExpression, is_key_condition=True)
+        return (built.condition_expression, tuple(built.attribute_value_placeholders.values()), call)
+
+    keyed = CachedProxy(dynamodb_table(server), include=["query"], key=key)
+    answers = [keyed.query(KeyConditionExpression=Key("id").eq(v))["Items"] for v in ("1", "2", "1")]
+    assert answers == [[{"id": "1"}], [{"id": "2"}], [{"id": "1"}]]
+    assert server.count("/") == 2

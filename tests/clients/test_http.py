@@ -86,3 +86,21 @@ def test_requests_and_httpx_methods_that_change_things_are_left_alone(name: str)
         assert getattr(proxy, name) == getattr(client, name)  # the plain bound method
         assert cache_info(proxy) == {}
         client.close()
+
+
+def test_httpx_with_the_documented_shared_store_key(server: FakeServer, tmp_path: Any) -> None:
+    # key= gets auth=, follow_redirects= and timeout= at httpx's USE_CLIENT_DEFAULT, which a shared
+    # store keys as those defaults; a value passed instead is keyed as itself.
+    from proxycache import DiskStore
+
+    def make() -> Any:
+        raw = httpx.Client(base_url=server.url)
+        return CachedProxy(raw, include=["get"], store=DiskStore(tmp_path), key_attrs=(),
+                           key=lambda *args, **call: (str(raw.base_url), args, call))
+
+    first = make().get("/json/a", params={"q": 1})
+    assert make().get("/json/a", params={"q": 1}).json() == first.json()
+    assert make().get("/json/a", params={"q": 1}, timeout=httpx.USE_CLIENT_DEFAULT).json() == first.json()
+    assert server.count("/json/a") == 1
+    make().get("/json/a", params={"q": 1}, timeout=5)
+    assert server.count("/json/a") == 2

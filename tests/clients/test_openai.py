@@ -197,3 +197,63 @@ def test_async_client_with_a_disk_store(server: FakeServer, tmp_path: Any) -> No
     results = asyncio.run(main())
     assert server.count(CHAT) == 1  # the other clients read the stored answer
     assert all(r == results[0] for r in results)
+
+
+# -- defaults behind openai's own decorator; the key= recipe on other methods ------------------
+
+
+def test_create_behind_its_decorator_keys_spelled_out_defaults_as_the_defaults(server: FakeServer) -> None:
+    # Completions.create is openai's required_args wrapper, a bare (*args, **kwargs) made with
+    # functools.wraps: keyed by the signature it declares, create(temperature=omit) is create().
+    proxy = CachedProxy(client(server), include=["chat.completions.create"])
+    first = proxy.chat.completions.create(model="m", messages=MESSAGES)
+    assert proxy.chat.completions.create(model="m", messages=MESSAGES, temperature=openai.omit) is first
+    assert proxy.chat.completions.create(model="m", messages=MESSAGES, extra_headers=None) is first
+    assert proxy.chat.completions.create(messages=MESSAGES, model="m", tools=openai.omit) is first
+    assert server.count(CHAT) == 1
+    with pytest.raises(TypeError):  # openai's own check of the arguments still runs
+        proxy.chat.completions.create(model="m")
+
+
+def test_omit_passed_explicitly_reaches_a_shared_store_as_the_default(server: FakeServer, tmp_path: Any) -> None:
+    # Wrappers pass omit for "leave it out": a sentinel with no stable encoding, keyed as the default.
+    def ask(prompt: str, tools: Any = None) -> Any:
+        chat = CachedProxy(client(server), include=["chat.completions.create"], store=DiskStore(tmp_path),
+                           key_attrs=()).chat
+        return chat.completions.create(model="m", messages=[{"role": "user", "content": prompt}],
+                                       tools=tools or openai.omit)
+
+    first = ask("hello")
+    assert ask("hello") == first
+    assert ask("bye") != first
+    assert server.count(CHAT) == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "call", "path"),
+    [
+        ("chat.completions.create", lambda c: c.chat.completions.create(model="m", messages=MESSAGES), CHAT),
+        ("embeddings.create", lambda c: c.embeddings.create(model="e", input="abc"), "/v1/embeddings"),
+        ("responses.create", lambda c: c.responses.create(model="m", input="hi"), "/v1/responses"),
+    ],
+)
+def test_the_documented_shared_store_key_works_for_every_method(
+    server: FakeServer, tmp_path: Any, method: str, call: Any, path: str
+) -> None:
+    # docs/real-clients.md: key=lambda **call: (str(raw.base_url), call). The function is handed every
+    # parameter, NOT_GIVEN and omit defaults too, which the store keys as those defaults.
+    seen: list[dict[str, Any]] = []
+
+    def make() -> Any:
+        raw = client(server)
+
+        def key(**call: Any) -> Any:
+            seen.append(call)
+            return (str(raw.base_url), call)
+
+        return CachedProxy(raw, include=[method], store=DiskStore(tmp_path), key_attrs=(), key=key)
+
+    first = call(make())
+    assert call(make()) == first  # another client, another proxy: read from the store
+    assert server.count(path) == 1
+    assert any(value is openai.NOT_GIVEN or value is openai.omit for value in seen[0].values())
