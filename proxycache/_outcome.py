@@ -3,9 +3,9 @@
 A cached exception is stored as :class:`Raised`, the result of a method that
 returned an awaitable as :class:`Ready`. :func:`may_store` is the one place
 that decides whether a result is kept: today it refuses one-shot results
-(iterators, generator context managers, awaitables, HTTP responses whose
-body is still unread); a ``cache_if=`` predicate and a TTL worked out from
-the result belong here too.
+(iterators, awaitables, context managers that are nothing else, HTTP
+responses whose body is still unread); a ``cache_if=`` predicate and a TTL
+worked out from the result belong here too.
 """
 
 from __future__ import annotations
@@ -176,7 +176,27 @@ def _one_shot_kind(value: Any) -> Any:
         unread = _BODIES.get((cls.__module__, cls.__qualname__))
         if unread is not None:
             return unread
-    return False
+    return _only_a_context_manager(kind)
+
+
+def _only_a_context_manager(kind: type) -> bool:
+    """Whether *kind* is a context manager and nothing else: what it does happens in its ``with``.
+
+    Such an object stands for work still to do, for one caller: openai's
+    ``with_streaming_response`` managers make their request on entering and
+    close it on leaving, its ``stream()`` managers likewise, and
+    ``contextlib.closing`` closes what it holds. Handing one to two callers
+    makes a request per ``with`` anyway, and one caller's exit closes what
+    the other reads. A context manager with public methods or attributes
+    besides (a client, a connection, a response whose ``with`` only closes
+    it) is a value like any other: its ``with`` is not all it is for.
+    """
+    if not (
+        (hasattr(kind, "__enter__") and hasattr(kind, "__exit__"))
+        or (hasattr(kind, "__aenter__") and hasattr(kind, "__aexit__"))
+    ):
+        return False
+    return not any(not name.startswith("_") for cls in kind.__mro__[:-1] for name in vars(cls))
 
 
 def _requests_unread(response: Any) -> bool:
