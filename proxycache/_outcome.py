@@ -3,8 +3,9 @@
 A cached exception is stored as :class:`Raised`, the result of a method that
 returned an awaitable as :class:`Ready`. :func:`may_store` is the one place
 that decides whether a result is kept: today it refuses one-shot results
-(iterators, generator context managers, awaitables); a ``cache_if=``
-predicate and a TTL worked out from the result belong here too.
+(iterators, awaitables, context managers that are nothing else, HTTP
+responses whose body is still unread); a ``cache_if=`` predicate and a TTL
+worked out from the result belong here too.
 """
 
 from __future__ import annotations
@@ -144,12 +145,81 @@ class Ready:
 
 def one_shot(value: Any) -> bool:
     """Results that can be consumed only once are never cached."""
-    if type(value) in _PLAIN_RESULTS:
+    kind = type(value)
+    if kind in _PLAIN_RESULTS:
         return False
-    return (
-        isinstance(value, (Iterator, AsyncIterator, _GENERATOR_CMS))
-        or inspect.isawaitable(value)
-    )
+    try:
+        verdict = _verdicts.get(kind)
+    except TypeError:  # a metaclass that makes its classes unhashable
+        verdict = _one_shot_kind(value)
+    else:
+        if verdict is None:
+            verdict = _one_shot_kind(value)
+            if value.__class__ is kind:  # not a proxy that names another class (asked afresh each time)
+                if len(_verdicts) >= _MAX_VERDICTS:
+                    _verdicts.clear()  # classes made at run time must not pile up here
+                _verdicts[kind] = verdict
+    return verdict if type(verdict) is bool else verdict(value)
+
+
+#: What one_shot found for each result type: True, False, or a test of the value (see _BODIES).
+_verdicts: dict[type, Any] = {}
+_MAX_VERDICTS = 1024
+
+
+def _one_shot_kind(value: Any) -> Any:
+    """one_shot's verdict for every value of *value*'s type."""
+    if isinstance(value, (Iterator, AsyncIterator, _GENERATOR_CMS)) or inspect.isawaitable(value):
+        return True
+    kind = type(value)
+    for cls in kind.__mro__:
+        unread = _BODIES.get((cls.__module__, cls.__qualname__))
+        if unread is not None:
+            return unread
+    return _only_a_context_manager(kind)
+
+
+def _only_a_context_manager(kind: type) -> bool:
+    """Whether *kind* is a context manager and nothing else: what it does happens in its ``with``.
+
+    Such an object stands for work still to do, for one caller: openai's
+    ``with_streaming_response`` managers make their request on entering and
+    close it on leaving, its ``stream()`` managers likewise, and
+    ``contextlib.closing`` closes what it holds. Handing one to two callers
+    makes a request per ``with`` anyway, and one caller's exit closes what
+    the other reads. A context manager with public methods or attributes
+    besides (a client, a connection, a response whose ``with`` only closes
+    it) is a value like any other: its ``with`` is not all it is for.
+    """
+    if not (
+        (hasattr(kind, "__enter__") and hasattr(kind, "__exit__"))
+        or (hasattr(kind, "__aenter__") and hasattr(kind, "__aexit__"))
+    ):
+        return False
+    return not any(not name.startswith("_") for cls in kind.__mro__[:-1] for name in vars(cls))
+
+
+def _requests_unread(response: Any) -> bool:
+    # requests.Response keeps False in _content until the body is read (stream=True leaves it so; a read
+    # one holds bytes). Unread, the body is a stream from the server, read once; pickled, it is read whole.
+    return response.__dict__.get("_content") is False
+
+
+def _httpx_unread(message: Any) -> bool:
+    # httpx.Response has no _content until the body is read (send(..., stream=True) leaves it so); nor
+    # has an httpx.Request whose body is a generator (build_request(content=...)): sent once, it is spent.
+    return "_content" not in message.__dict__
+
+
+#: Requests and responses of HTTP clients whose body may still be a stream: one-shot while it is unread,
+#: a value once read. Known by module and name, so that neither client is imported here.
+_BODIES: dict[tuple[str, str], Any] = {
+    ("requests.models", "Response"): _requests_unread,
+    ("httpx", "Response"): _httpx_unread,
+    ("httpx", "Request"): _httpx_unread,
+    ("httpx._models", "Response"): _httpx_unread,
+    ("httpx._models", "Request"): _httpx_unread,
+}
 
 
 def is_awaitable_result(value: Any) -> bool:

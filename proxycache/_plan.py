@@ -285,6 +285,15 @@ def _is_async(target: Any) -> bool:
     ``__wrapped__`` tells. Only functions' own ``__wrapped__`` is followed:
     dynamic objects answer any attribute (xmlrpc's remote methods would
     name a remote ``__wrapped__`` method, and so on without end).
+
+    A ``__wrapped__`` that is a bound method is not followed: that wrapper
+    was made at run time over another object's method, an adapter, and
+    adapters change what the call gives (openai's
+    ``with_streaming_response.create`` wraps the bound coroutine method
+    ``create`` and returns an async context manager, which a coroutine
+    method could not hand back). Taken as the plain function it is, a
+    wrapper that does return the coroutine is still awaited and cached
+    (see ``returns_awaitable``).
     """
     if inspect.iscoroutinefunction(target):
         return True
@@ -295,5 +304,7 @@ def _is_async(target: Any) -> bool:
         if not inspect.isfunction(func):
             return False
         func = func.__dict__.get("__wrapped__")
-        func = getattr(func, "__func__", func)
+        if type(func) is types.MethodType:
+            return False
+        func = getattr(func, "__func__", func)  # a staticmethod or classmethod object
     return False

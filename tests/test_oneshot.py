@@ -1,4 +1,4 @@
-"""One-shot results are never cached: generators, iterators, awaitables.
+"""One-shot results are never cached: generators, iterators, awaitables, context managers and nothing else.
 
 A cached iterator would come back exhausted on the next call, and a cached
 coroutine could be awaited only once. Generator and async-generator methods
@@ -10,6 +10,7 @@ that turn out to be one-shot are returned as they are and counted in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -183,6 +184,78 @@ def test_one_shot_result_of_a_coroutine_method_is_not_cached(kind: str) -> None:
     assert asyncio.run(main()) == [[0, 1]] * 3
     assert obj.calls == 3
     assert obj.anext_batch.cache_stats()["uncached"] == 3
+
+
+class Deferred:
+    """A context manager and nothing else: the work happens in its ``with``, for one caller."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def __enter__(self) -> list[str]:
+        self.log.append("opened")
+        return self.log
+
+    def __exit__(self, *exc: object) -> None:
+        self.log.append("closed")
+
+
+class ADeferred:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    async def __aenter__(self) -> list[str]:
+        return self.log
+
+    async def __aexit__(self, *exc: object) -> None:
+        pass
+
+
+class Handle(Deferred):
+    """A context manager that is a value besides (a client, a connection): its ``with`` is not all it is for."""
+
+    def name(self) -> str:
+        return "handle"
+
+
+class Managers:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.via: Any = self
+
+    def deferred(self, n: int) -> Any:
+        self.calls += 1
+        return Deferred([])
+
+    def adeferred(self, n: int) -> Any:
+        self.calls += 1
+        return ADeferred([])
+
+    def closing(self, n: int) -> Any:
+        self.calls += 1
+        return contextlib.closing(io.StringIO())
+
+    def handle(self, n: int) -> Any:
+        self.calls += 1
+        return Handle([])
+
+
+@entry_points
+@pytest.mark.parametrize("method", ["deferred", "adeferred", "closing"])
+def test_context_managers_and_nothing_else_are_one_shot(kind: str, method: str) -> None:
+    obj = make(kind, Managers)
+    call = getattr(obj, method)
+    first, second = call(1), call(1)
+    assert first is not second  # one caller's exit must not end another's block
+    assert obj.calls == 2
+    assert call.cache_stats()["uncached"] == 2
+
+
+@entry_points
+def test_context_managers_with_more_to_them_are_cached(kind: str) -> None:
+    obj = make(kind, Managers)
+    assert obj.handle(1) is obj.handle(1)
+    assert obj.calls == 1
 
 
 class Promises:

@@ -1,4 +1,9 @@
-"""httpx and requests against a fake JSON server: what is cached, what never is."""
+"""httpx and requests against a fake JSON server: what is cached, what never is.
+
+A response whose body is still unread (``stream=True``) is a stream from
+the server, read once: it comes back uncached, and no store pickles it
+(pickling would read the whole body into memory). Read, it is a value.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import httpx
 import pytest
 import requests
 
-from proxycache import CachedProxy, cache_info
+from proxycache import CachedProxy, DiskStore, RedisStore, cache_info, cache_of
 
 from .fakeserver import FakeServer
 
@@ -104,3 +109,85 @@ def test_httpx_with_the_documented_shared_store_key(server: FakeServer, tmp_path
     assert server.count("/json/a") == 1
     make().get("/json/a", params={"q": 1}, timeout=5)
     assert server.count("/json/a") == 2
+
+
+LINES = ["line 0", "line 1", "line 2"]
+
+
+def shared_store(kind: str, tmp_path: Any, request: pytest.FixtureRequest, **options: Any) -> dict[str, Any]:
+    if kind == "disk":
+        return {"store": DiskStore(tmp_path / "http"), "key_attrs": (), **options}
+    if kind == "redis":
+        return {"store": RedisStore(request.getfixturevalue("redis_server")), "key_attrs": (), **options}
+    return {}
+
+
+def sent(request: httpx.Request, **options: Any) -> Any:
+    """A shared-store key for httpx's send(): a Request has no stable encoding, its method and URL do."""
+    return (request.method, str(request.url), options.get("stream"))
+
+
+@pytest.mark.parametrize("store", ["memory", "disk", "redis"])
+def test_requests_stream_true_is_never_cached(
+    store: str, server: FakeServer, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    url = f"{server.url}/lines"
+    with CachedProxy(requests.Session(), **shared_store(store, tmp_path, request)) as session:
+        for _ in range(2):
+            response = session.get(url, stream=True, timeout=5)
+            assert response.raw.tell() == 0  # the body is left to the caller: nothing read it whole
+            assert [line.decode() for line in response.iter_lines()] == LINES
+        first = session.get(url, timeout=5)  # read by requests itself: a value
+        assert session.get(url, timeout=5).text == first.text == "".join(f"{line}\n" for line in LINES)
+        stats = cache_of(session.get).cache_stats()
+    assert (stats["uncached"], stats["misses"], stats["hits"]) == (2, 3, 1)
+    assert server.count("/lines") == 3
+
+
+def test_httpx_send_stream_true_is_never_cached(server: FakeServer) -> None:
+    http = CachedProxy(httpx.Client(base_url=server.url), include=["build_request", "send"])
+    for _ in range(3):
+        response = http.send(http.build_request("GET", "/lines"), stream=True)
+        assert not response.is_stream_consumed
+        assert list(response.iter_lines()) == LINES
+        response.close()
+    assert server.count("/lines") == 3
+    assert http.send.cache_stats()["uncached"] == 3
+    assert http.build_request.cache_stats()["hits"] == 2  # a request without a body: a value
+    read = http.send(http.build_request("GET", "/json/read"))  # read by httpx itself: a value
+    assert http.send(http.build_request("GET", "/json/read")) is read
+    assert server.count("/json/read") == 1
+
+
+def test_an_httpx_request_with_a_streamed_body_is_never_cached(server: FakeServer) -> None:
+    def chunks() -> Any:
+        yield b'{"n": 1}'
+
+    body = chunks()
+    http = CachedProxy(httpx.Client(base_url=server.url), include=["build_request"])
+    first = http.build_request("POST", "/json/up", content=body)
+    assert http.build_request("POST", "/json/up", content=body) is not first  # its body is sent once
+    assert http.build_request.cache_stats()["uncached"] == 2
+    bytes_body = http.build_request("POST", "/json/up", content=b"{}")
+    assert http.build_request("POST", "/json/up", content=b"{}") is bytes_body  # read already: a value
+
+
+@pytest.mark.parametrize("store", ["memory", "disk"])
+def test_httpx_async_send_stream_true_is_never_cached(
+    store: str, server: FakeServer, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    async def main() -> list[list[str]]:
+        http = CachedProxy(
+            httpx.AsyncClient(base_url=server.url), include=["send"], **shared_store(store, tmp_path, request, key=sent)
+        )
+        async with http:
+            out = []
+            for _ in range(2):
+                response = await http.send(http.build_request("GET", "/lines"), stream=True)
+                out.append([line async for line in response.aiter_lines()])
+                await response.aclose()
+            assert http.send.cache_stats()["uncached"] == 2
+            return out
+
+    assert asyncio.run(main()) == [LINES, LINES]
+    assert server.count("/lines") == 2

@@ -3,7 +3,10 @@
 - a coroutine function behind a plain ``functools.wraps`` decorator (openai's
   ``required_args``): the method looks synchronous and returns a coroutine;
 - ``@contextmanager`` / ``@asynccontextmanager`` methods (httpx's ``stream``):
-  each result is spent by its first ``with``.
+  each result is spent by its first ``with``;
+- a function made at run time over another object's bound coroutine method
+  (openai's ``with_streaming_response.create``): it may return something
+  else than the coroutine, so it is taken as the plain function it is.
 """
 
 from __future__ import annotations
@@ -169,3 +172,59 @@ def test_an_awaitable_that_resolves_to_an_iterator_is_not_cached() -> None:
     assert asyncio.run(main()) == [[1, 2]] * 3
     assert Pager.calls == 3
     assert pager.page.cache_stats()["uncached"] == 3
+
+
+class Opened:
+    """What openai's ``with_streaming_response.create`` returns: an async context manager over a coroutine."""
+
+    def __init__(self, pending: Any) -> None:
+        self.pending = pending
+
+    async def __aenter__(self) -> Any:
+        return await self.pending
+
+    async def __aexit__(self, *exc: object) -> None:
+        pass
+
+
+class Adapters:
+    """Functions made at run time over another object's bound coroutine method (openai's with_* views)."""
+
+    def __init__(self, api: Api) -> None:
+        self.calls = 0
+
+        @functools.wraps(api.create)
+        def streamed(**kwargs: Any) -> Any:
+            self.calls += 1
+            return Opened(api.create(**kwargs))
+
+        @functools.wraps(api.create)
+        def passed_on(**kwargs: Any) -> Any:
+            self.calls += 1
+            return api.create(**kwargs)
+
+        self.streamed, self.passed_on = streamed, passed_on
+
+
+@pytest.mark.parametrize("kind", ["proxy", "inplace"])
+def test_an_adapter_over_a_bound_coroutine_method_is_a_plain_function(kind: str) -> None:
+    api = Api()
+    adapters = Adapters(api)
+    views = (
+        CachedProxy(adapters, include=["streamed", "passed_on"])
+        if kind == "proxy"
+        else cache_methods(adapters, "streamed", "passed_on")
+    )
+    assert not inspect.iscoroutinefunction(views.streamed)
+
+    async def main() -> list[Any]:
+        out = []
+        for _ in range(2):
+            async with views.streamed(model="m", prompt="hi") as answer:  # not a coroutine: a context manager
+                out.append(answer)
+        return out + [await views.passed_on(model="m", prompt="yo") for _ in range(2)]
+
+    assert asyncio.run(main()) == [{"model": "m", "text": "HI"}] * 2 + [{"model": "m", "text": "YO"}] * 2
+    assert views.streamed.cache_stats()["uncached"] == 2  # each caller its own
+    assert views.passed_on.cache_stats()["hits"] == 1  # a coroutine handed back is still awaited and cached
+    assert (adapters.calls, api.requests) == (3, 3)
