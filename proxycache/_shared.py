@@ -30,6 +30,7 @@ from ._namespace import namespace_for, store_digest
 from ._options import Options
 from ._plan import Plan
 from ._stats import Counters
+from ._store_names import memo_key
 from ._storage import Storage
 from ._store_base import in_thread
 from .serializers import OutdatedEntry, PickleSerializer, serializer_for
@@ -93,8 +94,8 @@ class SharedStorage(Storage):
         # count a second fault). _generation tells whether anything was stored since.
         self._note = threading.local()
         self._generation = 0
-        # Recent memory keys -> store keys: a digest costs more than a dict
-        # lookup. Equal keys (1 and 1.0) then share one entry, as in memory.
+        # Recent memory keys -> store keys: a digest costs more than a dict lookup. Only keys that equal
+        # no key encoded apart (see _store_names): a store key is the call's alone, never the process's history.
         self._names: dict[Any, str] = {}
 
     def bindings(self) -> dict[str, Any]:
@@ -109,15 +110,19 @@ class SharedStorage(Storage):
 
     def _name(self, key: Any) -> str:
         """The store key for *key*: ``<namespace>:<digest>``. TypeError for an unhashable *key*."""
+        memo = memo_key(key)
+        if memo is None:
+            hash(key)  # an unhashable key raises TypeError here, as the lookup would
+            return self.prefix + store_digest(self.plan, key)
         try:
-            return self._names[key]
+            return self._names[memo]
         except KeyError:
             pass
         name = self.prefix + store_digest(self.plan, key)
         names = self._names
         if len(names) >= _NAMES_KEPT:
             names.clear()
-        names[key] = name
+        names[memo] = name
         return name
 
     def _get(self, key: Any) -> Any:
