@@ -24,15 +24,16 @@ from ._entry_codec import ENVELOPE_MAGIC, EntryCodec
 from ._faults import report_fault, report_unserializable, warn_unsigned
 from ._front import FrontTable
 from ._hit import Hit
+from ._keys_strict import Strict
 from ._lifetime import OPTION, Expired
 from ._miss import MISS
 from ._namespace import namespace_for, store_digest
 from ._options import Options
 from ._plan import Plan
 from ._stats import Counters
-from ._store_names import memo_key
 from ._storage import Storage
 from ._store_base import in_thread
+from ._store_names import memo_key
 from .serializers import OutdatedEntry, PickleSerializer, serializer_for
 
 log = logging.getLogger("proxycache")
@@ -110,6 +111,8 @@ class SharedStorage(Storage):
 
     def _name(self, key: Any) -> str:
         """The store key for *key*: ``<namespace>:<digest>``. TypeError for an unhashable *key*."""
+        if type(key) is Strict:
+            key = key.plain  # digested as the plain key: its encoding tells booleans from numbers at any depth
         memo = memo_key(key)
         if memo is None:
             hash(key)  # an unhashable key raises TypeError here, as the lookup would
