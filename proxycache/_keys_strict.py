@@ -46,7 +46,7 @@ class Strict:
         if type(other) is Strict:
             return bool(self.tagged == other.tagged)
         # The plain key first: for a key of another call that costs one comparison, as a plain key's would.
-        return bool(self.plain == other) and bool(self.tagged == tag_deep(other))
+        return bool(self.plain == other) and _same_bools(self.plain, other)
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
@@ -67,6 +67,23 @@ def tag_deep(value: Any) -> Any:
     if isinstance(value, frozenset):
         return frozenset([tag_deep(item) for item in value])
     return value
+
+
+def _same_bools(mine: Any, other: Any) -> bool:
+    """Whether *other*, equal to *mine*, has its booleans where *mine* has (a hit runs this: plain tuples are
+    walked side by side, building nothing)."""
+    if type(mine) is tuple and type(other) is tuple:
+        for a, b in zip(mine, other, strict=False):  # of one length: they are equal
+            if a is b:
+                continue
+            if (a is True or a is False) is not (b is True or b is False):
+                return False
+            if isinstance(a, (tuple, frozenset)) and not _same_bools(a, b):
+                return False
+        return True
+    if isinstance(mine, (tuple, frozenset)):
+        return bool(tag_deep(mine) == tag_deep(other))  # a frozenset, a namedtuple: by their tagged copies
+    return True
 
 
 def strict_key(key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
