@@ -11,6 +11,7 @@ from ._codegen import FLAGGED, MISSED, UNHASHABLE
 from ._events import LISTENERS, emit
 from ._flight import RETRY, AsyncFlight
 from ._getorcompute import _AGAIN, _HIT, _RECORD, _REENTER, _STALE, _WAIT, LATER, NO_STREAMS, GetOrCompute
+from ._keys_strict import strict_key
 from ._lifetime import OPTION, REJECT
 from ._miss import MISS
 from ._outcome import Raised, Ready, awaited, discard, replayed, shared_error
@@ -22,8 +23,10 @@ class AsyncDriver(GetOrCompute):
     async def _aslow(self, why: int, key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if why == FLAGGED and _bypass.is_bypassed():
             return await awaited(self.call(*args, **kwargs))
-        if why != MISSED:
-            key = self._frozen(key) if why == UNHASHABLE else self._hashable(key)
+        if why == UNHASHABLE:
+            key = self._frozen(key)  # frozen, a boolean in a tuple argument is tagged already
+        else:
+            key = strict_key(self._hashable(key) if why != MISSED else key, args, kwargs)
         return await self._amiss(key, args, kwargs)
 
     async def _arefresh(self, key: Any, generation: int, pending: Any) -> Any:

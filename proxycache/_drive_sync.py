@@ -11,6 +11,7 @@ from ._codegen import FLAGGED, MISSED, UNHASHABLE
 from ._events import LISTENERS, emit
 from ._flight import RETRY, Flight, LeanFlight, _get_ident
 from ._getorcompute import _AGAIN, _HIT, _JOIN, _RECORD, _REENTER, _STALE, _WAIT, LATER, NO_STREAMS, GetOrCompute
+from ._keys_strict import strict_key
 from ._lifetime import OPTION, REJECT
 from ._miss import MISS
 from ._outcome import _PLAIN_RESULTS, Raised, Ready, is_awaitable_result, may_store, own_error, replayed, shared_error
@@ -26,8 +27,10 @@ class SyncDriver(GetOrCompute):
         """Misses, unhashable arguments, and calls while bypass() or listeners are active."""
         if why == FLAGGED and _bypass.is_bypassed():
             return self.call(*args, **kwargs)
-        if why != MISSED:
-            key = self._frozen(key) if why == UNHASHABLE else self._hashable(key)
+        if why == UNHASHABLE:
+            key = self._frozen(key)  # frozen, a boolean in a tuple argument is tagged already
+        else:
+            key = strict_key(self._hashable(key) if why != MISSED else key, args, kwargs)
         if self.returns_awaitable:
             return self._amiss(key, args, kwargs)
         return self._miss(key, args, kwargs)
@@ -47,6 +50,8 @@ class SyncDriver(GetOrCompute):
             key = self._frozen(key)  # frozen, it is looked up (or computed) here like any key
         elif LISTENERS or self.returns_awaitable:
             return self._slow(why, key, args, kwargs)
+        else:
+            key = strict_key(key, args, kwargs)
         # One read for what the method never changes once armed (see CachedMethod._make_parts).
         lock, flights, find, storage, counters, clock, weak = self.lean_parts
         if why != MISSED:

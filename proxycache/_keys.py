@@ -226,10 +226,9 @@ def _encode(value: Any, out: bytearray) -> None:
         data = value.to_bytes((value.bit_length() + 8) // 8, "big", signed=True)
         out += b"i" + struct.pack(">I", len(data)) + data
     elif cls is float:
-        if math.isnan(value):
-            out += b"fnan"
-        else:
-            out += b"f" + struct.pack(">d", value)
+        # Every float takes eight bytes, NaN too (one NaN for all): a shorter NaN would let a float whose
+        # bytes begin with "nan" and the value after it spell out NaN and another value.
+        out += b"f" + struct.pack(">d", math.nan if value != value else value)
     elif cls is complex:
         out += b"c" + struct.pack(">dd", value.real, value.imag)
     elif cls is str:
@@ -278,7 +277,9 @@ def _encode(value: Any, out: bytearray) -> None:
             _encode(_type_id(cls), out)
             _encode(tuple((name, getattr(value, name)) for name in _field_names(value)), out)
         elif isinstance(value, range):
-            _encode(("range", value.start, value.stop, value.step), out)
+            # A tag of its own, as every kind has: range(0, 5) is not the tuple ("range", 0, 5, 1).
+            out += b"r"
+            _encode((value.start, value.stop, value.step), out)
         elif isinstance(value, PurePath):
             out += b"p"
             _encode((isinstance(value, PureWindowsPath), str(value)), out)

@@ -29,6 +29,7 @@ from ._flight import LoneAsyncFlight, LoneFlight, finish_lock
 from ._getorcompute import NO_STREAMS
 from ._keys import UnkeyableError
 from ._keys_again import forget_frozen, freeze_key
+from ._keys_strict import strict_key
 from ._lifetime import stale_serving, storing_rules
 from ._options import Options
 from ._outcome import is_awaitable_result
@@ -392,7 +393,7 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
         if keyof.__qualname__ is not self.qualname:
             # Named on first use, not for every instance: a wrong call's TypeError names the method.
             keyof.__name__, keyof.__qualname__ = self.plan.name, self.qualname
-        return self._hashable(keyof(*args, **kwargs))
+        return strict_key(self._hashable(keyof(*args, **kwargs)), args, kwargs)
 
     def _hashable(self, key: Any) -> Any:
         try:

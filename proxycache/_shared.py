@@ -24,6 +24,7 @@ from ._entry_codec import ENVELOPE_MAGIC, EntryCodec
 from ._faults import report_fault, report_unserializable, warn_unsigned
 from ._front import FrontTable
 from ._hit import Hit
+from ._keys_strict import Strict
 from ._lifetime import OPTION, Expired
 from ._miss import MISS
 from ._namespace import namespace_for, store_digest
@@ -32,6 +33,7 @@ from ._plan import Plan
 from ._stats import Counters
 from ._storage import Storage
 from ._store_base import in_thread
+from ._store_names import memo_key
 from .serializers import OutdatedEntry, PickleSerializer, serializer_for
 
 log = logging.getLogger("proxycache")
@@ -93,8 +95,8 @@ class SharedStorage(Storage):
         # count a second fault). _generation tells whether anything was stored since.
         self._note = threading.local()
         self._generation = 0
-        # Recent memory keys -> store keys: a digest costs more than a dict
-        # lookup. Equal keys (1 and 1.0) then share one entry, as in memory.
+        # Recent memory keys -> store keys: a digest costs more than a dict lookup. Only keys that equal
+        # no key encoded apart (see _store_names): a store key is the call's alone, never the process's history.
         self._names: dict[Any, str] = {}
 
     def bindings(self) -> dict[str, Any]:
@@ -109,15 +111,21 @@ class SharedStorage(Storage):
 
     def _name(self, key: Any) -> str:
         """The store key for *key*: ``<namespace>:<digest>``. TypeError for an unhashable *key*."""
+        if type(key) is Strict:
+            key = key.plain  # digested as the plain key: its encoding tells booleans from numbers at any depth
+        memo = memo_key(key)
+        if memo is None:
+            hash(key)  # an unhashable key raises TypeError here, as the lookup would
+            return self.prefix + store_digest(self.plan, key)
         try:
-            return self._names[key]
+            return self._names[memo]
         except KeyError:
             pass
         name = self.prefix + store_digest(self.plan, key)
         names = self._names
         if len(names) >= _NAMES_KEPT:
             names.clear()
-        names[key] = name
+        names[memo] = name
         return name
 
     def _get(self, key: Any) -> Any:
