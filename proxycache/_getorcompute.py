@@ -81,7 +81,7 @@ class GetOrCompute:
     # makes one for every new owner).
     #: Set when a method classed as sync returned an awaitable: its misses take the async path.
     returns_awaitable = False
-    #: Bumped by cache_clear()/cache_invalidate(): a result computed under
+    #: Bumped by cache_clear()/cache_invalidate()/cache_refresh(): a result computed under
     #: an older generation is never stored, and its flight is never joined.
     generation = 0
     #: Flights finished so far: a miss that looked in the store before one

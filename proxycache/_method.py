@@ -427,11 +427,13 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
         return bool(self.storage.delete(key))
 
     def cache_refresh(self, *args: Any, **kwargs: Any) -> Any:
-        """Call the method now and store the result, whatever the cache holds."""
+        """Call the method now and store the result, whatever the cache holds; misses in flight never overwrite it."""
         key = self.key_for(args, kwargs)
         if self.lock is None:
             self._arm()
-        generation = self.generation
+        with self.lock:  # as an invalidate: what older misses compute reaches their callers, never the cache
+            self._new_generation(key)
+            generation = self.generation
         if self.is_async:
             return self._arefresh(key, generation, self.call(*args, **kwargs))
         try:

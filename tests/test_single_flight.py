@@ -9,6 +9,7 @@ them are in there at the same time.
 
 from __future__ import annotations
 
+import inspect
 import os
 import select
 import sys
@@ -404,15 +405,21 @@ class Source:
         return value
 
 
-def drop(obj: Any, how: str) -> None:
+def drop(obj: Any, how: str) -> Any:
+    """Clear, invalidate or refresh while the first miss is running (a refresh's coroutine for a coroutine method)."""
     if how == "clear":
         obj.read.cache_clear()
-    else:
+    elif how == "invalidate":
         assert obj.read.cache_invalidate("k") is False  # nothing stored yet: the miss is still running
+    else:
+        refreshed = obj.read.cache_refresh("k")
+        assert refreshed == "new" or inspect.isawaitable(refreshed)
+        return refreshed
+    return None
 
 
 @entry_points
-@pytest.mark.parametrize("how", ["clear", "invalidate"])
+@pytest.mark.parametrize("how", ["clear", "invalidate", "refresh"])
 def test_a_call_after_a_clear_does_not_join_the_miss_in_flight(kind: str, how: str) -> None:
     obj = make(kind, Source)
     first: list[str] = []
@@ -430,7 +437,7 @@ def test_a_call_after_a_clear_does_not_join_the_miss_in_flight(kind: str, how: s
 
 
 @entry_points
-@pytest.mark.parametrize("how", ["clear", "invalidate"])
+@pytest.mark.parametrize("how", ["clear", "invalidate", "refresh"])
 def test_a_miss_that_read_before_a_clear_is_not_stored(kind: str, how: str) -> None:
     obj = make(kind, Source)
     first: list[str] = []
@@ -445,6 +452,27 @@ def test_a_miss_that_read_before_a_clear_is_not_stored(kind: str, how: str) -> N
     assert obj.read("k") == "new"
     assert obj.read("k") == "new"
     assert obj.calls == 2
+
+
+@entry_points
+def test_callers_waiting_on_a_miss_a_refresh_overtook_still_get_its_value(kind: str) -> None:
+    obj = make(kind, Source)
+    got: list[str] = []
+    leader = threading.Thread(target=lambda: got.append(obj.read("k")))
+    leader.start()
+    assert obj.inside.wait(10)
+    waiter = threading.Thread(target=lambda: got.append(obj.read("k")))
+    waiter.start()
+    time.sleep(0.2)  # the waiter joins the running miss's flight
+    obj.data = "new"
+    assert obj.read.cache_refresh("k") == "new"
+    obj.gate.set()
+    leader.join(10)
+    waiter.join(10)
+    assert got == ["old", "old"]  # both answered with what the miss computed...
+    assert obj.read("k") == "new"  # ...which did not overwrite the refreshed value
+    assert obj.calls == 2
+    assert obj.read.cache_stats()["coalesced"] == 1
 
 
 class AsyncSource:
@@ -465,7 +493,7 @@ class AsyncSource:
 
 
 @entry_points
-@pytest.mark.parametrize("how", ["clear", "invalidate"])
+@pytest.mark.parametrize("how", ["clear", "invalidate", "refresh"])
 def test_clear_wins_over_a_task_in_flight(kind: str, how: str) -> None:
     import asyncio
 
@@ -475,7 +503,9 @@ def test_clear_wins_over_a_task_in_flight(kind: str, how: str) -> None:
         computing = asyncio.ensure_future(obj.read("k"))
         await asyncio.wait_for(obj.inside.wait(), 10)
         obj.data = "new"
-        drop(obj, how)
+        refreshed = drop(obj, how)
+        if refreshed is not None:
+            assert await asyncio.wait_for(refreshed, 10) == "new"
         assert await asyncio.wait_for(obj.read("k"), 10) == "new"  # not a join of the old task's flight
         obj.gate.set()
         assert await asyncio.wait_for(computing, 10) == "old"

@@ -480,7 +480,7 @@ def test_two_functions_claiming_one_namespace_fail_at_wrap_time(store: Any) -> N
 # -- clear and invalidate win over a miss in flight, in every store ---------------
 
 
-@pytest.mark.parametrize("how", ["clear", "invalidate"])
+@pytest.mark.parametrize("how", ["clear", "invalidate", "refresh"])
 def test_clear_wins_over_a_miss_in_flight_in_every_store(store: Any, how: str) -> None:
     from ..test_single_flight import Source, drop
 
