@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import logging
+import math
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -104,6 +106,43 @@ class Raised:
         return (Raised, (self.error,))  # tracebacks do not pickle
 
 
+
+def result_sizer(getsizeof: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``getsizeof=`` as a storage calls it on what it holds: given only what the method gave.
+
+    A cached exception is sized as the exception, an awaitable's result as
+    its value, a recorded stream as the tuple of its items. A size function
+    that raises, or answers something other than a number >= 0, sizes the
+    result as too large to keep (logged): the caller still gets the method's
+    own outcome, returned uncached, never the size function's error.
+    """
+
+    def size(stored: Any) -> Any:
+        kind = type(stored)
+        value = (
+            stored.error if kind is Raised else stored.value if kind is Ready
+            else stored.items if kind in REPLAYED else stored
+        )
+        try:
+            found = getsizeof(value)
+        except Exception:
+            _log.exception("getsizeof=%r raised on a %s; it was returned uncached", getsizeof, type(value).__qualname__)
+            return math.inf
+        try:
+            if found >= 0:  # and not NaN
+                return found
+        except TypeError:
+            pass
+        _log.error(
+            "getsizeof=%r gave %r for a %s, not a size (a number >= 0); it was returned uncached",
+            getsizeof, found, type(value).__qualname__,
+        )
+        return math.inf
+
+    return size
+
+
+_log = logging.getLogger("proxycache")
 
 _PLAIN_RESULTS = frozenset({type(None), bool, int, float, str, bytes, tuple, list, dict, set, frozenset})
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from ._hit import Hit
 from ._miss import MISS
+from ._outcome import result_sizer
 
 
 class Storage:
@@ -39,7 +40,7 @@ class Storage:
         self.maxsize = maxsize
         self.data: dict[Any, Any] = self._DATA()
         if getsizeof:
-            self.getsizeof = getsizeof
+            self.getsizeof = result_sizer(getsizeof)  # never handed proxycache's wrappers, never failing a call
             self.sizes = {}
 
     def bindings(self) -> dict[str, Any]:
@@ -91,6 +92,8 @@ class Storage:
         come here for the rest.
         """
         maxsize = self.maxsize
+        if maxsize == 0:  # caches nothing, whatever a result's size (getsizeof may say 0)
+            return False
         size = 1
         if self.sizes is not None:
             size = self.getsizeof(value)  # type: ignore[misc]
@@ -99,8 +102,6 @@ class Storage:
                 if key in self.data:
                     self._remove(key)
                 return False
-        elif maxsize == 0:
-            return False
         data = self.data
         if key in data:
             self._remove(key)

@@ -88,6 +88,10 @@ def _cachetools_storage(policy: type, options: Options) -> Storage:
     from ._storage_wrapped import MappingStorage
 
     getsizeof, timer = options.getsizeof, _clock.current()
+    if getsizeof is not None:
+        from ._outcome import result_sizer
+
+        getsizeof = result_sizer(getsizeof)  # as a policy's storage sizes entries (see there)
     if options.ttl is None or is_timed(policy):  # a TTLCache times every entry alike: checked at wrap time
         storage = MappingStorage(build(policy, options.maxsize, getsizeof, ttl=options.ttl, timer=timer))
         storage.maxsize = options.maxsize  # not the math.inf that stands for None in cachetools

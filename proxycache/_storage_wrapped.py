@@ -57,6 +57,8 @@ class MappingStorage(Storage):
         return len(self.data) if size is None else int(size)
 
     def put(self, key: Any, value: Any) -> bool:
+        if self.maxsize == 0:  # caches nothing: a cachetools cache would keep a result that getsizeof sizes 0
+            return False
         try:
             self.data[key] = value
         except ValueError:  # cachetools: value too large for the cache

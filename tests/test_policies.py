@@ -417,6 +417,85 @@ def test_getsizeof_with_ttl(client: CountingClient, clock: FakeClock) -> None:
     assert proxy.echo.cache_info().currsize == 0
 
 
+#: Every kind of storage a size function reaches: a policy's, timed by ttl or per result, a cachetools class's.
+SIZED = [{}, {"ttl": 60}, {"ttl": lambda result: 60}, {"policy": cachetools.LRUCache},
+         {"policy": cachetools.LRUCache, "ttl": 60}]
+
+
+class Sized:
+    """Methods whose outcomes proxycache wraps before storing: an error, an awaitable's value, a stream."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def missing(self, name: str) -> str:
+        self.calls += 1
+        raise KeyError(name)
+
+    def later(self, name: str) -> Any:
+        self.calls += 1
+
+        async def value() -> str:
+            return name * 2
+
+        return value()
+
+    def lines(self, name: str) -> Iterator[str]:
+        self.calls += 1
+        yield from (name, name)
+
+
+@pytest.mark.parametrize("options", SIZED)
+def test_getsizeof_sees_only_what_the_method_gave(options: dict[str, Any]) -> None:
+    import asyncio
+
+    seen: list[Any] = []
+
+    def size(value: Any) -> int:
+        seen.append(value)
+        return 1 if isinstance(value, Exception) else len(value)
+
+    obj = Sized()
+    proxy = CachedProxy(obj, maxsize=10, getsizeof=size, cache_exceptions=(KeyError,), streams="replay", **options)
+    for _ in range(2):
+        with pytest.raises(KeyError, match="gone"):
+            proxy.missing("gone")
+    assert obj.calls == 1  # the error was sized and stored
+    assert [type(v) for v in seen] == [KeyError]
+
+    async def twice() -> list[str]:
+        return [await proxy.later("ab"), await proxy.later("ab")]
+
+    assert asyncio.run(twice()) == ["abab", "abab"]
+    assert list(proxy.lines("x")) == list(proxy.lines("x")) == ["x", "x"]
+    assert obj.calls == 3
+    assert seen[1:] == ["abab", ("x", "x")]  # the awaited value; a recorded stream's items
+
+
+@pytest.mark.parametrize("options", SIZED)
+@pytest.mark.parametrize("size", [lambda value: len(value), lambda value: None, lambda value: -1])
+def test_a_size_function_that_fails_never_fails_the_call(
+    options: dict[str, Any], size: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    obj = Sized()
+    proxy = CachedProxy(obj, maxsize=10, getsizeof=size, cache_exceptions=(KeyError,), **options)
+    for _ in range(2):
+        with pytest.raises(KeyError, match="gone"):  # the method's own error, not len()'s TypeError
+            proxy.missing("gone")
+    assert obj.calls == 2  # returned uncached
+    assert proxy.missing.cache_info().currsize == 0
+    assert "getsizeof=" in caplog.text
+    assert "returned uncached" in caplog.text
+
+
+@pytest.mark.parametrize("options", SIZED)
+def test_maxsize_0_caches_nothing_even_of_size_0(client: CountingClient, options: dict[str, Any]) -> None:
+    proxy = CachedProxy(client, maxsize=0, getsizeof=len, **options)
+    assert not was_hit(proxy, "")
+    assert not was_hit(proxy, "")
+    assert proxy.echo.cache_info() == (0, 2, 0, 0)
+
+
 # -- policy= a cachetools class ------------------------------------------------
 
 
