@@ -472,4 +472,6 @@ def test_the_times_travel_with_the_value_only_when_stale_serving_needs_them(
         return
     assert len(timed) > len(plain)  # the times (created, expires, stale until) travel in front
     if serializer == "json":
-        assert json.loads(plain) == {"status": 200, "expires_in": 60, "version": 0}  # the value alone, as before
+        mark = b"pcm1json\x00"  # the serializer's name, then the value alone, as before
+        assert plain.startswith(mark)
+        assert json.loads(plain[len(mark):]) == {"status": 200, "expires_in": 60, "version": 0}

@@ -9,13 +9,15 @@ a wrong value.
 
 from __future__ import annotations
 
+import pickle
 import time
 from typing import Any
 
 import diskcache
+import pytest
 
 from proxycache import CachedProxy, DiskStore, cache_of
-from proxycache.serializers import PickleSerializer
+from proxycache.serializers import JsonSerializer, PickleSerializer, PydanticSerializer
 
 from .conftest import redis_name
 
@@ -107,3 +109,115 @@ def test_a_signed_entry_without_its_signed_expiry_is_a_miss_when_a_ttl_applies(b
     plain.price("A")
     (forever,) = bytes_store.keys("forever")
     assert get(forever) == signed.dumps(1.0, key=forever)
+
+
+# -- entries of another serializer --------------------------------------------------------
+
+
+class Api:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def get(self, n: int) -> dict[str, Any]:
+        self.calls += 1
+        return {"count": n}
+
+
+class Codec:
+    """A custom pair: anything with dumps and loads."""
+
+    def dumps(self, value: Any) -> bytes:
+        return repr(value).encode()
+
+    def loads(self, data: bytes) -> Any:
+        import ast
+
+        return ast.literal_eval(data.decode())
+
+
+class BoundCodec:
+    """A custom pair bound to the store key, as a wrapper of the signed pickle would be."""
+
+    binds_key = True
+
+    def __init__(self) -> None:
+        self.inner = PickleSerializer(secret=SECRET)
+
+    def dumps(self, value: Any, *, key: str | None = None) -> bytes:
+        return self.inner.dumps(value, key=key)
+
+    def loads(self, data: bytes, *, key: str | None = None) -> Any:
+        return self.inner.loads(data, key=key)
+
+
+SERIALIZERS = {
+    "pickle": lambda: "pickle",
+    "signed": lambda: PickleSerializer(secret=SECRET),
+    "json": lambda: "json",
+    "pydantic": lambda: "pydantic",
+    "custom": Codec,
+    "custom-bound": BoundCodec,
+}
+PICKLES = {"pickle", "signed", "custom-bound"}  # bytes that are pickles, signed or not
+
+
+@pytest.mark.parametrize("timed", [False, True], ids=["plain", "timed"])
+@pytest.mark.parametrize(
+    ("writer", "reader"),
+    [pytest.param(w, r, id=f"{w}->{r}") for w in SERIALIZERS for r in SERIALIZERS if w != r],
+)
+def test_an_entry_of_another_serializer_is_a_miss(writer: str, reader: str, timed: bool, tmp_path: Any) -> None:
+    times = {"ttl": 60, "stale_if_error": 60} if timed else {}
+    store = DiskStore(tmp_path)
+    CachedProxy(Api(), store=store, key_attrs=(), serializer=SERIALIZERS[writer](), **times).get(5)
+    api = Api()
+    proxy = CachedProxy(api, store=store, key_attrs=(), serializer=SERIALIZERS[reader](), **times)
+    assert proxy.get(5) == {"count": 5}
+    assert api.calls == 1
+    if not {writer, reader} <= PICKLES:  # a pickle another secret (or none) signed is a fault, as ever
+        assert cache_of(proxy.get).cache_stats()["faults"] == 0  # a change of serializer: a quiet miss
+    assert proxy.get(5) == {"count": 5}  # overwritten: a hit from now on
+    assert api.calls == 1
+
+
+def _old_entries(name: str) -> dict[str, bytes]:
+    """What earlier releases wrote for ``{"count": 5}`` under *name* (no serializer mark), per serializer."""
+    return {
+        "pickle": pickle.dumps({"count": 5}),
+        "signed": PickleSerializer(secret=SECRET).dumps({"count": 5}, key=name),
+        "json": b'{"count":5}',
+        "pydantic": b'{"d":{"count":{"j":5}}}',
+        "custom": repr({"count": 5}).encode(),
+        "json-lookalike": b'{"j":{"count":6}}',  # JSON's entry for {"j": {...}}: pydantic's envelope of {"count": 6}
+    }
+
+
+@pytest.mark.parametrize("reader", list(SERIALIZERS))
+def test_entries_of_earlier_releases_are_misses_or_true_hits(reader: str, tmp_path: Any) -> None:
+    store = DiskStore(tmp_path)
+    CachedProxy(Api(), store=store, key_attrs=(), serializer=SERIALIZERS[reader]()).get(5)
+    (name,) = store.keys()
+    _, put = _raw(store)
+    for written_by, data in _old_entries(name).items():
+        put(name, data)
+        api = Api()
+        proxy = CachedProxy(api, store=store, key_attrs=(), serializer=SERIALIZERS[reader]())
+        assert proxy.get(5) == {"count": 5}, written_by  # never {"d": ...}, nor {"count": 6} for {"j": ...}
+        # A pickle is read by pickle as before (it names its format); anything else is recomputed.
+        assert api.calls == (0 if (written_by, reader) in {("pickle", "pickle"), ("signed", "signed")} else 1)
+
+
+def test_earlier_releases_read_new_entries_as_misses(tmp_path: Any) -> None:
+    """Processes of both releases on one store: an old reader's serializer refuses every marked entry."""
+    store = DiskStore(tmp_path)
+    for name in ("json", "pydantic", "custom", "custom-bound"):
+        for times in ({}, {"ttl": 60, "stale_if_error": 60}):
+            chosen = SERIALIZERS[name]()
+            CachedProxy(Api(), store=store, key_attrs=(), serializer=chosen, namespace=name, **times).get(5)
+            (key,) = store.keys(name)
+            data = store.get(key)
+            payload = data[28:] if data[:4] == b"pce1" else data  # after the times, what the serializer read
+            for old in (JsonSerializer(), PydanticSerializer(), PickleSerializer(), PickleSerializer(secret=SECRET)):
+                with pytest.raises(Exception):  # each refuses in its own way
+                    old.loads(payload)
+            store.clear(name)
