@@ -108,7 +108,8 @@ def load_entry(serializer: Any, key: str, data: bytes) -> Entry:
     """The :class:`Entry` *data* holds; raises what the serializer raises (a bad signature...) or EntryError."""
     times, payload = Entry.decode(data)
     if getattr(serializer, "binds_key", False):
-        value = serializer.loads(payload, key=signing_key(key, times))
+        # signing_key(key, times), from the header as read: it packs back to the same bytes.
+        value = serializer.loads(payload, key=f"{key}\x00{data[:HEADER_SIZE].hex()}")
     else:
         value = serializer.loads(payload)
     return Entry(value, times.created, times.expires, times.stale_until)

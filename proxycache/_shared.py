@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from ._entry import Entry, EntryError
-from ._entry_codec import ENVELOPE_MAGIC, EntryCodec
+from ._entry_codec import ENVELOPE_MAGIC, EntryCodec, by_another_serializer, marked
 from ._faults import report_fault, report_unserializable, warn_unsigned
 from ._front import FrontTable
 from ._hit import Hit
@@ -62,13 +62,15 @@ class SharedStorage(Storage):
         #: Where faults and unstorable results are reported.
         self.counters = counters
         self.store = store
-        self.serializer = None if getattr(store, "holds_objects", False) else serializer_for(options.serializer)
+        serializer = None if getattr(store, "holds_objects", False) else serializer_for(options.serializer)
+        if isinstance(serializer, PickleSerializer) and not serializer.signed:
+            warn_unsigned(store)
+        #: Entries name their serializer (all but pickles, which name themselves): another's entry is a miss.
+        self.serializer = marked(serializer)
         # Such a serializer binds each entry to its store key (namespace, version, arguments).
         self._binds_key = bool(getattr(self.serializer, "binds_key", False))
         #: Writes a result with its times (when the options time entries one by one) and reads either form.
         self.codec = EntryCodec(self.serializer, options)
-        if isinstance(self.serializer, PickleSerializer) and not self.serializer.signed:
-            warn_unsigned(store)
         self.namespace = namespace_for(plan, options)
         self.prefix = self.namespace + ":"
         self.policy = str(getattr(store, "kind", type(store).__name__))  # type: ignore[misc]
@@ -222,12 +224,14 @@ class SharedStorage(Storage):
         else:
             try:
                 value = serializer.loads(data, key=name) if self._binds_key else serializer.loads(data)
-            except OutdatedEntry:
-                return MISS  # written for another shape or format: recomputed and overwritten, no fault
             except Exception as error:
                 if data[:4] == ENVELOPE_MAGIC:
-                    # Written with its times (by a method with stale serving or ttl from results).
+                    # Written with its times (by a method with stale serving, a ttl from results, or signed).
                     return self._fetched_entry(key, name, data, epoch)
+                if isinstance(error, OutdatedEntry) or by_another_serializer(data):
+                    # Written for another shape or format, or by another serializer (a change of
+                    # serializer=): recomputed and overwritten, no fault.
+                    return MISS
                 if not quiet:
                     self._fault("decode", error)
                 return MISS
@@ -248,7 +252,8 @@ class SharedStorage(Storage):
         except (OutdatedEntry, EntryError):
             return MISS  # written for another shape or format: recomputed and overwritten, no fault
         except Exception as error:
-            self._fault("decode", error)
+            if not by_another_serializer(data):
+                self._fault("decode", error)
             return MISS
         now = time.time()
         if entry.expires <= now:

@@ -7,9 +7,10 @@ Pass one as ``serializer=`` (an object, or the names ``"pickle"``, ``"json"``,
 Unpickling runs code chosen by whoever wrote the bytes. When other parties can
 write to the store (a shared Redis), give :class:`PickleSerializer` a secret
 (or set the ``PROXYCACHE_SECRET`` environment variable): entries are then
-signed with HMAC-SHA256 over their store key and bytes, and an entry whose
-signature does not match (forged, tampered, or copied from another key) is
-treated as a miss (logged, counted) and never unpickled.
+signed with HMAC-SHA256 over their store key and bytes (and, with a ``ttl``,
+their expiry), and an entry whose signature does not match (forged,
+tampered, or copied from another key) is treated as a miss (logged,
+counted) and never unpickled.
 
 A serializer gives back what it was given, or stores nothing: the JSON and
 Pydantic serializers refuse (at ``dumps``) a value they would hand back
