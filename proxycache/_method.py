@@ -367,7 +367,7 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
             self.storage.clear()
         forget_frozen()  # the keys of recent dict arguments (_keys_again): nothing of them stays
 
-    def _new_generation(self, key: Any) -> None:
+    def _new_generation(self, key: Any) -> int:
         """Under the lock: nothing computed before now is stored, and calls of *key* (or any key) start afresh.
 
         One generation for the whole cache: an invalidate also keeps other
@@ -380,6 +380,7 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
         else:
             self.flights.pop(key, None)
             self.aflights.pop(key, None)
+        return self.generation
 
     def cache_parameters(self) -> dict[str, Any]:
         """The options this method was cached with."""
@@ -410,7 +411,6 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
             return freeze_key(key)
         except UnkeyableError as err:
             from ._keyerror import unkeyable_error  # only for the error
-
             raise unkeyable_error(self.plan, key, err) from None
 
     # -- invalidate / refresh ------------------------------------------------
@@ -432,8 +432,7 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
         if self.lock is None:
             self._arm()
         with self.lock:  # as an invalidate: what older misses compute reaches their callers, never the cache
-            self._new_generation(key)
-            generation = self.generation
+            generation = self._new_generation(key)
         if self.is_async:
             return self._arefresh(key, generation, self.call(*args, **kwargs))
         try:

@@ -631,17 +631,32 @@ def _by_value(x: Any) -> Any:
 def model_key(x: Any, typed: bool = False) -> Any:
     """What the contract says an argument's key is (independent of the implementation).
 
-    Top-level bools never share with ints; hashable arguments are keyed as
-    themselves (functools' rule, so 1 == 1.0 and (1,) == (1.0,)); unhashable ones
-    by value. ``typed`` adds the argument's own type.
+    Bools never share with ints, at the top level or inside tuples and
+    frozensets; hashable arguments are otherwise keyed as themselves
+    (functools' rule, so 1 == 1.0 and (1,) == (1.0,)); unhashable ones by
+    value. ``typed`` adds the argument's own type.
     """
     if x is True or x is False:
         key: Any = ("bool", x)
     elif _is_hashable(x):
-        key = ("as-is", x)
+        key = ("as-is", _bools_apart(x))
     else:
         key = ("by-value", _by_value(x))
     return (type(x), key) if typed else key
+
+
+_A_BOOL = object()
+
+
+def _bools_apart(x: Any) -> Any:
+    """*x* with the bools inside its tuples and frozensets made unequal to numbers."""
+    if x is True or x is False:
+        return (_A_BOOL, x)
+    if type(x) is tuple:
+        return tuple(_bools_apart(v) for v in x)
+    if type(x) is frozenset:
+        return frozenset(_bools_apart(v) for v in x)
+    return x
 
 
 def rebuilt(x: Any) -> Any:
