@@ -100,6 +100,20 @@ def test_redis_reads_are_cached_and_writes_are_not(redis_client) -> None:  # typ
     assert set(cache_info(r)) == {"get"}
 
 
+def test_redis_answers_meant_to_differ_per_call_are_not_cached(redis_client) -> None:  # type: ignore[no-untyped-def]
+    # A health check that answers from a cache says nothing about the server; the server's clock and
+    # its random picks are meant to change from call to call.
+    r = CachedProxy(redis_client)
+    redis_client.sadd("s", *range(50))
+    redis_client.mset({f"k{n}": n for n in range(50)})
+    assert r.ping() is True
+    clocks = [r.time() for _ in range(3)]
+    assert len(set(clocks)) == 3
+    assert len({r.randomkey() for _ in range(20)}) > 1
+    assert len({r.srandmember("s") for _ in range(20)}) > 1
+    assert cache_info(r) == {}
+
+
 def test_redis_pipeline_and_lock_are_per_caller(redis_client) -> None:  # type: ignore[no-untyped-def]
     r = CachedProxy(redis_client)
     first, second = r.pipeline(), r.pipeline()
