@@ -11,7 +11,7 @@ from ._codegen import FLAGGED, MISSED, UNHASHABLE
 from ._events import LISTENERS, emit
 from ._flight import RETRY, Flight, LeanFlight, _get_ident
 from ._getorcompute import _AGAIN, _HIT, _JOIN, _RECORD, _REENTER, _STALE, _WAIT, LATER, NO_STREAMS, GetOrCompute
-from ._keys_strict import PLAIN_KEYS, strict_key
+from ._keys_strict import LEAVES, strict_key
 from ._lifetime import OPTION, REJECT
 from ._miss import MISS
 from ._outcome import _PLAIN_RESULTS, Raised, Ready, is_awaitable_result, may_store, own_error, replayed, shared_error
@@ -50,7 +50,7 @@ class SyncDriver(GetOrCompute):
             key = self._frozen(key)  # frozen, it is looked up (or computed) here like any key
         elif LISTENERS or self.returns_awaitable:
             return self._slow(why, key, args, kwargs)
-        elif type(key) not in PLAIN_KEYS:
+        elif type(key) not in LEAVES:
             key = strict_key(key, args, kwargs)
         # One read for what the method never changes once armed (see CachedMethod._make_parts).
         lock, flights, find, storage, counters, clock, weak = self.lean_parts

@@ -87,21 +87,20 @@ def _same_bools(mine: Any, other: Any) -> bool:
 
 
 #: Arguments that are no tuple or frozenset, told by their exact type: isinstance() with a tuple of classes
-#: costs a miss about 2,000 instructions on CPython 3.11 (it calls each class's __instancecheck__).
-_LEAVES = frozenset({int, str, float, bytes, type(None), bool})
-#: Keys that are one such argument (a method of one parameter): no tuple argument to look into.
-PLAIN_KEYS = _LEAVES
+#: costs a miss about 2,000 instructions on CPython 3.11 (it calls each class's __instancecheck__). A key
+#: that is one of these (a method of one parameter) has no tuple argument to look into.
+LEAVES = frozenset({int, str, float, bytes, type(None), bool})
 
 
 def strict_key(key: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """*key*, or its :class:`Strict` form when a tuple or frozenset among *args* and *kwargs* holds a boolean
     or a value that may equal one (at any depth)."""
     for value in args:
-        if type(value) not in _LEAVES and isinstance(value, (tuple, frozenset)) and _boolish(value, 0):
+        if type(value) not in LEAVES and isinstance(value, (tuple, frozenset)) and _boolish(value, 0):
             return Strict(key)
     if kwargs:
         for value in kwargs.values():
-            if type(value) not in _LEAVES and isinstance(value, (tuple, frozenset)) and _boolish(value, 0):
+            if type(value) not in LEAVES and isinstance(value, (tuple, frozenset)) and _boolish(value, 0):
                 return Strict(key)
     return key
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._keys import _FALSE, _TRUE, _Marker, _Tagged
+from ._keys import _Marker, _Tagged
+from ._keys_strict import tag_deep
 
 __all__ = ["memo_key"]
 
@@ -39,10 +40,12 @@ def memo_key(key: Any) -> Any:
     object with an ``__eq__`` of its own), whose store key is worked out
     every time.
     """
+    if type(key) in _EXACT:  # one argument (most keys): no walk
+        return key
     found = _scan(key, 0)
     if found is None:
         return None
-    return _tag(key) if found else key
+    return tag_deep(key) if found else key
 
 
 def _scan(value: Any, depth: int) -> bool | None:
@@ -65,14 +68,3 @@ def _scan(value: Any, depth: int) -> bool | None:
             any_bool = any_bool or found
         return any_bool
     return None
-
-
-def _tag(value: Any) -> Any:
-    if value is True or value is False:
-        return _TRUE if value else _FALSE
-    cls = type(value)
-    if cls is tuple:
-        return tuple([_tag(item) for item in value])
-    if cls is frozenset:
-        return frozenset([_tag(item) for item in value])
-    return value

@@ -21,8 +21,11 @@ import json
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
+
+if TYPE_CHECKING:
+    import openai
 
 #: Objects in the fake bucket "bucket".
 OBJECTS = {"a.txt": b"alpha", "b.txt": b"bravo", "dir/c.txt": b"charlie"}
@@ -203,3 +206,18 @@ def _fill(spec: dict[str, Any], messages: list[dict[str, Any]]) -> Any:
     if kind == "array":
         return [text]
     return text
+
+
+def openai_client(server: FakeServer) -> openai.OpenAI:
+    """A real ``openai.OpenAI`` talking to *server* (no retries: a failure shows at once)."""
+    import openai
+
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="test", max_retries=0)
+
+
+def openai_aclient(server: FakeServer) -> openai.AsyncOpenAI:
+    """A real ``openai.AsyncOpenAI`` talking to *server*."""
+    import openai
+
+    return openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="test", max_retries=0)
+

@@ -12,17 +12,12 @@ import pytest
 from proxycache import CachedProxy, DiskStore, cache_info
 
 from .fakeserver import FakeServer
+from .fakeserver import openai_aclient as aclient
+from .fakeserver import openai_client as client
 
 CHAT = "/v1/chat/completions"
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 
-
-def client(server: FakeServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="test", max_retries=0)
-
-
-def aclient(server: FakeServer) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="test", max_retries=0)
 
 
 def test_sync_create_makes_one_request_and_matches_the_uncached_call(server: FakeServer) -> None:

@@ -14,24 +14,18 @@ import asyncio
 import inspect
 from typing import Any
 
-import openai
 import pytest
 
 from proxycache import CachedProxy, cache_methods, cache_of
 
 from .fakeserver import FakeServer
+from .fakeserver import openai_aclient as aclient
+from .fakeserver import openai_client as client
 
 CHAT = "/v1/chat/completions"
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 ANSWER = "echo(m): What is the capital of France?"
 
-
-def client(server: FakeServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="test", max_retries=0)
-
-
-def aclient(server: FakeServer) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="test", max_retries=0)
 
 
 def test_each_caller_gets_its_own_streaming_response(server: FakeServer) -> None:

@@ -18,18 +18,13 @@ from openai.resources.chat import AsyncCompletions, Completions
 from proxycache import CachedProxy, CachingMixin, cache_methods
 
 from .fakeserver import FakeServer
+from .fakeserver import openai_aclient as aclient
+from .fakeserver import openai_client as client
 
 CHAT = "/v1/chat/completions"
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 TEXT = "echo(m): What is the capital of France? "
 
-
-def client(server: FakeServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="test", max_retries=0)
-
-
-def aclient(server: FakeServer) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="test", max_retries=0)
 
 
 def text_of(chunks: list[Any]) -> str:

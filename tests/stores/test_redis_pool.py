@@ -44,6 +44,25 @@ def faults(func: Any) -> int:
     return int(func.cache_stats()["faults"])
 
 
+def burst(proxy: Any, threads: int, calls: int, key: Any = lambda n: n) -> list[int]:
+    """*threads* threads started at once, each calling ``proxy.get(key(n))`` *calls* times; the n's answered wrongly."""
+    start = threading.Barrier(threads)
+    wrong: list[int] = []
+
+    def run(n: int) -> None:
+        start.wait()
+        for _ in range(calls):
+            if proxy.get(key(n)) != key(n) * 2:
+                wrong.append(n)
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    return wrong
+
+
 def test_hundreds_of_tasks_on_cached_keys_wait_for_a_connection(redis_server: str) -> None:
     service = AsyncDoubler()
     proxy = CachedProxy(service, store=RedisStore(redis_server, retry_after=60), key_attrs=())
@@ -65,21 +84,8 @@ def test_hundreds_of_threads_on_cached_keys_wait_for_a_connection(redis_server: 
     for k in range(200):
         proxy.get(k)
     service.calls = 0
-    start = threading.Barrier(200)
-    wrong: list[int] = []
-
-    def calls(k: int) -> None:
-        start.wait()
-        for _ in range(10):
-            if proxy.get(k) != k * 2:
-                wrong.append(k)
-
-    threads = [threading.Thread(target=calls, args=(k,)) for k in range(200)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert (wrong, service.calls, faults(proxy.get)) == ([], 0, 0)
+    assert burst(proxy, 200, 10) == []
+    assert (service.calls, faults(proxy.get)) == (0, 0)
 
 
 def test_a_full_pool_of_a_given_client_costs_the_call_not_the_store(redis_server: str) -> None:
@@ -102,21 +108,7 @@ def test_a_full_pool_of_a_given_client_costs_the_call_not_the_store(redis_server
     assert (service.calls, faults(proxy.get)) == (0, counted)  # the store serves again: no breaker opened
 
     # Under load: 40 threads on 2 connections all get their answers, and the store is still in use after.
-    start = threading.Barrier(40)
-    wrong: list[int] = []
-
-    def calls(k: int) -> None:
-        start.wait()
-        for _ in range(20):
-            if proxy.get(k % 10) != k % 10 * 2:
-                wrong.append(k)
-
-    threads = [threading.Thread(target=calls, args=(k,)) for k in range(40)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert wrong == []
+    assert burst(proxy, 40, 20, key=lambda n: n % 10) == []
     service.calls = 0
     assert [proxy.get(k) for k in range(10)] == [k * 2 for k in range(10)]
     assert service.calls == 0
@@ -153,16 +145,5 @@ def test_a_cluster_store_from_a_url_under_a_burst_of_threads(redis_cluster: Any)
     for k in range(400):
         proxy.get(k)
     service.calls = 0
-    start = threading.Barrier(400)
-
-    def calls(k: int) -> None:
-        start.wait()
-        for _ in range(5):
-            assert proxy.get(k) == k * 2
-
-    threads = [threading.Thread(target=calls, args=(k,)) for k in range(400)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    assert burst(proxy, 400, 5) == []
     assert (service.calls, faults(proxy.get)) == (0, 0)
