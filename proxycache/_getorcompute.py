@@ -78,12 +78,13 @@ class GetOrCompute:
     """
 
     # What most methods have is said once, here: an instance sets only what differs (a first access
-    # makes one for every new owner).
+    # makes one for every new owner). What the lean miss reads and writes has no default here: arming
+    # sets it (see CachedMethod._make_parts).
     #: Set when a method classed as sync returned an awaitable: its misses take the async path.
-    returns_awaitable = False
+    returns_awaitable: bool
     #: Bumped by cache_clear()/cache_invalidate()/cache_refresh(): a result computed under
     #: an older generation is never stored, and its flight is never joined.
-    generation = 0
+    generation: int
     #: Flights finished so far: a miss that looked in the store before one
     #: finished looks again rather than compute the value a second time.
     finished = 0
@@ -103,9 +104,9 @@ class GetOrCompute:
     #: The lean miss's first look: the storage's dict read when its lookup is a plain one, else None.
     _find: Any = None
     #: What a lean miss reads at once: ``(lock, flights, _find, storage, counters, clock, weak)``, made on arming.
-    lean_parts: tuple[Any, ...] = ()
+    lean_parts: tuple[Any, ...]
     #: A lean miss's flight that landed without a waiter, for the next lean miss to lead (see ``_lean``).
-    _spare: LeanFlight | None = None
+    _spare: LeanFlight | None
     #: ``(weak reference to the instance, plain function, owner's and method's names)`` when ``call``
     #: holds its instance weakly.
     weak: tuple[Any, Callable[..., Any], str, str] | None = None

@@ -260,10 +260,10 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
         """What :meth:`_arm` makes, by the thread whose claim landed."""
         self.flights = {}
         self.aflights = {}
-        # What a miss reads and most methods never change lives on the class, and 3.11 reads a class
-        # attribute through an instance unspecialized (several times a plain one): the method gets its
-        # own. Neither changes before the method is armed (here).
-        self.generation, self.returns_awaitable = self.generation, self.returns_awaitable
+        # What a miss reads and writes is the method's own from here, with no class-level default: 3.11
+        # reads a class attribute through an instance unspecialized, 3.12+ an instance attribute that
+        # shadows one (several times a plain one, each). Nothing reads them before the method is armed.
+        self.generation, self.returns_awaitable, self._spare = 0, False, None
         if self.counters is None:
             self.counters = Counters()
         func_ref = self._func_ref  # armed on first use: it gets its storage, and misses go to the miss path

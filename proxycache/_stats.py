@@ -58,20 +58,24 @@ class Counters:
     under the method's lock; ``faults`` and ``uncached`` through
     :meth:`fault` and :meth:`uncached_result`, from anywhere, under a lock
     of the counters' own, made on first use (most methods never need it).
-    Every count starts as the class's zero: making one sets nothing.
     """
 
-    _lock: threading.Lock | None = None
-    misses = 0
-    #: Hits served by the miss path (found on a second look, or shared by a flight).
-    other_hits = 0
-    faults = 0
-    uncached = 0
-    #: Callers handed another caller's result: a flight of this process, or another process's value.
-    coalesced = 0
-    #: Computations timed, and their seconds in all: a hit saves their mean.
-    computed = 0
-    computed_seconds = 0.0
+    # Slots, all set here, no class-level zeros: CPython 3.12+ reads and writes an instance attribute
+    # that shadows a class attribute unspecialized (several times a plain one), and a miss counts twice.
+    __slots__ = ("_lock", "coalesced", "computed", "computed_seconds", "faults", "misses", "other_hits", "uncached")
+
+    def __init__(self) -> None:
+        self._lock: threading.Lock | None = None
+        self.misses = 0
+        #: Hits served by the miss path (found on a second look, or shared by a flight).
+        self.other_hits = 0
+        self.faults = 0
+        self.uncached = 0
+        #: Callers handed another caller's result: a flight of this process, or another process's value.
+        self.coalesced = 0
+        #: Computations timed, and their seconds in all: a hit saves their mean.
+        self.computed = 0
+        self.computed_seconds = 0.0
 
     def _guard(self) -> threading.Lock:
         lock = self._lock
