@@ -109,7 +109,7 @@ class GetOrCompute:
     _spare: LeanFlight | None
     #: ``(weak reference to the instance, plain function, owner's and method's names)`` when ``call``
     #: holds its instance weakly.
-    weak: tuple[Any, Callable[..., Any], str, str] | None = None
+    weak: tuple[Any, Callable[..., Any], str, str] | None
 
     # Set by CachedMethod.__init__.
     call: Callable[..., Any]

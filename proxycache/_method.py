@@ -93,8 +93,9 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
     aflights: Any = None
     counters: Any = None
     storage: Any = None  # an instance's own, made with the rest
-    #: Until it is armed: a weak reference to the cached callable, whose miss path _arm sets.
-    _func_ref: Any = None
+    #: Until it is armed: a weak reference to the cached callable, whose miss path _arm sets (None once
+    #: armed). Like ``weak``, it has no class-level default (see ``GetOrCompute``): __init__ sets both.
+    _func_ref: Any
     #: The instance whose ``__dict__`` holds the callable (a weak reference, or its ``id`` without one),
     #: set by ``_instance.install``; None for a callable not installed in a dict.
     installed_for: Any = None
@@ -167,6 +168,7 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
         if lazy:
             bindings = dict(shared)
         else:
+            self._func_ref = None  # armed below
             storage = self.storage
             hit, storage_class = storage.HIT, type(storage)
             bindings = storage.bindings()

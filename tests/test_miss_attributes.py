@@ -14,6 +14,8 @@ from proxycache._stats import Counters
 
 #: What ``SyncDriver._lean`` reads or writes on the method, besides methods and what it never changes once armed.
 LEAN_MISS = ("generation", "returns_awaitable", "_spare", "lean_parts")
+#: What every method sets as it is made (a first access writes them; a miss reads ``weak`` through ``lean_parts``).
+SET_WHEN_MADE = ("weak", "_func_ref")
 #: What a miss counts.
 COUNTS = ("misses", "other_hits", "computed", "computed_seconds", "faults", "uncached", "coalesced")
 
@@ -23,9 +25,9 @@ class Service:
         return x
 
 
-def test_no_class_in_the_method_mro_has_a_default_for_what_a_miss_writes() -> None:
+def test_no_class_in_the_method_mro_has_a_default_for_what_a_miss_or_a_first_access_writes() -> None:
     for cls in CachedMethod.__mro__:
-        shadowing = sorted(set(LEAN_MISS) & set(vars(cls)))
+        shadowing = sorted(set(LEAN_MISS + SET_WHEN_MADE) & set(vars(cls)))
         assert not shadowing, f"{cls.__qualname__} has class-level {shadowing}"
 
 
@@ -42,6 +44,7 @@ def test_arming_sets_what_the_miss_reads_and_misses_count_as_before() -> None:
     state = obj.get.__proxycache__
     assert state.lock is None
     assert not hasattr(state, "generation")
+    assert state._func_ref() is obj.get
     for x in (1, 2, 3, 1):
         assert obj.get(x) == x
     assert (state.generation, state.returns_awaitable, len(state.lean_parts)) == (0, False, 7)
