@@ -93,8 +93,7 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
     aflights: Any = None
     counters: Any = None
     storage: Any = None  # an instance's own, made with the rest
-    #: Until it is armed: a weak reference to the cached callable, whose miss path _arm sets (None once
-    #: armed). Like ``weak``, it has no class-level default (see ``GetOrCompute``): __init__ sets both.
+    #: Until armed: a weak reference to the callable whose miss path _arm sets; no class default (see GetOrCompute).
     _func_ref: Any
     #: The instance whose ``__dict__`` holds the callable (a weak reference, or its ``id`` without one),
     #: set by ``_instance.install``; None for a callable not installed in a dict.
@@ -262,9 +261,8 @@ class CachedMethod(SyncDriver, AsyncOnFirstUse):
         """What :meth:`_arm` makes, by the thread whose claim landed."""
         self.flights = {}
         self.aflights = {}
-        # What a miss reads and writes is the method's own from here, with no class-level default: 3.11
-        # reads a class attribute through an instance unspecialized, 3.12+ an instance attribute that
-        # shadows one (several times a plain one, each). Nothing reads them before the method is armed.
+        # The miss's own from here, no class default: 3.11 reads a class attribute through an instance, 3.12+ an
+        # instance attribute that shadows one, unspecialized (several times a plain one). Nothing reads them before.
         self.generation, self.returns_awaitable, self._spare = 0, False, None
         if self.counters is None:
             self.counters = Counters()
