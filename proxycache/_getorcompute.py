@@ -78,8 +78,8 @@ class GetOrCompute:
     """
 
     # What most methods have is said once, here: an instance sets only what differs (a first access
-    # makes one for every new owner). What the lean miss reads and writes has no default here: arming
-    # sets it (see CachedMethod._make_parts).
+    # makes one for every new owner). What a plain miss or a first access writes has no default here:
+    # __init__ or arming sets it (see CachedMethod._make_parts and tests/test_miss_attributes.py).
     #: Set when a method classed as sync returned an awaitable: its misses take the async path.
     returns_awaitable: bool
     #: Bumped by cache_clear()/cache_invalidate()/cache_refresh(): a result computed under

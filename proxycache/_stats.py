@@ -66,6 +66,9 @@ class Counters:
 
     def __init__(self) -> None:
         self._lock: threading.Lock | None = None
+        self._zero()
+
+    def _zero(self) -> None:
         self.misses = 0
         #: Hits served by the miss path (found on a second look, or shared by a flight).
         self.other_hits = 0
@@ -110,8 +113,7 @@ class Counters:
     def reset(self) -> None:
         """Back to zero (``cache_clear()``; called under the method's lock)."""
         with self._lock or self._guard():
-            self.misses = self.other_hits = self.faults = self.uncached = self.coalesced = self.computed = 0
-            self.computed_seconds = 0.0
+            self._zero()
 
     def at_fork_reinit(self) -> None:
         if self._lock is not None:

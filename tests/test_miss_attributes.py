@@ -8,6 +8,8 @@ about a dozen of them. These checks keep the defaults off the classes.
 
 from __future__ import annotations
 
+from types import MemberDescriptorType
+
 from proxycache import cache_methods
 from proxycache._method import CachedMethod
 from proxycache._stats import Counters
@@ -34,7 +36,7 @@ def test_no_class_in_the_method_mro_has_a_default_for_what_a_miss_or_a_first_acc
 def test_counts_are_slots_set_when_the_counters_are_made() -> None:
     counters = Counters()
     for name in COUNTS:
-        assert type(vars(Counters)[name]).__name__ == "member_descriptor", name
+        assert type(vars(Counters)[name]) is MemberDescriptorType, name
         assert getattr(counters, name) == 0
     assert not hasattr(counters, "__dict__")
 
