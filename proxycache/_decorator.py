@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from .typing import MethodDecorator
 
 _weakref = weakref.ref
+_getattr = object.__getattribute__
+_get_ident = threading.get_ident
 _partial_new = functools.partial.__new__
 
 P = ParamSpec("P")
@@ -48,7 +50,14 @@ class CachedMethodDescriptor:
         self._resolves: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
         self._resolves_data: dict[Any, bool] = self._resolves.data  # type: ignore[attr-defined]
         self._lock = threading.Lock()
-        functools.update_wrapper(self, func)
+        #: The thread reading what an instance holds under this name itself (``_own``, under the lock).
+        self._prober: int | None = None
+        # As functools.update_wrapper, but its func.__dict__ copied attribute by attribute: reading
+        # self.__dict__ would make CPython 3.11 and 3.12 build the dict, and then every read of
+        # self's attributes (first accesses make about fifteen) take the generic path.
+        for name, value in getattr(func, "__dict__", {}).items():
+            setattr(self, name, value)
+        functools.update_wrapper(self, func, updated=())
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.owner = owner
@@ -59,6 +68,9 @@ class CachedMethodDescriptor:
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
             return self
+        prober = self._prober
+        if prober is not None and prober == _get_ident():
+            return None  # to _own: the instance holds nothing under the name
         # Runs only on the first access (later ones find the callable in the
         # instance's dict), through super(), or for __slots__ instances. What
         # it hands out holds the instance strongly, as a bound method does, so
@@ -92,21 +104,27 @@ class CachedMethodDescriptor:
     def cached_for(self, instance: Any) -> Any:
         """This instance's cached callable, built on first use."""
         # Written out (the instance's dict, the lock): this runs on every first access.
-        try:
-            d = object.__getattribute__(instance, "__dict__")
-        except (AttributeError, TypeError):
+        if _instance.DICT_UNREAD:
             d = None
-        if type(d) is dict:
+            usable = type(instance).__dictoffset__ != 0  # instances have a __dict__ (__slots__ ones may not)
+        else:
+            try:
+                d = _getattr(instance, "__dict__")
+            except (AttributeError, TypeError):
+                d = None
+            usable = type(d) is dict
+        if usable:
             # Reached through super() from an override, the instance's entry
             # under the plain name belongs to the override: use another key.
             key = self.name if self._resolves_to_me(type(instance)) else self._super_key()
-            func = d.get(key)
-            if func is not None and state_of(func) is not None and _instance.belongs_to(func, instance):
-                return func
+            if d is not None:  # what super() finds on every call after the first, told without the lock
+                func = d.get(key)
+                if func is not None and state_of(func) is not None and _instance.belongs_to(func, instance):
+                    return func
             lock = self._lock
             lock.acquire()
             try:
-                func = d.get(key)
+                func = d.get(key) if d is not None else self._own(instance, key)
                 if func is None or state_of(func) is None or not _instance.belongs_to(func, instance):
                     func = self._build(instance)
                     _instance.install(instance, key, func, d, func.__proxycache__)
@@ -118,6 +136,24 @@ class CachedMethodDescriptor:
             _instance.require_weakref(instance)
             func = self.side.setdefault(instance, self._build(instance))
         return func
+
+    def _own(self, instance: Any, key: str) -> Any:
+        """What *instance* holds under *key* itself, or None (called under the lock).
+
+        Read as an attribute, leaving ``__dict__`` unread (see ``_instance.DICT_UNREAD``).
+        Under the plain name, lookup comes back to this descriptor when the
+        instance holds nothing: its ``__get__`` answers None to this thread then.
+        """
+        if key != self.name:
+            try:
+                return _getattr(instance, key)
+            except AttributeError:
+                return None
+        self._prober = _get_ident()
+        try:
+            return _getattr(instance, key)
+        finally:
+            self._prober = None
 
     def _super_key(self) -> str:
         # The module keeps two bases of one qualname (a subclass named like

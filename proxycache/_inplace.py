@@ -38,39 +38,49 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
             refuse_unselecting(opts, "cache_methods()")
         else:
             opts = CHECKED_DEFAULT
-    try:  # _instance.instance_dict, written out: this runs for every instance
-        d = object.__getattribute__(obj, "__dict__")
-    except (AttributeError, TypeError):
-        d = None
-    if type(d) is not dict:
-        d = None
     if isinstance(obj, type):
         raise TypeError(
             f"cache_methods works on instances, not on the class {obj.__qualname__}; "
             "use @cached_method in the class body, CachingMixin, or CachedProxy(obj)"
         )
-    if d is None:
-        raise TypeError(
-            f"cannot install cached methods on {type(obj).__module__}.{type(obj).__qualname__}: its "
-            "instances have no __dict__, so their attributes cannot be set (a C type or a __slots__ "
-            "class). Wrap it instead: CachedProxy(obj, ...)"
-        )
-    # Callables copied here from another instance's dict (a __copy__ that
-    # copies __dict__) are that instance's: drop them before choosing.
-    _instance.disown(obj, d)
-    chosen = names if names else instance_methods(obj, opts)
-    plan: list[tuple[str, Any]] = []
-    for name in chosen:
-        value = named_method(obj, name, opts)
-        # A bound method of a plain function is never cached already (state_of would say None).
-        plain = (type(value) is _MethodType and type(value.__func__) is _FunctionType
-                 and "__proxycache__" not in value.__func__.__dict__)
-        if not plain and state_of(value) is not None and _instance.belongs_to(value, obj):
-            continue  # already cached: keep it (and its entries)
-        plan.append((name, value))
+    plan: list[tuple[str, Any]] | None = None
+    if names and _instance.DICT_UNREAD and type(obj).__dictoffset__:
+        # Named methods that are the class's own, bound, are installed as attributes, leaving the
+        # instance's __dict__ unread. Anything else reads it (dir() does anyway).
+        plan = []
+        for name in names:
+            value = named_method(obj, name, opts)
+            if not _class_method(obj, name, value):
+                plan = None
+                break
+            plan.append((name, value))
+    d = None
+    if plan is None:
+        try:  # _instance.instance_dict, written out: this runs for every instance
+            d = object.__getattribute__(obj, "__dict__")
+        except (AttributeError, TypeError):
+            d = None
+        if type(d) is not dict:
+            raise TypeError(
+                f"cannot install cached methods on {type(obj).__module__}.{type(obj).__qualname__}: its "
+                "instances have no __dict__, so their attributes cannot be set (a C type or a __slots__ "
+                "class). Wrap it instead: CachedProxy(obj, ...)"
+            )
+        # Callables copied here from another instance's dict (a __copy__ that
+        # copies __dict__) are that instance's: drop them before choosing.
+        _instance.disown(obj, d)
+        plan = []
+        for name in names or instance_methods(obj, opts):
+            value = named_method(obj, name, opts)
+            # A bound method of a plain function is never cached already (state_of would say None).
+            plain = (type(value) is _MethodType and type(value.__func__) is _FunctionType
+                     and "__proxycache__" not in value.__func__.__dict__)
+            if not plain and state_of(value) is not None and _instance.belongs_to(value, obj):
+                continue  # already cached: keep it (and its entries)
+            plan.append((name, value))
     strict = bool(names)
     for name, value in plan:
-        previous = d.get(name, _ABSENT)
+        previous = _ABSENT if d is None else d.get(name, _ABSENT)
         if type(value) is _MethodType and value.__self__ is obj:
             # Hold the instance weakly: the callable lives in the instance's own dict.
             func = value.__func__
@@ -110,6 +120,16 @@ def uncache_methods(obj: T, *names: str) -> T:
             d[name] = previous
     _instance.remove_shim_if_unused(obj)
     return obj
+
+
+def _class_method(obj: Any, name: str, value: Any) -> bool:
+    """Whether *value* (``obj.<name>``) is the class's plain function bound to *obj*, nothing the instance holds."""
+    if type(value) is not _MethodType or value.__self__ is not obj:
+        return False
+    func = value.__func__
+    # Read on the class, a plain function is itself (a staticmethod or classmethod is not).
+    return (type(func) is _FunctionType and "__proxycache__" not in func.__dict__
+            and getattr(type(obj), name, None) is func)
 
 
 def _weak_getter(obj: Any) -> Any:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -35,6 +36,13 @@ _SHIM = "__reduce_ex__"  # the instance-level entry pickle and copy look up
 #: (An installed callable's state keeps its instance, ``installed_for``, and what it replaced, ``replaced``.)
 ABSENT = object()
 _GUARD = "__proxycache_copy_guard__"
+
+#: CPython 3.11 and 3.12 keep a plain instance's attributes inline, and read them with a specialized
+#: instruction, until something reads its ``__dict__``: the interpreter then builds the dict object, and
+#: every later ``obj.attr`` takes the generic path, about three times the instructions. There, cached
+#: callables are set and looked for as attributes. (3.10 always has the dict; 3.13 keeps the values
+#: inline either way, and its dict is the cheaper way in.)
+DICT_UNREAD = (3, 11) <= sys.version_info < (3, 13)
 
 _lock = threading.Lock()
 #: ``cache_methods``, set when ``_inplace`` loads (it imports this module): what
@@ -83,14 +91,12 @@ def instance_dict(obj: Any) -> dict[str, Any] | None:
 
 
 def install(obj: Any, name: str, func: Any, d: dict[str, Any] | None = None, state: Any = None) -> None:
-    """Put a cached callable in *obj*'s dict (*d*, when the caller has it) under *name*, with the pickling shim.
+    """Put a cached callable on *obj* under *name*, with the pickling shim.
 
-    *state* is the callable's CachedMethod, when the caller has it.
+    Into *d*, the instance's dict, when the caller has it; else both are set as attributes,
+    leaving the dict unread (see :data:`DICT_UNREAD`). *state* is the callable's
+    CachedMethod, when the caller has it.
     """
-    if d is None:
-        d = instance_dict(obj)
-        if d is None:
-            raise TypeError(f"{type(obj).__qualname__} instances have no __dict__")
     if state is None:
         state = state_of(func)
     try:
@@ -101,18 +107,43 @@ def install(obj: Any, name: str, func: Any, d: dict[str, Any] | None = None, sta
     else:
         # On the state, not the function: an attribute more would grow the function's dict.
         state.installed_for = ref
+    if d is None:
+        cls = type(obj)
+        # The builtins where the class keeps object's own hooks: a third of calling those through their slots.
+        set_, get_ = (setattr, getattr) if cls.__setattr__ is _setattr and cls.__getattribute__ is _getattr else (
+            _setattr, _getattr)
+        try:
+            set_(obj, name, func)
+            shim = get_(obj, _SHIM)  # the instance's own shim, or the class's __reduce_ex__ bound
+        except (AttributeError, TypeError):  # no instance dict, or a C type's own __setattr__
+            d = instance_dict(obj)
+            if d is None:
+                raise TypeError(f"{type(obj).__qualname__} instances have no __dict__") from None
+        else:
+            # None yet (the class's method, bound), or one copied from another instance: set ours. A
+            # __reduce_ex__ of the instance's own is left alone, as below.
+            if shim.ref() is not obj if type(shim) is ReduceShim else getattr(shim, "__self__", None) is obj:
+                set_(obj, _SHIM, _shim(obj, ref))
+            guard_copies(cls)
+            return
     d[name] = func
     shim = d.get(_SHIM)
     if shim is None or (type(shim) is ReduceShim and shim.ref() is not obj):
-        if ref is None:
-            d[_SHIM] = ReduceShim(obj)
-        else:
-            # The same shim ReduceShim(obj) makes, without running __init__ (this runs for each instance).
-            shim = d[_SHIM] = _new(ReduceShim)
-            shim.ref = ref
+        d[_SHIM] = _shim(obj, ref)
     guard_copies(type(obj))
 
 
+def _shim(obj: Any, ref: Any) -> ReduceShim:
+    if ref is None:
+        return ReduceShim(obj)
+    # The same shim ReduceShim(obj) makes, without running __init__ (this runs for each instance).
+    shim = _new(ReduceShim)
+    shim.ref = ref
+    return shim
+
+
+_setattr: Any = object.__setattr__
+_getattr: Any = object.__getattribute__
 _new = object.__new__
 
 
