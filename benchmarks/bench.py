@@ -34,13 +34,15 @@ README = HERE / "README.md"
 #: Where results go unless --json says otherwise: outside the checkout.
 DEFAULT_JSON = Path(tempfile.gettempdir()) / "proxycache-bench" / "latest.json"
 GROUPS = (
-    "hit", "keyword", "unhashable", "key_attrs", "args3", "sdk", "miss", "evict", "policy", "setup", "replay", "store",
+    "hit", "keyword", "unhashable", "key_attrs", "attrs", "args3", "sdk", "miss", "evict", "policy", "setup", "replay",
+    "store",
 )
 TITLES = {
     "hit": "Cache hit, one positional argument, default options (ratio to the floor)",
     "keyword": "Hit with a keyword argument (ratio to the same entry point's positional hit)",
     "unhashable": "Hit with an unhashable argument (a dict; ratio to the same entry point's default hit)",
     "key_attrs": "Hit with key_attrs=['user'] (ratio to the same entry point's default hit)",
+    "attrs": "The object's own attribute, read after a method's first cached call (ratio to a plain object's)",
     "args3": "Hit with three positional arguments (ratio to lru_cache with three arguments)",
     "sdk": "Hit of an SDK-style `query(*args, **kwargs)`, called by keyword (ratio to lru_cache on the same method)",
     "miss": "Miss over the bare call (each also evicts, maxsize=128; ratio of what each adds to cachetools')",

@@ -29,7 +29,7 @@ CALLS = {"setup": 200, "unhashable": 500}
 #: The C function behind os.getppid() in CPython: callgrind dumps on entering it.
 MARKER = "os_getppid"
 #: Groups counted (stores spend their time in another process or in the kernel).
-GROUPS = ("hit", "keyword", "unhashable", "key_attrs", "args3", "sdk", "miss", "evict", "policy", "setup")
+GROUPS = ("hit", "keyword", "unhashable", "key_attrs", "attrs", "args3", "sdk", "miss", "evict", "policy", "setup")
 
 
 def available() -> str | None:

@@ -429,6 +429,32 @@ def key_attrs_cases() -> list[Case]:
     return cases
 
 
+def attrs_cases() -> list[Case]:
+    # What caching costs the rest of the object: its own attribute read, after a method's first cached call.
+    plain = "attrs/Service"
+    cases = [_case(plain, "attrs", "Service().user, nothing cached (reference)", Service, stmt="o.user", ref=None)]
+    makers = [
+        ("cache_methods(obj, 'get')", _in_place_named, "cache_methods"),
+        ("cache_methods(obj), every method", in_place, "cache_methods"),
+        ("CachingMixin", mixin, "CachingMixin"),
+        ("cached_method", decorated, "cached_method"),
+    ]
+    for label, maker, needs in makers:
+        cases.append(_case(f"attrs/{label}", "attrs", f"{label}: obj.user after obj.get(1)",
+                           functools.partial(_called, maker), needs, stmt="o.user", ref=plain))
+    return cases
+
+
+def _in_place_named() -> Any:
+    return _entry("cache_methods")(Service(), "get")
+
+
+def _called(maker: Callable[[], Any]) -> Any:
+    obj = maker()
+    obj.get(1)
+    return obj
+
+
 def _against_lru(group: str, method: str, stmt: str) -> list[Case]:
     """``lru_cache`` on *method* (the floor of *group*), then each entry point's hit of *stmt* against it."""
     floor = f"{group}/lru_cache(obj.{method})"
@@ -651,6 +677,7 @@ def all_cases(redis_url: str | None, groups: set[str] | None = None) -> list[Cas
         "keyword": keyword_cases,
         "unhashable": unhashable_cases,
         "key_attrs": key_attrs_cases,
+        "attrs": attrs_cases,
         "args3": args3_cases,
         "sdk": sdk_cases,
         "miss": miss_cases,
