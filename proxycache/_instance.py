@@ -23,6 +23,7 @@ import contextlib
 import functools
 import sys
 import threading
+import types
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -109,7 +110,7 @@ def install(obj: Any, name: str, func: Any, d: dict[str, Any] | None = None, sta
         state.installed_for = ref
     if d is None:
         cls = type(obj)
-        # The builtins where the class keeps object's own hooks: a third of calling those through their slots.
+        # Where the class keeps object's own hooks, the builtins do the same for a third of the instructions.
         set_, get_ = (setattr, getattr) if cls.__setattr__ is _setattr and cls.__getattribute__ is _getattr else (
             _setattr, _getattr)
         try:
@@ -122,7 +123,7 @@ def install(obj: Any, name: str, func: Any, d: dict[str, Any] | None = None, sta
         else:
             # None yet (the class's method, bound), or one copied from another instance: set ours. A
             # __reduce_ex__ of the instance's own is left alone, as below.
-            if shim.ref() is not obj if type(shim) is ReduceShim else getattr(shim, "__self__", None) is obj:
+            if shim.ref() is not obj if type(shim) is ReduceShim else type(shim) in _BOUND:
                 set_(obj, _SHIM, _shim(obj, ref))
             guard_copies(cls)
             return
@@ -142,6 +143,7 @@ def _shim(obj: Any, ref: Any) -> ReduceShim:
     return shim
 
 
+_BOUND = (types.MethodType, types.BuiltinMethodType)
 _setattr: Any = object.__setattr__
 _getattr: Any = object.__getattribute__
 _new = object.__new__

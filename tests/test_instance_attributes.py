@@ -146,3 +146,16 @@ def test_threads_making_the_first_access_at_once_share_one_cache() -> None:
             t.join()
         funcs = {getattr(g, "__func__", g) for g in got}  # bound on first access, the function after
         assert funcs == {vars(obj)["get"]}
+
+
+class OwnReduce(Decorated):
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return (OwnReduce, (), dict(vars(self), reduced=True))
+
+
+def test_a_class_with_its_own_reduce_ex_still_pickles_without_the_callables() -> None:
+    obj = OwnReduce()
+    assert obj.get(2) == 4
+    twin = pickle.loads(pickle.dumps(obj))
+    assert set(vars(twin)) == {"user", "reduced"}  # the class's own __reduce_ex__ ran, filtered
+    assert twin.get(2) == 4
