@@ -50,10 +50,11 @@ def cache_methods(obj: T, *names: str, **options: Any) -> T:
         plan = []
         for name in names:
             value = named_method(obj, name, opts)
-            if not _class_method(obj, name, value):
+            if _class_method(obj, name, value):
+                plan.append((name, value))
+            elif state_of(value) is None or not _instance.belongs_to(value, obj):  # else cached already: kept
                 plan = None
                 break
-            plan.append((name, value))
     d = None
     if plan is None:
         try:  # _instance.instance_dict, written out: this runs for every instance

@@ -66,6 +66,13 @@ def in_place() -> Client:
     return cache_methods(Client(), "get")
 
 
+def in_place_twice() -> Client:
+    client = cache_methods(Client(), "get")
+    first = client.get
+    assert cache_methods(client, "get").get is first  # cached already: kept, with its entries
+    return client
+
+
 def read_instruction(obj: Any) -> str:
     """The instruction a warmed-up ``obj.user`` runs as."""
 
@@ -93,7 +100,10 @@ def test_a_plain_instance_reads_its_attributes_inline() -> None:
 
 
 @needs_specializing
-@pytest.mark.parametrize("make", [Decorated, Mixed, in_place], ids=["cached_method", "CachingMixin", "cache_methods"])
+@pytest.mark.parametrize(
+    "make", [Decorated, Mixed, in_place, in_place_twice],
+    ids=["cached_method", "CachingMixin", "cache_methods", "cache_methods twice"],
+)
 def test_attribute_reads_stay_specialized_after_the_first_cached_call(make: Any) -> None:
     obj = make()
     assert obj.get(2) == 4
